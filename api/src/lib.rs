@@ -1,0 +1,12 @@
+//! The one API table every other part of pyctx is derived from.
+//!
+//! `table.json` (checked in beside this crate) lists every public C API
+//! function (`PyAPI_FUNC`, public static inline functions) and every public
+//! function-like macro of each supported CPython minor version, with its
+//! signature and capability class. It is produced by `pyctx api generate`
+//! (module [`generate`], libclang) and consumed by the header generator, the
+//! runtime's name table and the migration CLI.
+
+pub mod model;
+
+pub use model::*;
