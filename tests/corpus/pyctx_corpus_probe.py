@@ -1,0 +1,112 @@
+"""Records which build of a corpus package a process really imported.
+
+Two ways to use it, both driven by the environment variable
+PYCTX_CORPUS_PROBE, a JSON object:
+
+    {"out": "<file to write>", "target": "<install dir of the build>",
+     "imports": ["pkg", "pkg._speedups", ...], "checks": ["<expr>", ...]}
+
+* As a pytest plugin (``python -m pytest -p pyctx_corpus_probe ...``) inside
+  the package's own test run. Nothing is added to the package's sources: no
+  conftest.py, no sitecustomize. At session start (the package's conftest
+  files are loaded by then) it imports ``imports`` and evaluates ``checks``;
+  at session end it adds the list of extension modules loaded from the
+  target directory during the run.
+* As a script (``python pyctx_corpus_probe.py``) in a fresh interpreter with
+  the same PYTHONPATH: the same imports and checks, nothing else.
+
+The result is one JSON object written to ``out``. This file only depends on
+the standard library and must work on CPython 3.9 and later.
+"""
+
+import importlib
+import json
+import os
+import sys
+
+ENV = "PYCTX_CORPUS_PROBE"
+
+
+def _config():
+    raw = os.environ.get(ENV)
+    if not raw:
+        return None
+    return json.loads(raw)
+
+
+def _evaluate(cfg):
+    target = os.path.realpath(cfg["target"]) + os.sep
+    ns = {"TARGET": target, "os": os, "sys": sys}
+    result = {"imports": {}, "checks": {}}
+    for name in cfg.get("imports", []):
+        try:
+            mod = importlib.import_module(name)
+        except BaseException as exc:  # report, never crash the test run
+            result["imports"][name] = "error: %s: %s" % (type(exc).__name__, exc)
+            continue
+        path = getattr(mod, "__file__", None)
+        result["imports"][name] = os.path.realpath(path) if path else None
+        top = name.split(".")[0]
+        ns[top] = sys.modules[top]
+    for expr in cfg.get("checks", []):
+        try:
+            value = eval(expr, ns)  # expressions come from packages.json
+            result["checks"][expr] = bool(value)
+        except BaseException as exc:
+            result["checks"][expr] = "error: %s: %s" % (type(exc).__name__, exc)
+    return result
+
+
+def _loaded_extensions(target):
+    target = os.path.realpath(target) + os.sep
+    found = {}
+    for name, mod in list(sys.modules.items()):
+        path = getattr(mod, "__file__", None)
+        if not path or not path.endswith((".so", ".pyd")):
+            continue
+        real = os.path.realpath(path)
+        if real.startswith(target):
+            found[name] = real
+    return found
+
+
+def _write(cfg, data):
+    data["pid"] = os.getpid()
+    data["python"] = sys.version.split()[0]
+    with open(cfg["out"], "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+
+
+_STATE = {}
+
+
+def pytest_sessionstart(session):
+    cfg = _config()
+    if cfg is None:
+        return
+    _STATE["cfg"] = cfg
+    _STATE["start"] = _evaluate(cfg)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    cfg = _STATE.get("cfg")
+    if cfg is None:
+        return
+    data = dict(_STATE["start"])
+    data["mode"] = "pytest"
+    data["loaded_extensions"] = _loaded_extensions(cfg["target"])
+    _write(cfg, data)
+
+
+def main():
+    cfg = _config()
+    if cfg is None:
+        sys.exit("%s is not set" % ENV)
+    data = _evaluate(cfg)
+    data["mode"] = "script"
+    data["loaded_extensions"] = _loaded_extensions(cfg["target"])
+    _write(cfg, data)
+
+
+if __name__ == "__main__":
+    main()
