@@ -261,6 +261,11 @@ def _base_env() -> Dict[str, str]:
     env = dict(os.environ)
     for k in BUILD_ENV_DROP:
         env.pop(k, None)
+    # Built extensions must import without help from the environment, and
+    # pyctx's own switches (PYCTX_DEBUG, ...) must not change what we measure.
+    for k in list(env):
+        if k in ("LD_LIBRARY_PATH", "LD_PRELOAD") or k.startswith("PYCTX_"):
+            del env[k]
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     return env
@@ -587,8 +592,10 @@ def _details(run: BuildRun) -> List[str]:
     for where, probe in (("pytest", t.probe), ("script", t.script_probe)):
         failed = {k: v for k, v in probe.get("checks", {}).items() if v is not True}
         if failed or "error" in probe or "exit" in probe:
-            lines.append("[%s %s %s] %s probe: failed checks %s %s" % (
-                run.package, run.version, run.mode, where, failed,
+            bad_imports = {k: v for k, v in probe.get("imports", {}).items()
+                           if not isinstance(v, str) or v.startswith("error:")}
+            lines.append("[%s %s %s] %s probe: failed checks %s; failed imports %s %s" % (
+                run.package, run.version, run.mode, where, failed, bad_imports,
                 probe.get("error", "") or probe.get("exit", "")))
     return lines
 
