@@ -553,7 +553,7 @@ def _cell(run: Optional[BuildRun]) -> str:
     return run.tests.counts.short()
 
 
-def format_table(rows: List[Dict[str, BuildRun]]) -> str:
+def format_table(rows: List[Dict[str, BuildRun]], markdown: bool = False) -> str:
     head = ["package", "python", "plain p/f/s/e", "compat p/f/s/e",
             "legacy fns", "legacy calls", "pyctx syms"]
     body = []
@@ -571,7 +571,10 @@ def format_table(rows: List[Dict[str, BuildRun]]) -> str:
         ])
     widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
     fmt = " | ".join("%%-%ds" % w for w in widths)
-    out = [fmt % tuple(head), "-+-".join("-" * w for w in widths)]
+    sep = "-+-".join("-" * w for w in widths)
+    if markdown:
+        fmt, sep = "| " + fmt + " |", "|-" + sep.replace("+", "|") + "-|"
+    out = [fmt % tuple(head), sep]
     out += [fmt % tuple(b) for b in body]
     return "\n".join(out)
 
@@ -610,6 +613,7 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", help="keep builds here (default: a temp dir, removed)")
     ap.add_argument("--cache", default=DEFAULT_CACHE, help="sdist cache directory")
     ap.add_argument("--json", help="also write the full results as JSON here")
+    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--top", type=int, default=0,
                     help="also list the N most called legacy functions per compat build")
     args = ap.parse_args(argv)
@@ -633,7 +637,7 @@ def main(argv=None) -> int:
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
-    print(format_table(rows))
+    print(format_table(rows, args.markdown))
     print("(%.1fs; counts are passed/failed/skipped/errors)" % (time.monotonic() - t0))
     for r in rows:
         for run in r.values():
