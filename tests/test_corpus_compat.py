@@ -51,7 +51,13 @@ def corpus_results(tmp_path_factory):
     def get(python, package):
         key = (python, package)
         if key not in cache:
-            cache[key] = harness.run_package(python, package, workdir, PACKAGES)
+            try:
+                cache[key] = harness.run_package(python, package, workdir, PACKAGES)
+            except Exception as exc:  # fetch/unpack trouble: report once per test, never rebuild
+                cache[key] = exc
+        if isinstance(cache[key], Exception):
+            pytest.fail("harness error: %s: %s" % (type(cache[key]).__name__, cache[key]),
+                        pytrace=False)
         return cache[key]
 
     return get

@@ -164,6 +164,10 @@ def pyctx_bin() -> str:
     return os.environ.get("PYCTX_BIN") or os.path.join(REPO, "target", "release", "pyctx")
 
 
+_OPTS_WITH_ARG = {"-include", "-imacros", "-isystem", "-iquote", "-idirafter",
+                  "-I", "-L", "-D", "-U", "-l", "-x", "-Xlinker", "-Xassembler"}
+
+
 def _flag_output(args: List[str]) -> List[str]:
     cmd = [pyctx_bin()] + args
     try:
@@ -176,8 +180,11 @@ def _flag_output(args: List[str]) -> List[str]:
         raise FlagsUnavailable("%s exited %d: %s" % (
             " ".join(cmd), proc.returncode, (proc.stderr or text).strip()[-2000:]))
     tokens = shlex.split(text)
-    # Compiler/linker flags are options or absolute paths (e.g. a .a file).
-    bad = [t for t in tokens if not (t.startswith("-") or os.path.isabs(t))]
+    # Compiler/linker flags are options, absolute paths (e.g. a .a file) or
+    # the argument of an option that takes one (-include pyctx_compat.h).
+    bad = [t for i, t in enumerate(tokens)
+           if not (t.startswith("-") or os.path.isabs(t)
+                   or (i > 0 and tokens[i - 1] in _OPTS_WITH_ARG))]
     if not tokens or bad:
         raise FlagsUnavailable("%s printed %r, which is not a list of compiler/linker flags" % (
             " ".join(cmd), text[:300]))
@@ -295,9 +302,7 @@ def build(python: str, name: str, pkg: dict, pristine: str, workdir: str,
     cmd = [python, "-m", "pip", "install", "-v", "--no-build-isolation",
            "--no-deps", "--no-index", "--no-cache-dir", "--target", run.target, src]
     t0 = time.monotonic()
-    proc = subprocess.run(cmd, cwd=base, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, universal_newlines=True,
-                          timeout=900)
+    proc = _run(cmd, cwd=base, env=env, timeout=900)
     run.build_seconds = time.monotonic() - t0
     with open(run.build_log, "w") as f:
         f.write("$ %s\n" % " ".join(shlex.quote(c) for c in cmd))
@@ -395,6 +400,20 @@ def parse_junit(path: str) -> Dict[str, str]:
     return outcomes
 
 
+def _run(cmd: List[str], cwd: str, env: Dict[str, str], timeout: float):
+    """subprocess.run with output captured; a timeout becomes exit code -9."""
+    try:
+        return subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, universal_newlines=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        out = exc.output or ""
+        if isinstance(out, bytes):
+            out = out.decode("utf-8", "replace")
+        return subprocess.CompletedProcess(
+            cmd, -9, out + "\n[harness] timed out after %ss: %s" % (timeout, " ".join(cmd)))
+
+
 def _tail(text: str, lines: int) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
@@ -441,9 +460,7 @@ def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str) -> TestRun:
     cmd = [run.python, "-m", "pytest", "-p", PROBE_MODULE, "-p", "no:cacheprovider",
            "-q", "-rfE", "--junitxml", junit] + list(tcfg["pytest_args"])
     t0 = time.monotonic()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, universal_newlines=True,
-                          timeout=900)
+    proc = _run(cmd, cwd=cwd, env=env, timeout=900)
     seconds = time.monotonic() - t0
     with open(os.path.join(base, "tests.log"), "w") as f:
         f.write("$ (cd %s && %s)\n%s" % (cwd, " ".join(shlex.quote(c) for c in cmd), proc.stdout))
@@ -455,9 +472,7 @@ def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str) -> TestRun:
     env2["PYCTX_CORPUS_PROBE"] = json.dumps(dict(probe_cfg, out=script_out))
     scratch2 = os.path.join(base, "probe-cwd")
     os.makedirs(scratch2, exist_ok=True)
-    p2 = subprocess.run([run.python, PROBE_SCRIPT], cwd=scratch2, env=env2,
-                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                        universal_newlines=True, timeout=300)
+    p2 = _run([run.python, PROBE_SCRIPT], cwd=scratch2, env=env2, timeout=300)
     script_probe = _read_json(script_out)
     if p2.returncode != 0:
         script_probe["exit"] = "%d: %s" % (p2.returncode, _tail(p2.stdout, 20))
