@@ -1,0 +1,142 @@
+//! Build integration for extensions: everything `pyctx flags` prints.
+//!
+//! - [`interp`]: probe a Python interpreter (version, headers, compiler);
+//! - [`cpp`]: run the preprocessor over its headers;
+//! - [`header`]: generate its `pyctx_api.h` from the API table;
+//! - this module: cache the generated header and compute compiler / linker
+//!   flags, building `libpyctx.a` with cargo when needed.
+
+pub mod cpp;
+pub mod header;
+pub mod interp;
+
+use anyhow::{bail, Context, Result};
+use interp::Interpreter;
+use pyctx_api::Table;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Bumped whenever the generator's output changes shape, to invalidate caches.
+const GENERATOR_VERSION: u32 = 1;
+
+/// The pyctx checkout: `PYCTX_HOME`, else the workspace this binary was
+/// built from.
+pub fn project_root() -> PathBuf {
+    if let Some(home) = std::env::var_os("PYCTX_HOME") {
+        return PathBuf::from(home);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("flags/ has a parent")
+        .to_path_buf()
+}
+
+/// The generated header for `interp`, regenerated when the table, the
+/// generator or the interpreter's headers changed. Returns its directory.
+pub fn generated_include_dir(interp: &Interpreter) -> Result<PathBuf> {
+    let root = project_root();
+    let table_path = Table::default_path();
+    let table_bytes = std::fs::read(&table_path)
+        .with_context(|| format!("{}: cannot read the API table", table_path.display()))?;
+    let python_h = std::fs::read(interp.include.join("Python.h")).unwrap_or_default();
+    let pyconfig_h = std::fs::read(interp.include.join("pyconfig.h")).unwrap_or_default();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    GENERATOR_VERSION.hash(&mut h);
+    table_bytes.hash(&mut h);
+    header::VARIADIC_SHIM.hash(&mut h);
+    interp.include.hash(&mut h);
+    python_h.hash(&mut h);
+    pyconfig_h.hash(&mut h);
+    interp.compiler().hash(&mut h);
+    let dir = root.join("target").join("pyctx").join("include").join(format!(
+        "{}.{}.{}-{:016x}",
+        interp.major,
+        interp.minor,
+        interp.micro,
+        h.finish()
+    ));
+    let path = dir.join("pyctx_api.h");
+    if path.is_file() {
+        return Ok(dir);
+    }
+    let table = Table::load(&table_path)?;
+    let plain = cpp::preprocess(interp, false)?;
+    let clean = cpp::preprocess(interp, true)?;
+    let gen = header::generate(&table, &interp.minor_version(), &plain, &clean);
+    if gen.dispatched.is_empty() {
+        bail!(
+            "the API table has no entries for CPython {}: regenerate it with `pyctx api generate`",
+            interp.minor_version()
+        );
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut report = String::new();
+    for s in &gen.skipped {
+        report.push_str(&format!("{}\t{}\n", s.name, s.reason));
+    }
+    write_atomically(&dir.join("skipped.tsv"), report.as_bytes())?;
+    write_atomically(&path, gen.text.as_bytes())?;
+    Ok(dir)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(())
+}
+
+/// C compiler flags. With `compat`, an unmodified legacy source routes its
+/// API calls through compat: our `Python.h` comes first on the include path,
+/// includes the real one and then `pyctx.h`.
+pub fn cflags(interp: &Interpreter, compat: bool) -> Result<Vec<String>> {
+    let root = project_root();
+    let mut flags = Vec::new();
+    if compat {
+        flags.push(format!("-I{}", root.join("compat").join("include").display()));
+    }
+    flags.push(format!("-I{}", generated_include_dir(interp)?.display()));
+    flags.push(format!("-I{}", root.join("runtime").join("include").display()));
+    Ok(flags)
+}
+
+/// Symbols the header refers to. `-u` makes the linker pull them out of the
+/// archive even though setuptools puts LDFLAGS before the object files.
+pub const RUNTIME_SYMBOLS: &[&str] = &["pyctx_fast_bit", "pyctx_slow_ctx", "pyctx_slow_compat"];
+
+/// Linker flags: the static runtime, its symbols hidden from other modules.
+pub fn ldflags() -> Result<Vec<String>> {
+    let lib = static_library()?;
+    let mut flags: Vec<String> = RUNTIME_SYMBOLS.iter().map(|s| format!("-Wl,-u,{s}")).collect();
+    flags.push(lib.display().to_string());
+    flags.push("-Wl,--exclude-libs,libpyctx.a".to_string());
+    Ok(flags)
+}
+
+/// `target/release/libpyctx.a`, built (or brought up to date) with cargo
+/// unless `PYCTX_NO_CARGO` is set.
+pub fn static_library() -> Result<PathBuf> {
+    let root = project_root();
+    let lib = root.join("target").join("release").join("libpyctx.a");
+    if std::env::var_os("PYCTX_NO_CARGO").is_none() {
+        let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "--quiet", "-p", "pyctx-capi", "--manifest-path"])
+            .arg(root.join("Cargo.toml"))
+            .output()
+            .context("cannot run cargo to build libpyctx.a (set PYCTX_NO_CARGO=1 to use a prebuilt one)")?;
+        if !out.status.success() {
+            bail!(
+                "building libpyctx.a failed:\n{}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+    if !lib.is_file() {
+        bail!(
+            "{} does not exist: run scripts/setup (or `cargo build --release -p pyctx-capi`)",
+            lib.display()
+        );
+    }
+    Ok(lib)
+}

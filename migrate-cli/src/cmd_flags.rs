@@ -1,0 +1,44 @@
+//! `pyctx flags`: compiler and linker flags for an extension build.
+
+use anyhow::{bail, Result};
+use pyctx_flags::interp::Interpreter;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print C compiler flags (include paths; generates the header for the interpreter).
+    #[arg(long)]
+    cflags: bool,
+    /// Print linker flags (the static runtime library).
+    #[arg(long)]
+    ldflags: bool,
+    /// With --cflags: make unmodified legacy sources route every API call
+    /// through compat, by build flags alone.
+    #[arg(long)]
+    compat: bool,
+    /// The interpreter the extension is built for.
+    #[arg(long, default_value = "python3", value_name = "PATH")]
+    python: String,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if !args.cflags && !args.ldflags {
+        bail!("say what to print: --cflags and/or --ldflags");
+    }
+    if args.compat && !args.cflags {
+        bail!("--compat only changes --cflags");
+    }
+    let mut out: Vec<String> = Vec::new();
+    if args.cflags {
+        let interp = Interpreter::probe(&args.python)?;
+        out.extend(pyctx_flags::cflags(&interp, args.compat)?);
+    }
+    if args.ldflags {
+        if !args.cflags {
+            // Validate --python even though the library is version independent.
+            Interpreter::probe(&args.python)?;
+        }
+        out.extend(pyctx_flags::ldflags()?);
+    }
+    println!("{}", out.join(" "));
+    Ok(())
+}

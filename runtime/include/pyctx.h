@@ -1,0 +1,168 @@
+/*
+ * pyctx.h: the context API on today's CPython.
+ *
+ * Include it (after defining PY_SSIZE_T_CLEAN if you use it) instead of or
+ * after <Python.h>. Every C API function and API macro then accepts an extra
+ * leading `PyCtx` argument, while the legacy spelling keeps working in the
+ * same file:
+ *
+ *     PyCtx ctx = PyCtx_Get();
+ *     int t = PyObject_IsTrue(ctx, v);    // ctx form: checked by one bit test
+ *     int u = PyObject_IsTrue(v);         // legacy form: routed through compat
+ *
+ * The per-interpreter part (`pyctx_api.h`) is generated from the API table
+ * by `pyctx flags --cflags --python PY`, which also puts it on the include
+ * path. See ARCHITECTURE.md for the design and docs/runtime.md for details.
+ */
+#ifndef PYCTX_H
+#define PYCTX_H
+
+#if defined(__GNUC__) || defined(__clang__)
+/* Our wrappers call deprecated API on the user's behalf and use _Generic in
+ * C99 mode: none of that is the includer's concern (-Werror builds). */
+#pragma GCC system_header
+#endif
+
+#ifdef Py_LIMITED_API
+#error "pyctx: builds with Py_LIMITED_API are not supported yet"
+#endif
+#ifdef __cplusplus
+#error "pyctx: C++ sources are not supported yet (the context forms of variadic functions use C11 _Generic)"
+#endif
+
+#include <Python.h>
+#include <stdarg.h>
+#include <stdint.h>
+
+/* The context: an opaque handle, one register wide. A distinct pointer type
+ * so that _Generic and the compiler's type checks can tell it apart. */
+typedef struct PyCtx_Handle *PyCtx;
+
+/* Encoding: ((uintptr_t)thread_state + PYCTX__OFFSET) | capability bits.
+ * Thread states are at least 8-byte aligned, so the low three bits are free.
+ * The offset keeps a context from being usable as a PyThreadState pointer.
+ *
+ * PYCTX__BIT_FAST is set only on a full, unrestricted context in release
+ * mode: every API call tests that one bit and takes the runtime's checked
+ * slow path when it is clear (restricted capability, debug or stats mode,
+ * or a NULL / garbage context). */
+#define PYCTX__BIT_FAST ((uintptr_t)1)
+#define PYCTX__BIT_DEALLOC ((uintptr_t)2)
+#define PYCTX__BIT_DETACHED ((uintptr_t)4)
+#define PYCTX__BITS ((uintptr_t)7)
+#define PYCTX__OFFSET ((uintptr_t)8)
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PYCTX__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define PYCTX__UNLIKELY(x) (x)
+#endif
+
+/* ---- provided by libpyctx.a (Rust: runtime/ and compat/) ---- */
+
+/* PYCTX__BIT_FAST in release mode, 0 when PYCTX_DEBUG or PYCTX_STATS was
+ * set when the extension was loaded. Written once, at load. */
+extern uintptr_t pyctx_fast_bit;
+
+/* Checked path of a ctx-form call: validates the context against the API
+ * function's capability class; on a violation prints a message naming the
+ * function, the capability and the caller, then aborts. */
+void pyctx_slow_ctx(const char *caller, PyCtx ctx, unsigned api_id);
+
+/* Checked path of a legacy (compat) call: counts it, checks it in debug
+ * mode. `ctx` is the context derived from the current thread state. */
+void pyctx_slow_compat(const char *caller, PyCtx ctx, unsigned api_id);
+
+/* ---- the context API's own functions ---- */
+
+static inline PyThreadState *pyctx__current_tstate(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyThreadState_GetUnchecked();
+#else
+    return _PyThreadState_UncheckedGet();
+#endif
+}
+
+/* The context of the current thread: one thread-state read. Without an
+ * attached thread state (GIL released) the result is a `detached` context. */
+static inline PyCtx PyCtx_Get(void)
+{
+    PyThreadState *ts = pyctx__current_tstate();
+    uintptr_t bits = ts ? pyctx_fast_bit : PYCTX__BIT_DETACHED;
+    return (PyCtx)(((uintptr_t)ts + PYCTX__OFFSET) | bits);
+}
+
+/* Restrict a context to what a deallocator may do (decref, clear, free, GC
+ * untrack, type checks, plain accessors). There is no way back. */
+static inline PyCtx PyCtx_AsDealloc(PyCtx ctx)
+{
+    return (PyCtx)(((uintptr_t)ctx & ~PYCTX__BIT_FAST) | PYCTX__BIT_DEALLOC);
+}
+
+/* Restrict a context to what is safe without the GIL (raw memory, locks,
+ * re-acquiring the thread state). There is no way back. */
+static inline PyCtx PyCtx_AsDetached(PyCtx ctx)
+{
+    return (PyCtx)(((uintptr_t)ctx & ~PYCTX__BIT_FAST) | PYCTX__BIT_DETACHED);
+}
+
+#define PYCTX_CAP_FULL 0
+#define PYCTX_CAP_DEALLOC 1
+#define PYCTX_CAP_DETACHED 2
+
+/* Which capability a context carries: PYCTX_CAP_FULL, _DEALLOC or _DETACHED. */
+static inline int PyCtx_Capability(PyCtx ctx)
+{
+    uintptr_t v = (uintptr_t)ctx;
+    if (v & PYCTX__BIT_DETACHED)
+        return PYCTX_CAP_DETACHED;
+    if (v & PYCTX__BIT_DEALLOC)
+        return PYCTX_CAP_DEALLOC;
+    return PYCTX_CAP_FULL;
+}
+
+/* ---- used by the generated forms ---- */
+
+static inline void pyctx__check(const char *caller, PyCtx ctx, unsigned api_id)
+{
+    if (PYCTX__UNLIKELY(!((uintptr_t)ctx & PYCTX__BIT_FAST)))
+        pyctx_slow_ctx(caller, ctx, api_id);
+}
+
+/* A legacy call: in release mode one load and one branch. The context is
+ * derived from the current thread state only when the runtime asked to see
+ * legacy calls (debug / stats), never cached. */
+static inline void pyctx__compat_enter(const char *caller, unsigned api_id)
+{
+    if (PYCTX__UNLIKELY(!pyctx_fast_bit))
+        pyctx_slow_compat(caller, PyCtx_Get(), api_id);
+}
+
+/* Argument-count dispatch: PYCTX__SELn(args..., ctx_form, legacy_form, ~)
+ * yields legacy_form for n arguments and ctx_form for n + 1. */
+#define PYCTX__CAT(a, b) PYCTX__CAT_(a, b)
+#define PYCTX__CAT_(a, b) a##b
+#define PYCTX__FIRST(...) PYCTX__FIRST_(__VA_ARGS__, ~)
+#define PYCTX__FIRST_(a, ...) a
+/* Standard-C emptiness test for zero-parameter functions: 1 for `f()`,
+ * 0 for `f(ctx)`. */
+#define PYCTX__COMMA(...) ,
+#define PYCTX__ARG3(a, b, c, ...) c
+#define PYCTX__HAS_COMMA(...) PYCTX__ARG3(__VA_ARGS__, 1, 0, ~)
+#define PYCTX__IS_EMPTY(...) PYCTX__HAS_COMMA(PYCTX__COMMA __VA_ARGS__ ())
+#define PYCTX__SEL0(...) PYCTX__CAT(PYCTX__SEL0_, PYCTX__IS_EMPTY(__VA_ARGS__))
+#define PYCTX__SEL0_1(ctx_form, legacy_form) legacy_form
+#define PYCTX__SEL0_0(ctx_form, legacy_form) ctx_form
+
+/* C-variadic functions: the ctx form is chosen by the first argument's type;
+ * the check (ctx form) or compat entry (legacy form) runs before the call. */
+#define PYCTX__VCHECK(api_id, ...)                                                              \
+    _Generic(PYCTX__FIRST(__VA_ARGS__),                                                         \
+        PyCtx: pyctx__check(__func__, (PyCtx)(uintptr_t)(PYCTX__FIRST(__VA_ARGS__)), api_id), \
+        default: pyctx__compat_enter(__func__, api_id))
+
+/* The per-interpreter part: generated by `pyctx flags`. */
+#include "pyctx_api.h"
+
+#endif /* PYCTX_H */

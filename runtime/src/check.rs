@@ -1,0 +1,89 @@
+//! The checked slow path of a ctx-form call, and what a violation prints.
+//!
+//! A capability violation is a programming error that, unchecked, would be
+//! memory corruption later; pyctx stops at once with a message naming the
+//! API function, the capability and the calling C function.
+
+use crate::context::{decode, Capability, Decoded};
+use crate::{api_info, mode, stats, tstate};
+use std::ffi::{c_char, CStr};
+
+fn caller_name(caller: *const c_char) -> String {
+    if caller.is_null() {
+        return "an unknown function".into();
+    }
+    // SAFETY: generated code passes `__func__`, a NUL-terminated literal.
+    unsafe { CStr::from_ptr(caller) }.to_string_lossy().into_owned()
+}
+
+/// What a capability allows, for the error message.
+fn allows(cap: Capability) -> &'static str {
+    match cap {
+        Capability::Full => "everything",
+        Capability::Dealloc => {
+            "only what a deallocator may do: decref/clear, free, GC untrack, type checks and plain accessors"
+        }
+        Capability::Detached => {
+            "only what is safe without the GIL: raw memory, locks and re-attaching the thread state"
+        }
+    }
+}
+
+/// Print a pyctx error and abort the process.
+pub fn fatal(message: &str) -> ! {
+    eprintln!("pyctx: {message}");
+    std::process::abort()
+}
+
+/// Validate one ctx-form call; returns normally when it is allowed.
+pub fn ctx_call(caller: *const c_char, ctx: usize, id: u32) {
+    let mode = mode::get();
+    let caller = || caller_name(caller);
+    let Some(info) = api_info(id) else {
+        fatal(&format!(
+            "unknown API id {id} from {}: the extension was compiled with a pyctx_api.h from a different API table than this libpyctx.a; rebuild it",
+            caller()
+        ));
+    };
+    let (owner, capability) = match decode(ctx) {
+        Decoded::Invalid => fatal(&format!(
+            "{}() called with an invalid context ({ctx:#x}) in {}: pass the PyCtx you were given or PyCtx_Get()",
+            info.name,
+            caller()
+        )),
+        Decoded::Context { tstate, capability } => (tstate, capability),
+    };
+    let allowed = match capability {
+        Capability::Full => true,
+        Capability::Dealloc => info.dealloc_safe || info.gil_free,
+        Capability::Detached => info.gil_free,
+    };
+    if !allowed {
+        fatal(&format!(
+            "capability violation: {}() needs a full context but was called with a {} context in {} (a {} context allows {})",
+            info.name,
+            capability.name(),
+            caller(),
+            capability.name(),
+            allows(capability)
+        ));
+    }
+    if mode.debug && !info.gil_free {
+        let current = tstate::current();
+        if owner != 0 && current != 0 && owner != current {
+            fatal(&format!(
+                "{}() called in {} with a context that belongs to another thread state (context of {:#x}, current {:#x}): a PyCtx must not cross threads",
+                info.name,
+                caller(),
+                owner,
+                current
+            ));
+        }
+    }
+    stats::count_ctx(id);
+}
+
+#[no_mangle]
+pub extern "C" fn pyctx_slow_ctx(caller: *const c_char, ctx: usize, api_id: u32) {
+    ctx_call(caller, ctx, api_id);
+}
