@@ -1,0 +1,7 @@
+"""pytest configuration for tests/: makes ``import support.build`` work."""
+import os
+import sys
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+if TESTS_DIR not in sys.path:
+    sys.path.insert(0, TESTS_DIR)

@@ -1,0 +1,196 @@
+"""Build C extensions for the end-to-end tests: plain, through compat, or
+against the context runtime.
+
+Stable API (other tests import it; keep the signatures):
+
+``ROOT``
+    The repository root (a ``pathlib.Path``).
+``BuildError``
+    Raised by every helper here on failure; its message carries the command,
+    the environment overrides and the full compiler / tool output.
+``interpreters() -> dict[str, Path]``
+    ``{"3.9": Path(".venvs/3.9/bin/python"), ...}`` for every CPython 3.9-3.13
+    that has a virtualenv made by ``scripts/setup``, oldest first. Runs
+    ``scripts/setup`` first when a CPython installed under the pyenv root has
+    no virtualenv yet (or there is none at all).
+``pyctx_bin() -> Path``
+    ``$PYCTX_BIN`` or ``<root>/target/release/pyctx``.
+``pyctx_flags(python, compat=False) -> dict``
+    ``{"CFLAGS": ..., "LDFLAGS": ...}`` from ``pyctx flags`` for that
+    interpreter: ``--cflags --compat`` for a compat build of legacy sources,
+    ``--cflags`` for migrated sources. Merge into the ``env`` of
+    ``pip_install``.
+``pip_install(python, project_dir, target, env=None) -> Path``
+    Copy ``project_dir`` to a scratch directory (the source tree is never
+    built in) and run ``python -m pip install --no-build-isolation --no-deps
+    --target target`` on the copy. ``env`` holds overrides on top of the
+    current environment; ``CFLAGS``, ``LDFLAGS``, ``CPPFLAGS`` and ``LDSHARED``
+    are dropped from the inherited environment, so only flags given in
+    ``env`` reach the build. A value of ``None`` in ``env`` removes that
+    variable. Returns ``Path(target)``.
+``clean_env(pythonpath, **extra) -> dict``
+    A minimal environment to run a built extension in: ``PATH``, ``HOME``,
+    ``PYTHONPATH`` and the given extras only (no ``LD_LIBRARY_PATH``).
+"""
+
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VERSIONS = ("3.9", "3.10", "3.11", "3.12", "3.13")
+
+# Inherited variables that would change how an extension is compiled.
+_FLAG_VARS = ("CFLAGS", "LDFLAGS", "CPPFLAGS", "LDSHARED")
+# Largest output quoted in an error message; compiler errors come first in
+# the excerpt, then the tail of the log.
+_MAX_OUTPUT = 60_000
+
+
+class BuildError(RuntimeError):
+    """A build step failed; the message holds everything needed to see why."""
+
+
+def _pyenv_root():
+    root = os.environ.get("PYENV_ROOT")
+    if root:
+        return Path(root)
+    try:
+        out = subprocess.run(["pyenv", "root"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        if out:
+            return Path(out)
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return Path.home() / ".pyenv"
+
+
+def _installed_versions():
+    """Minor versions (3.9-3.13) with an interpreter under the pyenv root."""
+    versions_dir = _pyenv_root() / "versions"
+    found = []
+    for v in VERSIONS:
+        if any((d / "bin" / "python3").exists()
+               for d in versions_dir.glob(v + ".*")):
+            found.append(v)
+    return found
+
+
+def venv_python(version):
+    return ROOT / ".venvs" / version / "bin" / "python"
+
+
+def interpreters():
+    """``{minor: venv python}`` for every set-up CPython 3.9-3.13."""
+    have = [v for v in VERSIONS if venv_python(v).exists()]
+    missing = [v for v in _installed_versions() if v not in have]
+    if missing or not have:
+        proc = subprocess.run([str(ROOT / "scripts" / "setup")], cwd=ROOT,
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BuildError("scripts/setup failed (exit %d):\n%s%s" % (
+                proc.returncode, proc.stdout, proc.stderr))
+        have = [v for v in VERSIONS if venv_python(v).exists()]
+    if not have:
+        raise BuildError("no CPython 3.9-3.13 virtualenv under %s" % (ROOT / ".venvs"))
+    return {v: venv_python(v) for v in have}
+
+
+def pyctx_bin():
+    return Path(os.environ.get("PYCTX_BIN") or ROOT / "target" / "release" / "pyctx")
+
+
+def _looks_like_flags(tokens):
+    # Compiler/linker flags are options or absolute paths (e.g. libpyctx.a).
+    return all(t.startswith("-") or os.path.isabs(t) for t in tokens)
+
+
+def _run_flags(args):
+    cmd = [str(pyctx_bin())] + args
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as exc:
+        raise BuildError("cannot run %s: %s" % (shlex.join(cmd), exc)) from None
+    if proc.returncode != 0:
+        raise BuildError("%s failed (exit %d):\n%s%s" % (
+            shlex.join(cmd), proc.returncode, proc.stdout, proc.stderr))
+    tokens = shlex.split(proc.stdout)
+    if not _looks_like_flags(tokens):
+        raise BuildError("%s printed %r, which is not a list of compiler/linker "
+                         "flags (is `pyctx flags` implemented?)%s" % (
+                             shlex.join(cmd), proc.stdout,
+                             "\nstderr:\n" + proc.stderr if proc.stderr else ""))
+    return " ".join(shlex.quote(t) for t in tokens)
+
+
+def pyctx_flags(python, compat=False):
+    """CFLAGS/LDFLAGS for building against pyctx with ``python``."""
+    python = str(python)
+    cflags = ["flags", "--cflags"] + (["--compat"] if compat else []) + ["--python", python]
+    return {
+        "CFLAGS": _run_flags(cflags),
+        "LDFLAGS": _run_flags(["flags", "--ldflags", "--python", python]),
+    }
+
+
+def _excerpt(output):
+    """The output, or for a very long log its diagnostics plus its tail."""
+    if len(output) <= _MAX_OUTPUT:
+        return output
+    lines = output.splitlines()
+    diags = [l for l in lines if "error" in l.lower() or "warning:" in l.lower()]
+    head = "\n".join(diags)[: _MAX_OUTPUT // 2]
+    tail = output[-(_MAX_OUTPUT // 2):]
+    return "[diagnostics]\n%s\n[... last %d characters of the log]\n%s" % (
+        head, len(tail), tail)
+
+
+def _ignore(directory, names):
+    return [n for n in names
+            if n in ("build", "dist", "__pycache__", ".pytest_cache")
+            or n.endswith((".egg-info", ".so", ".o", ".pyc"))]
+
+
+def pip_install(python, project_dir, target, env=None):
+    """Build ``project_dir`` with ``python``'s pip into ``target``."""
+    project_dir = Path(project_dir)
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    full_env = {k: v for k, v in os.environ.items() if k not in _FLAG_VARS}
+    full_env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    for key, value in (env or {}).items():
+        if value is None:
+            full_env.pop(key, None)
+        else:
+            full_env[key] = str(value)
+    overrides = " ".join("%s=%s" % (k, shlex.quote(str(v)))
+                         for k, v in (env or {}).items())
+    with tempfile.TemporaryDirectory(prefix="pyctx-build-") as scratch:
+        src = Path(scratch) / project_dir.name
+        shutil.copytree(project_dir, src, ignore=_ignore)
+        cmd = [str(python), "-m", "pip", "install", "-v", "--no-build-isolation",
+               "--no-deps", "--no-index", "--no-cache-dir", "--upgrade",
+               "--target", str(target), str(src)]
+        proc = subprocess.run(cmd, cwd=scratch, env=full_env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, errors="replace")
+    if proc.returncode != 0:
+        raise BuildError("build of %s failed (exit %d)\ncommand: %s\nenvironment: %s\n"
+                         "output:\n%s" % (project_dir, proc.returncode, shlex.join(cmd),
+                                          overrides or "(no overrides)",
+                                          _excerpt(proc.stdout)))
+    return target
+
+
+def clean_env(pythonpath, **extra):
+    """Minimal environment for running a built extension."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/"),
+        "PYTHONPATH": str(pythonpath),
+    }
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
