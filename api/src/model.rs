@@ -59,8 +59,8 @@ pub enum MacroShape {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Param {
     pub name: String,
-    /// C spelling of the type as written in the headers (functions only;
-    /// empty for macro parameters).
+    /// C spelling of the type as written in the headers (functions and
+    /// aliases of functions; empty for macro parameters).
     #[serde(rename = "type", default, skip_serializing_if = "String::is_empty")]
     pub ty: String,
 }
@@ -69,7 +69,7 @@ pub struct Param {
 pub struct Form {
     pub versions: Vec<String>,
     pub kind: Kind,
-    /// Return type (functions only; empty for macros).
+    /// Return type (functions, and macros aliasing a function; else empty).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ret: String,
     pub params: Vec<Param>,
@@ -79,6 +79,21 @@ pub struct Form {
     pub shape: Option<MacroShape>,
     /// Header file (relative to the include dir) that declares it.
     pub header: String,
+    /// Macros only: the same name is also declared as a function
+    /// (`PyAPI_FUNC` or static inline) in this version; user code sees the
+    /// macro.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub also_function: bool,
+    /// Object-like macros that only rename a function or a function-like
+    /// macro (`#define PyObject_Del PyObject_Free`): the name they expand to.
+    /// Such a form has kind `macro` and carries its target's signature
+    /// (`ret` and typed `params` when the target is a function).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias_of: Option<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Form {
@@ -134,7 +149,10 @@ impl Table {
     }
 
     /// Entries that exist in a minor version, with their form there.
-    pub fn for_version<'a>(&'a self, version: &'a str) -> impl Iterator<Item = (usize, &'a Entry, &'a Form)> + 'a {
+    pub fn for_version<'a>(
+        &'a self,
+        version: &'a str,
+    ) -> impl Iterator<Item = (usize, &'a Entry, &'a Form)> + 'a {
         self.entries
             .iter()
             .enumerate()

@@ -1,0 +1,488 @@
+//! Scan one parsed set of headers: every function (`PyAPI_FUNC` and static
+//! inline), every macro defined under the include dir, and the names the
+//! macro-shape rules need to decide what "touches the VM".
+
+#![allow(non_upper_case_globals)] // clang-sys constants keep libclang's names
+
+use super::clang::{relative_to, Cursor, Token, TokenKind, Unit};
+use super::shape::{self, MacroDef};
+use crate::model::{Form, Kind, Param};
+use anyhow::Result;
+use clang_sys::*;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Annotation our predefined `PyAPI_FUNC` attaches to every declaration it
+/// introduces (see [`pyapi_func_define`]).
+pub const API_ANNOTATION: &str = "pyctx_api";
+
+/// `-D` argument that makes every `PyAPI_FUNC(T) f(...)` declaration carry
+/// `annotate("pyctx_api")`. CPython defines `PyAPI_FUNC` under `#ifndef
+/// PyAPI_FUNC` (pyport.h up to 3.12, exports.h from 3.13) on every non-Windows
+/// platform, so a command-line definition takes precedence. The header's own
+/// definition is then skipped, so the `PyAPI_FUNC` macro itself is added back
+/// by [`Scan::collect`] from the header text.
+pub fn pyapi_func_define() -> String {
+    format!("-DPyAPI_FUNC(RTYPE)=__attribute__((annotate(\"{API_ANNOTATION}\"))) RTYPE")
+}
+
+/// Prefix of the variables that mark a macro as no longer defined.
+const UNDEF_PROBE: &str = "pyctx_undefined__";
+
+/// Every name some header under `dir` (recursively) `#undef`s, sorted.
+fn undefined_names(dir: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "h") {
+                let Ok(text) = std::fs::read_to_string(&p) else {
+                    continue;
+                };
+                for line in text.lines() {
+                    let Some(rest) = line.trim_start().strip_prefix('#') else {
+                        continue;
+                    };
+                    let Some(rest) = rest.trim_start().strip_prefix("undef") else {
+                        continue;
+                    };
+                    let name: String = rest
+                        .trim_start()
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if !name.is_empty() && rest.starts_with([' ', '\t']) {
+                        out.insert(name);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Headers that hold build configuration, not API: their macros are skipped.
+const CONFIG_HEADERS: &[&str] = &["pyconfig.h", "pymacconfig.h"];
+
+#[derive(Debug, Clone)]
+pub struct RawFunction {
+    pub name: String,
+    pub kind: Kind,
+    pub ret: String,
+    pub params: Vec<Param>,
+    pub variadic: bool,
+    pub header: String,
+}
+
+/// Everything found in one version's headers.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// All functions (public and `_`-private), first declaration wins.
+    pub functions: BTreeMap<String, RawFunction>,
+    /// All macros defined under the include dir, last definition wins.
+    pub macros: BTreeMap<String, MacroDef>,
+    /// Names of struct/union tags and typedefs of records (or pointers to
+    /// records) declared under the include dir: `PyObject`, `PyThreadState`...
+    pub vm_types: BTreeSet<String>,
+    /// Variables declared under the include dir (`PyAPI_DATA`, statics such
+    /// as `PyDateTimeAPI`).
+    pub vm_vars: BTreeSet<String>,
+}
+
+struct Locator {
+    include_dir: PathBuf,
+    cache: HashMap<PathBuf, Option<String>>,
+}
+
+impl Locator {
+    fn new(include_dir: &Path) -> Locator {
+        let include_dir = include_dir
+            .canonicalize()
+            .unwrap_or_else(|_| include_dir.to_path_buf());
+        Locator {
+            include_dir,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Header path relative to the include dir, if the cursor is inside it.
+    fn header(&mut self, c: &Cursor<'_>) -> Option<String> {
+        let (file, _) = c.file_offset()?;
+        if let Some(hit) = self.cache.get(&file) {
+            return hit.clone();
+        }
+        let canon = file.canonicalize().unwrap_or_else(|_| file.clone());
+        let rel = relative_to(&canon, &self.include_dir);
+        self.cache.insert(file, rel.clone());
+        rel
+    }
+}
+
+impl Scan {
+    /// Parse `source` with the headers of `include_dir` and collect.
+    pub fn run(include_dir: &Path, source: &str, extra_args: &[String]) -> Result<Scan> {
+        let mut args = vec![
+            "-x".to_string(),
+            "c".to_string(),
+            "-std=gnu11".to_string(),
+            format!("-I{}", include_dir.display()),
+            pyapi_func_define(),
+        ];
+        args.extend(extra_args.iter().cloned());
+        // A macro the headers `#undef` may be gone by the end of the headers:
+        // probe each such name after the includes.
+        let mut source = source.to_string();
+        for name in undefined_names(include_dir) {
+            source.push_str(&format!(
+                "#ifndef {name}\nint {UNDEF_PROBE}{name};\n#endif\n"
+            ));
+        }
+        let unit = Unit::parse("pyctx_api_scan.c", &source, &args)?;
+        let mut scan = Scan::collect(&unit, include_dir);
+        scan.add_pyapi_func_macro(include_dir)?;
+        Ok(scan)
+    }
+
+    fn collect(unit: &Unit, include_dir: &Path) -> Scan {
+        let mut loc = Locator::new(include_dir);
+        let mut scan = Scan::default();
+        let mut undefined = Vec::new();
+        for c in unit.top_level() {
+            let kind = c.kind();
+            if kind == CXCursor_MacroExpansion || kind == CXCursor_InclusionDirective {
+                continue;
+            }
+            if kind == CXCursor_VarDecl {
+                if let Some(name) = c.spelling().strip_prefix(UNDEF_PROBE) {
+                    undefined.push(name.to_string());
+                    continue;
+                }
+            }
+            let Some(header) = loc.header(&c) else {
+                continue;
+            };
+            match kind {
+                CXCursor_MacroDefinition => {
+                    if CONFIG_HEADERS.contains(&header.as_str()) {
+                        continue;
+                    }
+                    if let Some(def) = macro_def(&c, header) {
+                        scan.macros.insert(def.name.clone(), def);
+                    }
+                }
+                CXCursor_FunctionDecl => scan.add_function(&c, header),
+                CXCursor_TypedefDecl if c.typedef_target_kind() == CXType_Record => {
+                    scan.vm_types.insert(c.spelling());
+                }
+                CXCursor_StructDecl | CXCursor_UnionDecl => {
+                    let name = c.spelling();
+                    // Anonymous records spell as "struct (unnamed at ...)".
+                    if !name.is_empty() && !name.contains(' ') {
+                        scan.vm_types.insert(name);
+                    }
+                }
+                CXCursor_VarDecl if !c.is_const_data() => {
+                    scan.vm_vars.insert(c.spelling());
+                }
+                _ => {}
+            }
+        }
+        for name in undefined {
+            scan.macros.remove(&name);
+        }
+        scan
+    }
+
+    fn add_function(&mut self, c: &Cursor<'_>, header: String) {
+        let name = c.spelling();
+        let is_api = c.has_annotation(API_ANNOTATION);
+        let is_inline =
+            c.storage_class() == CX_SC_Static && c.is_inline_function() && c.is_definition();
+        let kind = if is_api {
+            Kind::Function
+        } else if is_inline {
+            Kind::Inline
+        } else {
+            return;
+        };
+        if let Some(prev) = self.functions.get_mut(&name) {
+            // A later declaration may add the annotation; keep the first
+            // declaration's header and signature.
+            if kind == Kind::Function {
+                prev.kind = Kind::Function;
+            }
+            return;
+        }
+        let (ret, params, variadic) = c.function_signature();
+        let params = params
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, ty))| Param {
+                name: if name.is_empty() {
+                    format!("a{i}")
+                } else {
+                    name
+                },
+                ty,
+            })
+            .collect();
+        self.functions.insert(
+            name.clone(),
+            RawFunction {
+                name,
+                kind,
+                ret,
+                params,
+                variadic,
+                header,
+            },
+        );
+    }
+
+    /// Our `-D` replaced the header's `#define PyAPI_FUNC(RTYPE) ...`, so the
+    /// preprocessing record lacks it: read it from the header that holds the
+    /// `#ifndef PyAPI_FUNC` default (exports.h or pyport.h).
+    fn add_pyapi_func_macro(&mut self, include_dir: &Path) -> Result<()> {
+        for header in ["exports.h", "pyport.h"] {
+            let Ok(text) = std::fs::read_to_string(include_dir.join(header)) else {
+                continue;
+            };
+            if !text
+                .lines()
+                .any(|l| is_directive(l, "ifndef", "PyAPI_FUNC"))
+            {
+                continue;
+            }
+            let Some(line) = text
+                .lines()
+                .rev()
+                .find(|l| is_directive(l, "define", "PyAPI_FUNC("))
+            else {
+                continue;
+            };
+            let rest = line.trim_start().trim_start_matches('#').trim_start();
+            let rest = rest["define".len()..].trim_start();
+            let body_start = rest.find(')').map(|i| i + 1).unwrap_or(rest.len());
+            let params = rest["PyAPI_FUNC(".len()..body_start - 1]
+                .split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect();
+            let body = rest[body_start..]
+                .split_whitespace()
+                .map(|w| Token {
+                    kind: TokenKind::Ident,
+                    text: w.to_string(),
+                })
+                .collect();
+            self.macros.insert(
+                "PyAPI_FUNC".to_string(),
+                MacroDef {
+                    name: "PyAPI_FUNC".to_string(),
+                    function_like: true,
+                    params,
+                    variadic: false,
+                    body,
+                    header: header.to_string(),
+                },
+            );
+            return Ok(());
+        }
+        anyhow::bail!(
+            "{}: no `#ifndef PyAPI_FUNC` default definition in exports.h or pyport.h; \
+             the generator's PyAPI_FUNC detection needs updating for these headers",
+            include_dir.display()
+        )
+    }
+
+    /// The public API of this version: name -> form (with empty `versions`).
+    pub fn forms(&self) -> BTreeMap<String, Form> {
+        let shapes = shape::classify(self);
+        let mut out = BTreeMap::new();
+        for f in self.functions.values() {
+            if f.name.starts_with('_') {
+                continue;
+            }
+            out.insert(
+                f.name.clone(),
+                Form {
+                    versions: Vec::new(),
+                    kind: f.kind,
+                    ret: f.ret.clone(),
+                    params: f.params.clone(),
+                    variadic: f.variadic,
+                    shape: None,
+                    header: f.header.clone(),
+                    also_function: false,
+                    alias_of: None,
+                },
+            );
+        }
+        for m in self.macros.values() {
+            if m.name.starts_with('_') {
+                continue;
+            }
+            let also_function = out.contains_key(&m.name);
+            let form = if m.function_like {
+                Form {
+                    versions: Vec::new(),
+                    kind: Kind::Macro,
+                    ret: String::new(),
+                    params: m
+                        .params
+                        .iter()
+                        .map(|p| Param {
+                            name: p.clone(),
+                            ty: String::new(),
+                        })
+                        .collect(),
+                    variadic: m.variadic,
+                    shape: Some(shapes[&m.name]),
+                    header: m.header.clone(),
+                    also_function,
+                    alias_of: None,
+                }
+            } else if let Some(form) = self.alias_form(m, &shapes) {
+                Form {
+                    also_function,
+                    ..form
+                }
+            } else {
+                continue;
+            };
+            out.insert(m.name.clone(), form);
+        }
+        out
+    }
+}
+
+impl Scan {
+    /// An object-like macro that only renames a function or a function-like
+    /// macro (`#define PyObject_Del PyObject_Free`): user code calls it like
+    /// the target, so it is recorded as a macro with the target's signature
+    /// (functions: `expr` shape, return and parameter types; macros: their
+    /// parameters and shape) and `alias_of` naming the direct target.
+    fn alias_form(
+        &self,
+        m: &MacroDef,
+        shapes: &BTreeMap<String, crate::model::MacroShape>,
+    ) -> Option<Form> {
+        let target = alias_target(m)?;
+        let mut name = target.clone();
+        for _ in 0..8 {
+            if let Some(f) = self.functions.get(&name) {
+                return Some(Form {
+                    versions: Vec::new(),
+                    kind: Kind::Macro,
+                    ret: f.ret.clone(),
+                    params: f.params.clone(),
+                    variadic: f.variadic,
+                    shape: Some(crate::model::MacroShape::Expr),
+                    header: m.header.clone(),
+                    also_function: false,
+                    alias_of: Some(target),
+                });
+            }
+            let next = self.macros.get(&name)?;
+            if next.function_like {
+                return Some(Form {
+                    versions: Vec::new(),
+                    kind: Kind::Macro,
+                    ret: String::new(),
+                    params: next
+                        .params
+                        .iter()
+                        .map(|p| Param {
+                            name: p.clone(),
+                            ty: String::new(),
+                        })
+                        .collect(),
+                    variadic: next.variadic,
+                    shape: Some(shapes[&next.name]),
+                    header: m.header.clone(),
+                    also_function: false,
+                    alias_of: Some(target),
+                });
+            }
+            name = alias_target(next)?;
+        }
+        None
+    }
+}
+
+/// The body of an object-like macro that is one name, maybe parenthesised.
+fn alias_target(m: &MacroDef) -> Option<String> {
+    if m.function_like {
+        return None;
+    }
+    let texts: Vec<&str> = m.body.iter().map(|t| t.text.as_str()).collect();
+    let name = match texts.as_slice() {
+        [n] | ["(", n, ")"] => *n,
+        _ => return None,
+    };
+    let is_ident = m
+        .body
+        .iter()
+        .any(|t| t.kind == TokenKind::Ident && t.text == name);
+    (is_ident && name != m.name).then(|| name.to_string())
+}
+
+fn is_directive(line: &str, directive: &str, arg_prefix: &str) -> bool {
+    let Some(rest) = line.trim_start().strip_prefix('#') else {
+        return false;
+    };
+    let Some(rest) = rest.trim_start().strip_prefix(directive) else {
+        return false;
+    };
+    rest.starts_with([' ', '\t']) && rest.trim_start().starts_with(arg_prefix)
+}
+
+/// Split a macro definition's tokens into name, parameters and body.
+fn macro_def(c: &Cursor<'_>, header: String) -> Option<MacroDef> {
+    let name = c.spelling();
+    let tokens = c.tokens();
+    let mut it = tokens.into_iter().peekable();
+    let first = it.next()?;
+    if first.text != name {
+        return None;
+    }
+    let function_like = c.is_macro_function_like();
+    let mut params = Vec::new();
+    let mut variadic = false;
+    if function_like {
+        if it.next()?.text != "(" {
+            return None;
+        }
+        loop {
+            let t = it.next()?;
+            match t.text.as_str() {
+                ")" => break,
+                "," => {}
+                "..." => variadic = true,
+                _ => {
+                    // GNU named variadic `args...`: variadic, name dropped.
+                    if it.peek().is_some_and(|n| n.text == "...") {
+                        it.next();
+                        variadic = true;
+                    } else {
+                        params.push(t.text);
+                    }
+                }
+            }
+        }
+    }
+    Some(MacroDef {
+        name,
+        function_like,
+        params,
+        variadic,
+        body: it.collect(),
+        header,
+    })
+}

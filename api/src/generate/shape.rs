@@ -1,0 +1,340 @@
+//! Macro shapes, decided from a macro's replacement tokens by the rules below
+//! (first rule that applies wins). "Touches the VM" is computed from the
+//! headers themselves, never from a list of names:
+//!
+//! | # | rule | shape |
+//! |---|------|-------|
+//! | 1 | listed in [`EXCEPTIONS`] | as listed |
+//! | 2 | empty body (an annotation or no-op marker) | `syntax` |
+//! | 3 | the whole body is `do ... while (0)` | `stmt` if it touches the VM, else `utility` |
+//! | 4 | variadic (`...`) | `syntax` |
+//! | 5 | token pasting `##` | `syntax` |
+//! | 6 | body starts with `{` or `}`, or its brackets do not balance (initialisers, block openers/closers) | `syntax` |
+//! | 7 | a `;` outside parentheses (declarations, statements) | `syntax` |
+//! | 8 | body starts with a declaration word (storage class, qualifier, `struct`/`union`/`enum`, `__attribute__`, `_Pragma`, ...) or with a type keyword followed by a name | `syntax` |
+//! | 9 | body starts with a macro whose shape is `syntax` | `syntax` |
+//! | 10 | items side by side: a call `f(...)` directly followed by a name or literal (X-macro lists such as `V(A) V(B)`) | `syntax` |
+//! | 11 | touches the VM | `expr` |
+//! | 12 | stringizing `#` (and not touching the VM) | `syntax` |
+//! | 13 | anything else: a pure expression on plain values | `utility` |
+//!
+//! Operands of `sizeof`, `_Alignof`/`__alignof__`, `offsetof`, `typeof`/
+//! `__typeof__` are never evaluated: rules 7, 10, 11 and 12 ignore them, so
+//! `sizeof(((type *)0)->member)` is `utility`.
+//!
+//! A body touches the VM when it uses `->`, or names (outside member access
+//! and not as one of its own parameters) a function declared in the headers
+//! (`PyAPI_FUNC` or static inline, private ones included), a variable declared
+//! in the headers and not const (`PyAPI_DATA`, `PyDateTimeAPI`; read-only
+//! tables such as `_Py_ctype_table` do not count), a struct/union declared in
+//! the headers or a typedef of one or of a pointer to one (`PyObject`,
+//! `PyThreadState`, ...), or a macro whose shape is `expr` or `stmt`
+//! (transitively, object-like macros included).
+
+use super::clang::{Token, TokenKind};
+use super::scan::Scan;
+use crate::model::MacroShape;
+use std::collections::BTreeMap;
+
+/// One macro definition, split into parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MacroDef {
+    pub name: String,
+    pub function_like: bool,
+    pub params: Vec<String>,
+    pub variadic: bool,
+    pub body: Vec<Token>,
+    /// Relative to the include dir.
+    pub header: String,
+}
+
+/// Macros the rules cannot decide, with the reason. Keep this short.
+pub const EXCEPTIONS: &[(&str, MacroShape, &str)] = &[];
+
+/// The shape of a macro and the number of the rule that decided it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub shape: MacroShape,
+    pub rule: u8,
+}
+
+/// First words of a declaration (rule 8).
+const DECL_WORDS: &[&str] = &[
+    "static",
+    "extern",
+    "typedef",
+    "inline",
+    "__inline",
+    "__inline__",
+    "const",
+    "volatile",
+    "register",
+    "auto",
+    "struct",
+    "union",
+    "enum",
+    "_Thread_local",
+    "__thread",
+    "_Alignas",
+    "alignas",
+    "_Noreturn",
+    "__attribute__",
+    "__attribute",
+    "__declspec",
+    "_Pragma",
+    "__pragma",
+    "_Static_assert",
+    "static_assert",
+];
+
+/// Type keywords: followed by a name they start a declaration (rule 8).
+const TYPE_WORDS: &[&str] = &[
+    "void", "char", "short", "int", "long", "float", "double", "signed", "unsigned", "_Bool",
+    "_Complex",
+];
+
+struct Classifier<'a> {
+    scan: &'a Scan,
+    done: BTreeMap<String, Decision>,
+    in_progress: Vec<String>,
+}
+
+/// Shapes of every macro in the scan (object-like ones included).
+pub fn classify(scan: &Scan) -> BTreeMap<String, MacroShape> {
+    classify_explained(scan)
+        .into_iter()
+        .map(|(k, d)| (k, d.shape))
+        .collect()
+}
+
+/// Like [`classify`], with the deciding rule of each macro.
+pub fn classify_explained(scan: &Scan) -> BTreeMap<String, Decision> {
+    let mut c = Classifier {
+        scan,
+        done: BTreeMap::new(),
+        in_progress: Vec::new(),
+    };
+    for name in scan.macros.keys() {
+        c.decide(name);
+    }
+    c.done
+}
+
+impl Classifier<'_> {
+    fn decide(&mut self, name: &str) -> Option<Decision> {
+        if let Some(d) = self.done.get(name) {
+            return Some(*d);
+        }
+        if self.in_progress.iter().any(|n| n == name) {
+            return None; // recursion: the macro refers to itself
+        }
+        let def = self.scan.macros.get(name)?;
+        self.in_progress.push(name.to_string());
+        let d = self.rules(def);
+        self.in_progress.pop();
+        self.done.insert(name.to_string(), d);
+        Some(d)
+    }
+
+    fn rules(&mut self, def: &MacroDef) -> Decision {
+        use MacroShape::*;
+        let d = |shape, rule| Decision { shape, rule };
+        if let Some((_, shape, _)) = EXCEPTIONS.iter().find(|(n, _, _)| *n == def.name) {
+            return d(*shape, 1);
+        }
+        let body = &def.body;
+        let Some(first) = body.first() else {
+            return d(Syntax, 2);
+        };
+        if is_do_while_zero(body) {
+            return if self.touches_vm(def) {
+                d(Stmt, 3)
+            } else {
+                d(Utility, 3)
+            };
+        }
+        if def.variadic {
+            return d(Syntax, 4);
+        }
+        if body
+            .iter()
+            .any(|t| t.kind == TokenKind::Punct && t.text == "##")
+        {
+            return d(Syntax, 5);
+        }
+        if first.text == "{" || first.text == "}" || !balanced(body) {
+            return d(Syntax, 6);
+        }
+        let evaluated = evaluated_tokens(body);
+        if has_semicolon_outside_parens(&evaluated) {
+            return d(Syntax, 7);
+        }
+        if DECL_WORDS.contains(&first.text.as_str())
+            || (TYPE_WORDS.contains(&first.text.as_str())
+                && body.get(1).is_some_and(|t| t.kind == TokenKind::Ident))
+        {
+            return d(Syntax, 8);
+        }
+        if first.kind == TokenKind::Ident
+            && !def.params.contains(&first.text)
+            && first.text != def.name
+            && self.decide(&first.text).is_some_and(|x| x.shape == Syntax)
+        {
+            return d(Syntax, 9);
+        }
+        if has_juxtaposed_call(&evaluated) {
+            return d(Syntax, 10);
+        }
+        if self.touches_vm(def) {
+            return d(Expr, 11);
+        }
+        if evaluated
+            .iter()
+            .any(|t| t.kind == TokenKind::Punct && t.text == "#")
+        {
+            return d(Syntax, 12);
+        }
+        d(Utility, 13)
+    }
+
+    fn touches_vm(&mut self, def: &MacroDef) -> bool {
+        let mut prev: Option<&Token> = None;
+        for t in evaluated_tokens(&def.body) {
+            let after_member = prev.is_some_and(|p| p.text == "->" || p.text == ".");
+            prev = Some(t);
+            if t.text == "->" {
+                return true;
+            }
+            if t.kind != TokenKind::Ident || after_member || def.params.contains(&t.text) {
+                continue;
+            }
+            let n = t.text.as_str();
+            if self.scan.functions.contains_key(n)
+                || self.scan.vm_vars.contains(n)
+                || self.scan.vm_types.contains(n)
+            {
+                return true;
+            }
+            if n != def.name
+                && self
+                    .decide(n)
+                    .is_some_and(|x| matches!(x.shape, MacroShape::Expr | MacroShape::Stmt))
+            {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// `do STATEMENT while (0)` spanning the whole body (brackets balanced):
+/// usually `do { ... } while (0)`, sometimes `do if (...) {...} else {...} while (0)`.
+fn is_do_while_zero(body: &[Token]) -> bool {
+    let texts: Vec<&str> = body.iter().map(|t| t.text.as_str()).collect();
+    let n = texts.len();
+    n >= 6
+        && texts[0] == "do"
+        && texts[n - 4..] == ["while", "(", "0", ")"]
+        && balanced(&body[1..n - 4])
+}
+
+/// Do `()`, `[]` and `{}` nest properly?
+fn balanced(body: &[Token]) -> bool {
+    let mut stack = Vec::new();
+    for t in body {
+        match t.text.as_str() {
+            "(" | "[" | "{" => stack.push(t.text.as_str()),
+            ")" | "]" | "}" => {
+                let want = match t.text.as_str() {
+                    ")" => "(",
+                    "]" => "[",
+                    _ => "{",
+                };
+                if stack.pop() != Some(want) {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    stack.is_empty()
+}
+
+/// Words whose operand is not evaluated.
+const UNEVALUATED: &[&str] = &[
+    "sizeof",
+    "_Alignof",
+    "alignof",
+    "__alignof__",
+    "offsetof",
+    "typeof",
+    "__typeof__",
+    "__typeof",
+];
+
+/// The body without the operands of [`UNEVALUATED`] words (the word stays).
+fn evaluated_tokens(body: &[Token]) -> Vec<&Token> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < body.len() {
+        let t = &body[i];
+        out.push(t);
+        i += 1;
+        if !UNEVALUATED.contains(&t.text.as_str()) {
+            continue;
+        }
+        if body.get(i).is_some_and(|n| n.text == "(") {
+            let mut depth = 0;
+            while i < body.len() {
+                match body[i].text.as_str() {
+                    "(" => depth += 1,
+                    ")" => depth -= 1,
+                    _ => {}
+                }
+                i += 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+        } else {
+            i += 1; // `sizeof x`
+        }
+    }
+    out
+}
+
+/// A call `f(...)` directly followed by a name or a literal: not one
+/// expression but a list of items (X-macros).
+fn has_juxtaposed_call(body: &[&Token]) -> bool {
+    let mut calls: Vec<bool> = Vec::new();
+    for (i, t) in body.iter().enumerate() {
+        match t.text.as_str() {
+            "(" => calls.push(i > 0 && body[i - 1].kind == TokenKind::Ident),
+            ")" => {
+                let was_call = calls.pop().unwrap_or(false);
+                if was_call
+                    && body
+                        .get(i + 1)
+                        .is_some_and(|n| matches!(n.kind, TokenKind::Ident | TokenKind::Literal))
+                {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+fn has_semicolon_outside_parens(body: &[&Token]) -> bool {
+    let mut depth = 0i32;
+    for t in body {
+        match t.text.as_str() {
+            "(" | "[" => depth += 1,
+            ")" | "]" => depth -= 1,
+            ";" if depth <= 0 => return true,
+            _ => {}
+        }
+    }
+    false
+}
