@@ -187,8 +187,17 @@ fn items<'t>(
             Orig::Function => format!("#define PyCtxOrig_{0} ({0})\n", d.name),
             Orig::Alias(to) => format!("#define PyCtxOrig_{} ({})\n", d.name, to),
             Orig::Macro(def) => {
+                // PyCtxOrig_: CPython's expansion calling CPython directly,
+                // used by ctx forms and by other CPython macros.
                 let body = respell_body(def, &names, Some(d.name)).unwrap_or_else(|| def.body.clone());
-                format!("#define PyCtxOrig_{}{} {}\n", d.name, param_list(def), body)
+                let mut t = format!("#define PyCtxOrig_{}{} {}\n", d.name, param_list(def), body);
+                // PyCtxLegacy_: the legacy form, CPython's expansion whose
+                // nested API calls are themselves legacy calls (through
+                // compat), as they would be if the user had written them.
+                let none = BTreeSet::new();
+                let body = respell_body(def, &none, Some(d.name)).unwrap_or_else(|| def.body.clone());
+                let _ = writeln!(t, "#define PyCtxLegacy_{}{} {}", d.name, param_list(def), body);
+                t
             }
         };
         items.push(Item {
@@ -473,15 +482,15 @@ fn macro_forms(d: &Dispatch, def: &MacroDef) -> (String, String) {
             cp = ctx_params.join(", ")
         )
     };
-    // The legacy form of a macro is CPython's macro itself, byte for byte
-    // (lvalues such as `Py_SIZE(o) = n` on 3.9 keep working).
+    // The legacy form of a macro is CPython's expansion itself (lvalues such
+    // as `Py_SIZE(o) = n` on 3.9 keep working).
     let dispatch = if n == 0 {
         format!(
-            "#undef {name}\n#define {name}(...) PYCTX__SEL0(__VA_ARGS__)(pyctx_ctxm_{name}(__VA_ARGS__), PyCtxOrig_{name}())\n"
+            "#undef {name}\n#define {name}(...) PYCTX__SEL0(__VA_ARGS__)(pyctx_ctxm_{name}(__VA_ARGS__), PyCtxLegacy_{name}())\n"
         )
     } else {
         format!(
-            "#undef {name}\n#define {name}(...) PYCTX__SEL{n}(__VA_ARGS__, pyctx_ctxm_{name}, PyCtxOrig_{name}, ~)(__VA_ARGS__)\n"
+            "#undef {name}\n#define {name}(...) PYCTX__SEL{n}(__VA_ARGS__, pyctx_ctxm_{name}, PyCtxLegacy_{name}, ~)(__VA_ARGS__)\n"
         )
     };
     (forms, dispatch)
