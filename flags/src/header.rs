@@ -376,7 +376,7 @@ fn declarator(ty: &str, name: &str) -> String {
         return format!("{}(*{}){}", &ty[..pos], name, &ty[pos + 3..]);
     }
     if let Some(pos) = ty.find('[') {
-        return format!("{} {}{}", ty[..pos].trim_end(), name, &ty[pos..]);
+        return format!("{}{}", declarator(&ty[..pos], name), &ty[pos..]);
     }
     if ty.ends_with('*') {
         format!("{ty}{name}")
