@@ -82,7 +82,6 @@ pub const RULES: &[Rule] = &[
     // Exceptions to broader patterns below.
     r(Exact("PyThread_GetInfo"), Neither, WHY_GETINFO),
     r(Exact("PyUnicode_GET_SIZE"), Neither, WHY_UNICODE_SIZE),
-    r(Exact("PyUnicode_GET_DATA_SIZE"), Neither, WHY_UNICODE_SIZE),
     // gil_free
     r(Prefix("PyMem_Raw"), GilFree, WHY_RAW),
     r(Prefix("PyThread_"), GilFree, WHY_THREAD),
@@ -130,6 +129,7 @@ pub const RULES: &[Rule] = &[
     r(Exact("Py_TYPE"), DeallocSafe, WHY_CHECK),
     r(Exact("Py_IS_TYPE"), DeallocSafe, WHY_CHECK),
     r(Prefix("Py_Is"), DeallocSafe, WHY_CHECK),
+    r(Prefix("PyWeakref_Check"), DeallocSafe, WHY_CHECK),
     r(Exact("PyObject_TypeCheck"), DeallocSafe, WHY_CHECK),
     r(Exact("PyType_IsSubtype"), DeallocSafe, WHY_CHECK),
     r(Exact("PyType_FastSubclass"), DeallocSafe, WHY_CHECK),

@@ -32,9 +32,7 @@ pub fn ensure_loaded() -> Result<()> {
     clang_sys::load().map_err(|e| anyhow!("{LIBCLANG_MISSING} ({e})"))?;
     let lib = clang_sys::get_library().ok_or_else(|| anyhow!(LIBCLANG_MISSING))?;
     // Functions we call that a too-old libclang might lack.
-    if !clang_sys::clang_Cursor_isMacroFunctionLike::is_loaded()
-        || !clang_sys::clang_Cursor_isFunctionInlined::is_loaded()
-    {
+    if !clang_sys::clang_Cursor_isFunctionInlined::is_loaded() {
         bail!(
             "{LIBCLANG_MISSING} (the libclang found at {} is too old: need 3.9 or later)",
             lib.path().display()
@@ -168,6 +166,8 @@ pub struct Cursor<'u> {
 pub struct Token {
     pub kind: TokenKind,
     pub text: String,
+    /// Byte offset in its file (0 for tokens not read from a file).
+    pub offset: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,10 +231,6 @@ impl<'u> Cursor<'u> {
             }
             Some((PathBuf::from(take_string(clang_getFileName(file))), off))
         }
-    }
-
-    pub fn is_macro_function_like(&self) -> bool {
-        unsafe { clang_Cursor_isMacroFunctionLike(self.raw) != 0 }
     }
 
     pub fn is_definition(&self) -> bool {
@@ -357,6 +353,7 @@ impl<'u> Cursor<'u> {
                 if off >= end_off {
                     continue;
                 }
+                let offset = off;
                 let kind = match clang_getTokenKind(t) {
                     CXToken_Punctuation => TokenKind::Punct,
                     CXToken_Keyword => TokenKind::Keyword,
@@ -370,6 +367,7 @@ impl<'u> Cursor<'u> {
                 out.push(Token {
                     kind,
                     text: take_string(clang_getTokenSpelling(self.unit.tu, t)),
+                    offset,
                 });
             }
             clang_disposeTokens(self.unit.tu, toks, n);

@@ -279,6 +279,7 @@ impl Scan {
                 .map(|w| Token {
                     kind: TokenKind::Ident,
                     text: w.to_string(),
+                    offset: 0,
                 })
                 .collect();
             self.macros.insert(
@@ -452,7 +453,12 @@ fn macro_def(c: &Cursor<'_>, header: String) -> Option<MacroDef> {
     if first.text != name {
         return None;
     }
-    let function_like = c.is_macro_function_like();
+    // Function-like when `(` follows the name with no space between. (Not
+    // clang_Cursor_isMacroFunctionLike: it looks at the macro's state at the
+    // end of the file and so misreports macros that were #undef'd.)
+    let function_like = it
+        .peek()
+        .is_some_and(|t| t.text == "(" && t.offset == first.offset + name.len() as u32);
     let mut params = Vec::new();
     let mut variadic = false;
     if function_like {
