@@ -24,8 +24,10 @@ PyObject *uses_both_forms(PyObject *args, PyObject *kw)
     t = PyTuple_New(ctx, 2);
     if (t == NULL)
         return PyErr_Format(ctx, PyExc_MemoryError, "no tuple of %d", 2);
-    PyTuple_SET_ITEM(ctx, t, 0, Py_NewRef(ctx, Py_None));
-    PyTuple_SET_ITEM(t, 1, Py_NewRef(Py_None));
+    Py_INCREF(ctx, Py_None);
+    PyTuple_SET_ITEM(ctx, t, 0, Py_None);
+    Py_INCREF(Py_None);
+    PyTuple_SET_ITEM(t, 1, Py_None);
     if (PyTuple_GET_SIZE(ctx, t) != PyTuple_GET_SIZE(t))
         PyErr_SetString(ctx, PyExc_AssertionError, "sizes differ");
     Py_INCREF(ctx, t);
