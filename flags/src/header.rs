@@ -265,8 +265,10 @@ fn select<'t>(table: &'t Table, version: &'t str, pre: &Preprocessed) -> (Vec<Di
                 Orig::Macro(def.clone())
             }
             Some(def) => {
-                if form.kind == Kind::Macro {
-                    skip(name, "the table lists a function-like macro, these headers an object-like one");
+                // An object-like alias (`#define PyObject_Del PyObject_Free`):
+                // dispatchable when the table knows the target's signature.
+                if form.kind == Kind::Macro && form.ret.is_empty() {
+                    skip(name, "object-like macro whose target has no known C signature");
                     continue;
                 }
                 let body = def.body.trim();
@@ -289,7 +291,7 @@ fn select<'t>(table: &'t Table, version: &'t str, pre: &Preprocessed) -> (Vec<Di
             }
         };
         if !matches!(orig, Orig::Macro(_)) {
-            if form.kind == Kind::Macro {
+            if form.kind == Kind::Macro && form.ret.is_empty() {
                 continue;
             }
             if form.ret.contains("(*") {

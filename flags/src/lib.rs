@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Bumped whenever the generator's output changes shape, to invalidate caches.
-const GENERATOR_VERSION: u32 = 2;
+const GENERATOR_VERSION: u32 = 3;
 
 /// The pyctx checkout: `PYCTX_HOME`, else the workspace this binary was
 /// built from.

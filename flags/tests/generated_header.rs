@@ -93,3 +93,27 @@ fn unknown_python_is_a_clear_error() {
     let e = Interpreter::probe("/bin/true").unwrap_err().to_string();
     assert!(e.contains("does not look like CPython"), "{e}");
 }
+
+#[test]
+fn python_without_headers_is_a_clear_error() {
+    // A stand-in interpreter that answers the probe like CPython 3.12 but
+    // points at an include directory without Python.h.
+    let dir = std::env::temp_dir().join(format!("pyctx-noheaders-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fake = dir.join("python3.12");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho '{{\"executable\": \"{0}\", \"major\": 3, \"minor\": 12, \"micro\": 1, \"include\": \"{1}\", \"cc\": null}}'\n",
+            fake.display(),
+            dir.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let e = Interpreter::probe(fake.to_str().unwrap()).unwrap_err().to_string();
+    assert!(e.contains("has no C headers"), "{e}");
+    assert!(e.contains("Python.h is missing"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

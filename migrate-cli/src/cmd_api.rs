@@ -12,11 +12,25 @@ pub enum ApiCommand {
         #[arg(long, default_value = "python3", value_name = "PATH")]
         python: String,
     },
+    /// Regenerate the table from CPython headers with libclang (default: the
+    /// newest 3.9-3.13 of each minor under the pyenv root) and write it.
+    Generate {
+        /// Interpreters to read; repeat for several.
+        #[arg(long, value_name = "PATH")]
+        python: Vec<std::path::PathBuf>,
+        /// Write here instead of the checked-in api/table.json.
+        #[arg(long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+        /// Do not write; exit 1 if the checked-in table differs.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 pub fn run(cmd: ApiCommand) -> Result<()> {
     match cmd {
         ApiCommand::List { python } => list(&python),
+        ApiCommand::Generate { python, output, check } => generate(python, output, check),
     }
 }
 
@@ -61,6 +75,43 @@ fn list(python: &str) -> Result<()> {
         ));
     }
     use std::io::Write;
-    std::io::stdout().write_all(out.as_bytes())?;
+    match std::io::stdout().write_all(out.as_bytes()) {
+        // `pyctx api list | head` is fine.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}
+
+fn generate(
+    pythons: Vec<std::path::PathBuf>,
+    output: Option<std::path::PathBuf>,
+    check: bool,
+) -> Result<()> {
+    let pythons = if pythons.is_empty() {
+        pyctx_api::generate::discover_interpreters()?
+    } else {
+        pythons
+    };
+    let table = pyctx_api::generate::generate(&pythons)?;
+    let text = table.to_canonical_json();
+    let path = output.unwrap_or_else(Table::default_path);
+    if check {
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if current != text {
+            eprintln!("pyctx: {} is stale: run `pyctx api generate`", path.display());
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, &text)?;
+    std::fs::rename(&tmp, &path)?;
+    for v in pyctx_api::SUPPORTED_VERSIONS {
+        let n = table.for_version(v).count();
+        if n > 0 {
+            eprintln!("CPython {v}: {n} entries");
+        }
+    }
+    eprintln!("wrote {}", path.display());
     Ok(())
 }
