@@ -1,0 +1,113 @@
+"""The context as a capability, and contexts / compat across thread-state
+switches, on every installed CPython: fixtures/capability built against the
+runtime, each misuse run in its own subprocess."""
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from support import build
+
+FIXTURE = build.ROOT / "fixtures" / "capability"
+VERSIONS = list(build.interpreters())
+
+
+@pytest.fixture(scope="module", params=VERSIONS)
+def capcheck(request, tmp_path_factory):
+    python = build.interpreters()[request.param]
+    target = tmp_path_factory.mktemp(f"capcheck-{request.param}")
+    build.pip_install(python, FIXTURE, target, env=build.pyctx_flags(python))
+    return python, target
+
+
+def run(capcheck, code, tmp_path, **env):
+    python, target = capcheck
+    proc = subprocess.run([str(python), "-c", "import capcheck\n" + code],
+                          env=build.clean_env(target, **env), capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    return proc
+
+
+def assert_aborted_with(proc, *fragments):
+    assert proc.returncode == -signal.SIGABRT, (proc.returncode, proc.stdout, proc.stderr)
+    for fragment in fragments:
+        assert fragment in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("mode", [{}, {"PYCTX_DEBUG": "1"}], ids=["release", "debug"])
+def test_dealloc_context_cannot_call_outside_its_class(capcheck, tmp_path, mode):
+    proc = run(capcheck, "capcheck.dealloc_violation()", tmp_path, **mode)
+    assert_aborted_with(proc, "pyctx: capability violation: PyObject_Repr() needs a full context",
+                        "called with a dealloc context in dealloc_violation")
+
+
+@pytest.mark.parametrize("mode", [{}, {"PYCTX_DEBUG": "1"}], ids=["release", "debug"])
+def test_detached_context_cannot_call_what_needs_the_gil(capcheck, tmp_path, mode):
+    proc = run(capcheck, "capcheck.detached_violation()", tmp_path, **mode)
+    assert_aborted_with(proc, "PyLong_FromLong() needs a full context",
+                        "called with a detached context in detached_violation")
+
+
+def test_null_context_is_a_named_error(capcheck, tmp_path):
+    proc = run(capcheck, "capcheck.null_context()", tmp_path)
+    assert_aborted_with(proc, "PyObject_IsTrue() called with an invalid context (0x0) in null_context")
+
+
+def test_context_crossing_threads_is_caught_in_debug_mode(capcheck, tmp_path):
+    proc = run(capcheck, "capcheck.wrong_thread()", tmp_path, PYCTX_DEBUG="1")
+    assert_aborted_with(proc, "PyLong_FromLong() called in thread_main with a context that belongs "
+                              "to another thread state")
+
+
+@pytest.mark.parametrize("mode", [{}, {"PYCTX_DEBUG": "1"}], ids=["release", "debug"])
+def test_restricted_contexts_allow_their_class(capcheck, tmp_path, mode):
+    proc = run(capcheck, "print(capcheck.dealloc_allowed((1,)), capcheck.dealloc_allowed([1]),"
+                         " capcheck.detached_allowed(1000))", tmp_path, **mode)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "False", "500500"]
+
+
+def test_native_threads_and_released_gil(capcheck, tmp_path):
+    """Legacy calls (compat) and ctx calls from a native thread that took the
+    GIL with PyGILState_Ensure, and a context kept across
+    Py_BEGIN/END_ALLOW_THREADS; in debug mode every call is checked against
+    the current thread state, and stats prove which path each call took."""
+    stats = tmp_path / "stats.jsonl"
+    code = (
+        "calls = []\n"
+        "f = lambda: calls.append(1)\n"
+        "assert capcheck.native_thread(f, 200, 0) == 200\n"
+        "assert capcheck.native_thread(f, 300, 1) == 300\n"
+        "assert len(calls) == 500\n"
+        "assert capcheck.allow_threads_roundtrip(1000) == 0\n"
+        "print('ok')\n"
+    )
+    proc = run(capcheck, code, tmp_path, PYCTX_DEBUG="1", PYCTX_STATS=str(stats))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+    (rec,) = [json.loads(line) for line in stats.read_text().splitlines()
+              if "capcheck" in json.loads(line)["module"]]
+    assert rec["legacy_calls"]["PyObject_CallObject"] == 200
+    assert rec["ctx_calls"]["PyObject_CallNoArgs"] == 300
+    assert rec["legacy_calls"]["PyLong_AsLong"] == 1000
+
+
+def test_sub_interpreters(capcheck, tmp_path):
+    """The module (multi-phase init, no global state) in a sub-interpreter:
+    contexts there carry the sub-interpreter's thread state (debug mode
+    checks each call against the current one)."""
+    code = (
+        "import _testcapi\n"
+        "src = 'import capcheck\\n"
+        "assert capcheck.allow_threads_roundtrip(100) == 0\\n"
+        "assert capcheck.dealloc_allowed((1,)) is True\\n'\n"
+        "assert _testcapi.run_in_subinterp(src) == 0\n"
+        "assert capcheck.allow_threads_roundtrip(10) == 0\n"
+        "print('ok')\n"
+    )
+    proc = run(capcheck, code, tmp_path, PYCTX_DEBUG="1")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
