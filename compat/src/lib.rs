@@ -10,10 +10,14 @@
 
 use pyctx_runtime::context::{decode, Capability, Decoded};
 use pyctx_runtime::{api_info, check, mode, stats};
-use std::ffi::{c_char, CStr};
+use std::ffi::c_char;
 
 /// Account for one legacy call; in debug mode also check it.
-pub fn legacy_call(caller: *const c_char, ctx: usize, id: u32) {
+///
+/// # Safety
+/// `caller` is NULL or a NUL-terminated string (generated code passes
+/// `__func__`).
+pub unsafe fn legacy_call(caller: *const c_char, ctx: usize, id: u32) {
     let mode = mode::get();
     let Some(info) = api_info(id) else {
         check::fatal(&format!(
@@ -21,13 +25,12 @@ pub fn legacy_call(caller: *const c_char, ctx: usize, id: u32) {
         ));
     };
     if mode.debug && !info.gil_free {
-        if let Decoded::Context { capability: Capability::Detached, .. } = decode(ctx) {
-            let caller = if caller.is_null() {
-                "an unknown function".into()
-            } else {
-                // SAFETY: generated code passes `__func__`.
-                unsafe { CStr::from_ptr(caller) }.to_string_lossy().into_owned()
-            };
+        if let Decoded::Context {
+            capability: Capability::Detached,
+            ..
+        } = decode(ctx)
+        {
+            let caller = unsafe { check::caller_name(caller) };
             check::fatal(&format!(
                 "{}() called in {caller} without an attached thread state (is the GIL released?)",
                 info.name
@@ -37,7 +40,11 @@ pub fn legacy_call(caller: *const c_char, ctx: usize, id: u32) {
     stats::count_legacy(id);
 }
 
+/// Called by generated code for a legacy call in debug or stats mode.
+///
+/// # Safety
+/// `caller` is NULL or a NUL-terminated string.
 #[no_mangle]
-pub extern "C" fn pyctx_slow_compat(caller: *const c_char, ctx: usize, api_id: u32) {
-    legacy_call(caller, ctx, api_id);
+pub unsafe extern "C" fn pyctx_slow_compat(caller: *const c_char, ctx: usize, api_id: u32) {
+    unsafe { legacy_call(caller, ctx, api_id) };
 }

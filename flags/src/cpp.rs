@@ -95,7 +95,11 @@ pub fn parse_defines(text: &str) -> BTreeMap<String, MacroDef> {
             let Some(close) = p.find(')') else { continue };
             let mut variadic = false;
             let mut params = Vec::new();
-            for raw in p[..close].split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            for raw in p[..close]
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
                 if let Some(named) = raw.strip_suffix("...") {
                     variadic = true;
                     if !named.is_empty() {
@@ -213,7 +217,10 @@ mod tests {
         );
         assert_eq!(m["A"].params, None);
         assert_eq!(m["A"].body, "1");
-        assert_eq!(m["F"].params.as_deref(), Some(&["x".to_string(), "y".to_string()][..]));
+        assert_eq!(
+            m["F"].params.as_deref(),
+            Some(&["x".to_string(), "y".to_string()][..])
+        );
         assert_eq!(m["F"].body, "((x) + (y))");
         assert!(m["V"].variadic);
         assert_eq!(m["Z"].params.as_deref(), Some(&[][..]));

@@ -60,19 +60,31 @@ pub struct Generated {
 
 /// Generate the header text for `version` ("3.12") from the preprocessor
 /// results without (`plain`) and with (`clean`) `PY_SSIZE_T_CLEAN`.
-pub fn generate(table: &Table, version: &str, plain: &Preprocessed, clean: &Preprocessed) -> Generated {
+pub fn generate(
+    table: &Table,
+    version: &str,
+    plain: &Preprocessed,
+    clean: &Preprocessed,
+) -> Generated {
     let (plain_items, dispatched, mut skipped) = items(table, version, plain);
     let (clean_items, dispatched_clean, skipped_clean) = items(table, version, clean);
     // A name dispatched in only one mode is a surprise worth failing loudly
     // on, rather than emitting a header that differs in shape by mode.
-    let dispatched: BTreeSet<String> = dispatched.intersection(&dispatched_clean).cloned().collect();
+    let dispatched: BTreeSet<String> = dispatched
+        .intersection(&dispatched_clean)
+        .cloned()
+        .collect();
     skipped.extend(skipped_clean);
     skipped.sort();
     skipped.dedup();
 
     let mut text = String::new();
     text.push_str(PREAMBLE);
-    let _ = writeln!(text, "/* CPython {version}: {} names dispatched. */\n", dispatched.len());
+    let _ = writeln!(
+        text,
+        "/* CPython {version}: {} names dispatched. */\n",
+        dispatched.len()
+    );
     text.push_str(&merge_modes(&plain_items, &clean_items, &dispatched));
     text.push_str("\n#endif /* PYCTX_API_H */\n");
     Generated {
@@ -156,7 +168,11 @@ fn items<'t>(
     let mut sel = String::new();
     for n in 1..=max_arity {
         let params: Vec<String> = (1..=n).map(|i| format!("a{i}")).collect();
-        let _ = writeln!(sel, "#define PYCTX__SEL{n}({}, x, y, ...) y", params.join(", "));
+        let _ = writeln!(
+            sel,
+            "#define PYCTX__SEL{n}({}, x, y, ...) y",
+            params.join(", ")
+        );
     }
     items.push(Item {
         section: 0,
@@ -189,14 +205,22 @@ fn items<'t>(
             Orig::Macro(def) => {
                 // PyCtxOrig_: CPython's expansion calling CPython directly,
                 // used by ctx forms and by other CPython macros.
-                let body = respell_body(def, &names, Some(d.name)).unwrap_or_else(|| def.body.clone());
+                let body =
+                    respell_body(def, &names, Some(d.name)).unwrap_or_else(|| def.body.clone());
                 let mut t = format!("#define PyCtxOrig_{}{} {}\n", d.name, param_list(def), body);
                 // PyCtxLegacy_: the legacy form, CPython's expansion whose
                 // nested API calls are themselves legacy calls (through
                 // compat), as they would be if the user had written them.
                 let none = BTreeSet::new();
-                let body = respell_body(def, &none, Some(d.name)).unwrap_or_else(|| def.body.clone());
-                let _ = writeln!(t, "#define PyCtxLegacy_{}{} {}", d.name, param_list(def), body);
+                let body =
+                    respell_body(def, &none, Some(d.name)).unwrap_or_else(|| def.body.clone());
+                let _ = writeln!(
+                    t,
+                    "#define PyCtxLegacy_{}{} {}",
+                    d.name,
+                    param_list(def),
+                    body
+                );
                 t
             }
         };
@@ -239,7 +263,11 @@ fn arity(d: &Dispatch) -> usize {
 }
 
 /// Decide, per table entry, whether and how it is dispatched here.
-fn select<'t>(table: &'t Table, version: &'t str, pre: &Preprocessed) -> (Vec<Dispatch<'t>>, Vec<Skipped>) {
+fn select<'t>(
+    table: &'t Table,
+    version: &'t str,
+    pre: &Preprocessed,
+) -> (Vec<Dispatch<'t>>, Vec<Skipped>) {
     let mut out = Vec::new();
     let mut skipped = Vec::new();
     let mut skip = |name: &str, reason: &str| {
@@ -268,7 +296,10 @@ fn select<'t>(table: &'t Table, version: &'t str, pre: &Preprocessed) -> (Vec<Di
                 // An object-like alias (`#define PyObject_Del PyObject_Free`):
                 // dispatchable when the table knows the target's signature.
                 if form.kind == Kind::Macro && form.ret.is_empty() {
-                    skip(name, "object-like macro whose target has no known C signature");
+                    skip(
+                        name,
+                        "object-like macro whose target has no known C signature",
+                    );
                     continue;
                 }
                 let body = def.body.trim();
@@ -295,12 +326,18 @@ fn select<'t>(table: &'t Table, version: &'t str, pre: &Preprocessed) -> (Vec<Di
                 continue;
             }
             if form.ret.contains("(*") {
-                skip(name, "returns a function pointer type spelled without a typedef");
+                skip(
+                    name,
+                    "returns a function pointer type spelled without a typedef",
+                );
                 continue;
             }
             if form.variadic {
                 if !VARIADIC_SHIM.contains(&format!("pyctx_v_{name}(")) {
-                    skip(name, "C-variadic without a va_list body in pyctx_variadic.h");
+                    skip(
+                        name,
+                        "C-variadic without a va_list body in pyctx_variadic.h",
+                    );
                     continue;
                 }
                 if form.params.is_empty() {
@@ -405,7 +442,10 @@ fn function_forms(d: &Dispatch) -> (String, String) {
     let ret = d.form.ret.trim();
     let ret_kw = if ret == "void" { "" } else { "return " };
     let call = format!("PyCtxOrig_{name}({})", args.join(", "));
-    let mut ctx_params = vec!["const char *pyctx_caller".to_string(), "PyCtx pyctx_c".to_string()];
+    let mut ctx_params = vec![
+        "const char *pyctx_caller".to_string(),
+        "PyCtx pyctx_c".to_string(),
+    ];
     ctx_params.extend(decls.iter().cloned());
     let mut legacy_params = vec!["const char *pyctx_caller".to_string()];
     legacy_params.extend(decls.iter().cloned());
@@ -470,7 +510,8 @@ fn macro_forms(d: &Dispatch, def: &MacroDef) -> (String, String) {
     let params = def.params.clone().unwrap_or_default();
     let n = params.len();
     let plist = params.join(", ");
-    let stmt = matches!(d.form.shape, Some(MacroShape::Stmt)) || def.body.trim_start().starts_with("do");
+    let stmt =
+        matches!(d.form.shape, Some(MacroShape::Stmt)) || def.body.trim_start().starts_with("do");
     let mut ctx_params = vec!["pyctx_c".to_string()];
     ctx_params.extend(params.iter().cloned());
     let forms = if stmt {
@@ -522,7 +563,11 @@ mod tests {
     #[test]
     fn respelling_keeps_cpython_calls_direct() {
         let names: BTreeSet<&str> = ["Py_DECREF", "PyNumber_Add"].into_iter().collect();
-        let d = def("Py_XDECREF", &["op"], "do { if (op) Py_DECREF(op); } while (0)");
+        let d = def(
+            "Py_XDECREF",
+            &["op"],
+            "do { if (op) Py_DECREF(op); } while (0)",
+        );
         assert_eq!(
             respell_body(&d, &names, None).unwrap(),
             "do { if (op) PyCtxOrig_Py_DECREF(op); } while (0)"
@@ -534,7 +579,11 @@ mod tests {
             "(Py_DECREF)(_PyObject_CAST(op))"
         );
         // parameters, strings, non-calls and stringising stay
-        let d = def("M", &["PyNumber_Add"], "PyNumber_Add(x) + \"Py_DECREF(\" + Py_DECREF + #Py_DECREF");
+        let d = def(
+            "M",
+            &["PyNumber_Add"],
+            "PyNumber_Add(x) + \"Py_DECREF(\" + Py_DECREF + #Py_DECREF",
+        );
         assert_eq!(respell_body(&d, &names, None), None);
     }
 }

@@ -51,12 +51,13 @@ impl Interpreter {
                 String::from_utf8_lossy(&output.stderr).trim()
             );
         }
-        let mut interp: Interpreter = serde_json::from_slice(&output.stdout).with_context(|| {
-            format!(
-                "--python {python}: does not look like CPython (unexpected probe output {:?})",
-                String::from_utf8_lossy(&output.stdout)
-            )
-        })?;
+        let mut interp: Interpreter =
+            serde_json::from_slice(&output.stdout).with_context(|| {
+                format!(
+                    "--python {python}: does not look like CPython (unexpected probe output {:?})",
+                    String::from_utf8_lossy(&output.stdout)
+                )
+            })?;
         interp.requested = python.to_string();
         if interp.major != 3 || !(9..=13).contains(&interp.minor) {
             bail!(

@@ -49,13 +49,17 @@ pub fn generated_include_dir(interp: &Interpreter) -> Result<PathBuf> {
     python_h.hash(&mut h);
     pyconfig_h.hash(&mut h);
     interp.compiler().hash(&mut h);
-    let dir = root.join("target").join("pyctx").join("include").join(format!(
-        "{}.{}.{}-{:016x}",
-        interp.major,
-        interp.minor,
-        interp.micro,
-        h.finish()
-    ));
+    let dir = root
+        .join("target")
+        .join("pyctx")
+        .join("include")
+        .join(format!(
+            "{}.{}.{}-{:016x}",
+            interp.major,
+            interp.minor,
+            interp.micro,
+            h.finish()
+        ));
     let path = dir.join("pyctx_api.h");
     if path.is_file() {
         return Ok(dir);
@@ -94,10 +98,16 @@ pub fn cflags(interp: &Interpreter, compat: bool) -> Result<Vec<String>> {
     let root = project_root();
     let mut flags = Vec::new();
     if compat {
-        flags.push(format!("-I{}", root.join("compat").join("include").display()));
+        flags.push(format!(
+            "-I{}",
+            root.join("compat").join("include").display()
+        ));
     }
     flags.push(format!("-I{}", generated_include_dir(interp)?.display()));
-    flags.push(format!("-I{}", root.join("runtime").join("include").display()));
+    flags.push(format!(
+        "-I{}",
+        root.join("runtime").join("include").display()
+    ));
     Ok(flags)
 }
 
@@ -108,7 +118,10 @@ pub const RUNTIME_SYMBOLS: &[&str] = &["pyctx_fast_bit", "pyctx_slow_ctx", "pyct
 /// Linker flags: the static runtime, its symbols hidden from other modules.
 pub fn ldflags() -> Result<Vec<String>> {
     let lib = static_library()?;
-    let mut flags: Vec<String> = RUNTIME_SYMBOLS.iter().map(|s| format!("-Wl,-u,{s}")).collect();
+    let mut flags: Vec<String> = RUNTIME_SYMBOLS
+        .iter()
+        .map(|s| format!("-Wl,-u,{s}"))
+        .collect();
     flags.push(lib.display().to_string());
     flags.push("-Wl,--exclude-libs,libpyctx.a".to_string());
     Ok(flags)
@@ -121,10 +134,19 @@ pub fn static_library() -> Result<PathBuf> {
     let lib = root.join("target").join("release").join("libpyctx.a");
     if std::env::var_os("PYCTX_NO_CARGO").is_none() {
         let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "--quiet", "-p", "pyctx-capi", "--manifest-path"])
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "-p",
+                "pyctx-capi",
+                "--manifest-path",
+            ])
             .arg(root.join("Cargo.toml"))
             .output()
-            .context("cannot run cargo to build libpyctx.a (set PYCTX_NO_CARGO=1 to use a prebuilt one)")?;
+            .context(
+                "cannot run cargo to build libpyctx.a (set PYCTX_NO_CARGO=1 to use a prebuilt one)",
+            )?;
         if !out.status.success() {
             bail!(
                 "building libpyctx.a failed:\n{}",

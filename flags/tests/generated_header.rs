@@ -21,7 +21,10 @@ fn installed() -> Vec<PathBuf> {
 
 fn compile(interp: &Interpreter, std: &str, clean: bool) -> Result<(), String> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/forms.c");
-    let out = std::env::temp_dir().join(format!("pyctx-forms-{}-{std}-{clean}.o", interp.minor_version()));
+    let out = std::env::temp_dir().join(format!(
+        "pyctx-forms-{}-{std}-{clean}.o",
+        interp.minor_version()
+    ));
     let mut cmd = Command::new("cc");
     cmd.args(["-c", "-O1", "-Wall", "-Wextra", "-Werror", "-pedantic"])
         .arg(format!("-std={std}"))
@@ -67,7 +70,10 @@ fn every_variadic_function_has_a_ctx_form() {
         let interp = Interpreter::probe(python.to_str().unwrap()).unwrap();
         let dir = pyctx_flags::generated_include_dir(&interp).unwrap();
         let skipped = std::fs::read_to_string(dir.join("skipped.tsv")).unwrap();
-        let bad: Vec<&str> = skipped.lines().filter(|l| l.contains("C-variadic")).collect();
+        let bad: Vec<&str> = skipped
+            .lines()
+            .filter(|l| l.contains("C-variadic"))
+            .collect();
         assert!(
             bad.is_empty(),
             "CPython {}: variadic functions without a ctx form:\n{}",
@@ -75,7 +81,12 @@ fn every_variadic_function_has_a_ctx_form() {
             bad.join("\n")
         );
         let header = std::fs::read_to_string(dir.join("pyctx_api.h")).unwrap();
-        for name in ["PyErr_Format", "Py_BuildValue", "PyArg_ParseTuple", "PyObject_CallFunction"] {
+        for name in [
+            "PyErr_Format",
+            "Py_BuildValue",
+            "PyArg_ParseTuple",
+            "PyObject_CallFunction",
+        ] {
             assert!(
                 header.contains(&format!("pyctx_ctx_{name}(")),
                 "CPython {}: no ctx form for {name}",
@@ -87,7 +98,9 @@ fn every_variadic_function_has_a_ctx_form() {
 
 #[test]
 fn unknown_python_is_a_clear_error() {
-    let e = Interpreter::probe("/nonexistent/python3.99").unwrap_err().to_string();
+    let e = Interpreter::probe("/nonexistent/python3.99")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no such interpreter"), "{e}");
     // A real program that is not Python.
     let e = Interpreter::probe("/bin/true").unwrap_err().to_string();
@@ -112,7 +125,9 @@ fn python_without_headers_is_a_clear_error() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let e = Interpreter::probe(fake.to_str().unwrap()).unwrap_err().to_string();
+    let e = Interpreter::probe(fake.to_str().unwrap())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("has no C headers"), "{e}");
     assert!(e.contains("Python.h is missing"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();

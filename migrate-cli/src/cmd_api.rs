@@ -30,7 +30,11 @@ pub enum ApiCommand {
 pub fn run(cmd: ApiCommand) -> Result<()> {
     match cmd {
         ApiCommand::List { python } => list(&python),
-        ApiCommand::Generate { python, output, check } => generate(python, output, check),
+        ApiCommand::Generate {
+            python,
+            output,
+            check,
+        } => generate(python, output, check),
     }
 }
 
@@ -43,7 +47,7 @@ fn list(python: &str) -> Result<()> {
     let offered: std::collections::HashSet<&str> = text
         .lines()
         .filter_map(|l| l.strip_prefix("#define PyCtxOrig_"))
-        .filter_map(|l| l.split(|c: char| c == '(' || c == ' ').next())
+        .filter_map(|l| l.split(['(', ' ']).next())
         .collect();
     let table = Table::load_default()?;
     let version = interp.minor_version();
@@ -60,10 +64,20 @@ fn list(python: &str) -> Result<()> {
         let params: Vec<String> = form
             .params
             .iter()
-            .map(|p| if p.ty.is_empty() { p.name.clone() } else { p.ty.clone() })
+            .map(|p| {
+                if p.ty.is_empty() {
+                    p.name.clone()
+                } else {
+                    p.ty.clone()
+                }
+            })
             .chain(form.variadic.then(|| "...".to_string()))
             .collect();
-        let ret = if form.ret.is_empty() { String::new() } else { format!("{} ", form.ret) };
+        let ret = if form.ret.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", form.ret)
+        };
         out.push_str(&format!(
             "{}\t{}\t{}{}(PyCtx{}{})\n",
             entry.name,
@@ -98,7 +112,10 @@ fn generate(
     if check {
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         if current != text {
-            eprintln!("pyctx: {} is stale: run `pyctx api generate`", path.display());
+            eprintln!(
+                "pyctx: {} is stale: run `pyctx api generate`",
+                path.display()
+            );
             std::process::exit(1);
         }
         return Ok(());

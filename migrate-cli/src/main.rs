@@ -8,7 +8,11 @@ mod cmd_api;
 mod cmd_flags;
 
 #[derive(Parser)]
-#[command(name = "pyctx", version, about = "Port CPython C extensions to the context API")]
+#[command(
+    name = "pyctx",
+    version,
+    about = "Port CPython C extensions to the context API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

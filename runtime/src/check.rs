@@ -8,12 +8,18 @@ use crate::context::{decode, Capability, Decoded};
 use crate::{api_info, mode, stats, tstate};
 use std::ffi::{c_char, CStr};
 
-fn caller_name(caller: *const c_char) -> String {
+/// The calling C function's name as passed by generated code.
+///
+/// # Safety
+/// `caller` is NULL or a NUL-terminated string (generated code passes
+/// `__func__`).
+pub unsafe fn caller_name(caller: *const c_char) -> String {
     if caller.is_null() {
         return "an unknown function".into();
     }
-    // SAFETY: generated code passes `__func__`, a NUL-terminated literal.
-    unsafe { CStr::from_ptr(caller) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(caller) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// What a capability allows, for the error message.
@@ -36,9 +42,12 @@ pub fn fatal(message: &str) -> ! {
 }
 
 /// Validate one ctx-form call; returns normally when it is allowed.
-pub fn ctx_call(caller: *const c_char, ctx: usize, id: u32) {
+///
+/// # Safety
+/// `caller` as for [`caller_name`].
+pub unsafe fn ctx_call(caller: *const c_char, ctx: usize, id: u32) {
     let mode = mode::get();
-    let caller = || caller_name(caller);
+    let caller = || unsafe { caller_name(caller) };
     let Some(info) = api_info(id) else {
         fatal(&format!(
             "unknown API id {id} from {}: the extension was compiled with a pyctx_api.h from a different API table than this libpyctx.a; rebuild it",
@@ -83,7 +92,11 @@ pub fn ctx_call(caller: *const c_char, ctx: usize, id: u32) {
     stats::count_ctx(id);
 }
 
+/// Called by generated code when a context lacks the fast bit.
+///
+/// # Safety
+/// `caller` is NULL or a NUL-terminated string.
 #[no_mangle]
-pub extern "C" fn pyctx_slow_ctx(caller: *const c_char, ctx: usize, api_id: u32) {
-    ctx_call(caller, ctx, api_id);
+pub unsafe extern "C" fn pyctx_slow_ctx(caller: *const c_char, ctx: usize, api_id: u32) {
+    unsafe { ctx_call(caller, ctx, api_id) };
 }

@@ -64,16 +64,25 @@ mod tests {
         let ts = 0x7f00_1234_5670usize;
         assert_eq!(
             decode((ts + OFFSET) | BIT_FAST),
-            Decoded::Context { tstate: ts, capability: Capability::Full }
+            Decoded::Context {
+                tstate: ts,
+                capability: Capability::Full
+            }
         );
         assert_eq!(
             decode((ts + OFFSET) | BIT_DEALLOC),
-            Decoded::Context { tstate: ts, capability: Capability::Dealloc }
+            Decoded::Context {
+                tstate: ts,
+                capability: Capability::Dealloc
+            }
         );
         // PyCtx_Get() without a thread state
         assert_eq!(
             decode(OFFSET | BIT_DETACHED),
-            Decoded::Context { tstate: 0, capability: Capability::Detached }
+            Decoded::Context {
+                tstate: 0,
+                capability: Capability::Detached
+            }
         );
         assert_eq!(decode(0), Decoded::Invalid);
         assert_eq!(decode(BIT_DEALLOC), Decoded::Invalid);

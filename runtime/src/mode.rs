@@ -43,7 +43,11 @@ pub fn get() -> &'static Mode {
         if mode.stats_file.is_some() {
             crate::stats::enable();
         }
-        let fast = if mode.checked() { 0 } else { crate::context::BIT_FAST };
+        let fast = if mode.checked() {
+            0
+        } else {
+            crate::context::BIT_FAST
+        };
         pyctx_fast_bit.store(fast, Ordering::Release);
         mode
     })

@@ -54,8 +54,11 @@ pub fn count_legacy(id: u32) {
     }
 }
 
-/// Non-zero counters as (name, count), by name.
-pub fn snapshot() -> (Vec<(&'static str, u64)>, Vec<(&'static str, u64)>) {
+/// Non-zero counters of one kind as (API name, count), sorted by name.
+pub type Counts = Vec<(&'static str, u64)>;
+
+/// (ctx-form counts, legacy counts).
+pub fn snapshot() -> (Counts, Counts) {
     let Some(c) = COUNTERS.get() else {
         return (Vec::new(), Vec::new());
     };
@@ -87,7 +90,10 @@ pub fn module_path() -> String {
 }
 
 fn json_counts(counts: &[(&str, u64)]) -> String {
-    let body: Vec<String> = counts.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+    let body: Vec<String> = counts
+        .iter()
+        .map(|(k, v)| format!("\"{k}\": {v}"))
+        .collect();
     format!("{{{}}}", body.join(", "))
 }
 
@@ -107,7 +113,10 @@ fn write_report() -> std::io::Result<()> {
     let Some(path) = crate::mode::get().stats_file.as_ref() else {
         return Ok(());
     };
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     // One write call per line keeps lines from concurrent processes whole.
     f.write_all(report_line().as_bytes())
 }

@@ -11,7 +11,10 @@ type Getter = unsafe extern "C" fn() -> *mut libc::c_void;
 fn getter() -> Option<Getter> {
     static GETTER: OnceLock<Option<Getter>> = OnceLock::new();
     *GETTER.get_or_init(|| {
-        for name in [c"PyThreadState_GetUnchecked", c"_PyThreadState_UncheckedGet"] {
+        for name in [
+            c"PyThreadState_GetUnchecked",
+            c"_PyThreadState_UncheckedGet",
+        ] {
             // SAFETY: dlsym with a valid NUL-terminated name; the symbol,
             // when present, has the signature `PyThreadState *(void)`.
             let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
