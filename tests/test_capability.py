@@ -111,3 +111,14 @@ def test_sub_interpreters(capcheck, tmp_path):
     proc = run(capcheck, code, tmp_path, PYCTX_DEBUG="1")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("mode", [{}, {"PYCTX_DEBUG": "1"}], ids=["release", "debug"])
+def test_fast_paths_agree_with_cpython(capcheck, tmp_path, mode):
+    """PyErr_Occurred, PyThreadState_Get and tuple/list access read state
+    through the context (release) or fall back to CPython (debug): the same
+    results and the same errors either way."""
+    proc = run(capcheck, "print(capcheck.fast_paths((1, 2), [3]), capcheck.fast_paths((), []))",
+               tmp_path, **mode)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "True"]

@@ -25,6 +25,14 @@ use std::fmt::Write as _;
 /// The hand-written va_list bodies; every variadic entry needs one.
 pub const VARIADIC_SHIM: &str = include_str!("../../runtime/include/pyctx_variadic.h");
 
+/// Hand-written ctx forms that read VM state through the context
+/// (`pyctx_fast_NAME`); a name found here uses it instead of CPython's.
+pub const FAST_PATHS: &str = include_str!("../../runtime/include/pyctx_fast.h");
+
+fn has_fast_path(name: &str) -> bool {
+    FAST_PATHS.contains(&format!("pyctx_fast_{name}(PyCtx ctx"))
+}
+
 /// How a dispatched name reaches CPython's own implementation.
 #[derive(Debug, Clone, PartialEq)]
 enum Orig {
@@ -249,7 +257,7 @@ fn items<'t>(
     items.push(Item {
         section: 3,
         key: String::new(),
-        text: "#include \"pyctx_variadic.h\"\n".to_string(),
+        text: "#include \"pyctx_variadic.h\"\n#include \"pyctx_fast.h\"\n".to_string(),
     });
     let dispatched = names.iter().map(|s| s.to_string()).collect();
     (items, dispatched, skipped)
@@ -442,6 +450,13 @@ fn function_forms(d: &Dispatch) -> (String, String) {
     let ret = d.form.ret.trim();
     let ret_kw = if ret == "void" { "" } else { "return " };
     let call = format!("PyCtxOrig_{name}({})", args.join(", "));
+    let ctx_call = if has_fast_path(name) {
+        let mut a = vec!["pyctx_c".to_string()];
+        a.extend(args.iter().cloned());
+        format!("pyctx_fast_{name}({})", a.join(", "))
+    } else {
+        call.clone()
+    };
     let mut ctx_params = vec![
         "const char *pyctx_caller".to_string(),
         "PyCtx pyctx_c".to_string(),
@@ -450,7 +465,7 @@ fn function_forms(d: &Dispatch) -> (String, String) {
     let mut legacy_params = vec!["const char *pyctx_caller".to_string()];
     legacy_params.extend(decls.iter().cloned());
     let forms = format!(
-        "static inline {ret} pyctx_ctx_{name}({cp}) {{ pyctx__check(pyctx_caller, pyctx_c, {id}u); {ret_kw}{call}; }}\n\
+        "static inline {ret} pyctx_ctx_{name}({cp}) {{ pyctx__check(pyctx_caller, pyctx_c, {id}u); {ret_kw}{ctx_call}; }}\n\
          static inline {ret} pyctx_legacy_{name}({lp}) {{ pyctx__compat_enter(pyctx_caller, {id}u); {ret_kw}{call}; }}\n",
         cp = ctx_params.join(", "),
         lp = legacy_params.join(", "),

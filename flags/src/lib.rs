@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Bumped whenever the generator's output changes shape, to invalidate caches.
-const GENERATOR_VERSION: u32 = 3;
+const GENERATOR_VERSION: u32 = 4;
 
 /// The pyctx checkout: `PYCTX_HOME`, else the workspace this binary was
 /// built from.
@@ -43,8 +43,13 @@ pub fn generated_include_dir(interp: &Interpreter) -> Result<PathBuf> {
     let pyconfig_h = std::fs::read(interp.include.join("pyconfig.h")).unwrap_or_default();
     let mut h = std::collections::hash_map::DefaultHasher::new();
     GENERATOR_VERSION.hash(&mut h);
+    // The generator's own code: any change to it regenerates.
+    include_str!("header.rs").hash(&mut h);
+    include_str!("cpp.rs").hash(&mut h);
+    include_str!("../../runtime/include/pyctx.h").hash(&mut h);
     table_bytes.hash(&mut h);
     header::VARIADIC_SHIM.hash(&mut h);
+    header::FAST_PATHS.hash(&mut h);
     interp.include.hash(&mut h);
     python_h.hash(&mut h);
     pyconfig_h.hash(&mut h);

@@ -132,3 +132,30 @@ fn python_without_headers_is_a_clear_error() {
     assert!(e.contains("Python.h is missing"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn hot_primitives_read_state_through_the_context() {
+    for python in installed() {
+        let interp = Interpreter::probe(python.to_str().unwrap()).unwrap();
+        let dir = pyctx_flags::generated_include_dir(&interp).unwrap();
+        let header = std::fs::read_to_string(dir.join("pyctx_api.h")).unwrap();
+        for name in [
+            "PyErr_Occurred",
+            "PyThreadState_Get",
+            "PyTuple_GetItem",
+            "PyList_GetItem",
+            "PyTuple_Size",
+            "PyList_Size",
+        ] {
+            let form = header
+                .lines()
+                .find(|l| l.contains(&format!(" pyctx_ctx_{name}(")))
+                .unwrap_or_else(|| panic!("no ctx form for {name}"));
+            assert!(
+                form.contains(&format!("pyctx_fast_{name}(pyctx_c")),
+                "CPython {}: ctx form of {name} does not use its fast path: {form}",
+                interp.minor_version()
+            );
+        }
+    }
+}

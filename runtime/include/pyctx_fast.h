@@ -1,0 +1,92 @@
+/*
+ * pyctx_fast.h: ctx forms that read VM state through the context instead of
+ * calling CPython (which would read the thread state from TLS again).
+ *
+ * Included by the generated pyctx_api.h after PyCtxOrig_* are defined and
+ * before the ctx forms. For a name NAME with a function pyctx_fast_NAME
+ * here, the generated ctx form is
+ *
+ *     pyctx__check(caller, ctx, id);          one bit test
+ *     return pyctx_fast_NAME(ctx, args...);
+ *
+ * Each fast path handles the common case inline and hands anything unusual
+ * (errors, subclasses it cannot be sure of, a restricted or debug context)
+ * to CPython's own function, so behaviour is CPython's in every case.
+ */
+#ifndef PYCTX_FAST_H
+#define PYCTX_FAST_H
+
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC system_header
+#endif
+
+/* The thread state a fast (full, release-mode) context was made from.
+ * Only valid when PYCTX__BIT_FAST is set. */
+static inline PyThreadState *pyctx__tstate(PyCtx ctx)
+{
+    return (PyThreadState *)(((uintptr_t)ctx & ~PYCTX__BITS) - PYCTX__OFFSET);
+}
+
+static inline int pyctx__is_fast(PyCtx ctx)
+{
+    return ((uintptr_t)ctx & PYCTX__BIT_FAST) != 0;
+}
+
+/* PyErr_Occurred: the current exception's type, straight from the thread
+ * state: CPython's function does the same after its own TLS read. */
+static inline PyObject *pyctx_fast_PyErr_Occurred(PyCtx ctx)
+{
+    PyThreadState *ts;
+    if (PYCTX__UNLIKELY(!pyctx__is_fast(ctx)))
+        return PyCtxOrig_PyErr_Occurred();
+    ts = pyctx__tstate(ctx);
+#if PY_VERSION_HEX >= 0x030C0000
+    return ts->current_exception == NULL ? NULL : (PyObject *)Py_TYPE(ts->current_exception);
+#else
+    return ts->curexc_type;
+#endif
+}
+
+/* PyThreadState_Get: the context's own thread state. */
+static inline PyThreadState *pyctx_fast_PyThreadState_Get(PyCtx ctx)
+{
+    if (PYCTX__UNLIKELY(!pyctx__is_fast(ctx)))
+        return PyCtxOrig_PyThreadState_Get();
+    return pyctx__tstate(ctx);
+}
+
+/* Item and size access: the in-range case inline; type errors and index
+ * errors (with CPython's messages) from CPython's function. */
+static inline PyObject *pyctx_fast_PyTuple_GetItem(PyCtx ctx, PyObject *op, Py_ssize_t i)
+{
+    (void)ctx;
+    if (PyTuple_Check(op) && (size_t)i < (size_t)Py_SIZE(op))
+        return ((PyTupleObject *)op)->ob_item[i];
+    return PyCtxOrig_PyTuple_GetItem(op, i);
+}
+
+static inline PyObject *pyctx_fast_PyList_GetItem(PyCtx ctx, PyObject *op, Py_ssize_t i)
+{
+    (void)ctx;
+    if (PyList_Check(op) && (size_t)i < (size_t)Py_SIZE(op))
+        return ((PyListObject *)op)->ob_item[i];
+    return PyCtxOrig_PyList_GetItem(op, i);
+}
+
+static inline Py_ssize_t pyctx_fast_PyTuple_Size(PyCtx ctx, PyObject *op)
+{
+    (void)ctx;
+    if (PyTuple_Check(op))
+        return Py_SIZE(op);
+    return PyCtxOrig_PyTuple_Size(op);
+}
+
+static inline Py_ssize_t pyctx_fast_PyList_Size(PyCtx ctx, PyObject *op)
+{
+    (void)ctx;
+    if (PyList_Check(op))
+        return Py_SIZE(op);
+    return PyCtxOrig_PyList_Size(op);
+}
+
+#endif /* PYCTX_FAST_H */
