@@ -250,6 +250,12 @@ class BuildRun:
     legacy_calls: Dict[str, int] = dataclasses.field(default_factory=dict)
     ctx_calls: Dict[str, int] = dataclasses.field(default_factory=dict)
     pyctx_symbols: List[str] = dataclasses.field(default_factory=list)
+    # Undefined pyctx symbols of the extension's own object files (before
+    # linking): proof that the package's code, not just the linked runtime,
+    # calls into pyctx. None when no object file was found.
+    object_pyctx_refs: Optional[List[str]] = None
+    # CPython functions the .so imports (undefined, data symbols excluded).
+    capi_function_imports: List[str] = dataclasses.field(default_factory=list)
 
     @property
     def legacy_distinct(self) -> int:
@@ -319,6 +325,15 @@ def build(python: str, name: str, pkg: dict, pristine: str, workdir: str,
                      % (mode, pkg["extension"], run.build_log, _tail(proc.stdout, 40)))
         return run
     run.pyctx_symbols = pyctx_symbols(run.so_path)
+    run.capi_function_imports = capi_function_imports(run.so_path)
+    objects = [os.path.join(d, f) for d, _, files in os.walk(os.path.join(src, "build"))
+               for f in files if f.endswith(".o")]
+    if objects:
+        refs = set()
+        for obj in objects:
+            refs.update(n for n in nm_symbols(obj, undefined_only=True)
+                        if PYCTX_SYMBOL_RE.match(n))
+        run.object_pyctx_refs = sorted(refs)
     return run
 
 
@@ -334,17 +349,27 @@ def find_extension(target: str, module: str) -> Optional[str]:
     return os.path.realpath(os.path.join(folder, hits[0]))
 
 
-def nm_symbols(so_path: str) -> List[str]:
+def nm_symbols(path: str, undefined_only: bool = False) -> List[str]:
     """Names in the dynamic and (if not stripped) static symbol tables."""
     names = set()
+    extra = ["--undefined-only"] if undefined_only else []
     for args in (["nm", "-D"], ["nm"]):
-        proc = subprocess.run(args + [so_path], stdout=subprocess.PIPE,
+        proc = subprocess.run(args + extra + [path], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, universal_newlines=True)
         for line in proc.stdout.splitlines():
             fields = line.split()
             if fields:
-                names.add(fields[-1])
+                names.add(fields[-1].split("@")[0])
     return sorted(names)
+
+
+_CAPI_DATA_RE = re.compile(r"^(PyExc_|_?Py_\w*Struct$|\w+_Type$|Py_Version$|_PyRuntime$)")
+
+
+def capi_function_imports(so_path: str) -> List[str]:
+    """Public CPython functions the .so leaves for the interpreter to resolve."""
+    return [n for n in nm_symbols(so_path, undefined_only=True)
+            if re.match(r"^Py[A-Z]?[A-Za-z]*_\w+$", n) and not _CAPI_DATA_RE.match(n)]
 
 
 def pyctx_symbols(so_path: str) -> List[str]:
@@ -558,6 +583,12 @@ def run_package(python: str, name: str, workdir: str,
 # script
 
 
+def imports_counted(plain: BuildRun, compat: BuildRun) -> str:
+    """How many CPython functions the plain .so imports show up in compat's stats."""
+    imported = set(plain.capi_function_imports)
+    return "%d/%d" % (len(imported & set(compat.legacy_calls)), len(imported))
+
+
 def _cell(run: Optional[BuildRun]) -> str:
     if run is None:
         return "-"
@@ -570,7 +601,7 @@ def _cell(run: Optional[BuildRun]) -> str:
 
 def format_table(rows: List[Dict[str, BuildRun]], markdown: bool = False) -> str:
     head = ["package", "python", "plain p/f/s/e", "compat p/f/s/e",
-            "legacy fns", "legacy calls", "pyctx syms"]
+            "legacy fns", "legacy calls", "imports counted", "pyctx syms"]
     body = []
     for r in rows:
         plain, compat = r.get("plain"), r.get("compat")
@@ -580,6 +611,7 @@ def format_table(rows: List[Dict[str, BuildRun]], markdown: bool = False) -> str
             any_run.package, any_run.version, _cell(plain), _cell(compat),
             str(compat.legacy_distinct) if ok_compat else "-",
             str(compat.legacy_total) if ok_compat else "-",
+            imports_counted(plain, compat) if ok_compat and plain and not plain.error else "-",
             ("%d (plain %d)" % (len(compat.pyctx_symbols),
                                 len(plain.pyctx_symbols) if plain else -1))
             if ok_compat else "-",
@@ -658,6 +690,12 @@ def main(argv=None) -> int:
         for run in r.values():
             for line in _details(run):
                 print(line)
+            plain = r.get("plain")
+            if run.mode == "compat" and plain and not plain.error and not run.error:
+                missing = sorted(set(plain.capi_function_imports) - set(run.legacy_calls))
+                if missing:
+                    print("[%s %s] imported by the plain .so but never counted as legacy: %s"
+                          % (run.package, run.version, ", ".join(missing)))
             if args.top and run.mode == "compat" and run.legacy_calls:
                 top = sorted(run.legacy_calls.items(), key=lambda kv: -kv[1])[:args.top]
                 print("[%s %s] top legacy calls: %s" % (
