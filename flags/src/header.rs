@@ -257,7 +257,9 @@ fn items<'t>(
     items.push(Item {
         section: 3,
         key: String::new(),
-        text: "#include \"pyctx_variadic.h\"\n#include \"pyctx_fast.h\"\n".to_string(),
+        text:
+            "#include \"pyctx_variadic.h\"\n#include \"pyctx_types.h\"\n#include \"pyctx_fast.h\"\n"
+                .to_string(),
     });
     let dispatched = names.iter().map(|s| s.to_string()).collect();
     (items, dispatched, skipped)
@@ -529,14 +531,23 @@ fn macro_forms(d: &Dispatch, def: &MacroDef) -> (String, String) {
         matches!(d.form.shape, Some(MacroShape::Stmt)) || def.body.trim_start().starts_with("do");
     let mut ctx_params = vec!["pyctx_c".to_string()];
     ctx_params.extend(params.iter().cloned());
+    // A hand-written fast path (pyctx_fastm_NAME in pyctx_fast.h) replaces
+    // CPython's expansion in the ctx form.
+    let target = if FAST_PATHS.contains(&format!("#define pyctx_fastm_{name}(")) {
+        let mut a = vec!["(pyctx_c)".to_string()];
+        a.extend(params.iter().cloned());
+        format!("pyctx_fastm_{name}({})", a.join(", "))
+    } else {
+        format!("PyCtxOrig_{name}({plist})")
+    };
     let forms = if stmt {
         format!(
-            "#define pyctx_ctxm_{name}({cp}) do {{ pyctx__check(__func__, (pyctx_c), {id}u); PyCtxOrig_{name}({plist}); }} while (0)\n",
+            "#define pyctx_ctxm_{name}({cp}) do {{ pyctx__check(__func__, (pyctx_c), {id}u); {target}; }} while (0)\n",
             cp = ctx_params.join(", ")
         )
     } else {
         format!(
-            "#define pyctx_ctxm_{name}({cp}) (pyctx__check(__func__, (pyctx_c), {id}u), PyCtxOrig_{name}({plist}))\n",
+            "#define pyctx_ctxm_{name}({cp}) (pyctx__check(__func__, (pyctx_c), {id}u), {target})\n",
             cp = ctx_params.join(", ")
         )
     };

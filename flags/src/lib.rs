@@ -47,6 +47,7 @@ pub fn generated_include_dir(interp: &Interpreter) -> Result<PathBuf> {
     include_str!("header.rs").hash(&mut h);
     include_str!("cpp.rs").hash(&mut h);
     include_str!("../../runtime/include/pyctx.h").hash(&mut h);
+    include_str!("../../runtime/include/pyctx_types.h").hash(&mut h);
     table_bytes.hash(&mut h);
     header::VARIADIC_SHIM.hash(&mut h);
     header::FAST_PATHS.hash(&mut h);
@@ -118,7 +119,15 @@ pub fn cflags(interp: &Interpreter, compat: bool) -> Result<Vec<String>> {
 
 /// Symbols the header refers to. `-u` makes the linker pull them out of the
 /// archive even though setuptools puts LDFLAGS before the object files.
-pub const RUNTIME_SYMBOLS: &[&str] = &["pyctx_fast_bit", "pyctx_slow_ctx", "pyctx_slow_compat"];
+pub const RUNTIME_SYMBOLS: &[&str] = &[
+    "pyctx_fast_bit",
+    "pyctx_slow_ctx",
+    "pyctx_slow_compat",
+    "pyctx_type_table",
+    "pyctx_type_register",
+    "pyctx_freelists",
+    "pyctx_freelist_claim",
+];
 
 /// Linker flags: the static runtime, its symbols hidden from other modules.
 pub fn ldflags() -> Result<Vec<String>> {

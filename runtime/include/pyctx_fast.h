@@ -89,4 +89,33 @@ static inline Py_ssize_t pyctx_fast_PyList_Size(PyCtx ctx, PyObject *op)
     return PyCtxOrig_PyList_Size(op);
 }
 
+/* Py_DECREF / Py_XDECREF: CPython's decrement; reaching zero, a type with a
+ * context-aware deallocator is deallocated through the runtime's type table
+ * with a dealloc context made from this one (no thread-state read), any
+ * other type through CPython's _Py_Dealloc as usual. */
+static inline void pyctx_fast_Py_DECREF(PyCtx ctx, PyObject *op)
+{
+#if defined(Py_REF_DEBUG) || defined(Py_TRACE_REFS) || defined(Py_GIL_DISABLED)
+    (void)ctx;
+    PyCtxOrig_Py_DECREF(op);
+#else
+#if PY_VERSION_HEX >= 0x030C0000
+    if (_Py_IsImmortal(op))
+        return;
+#endif
+    if (--op->ob_refcnt == 0)
+        pyctx__dealloc(ctx, op);
+#endif
+}
+
+static inline void pyctx_fast_Py_XDECREF(PyCtx ctx, PyObject *op)
+{
+    if (op != NULL)
+        pyctx_fast_Py_DECREF(ctx, op);
+}
+
+/* The macro forms cast like CPython's (any object pointer is accepted). */
+#define pyctx_fastm_Py_DECREF(ctx, op) pyctx_fast_Py_DECREF((ctx), (PyObject *)(op))
+#define pyctx_fastm_Py_XDECREF(ctx, op) pyctx_fast_Py_XDECREF((ctx), (PyObject *)(op))
+
 #endif /* PYCTX_FAST_H */

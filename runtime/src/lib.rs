@@ -15,6 +15,7 @@ pub mod context;
 pub mod mode;
 pub mod stats;
 pub mod tstate;
+pub mod types;
 
 /// Name and capability class of one API table entry.
 #[derive(Debug, Clone, Copy)]
