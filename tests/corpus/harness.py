@@ -552,8 +552,13 @@ def read_stats(path: str) -> List[dict]:
 def run_package(python: str, name: str, workdir: str,
                 packages: Optional[Dict[str, dict]] = None,
                 cache_dir: str = DEFAULT_CACHE,
-                modes=("plain", "compat")) -> Dict[str, BuildRun]:
-    """Plain and compat build of one package with one interpreter, tested."""
+                modes=("plain", "compat"),
+                keep_build_trees: bool = False) -> Dict[str, BuildRun]:
+    """Plain and compat build of one package with one interpreter, tested.
+
+    The built source copies (objects, build/ dirs) are deleted once their
+    symbols are recorded unless keep_build_trees; targets and logs stay.
+    """
     packages = packages or load_packages()
     pkg = packages[name]
     python = _abs_python(python)
@@ -573,8 +578,12 @@ def run_package(python: str, name: str, workdir: str,
                                          mode=mode, error="pyctx flags unavailable: %s" % exc)
                 continue
         run = build(python, name, pkg, pristine, workdir, mode, flags, version)
+        if not keep_build_trees:
+            shutil.rmtree(os.path.join(workdir, mode, "src"), ignore_errors=True)
         if run.error is None:
             run_tests(run, pkg, pristine, workdir)
+            if not keep_build_trees:
+                shutil.rmtree(os.path.join(workdir, mode, "testsrc"), ignore_errors=True)
         results[mode] = run
     return results
 
@@ -680,7 +689,8 @@ def main(argv=None) -> int:
     try:
         for py in pythons:
             for n in names:
-                rows.append(run_package(py, n, workdir, packages, args.cache, modes))
+                rows.append(run_package(py, n, workdir, packages, args.cache, modes,
+                                        keep_build_trees=bool(args.workdir)))
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
