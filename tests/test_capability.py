@@ -62,6 +62,12 @@ def test_context_crossing_threads_is_caught_in_debug_mode(capcheck, tmp_path):
                               "to another thread state")
 
 
+def test_context_outliving_its_thread_state_is_caught_in_debug_mode(capcheck, tmp_path):
+    proc = run(capcheck, "capcheck.thread_gone()", tmp_path, PYCTX_DEBUG="1")
+    assert_aborted_with(proc, "PyLong_FromLong() called in thread_gone with a context whose thread "
+                              "state no longer exists")
+
+
 @pytest.mark.parametrize("mode", [{}, {"PYCTX_DEBUG": "1"}], ids=["release", "debug"])
 def test_restricted_contexts_allow_their_class(capcheck, tmp_path, mode):
     proc = run(capcheck, "print(capcheck.dealloc_allowed((1,)), capcheck.dealloc_allowed([1]),"

@@ -80,6 +80,14 @@ pub unsafe fn ctx_call(caller: *const c_char, ctx: usize, id: u32) {
     if mode.debug && !info.gil_free {
         let current = tstate::current();
         if owner != 0 && current != 0 && owner != current {
+            if tstate::exists(owner) == Some(false) {
+                fatal(&format!(
+                    "{}() called in {} with a context whose thread state no longer exists (context of {:#x}): a PyCtx must not outlive the thread state it came from",
+                    info.name,
+                    caller(),
+                    owner
+                ));
+            }
             fatal(&format!(
                 "{}() called in {} with a context that belongs to another thread state (context of {:#x}, current {:#x}): a PyCtx must not cross threads",
                 info.name,
