@@ -128,3 +128,28 @@ def test_fast_paths_agree_with_cpython(capcheck, tmp_path, mode):
                tmp_path, **mode)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "True"]
+
+
+def test_debug_mode_counts_legacy_calls_per_caller_readable_from_python(capcheck, tmp_path):
+    code = (
+        "import _pyctx, json\n"
+        "assert capcheck.allow_threads_roundtrip(250) == 0\n"
+        "(report,) = [json.loads(f()) for p, f in _pyctx.reports.items() if 'capcheck' in p]\n"
+        "print(report['legacy_by_caller']['allow_threads_roundtrip']['PyLong_AsLong'],\n"
+        "      report['legacy_calls']['PyLong_AsLong'], report['ctx_calls']['PyLong_FromLong'])\n"
+    )
+    proc = run(capcheck, code, tmp_path, PYCTX_DEBUG="1")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["250", "250", "251"]  # + the result
+    # the report at exit
+    assert "[pyctx] " in proc.stderr and "capcheck" in proc.stderr, proc.stderr
+    assert "legacy calls to 1 API functions through compat (most from: allow_threads_roundtrip 250)" \
+        in proc.stderr, proc.stderr
+
+
+def test_debug_mode_selects_modules_by_name(capcheck, tmp_path):
+    proc = run(capcheck, "capcheck.wrong_thread()", tmp_path, PYCTX_DEBUG="some_other_module")
+    assert proc.returncode == 0, proc.stderr
+    assert "pyctx" not in proc.stderr
+    proc = run(capcheck, "capcheck.wrong_thread()", tmp_path, PYCTX_DEBUG="some_other_module,capcheck")
+    assert_aborted_with(proc, "belongs to another thread state")

@@ -37,7 +37,14 @@ pub unsafe fn legacy_call(caller: *const c_char, ctx: usize, id: u32) {
             ));
         }
     }
-    stats::count_legacy(id);
+    if let Decoded::Context {
+        capability: Capability::Full | Capability::Dealloc,
+        ..
+    } = decode(ctx)
+    {
+        pyctx_runtime::python::ensure_registered(pyctx_runtime::tstate::current());
+    }
+    stats::count_legacy(id, caller);
 }
 
 /// Called by generated code for a legacy call in debug or stats mode.

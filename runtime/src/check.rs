@@ -97,6 +97,9 @@ pub unsafe fn ctx_call(caller: *const c_char, ctx: usize, id: u32) {
             ));
         }
     }
+    if capability != Capability::Detached {
+        crate::python::ensure_registered(tstate::current());
+    }
     stats::count_ctx(id);
 }
 

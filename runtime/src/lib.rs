@@ -13,6 +13,7 @@
 pub mod check;
 pub mod context;
 pub mod mode;
+pub mod python;
 pub mod stats;
 pub mod tstate;
 pub mod types;

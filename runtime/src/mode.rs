@@ -1,8 +1,11 @@
 //! Release, debug or stats mode: read from the environment once, when the
 //! extension containing this runtime is loaded.
 //!
-//! - `PYCTX_DEBUG=1`: every call takes the checked path (capabilities,
-//!   wrong-thread use).
+//! - `PYCTX_DEBUG=1` (or `all`): every call takes the checked path
+//!   (capabilities, wrong-thread use, thread state gone) and legacy calls are
+//!   counted per API function and calling C function, reported at exit.
+//!   `PYCTX_DEBUG=mod_a,mod_b` selects extension modules by name (the first
+//!   dot-separated part of the shared object's file name).
 //! - `PYCTX_STATS=FILE`: every call takes the checked path and is counted;
 //!   a report is appended to FILE at exit.
 //!
@@ -35,12 +38,14 @@ static MODE: OnceLock<Mode> = OnceLock::new();
 /// The mode, initialising it from the environment on first use.
 pub fn get() -> &'static Mode {
     MODE.get_or_init(|| {
-        let debug = std::env::var("PYCTX_DEBUG").is_ok_and(|v| !v.is_empty() && v != "0");
+        let debug = std::env::var("PYCTX_DEBUG")
+            .ok()
+            .is_some_and(|v| debug_selects(&v, &crate::stats::module_path()));
         let stats_file = std::env::var_os("PYCTX_STATS")
             .filter(|v| !v.is_empty())
             .map(Into::into);
         let mode = Mode { debug, stats_file };
-        if mode.stats_file.is_some() {
+        if mode.checked() {
             crate::stats::enable();
         }
         let fast = if mode.checked() {
@@ -62,3 +67,33 @@ extern "C" fn init_at_load() {
 #[used]
 #[link_section = ".init_array"]
 static INIT_AT_LOAD: extern "C" fn() = init_at_load;
+
+/// Does a `PYCTX_DEBUG` value select the extension at `module_path`?
+pub fn debug_selects(value: &str, module_path: &str) -> bool {
+    let value = value.trim();
+    match value {
+        "" | "0" => false,
+        "1" | "all" => true,
+        list => {
+            let file = module_path.rsplit('/').next().unwrap_or(module_path);
+            let module = file.split('.').next().unwrap_or(file);
+            list.split(',').map(str::trim).any(|m| m == module)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::debug_selects;
+
+    #[test]
+    fn debug_selection_by_module_name() {
+        let path = "/x/site-packages/spine.cpython-312-x86_64-linux-gnu.so";
+        assert!(debug_selects("1", path));
+        assert!(debug_selects("all", path));
+        assert!(debug_selects("other, spine", path));
+        assert!(!debug_selects("spin", path));
+        assert!(!debug_selects("0", path));
+        assert!(!debug_selects("", path));
+    }
+}

@@ -1,16 +1,25 @@
-//! Per-API call counters (stats mode) and the report written at exit.
+//! Call counters (debug and stats modes) and their reports.
 //!
-//! Counters are plain relaxed atomics indexed by API id; they exist only in
-//! stats mode, so release builds pay nothing for them.
+//! Per API id: ctx-form calls and legacy calls (through compat). Legacy calls
+//! are also counted per calling C function (the `__func__` the generated code
+//! passes). Reports: one JSON line appended to `PYCTX_STATS` at exit; a short
+//! summary on stderr at exit in debug mode; and, from Python, the same JSON
+//! through the `_pyctx` module (see [`crate::python`]).
+//!
+//! Counting happens only on the checked path, so release builds pay nothing.
 
 use crate::API;
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::{c_char, CStr};
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 struct Counters {
     ctx: Vec<AtomicU64>,
     legacy: Vec<AtomicU64>,
+    /// (api id, caller string address) -> legacy calls
+    legacy_by_caller: Mutex<HashMap<(u32, usize), u64>>,
 }
 
 static COUNTERS: OnceLock<Counters> = OnceLock::new();
@@ -24,9 +33,10 @@ pub(crate) fn enable() {
     COUNTERS.get_or_init(|| Counters {
         ctx: zeroed(),
         legacy: zeroed(),
+        legacy_by_caller: Mutex::new(HashMap::new()),
     });
     extern "C" fn at_exit() {
-        if let Err(e) = write_report() {
+        if let Err(e) = report_at_exit() {
             eprintln!("pyctx: could not write the PYCTX_STATS report: {e}");
         }
     }
@@ -45,11 +55,14 @@ pub fn count_ctx(id: u32) {
     }
 }
 
-/// Count one legacy call that went through compat.
-pub fn count_legacy(id: u32) {
+/// Count one legacy call that went through compat, made by `caller`
+/// (a `__func__` string, or NULL).
+pub fn count_legacy(id: u32, caller: *const c_char) {
     if let Some(c) = COUNTERS.get() {
         if let Some(n) = c.legacy.get(id as usize) {
             n.fetch_add(1, Ordering::Relaxed);
+            let mut map = c.legacy_by_caller.lock().unwrap_or_else(|e| e.into_inner());
+            *map.entry((id, caller as usize)).or_default() += 1;
         }
     }
 }
@@ -57,13 +70,24 @@ pub fn count_legacy(id: u32) {
 /// Non-zero counters of one kind as (API name, count), sorted by name.
 pub type Counts = Vec<(&'static str, u64)>;
 
-/// (ctx-form counts, legacy counts).
-pub fn snapshot() -> (Counts, Counts) {
+/// A consistent-enough copy of the counters, for reports.
+pub struct Snapshot {
+    pub ctx: Counts,
+    pub legacy: Counts,
+    /// caller -> API name -> legacy calls
+    pub legacy_by_caller: BTreeMap<String, BTreeMap<&'static str, u64>>,
+}
+
+pub fn snapshot() -> Snapshot {
     let Some(c) = COUNTERS.get() else {
-        return (Vec::new(), Vec::new());
+        return Snapshot {
+            ctx: Vec::new(),
+            legacy: Vec::new(),
+            legacy_by_caller: BTreeMap::new(),
+        };
     };
     let collect = |v: &Vec<AtomicU64>| {
-        let mut out: Vec<(&'static str, u64)> = v
+        let mut out: Counts = v
             .iter()
             .enumerate()
             .map(|(i, n)| (API[i].name, n.load(Ordering::Relaxed)))
@@ -72,7 +96,29 @@ pub fn snapshot() -> (Counts, Counts) {
         out.sort();
         out
     };
-    (collect(&c.ctx), collect(&c.legacy))
+    let mut by_caller: BTreeMap<String, BTreeMap<&'static str, u64>> = BTreeMap::new();
+    let map = c.legacy_by_caller.lock().unwrap_or_else(|e| e.into_inner());
+    for (&(id, caller), &n) in map.iter() {
+        let name = if caller == 0 {
+            "?".to_string()
+        } else {
+            // SAFETY: `caller` is a `__func__` literal of a loaded extension;
+            // CPython never unloads extension modules.
+            unsafe { CStr::from_ptr(caller as *const c_char) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        *by_caller
+            .entry(name)
+            .or_default()
+            .entry(API[id as usize].name)
+            .or_default() += n;
+    }
+    Snapshot {
+        ctx: collect(&c.ctx),
+        legacy: collect(&c.legacy),
+        legacy_by_caller: by_caller,
+    }
 }
 
 /// Path of the shared object this runtime copy is linked into.
@@ -82,41 +128,94 @@ pub fn module_path() -> String {
     // SAFETY: dladdr only reads the loader's tables.
     if unsafe { libc::dladdr(addr, &mut info) } != 0 && !info.dli_fname.is_null() {
         // SAFETY: dli_fname is a NUL-terminated string owned by the loader.
-        return unsafe { std::ffi::CStr::from_ptr(info.dli_fname) }
+        return unsafe { CStr::from_ptr(info.dli_fname) }
             .to_string_lossy()
             .into_owned();
     }
     String::from("?")
 }
 
-fn json_counts(counts: &[(&str, u64)]) -> String {
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_counts<'a>(counts: impl IntoIterator<Item = (&'a str, u64)>) -> String {
     let body: Vec<String> = counts
-        .iter()
-        .map(|(k, v)| format!("\"{k}\": {v}"))
+        .into_iter()
+        .map(|(k, v)| format!("{}: {v}", json_str(k)))
         .collect();
     format!("{{{}}}", body.join(", "))
 }
 
-/// One JSON line: module path, ctx-form and legacy counts per API name.
-pub fn report_line() -> String {
-    let (ctx, legacy) = snapshot();
-    let module = module_path().replace('\\', "\\\\").replace('"', "\\\"");
+/// The report as one JSON object (no trailing newline).
+pub fn report_json() -> String {
+    let s = snapshot();
+    let by_caller: Vec<String> = s
+        .legacy_by_caller
+        .iter()
+        .map(|(caller, counts)| {
+            format!(
+                "{}: {}",
+                json_str(caller),
+                json_counts(counts.iter().map(|(k, v)| (*k, *v)))
+            )
+        })
+        .collect();
     format!(
-        "{{\"module\": \"{module}\", \"pid\": {}, \"ctx_calls\": {}, \"legacy_calls\": {}}}\n",
+        "{{\"module\": {}, \"pid\": {}, \"ctx_calls\": {}, \"legacy_calls\": {}, \"legacy_by_caller\": {{{}}}}}",
+        json_str(&module_path()),
         std::process::id(),
-        json_counts(&ctx),
-        json_counts(&legacy)
+        json_counts(s.ctx.iter().copied()),
+        json_counts(s.legacy.iter().copied()),
+        by_caller.join(", ")
     )
 }
 
-fn write_report() -> std::io::Result<()> {
-    let Some(path) = crate::mode::get().stats_file.as_ref() else {
-        return Ok(());
-    };
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    // One write call per line keeps lines from concurrent processes whole.
-    f.write_all(report_line().as_bytes())
+fn report_at_exit() -> std::io::Result<()> {
+    let mode = crate::mode::get();
+    if let Some(path) = mode.stats_file.as_ref() {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        // One write call per line keeps lines from concurrent processes whole.
+        f.write_all(format!("{}\n", report_json()).as_bytes())?;
+    } else if mode.debug {
+        let s = snapshot();
+        let legacy: u64 = s.legacy.iter().map(|(_, n)| n).sum();
+        let ctx: u64 = s.ctx.iter().map(|(_, n)| n).sum();
+        let mut callers: Vec<(u64, &String)> = s
+            .legacy_by_caller
+            .iter()
+            .map(|(caller, m)| (m.values().sum(), caller))
+            .collect();
+        callers.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+        let top: Vec<String> = callers
+            .iter()
+            .take(5)
+            .map(|(n, c)| format!("{c} {n}"))
+            .collect();
+        eprintln!(
+            "[pyctx] {}: {ctx} ctx-form calls; {legacy} legacy calls to {} API functions through compat{}",
+            module_path(),
+            s.legacy.len(),
+            if top.is_empty() {
+                String::new()
+            } else {
+                format!(" (most from: {})", top.join(", "))
+            }
+        );
+    }
+    Ok(())
 }
