@@ -1,0 +1,38 @@
+"""Shared by the benchmark drivers (which run inside each measured CPython,
+3.9+) and the orchestrator: interleaving order and summary statistics.
+Standard library only."""
+
+import statistics
+
+
+def rotated(items, rep):
+    """The contenders in the order used for repetition ``rep``: ABC, BCA, CAB,
+    ... so that every contender runs first, second and last equally often and
+    neighbours in time are compared (drift and position effects cancel)."""
+    items = list(items)
+    k = rep % len(items)
+    return items[k:] + items[:k]
+
+
+def quartiles(values):
+    """(q1, median, q3) of a sample (inclusive method, as numpy's default)."""
+    values = sorted(values)
+    if len(values) == 1:
+        return values[0], values[0], values[0]
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def summary(values):
+    """Median, quartiles and range of a sample, as a dict."""
+    q1, med, q3 = quartiles(values)
+    return {"median": med, "q1": q1, "q3": q3, "min": min(values),
+            "max": max(values), "n": len(values)}
+
+
+def paired_ratios(numer, denom):
+    """Per-repetition ratios numer[i] / denom[i] (both measured in the same
+    repetition, next to each other in time)."""
+    if len(numer) != len(denom):
+        raise ValueError("samples of different length")
+    return [a / b for a, b in zip(numer, denom)]

@@ -1,0 +1,201 @@
+/*
+ * The per-call benchmark loops: ONE source, compiled three times into the
+ * same extension module (loops_direct.c, loops_ctx.c, loops_legacy.c), each
+ * with the same compiler and flags, only BENCH_MODE differs:
+ *
+ *   BENCH_MODE_DIRECT  includes CPython's own <Python.h> only (no pyctx
+ *                      header in that translation unit): stock CPython calls.
+ *   BENCH_MODE_CTX     includes pyctx.h; every call is written with a
+ *                      leading context: `PyObject_IsTrue(ctx, v)`, with
+ *                      `ctx = PyCtx_Get()` fetched once before the loop.
+ *   BENCH_MODE_LEGACY  includes pyctx.h; calls written without a context:
+ *                      `PyObject_IsTrue(v)`, the legacy form through compat.
+ *
+ *   BENCH_MODE_DIRECT + BENCH_COPY (loops_copy.c): a second copy of the
+ *                      direct build, at another address: an A/A control.
+ *                      Identical machine code still differs by a few percent
+ *                      with placement (alignment, branch-predictor and
+ *                      cache-set aliasing); copy/direct shows how much.
+ *
+ * The loop bodies below are spelled `PyObject_IsTrue(CTX v)`: CTX is `ctx,`
+ * in the ctx build and empty otherwise (CTX0 for zero-argument functions).
+ *
+ * Every loop function returns the elapsed time of its n iterations in
+ * nanoseconds (clock_gettime(CLOCK_MONOTONIC) around the loop; the thread's
+ * CPU time goes to *cpu_ns), raw: no empty-loop baseline is subtracted
+ * (bench_direct_empty measures that baseline so the report can show it);
+ * or -1 with a Python exception set.
+ *
+ * Keeping the compiler honest:
+ *   - OPAQUE(x) is an empty asm statement that claims to modify x: the
+ *     compiler cannot prove the argument (or the context) is loop-invariant,
+ *     so it cannot hoist a call or the context's bit test out of the loop
+ *     (GCC -O3 would otherwise unswitch the loop on the invariant bit test
+ *     and the ctx loop would contain no test at all), nor merge the tests of
+ *     two calls in one iteration: every ctx-form call pays its own check, the
+ *     conservative case. It emits no instruction (at most a register move).
+ *     The argument is laundered identically in all three builds.
+ *   - results are accumulated and stored to a volatile sink after the loop.
+ *   - the measured functions are CPython's exported functions: the compiler
+ *     cannot see into them, so it cannot delete or merge the calls.
+ */
+#ifndef BENCH_LOOPS_H
+#define BENCH_LOOPS_H
+
+#define PY_SSIZE_T_CLEAN
+#if defined(BENCH_MODE_DIRECT)
+#include <Python.h>
+#ifdef BENCH_COPY
+#define BENCH_FN(name) bench_copy_##name
+#else
+#define BENCH_FN(name) bench_direct_##name
+#endif
+#define CTX
+#define CTX0
+#define SETUP_CTX
+#define LAUNDER_CTX
+#elif defined(BENCH_MODE_CTX)
+#include "pyctx.h"
+#define BENCH_FN(name) bench_ctx_##name
+#define CTX ctx,
+#define CTX0 ctx
+#define SETUP_CTX PyCtx ctx = PyCtx_Get();
+#define LAUNDER_CTX OPAQUE(ctx)
+#elif defined(BENCH_MODE_LEGACY)
+#include "pyctx.h"
+#define BENCH_FN(name) bench_legacy_##name
+#define CTX
+#define CTX0
+#define SETUP_CTX
+#define LAUNDER_CTX
+#else
+#error "define BENCH_MODE_DIRECT, BENCH_MODE_CTX or BENCH_MODE_LEGACY"
+#endif
+
+#include <stdint.h>
+#include <time.h>
+
+#define OPAQUE(x) __asm__ volatile("" : "+r"(x))
+
+extern volatile long bench_sink;
+
+/* Both clocks are read around every loop: CLOCK_MONOTONIC (wall time) and
+ * CLOCK_THREAD_CPUTIME_ID (CPU time of this thread: does not advance while
+ * the thread is preempted, which on a shared machine is most of the noise).
+ * The CPU-time reads are system calls (~0.1-0.5 us), negligible against a
+ * loop of milliseconds; they sit outside the wall-clock pair. */
+static inline long long bench_clock_ns(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* One timed loop: `body` runs n times with `acc` and the loop-variant
+ * (laundered) `arg` in scope. Returns the wall time; *cpu_ns gets the
+ * thread CPU time. */
+#define BENCH_LOOP(name, body)                                            \
+    long long BENCH_FN(name)(Py_ssize_t n, PyObject *arg, long long *cpu_ns) \
+    {                                                                     \
+        SETUP_CTX                                                         \
+        long acc = 0;                                                     \
+        long long c0 = bench_clock_ns(CLOCK_THREAD_CPUTIME_ID);           \
+        long long t0 = bench_clock_ns(CLOCK_MONOTONIC);                   \
+        for (Py_ssize_t i = 0; i < n; i++) {                              \
+            LAUNDER_CTX;                                                  \
+            OPAQUE(arg);                                                  \
+            body                                                          \
+        }                                                                 \
+        long long t1 = bench_clock_ns(CLOCK_MONOTONIC);                   \
+        long long c1 = bench_clock_ns(CLOCK_THREAD_CPUTIME_ID);           \
+        bench_sink = acc;                                                 \
+        *cpu_ns = c1 - c0;                                                \
+        return t1 - t0;                                                   \
+    }
+
+/* A forwarded function: ctx form = bit test + CPython's function. */
+BENCH_LOOP(is_true, {
+    int r = PyObject_IsTrue(CTX arg);
+    if (r < 0)
+        return -1;
+    acc += r;
+})
+
+BENCH_LOOP(long_as_long, {
+    acc += PyLong_AsLong(CTX arg);
+})
+
+/* An allocation: a fresh 2-tuple (tuple freelist) and its release. */
+BENCH_LOOP(tuple_new, {
+    PyObject *t = PyTuple_New(CTX 2);
+    if (t == NULL)
+        return -1;
+    acc += (long)(uintptr_t)t & 0xff;
+    LAUNDER_CTX;
+    Py_DECREF(CTX t);
+})
+
+BENCH_LOOP(err_occurred, {
+    acc += PyErr_Occurred(CTX0) != NULL;
+})
+
+/* Py_DECREF reaching zero: the float is created by CPython's own
+ * PyFloat_FromDouble in every build (parenthesised name: never dispatched),
+ * only the Py_DECREF differs. */
+BENCH_LOOP(decref_zero, {
+    PyObject *f = (PyFloat_FromDouble)((double)i);
+    if (f == NULL)
+        return -1;
+    acc += (long)(uintptr_t)f & 0xff;
+    Py_DECREF(CTX f);
+})
+
+/* Reference-count traffic that does not reach zero (an inline primitive).
+ * The pointer (and the context) are laundered between the two so that the
+ * compiler cannot cancel the increment against the decrement (it does, in
+ * the direct build, otherwise) nor merge the two context checks: this is
+ * the cost of two separate API uses. */
+BENCH_LOOP(incref_decref, {
+    Py_INCREF(CTX arg);
+    LAUNDER_CTX;
+    OPAQUE(arg);
+    Py_DECREF(CTX arg);
+    acc += 1;
+})
+
+/* The thread-state / context read itself. */
+#if defined(BENCH_MODE_CTX)
+BENCH_LOOP(get_tstate, {
+    PyCtx c = PyCtx_Get();
+    OPAQUE(c);
+    acc ^= (long)(uintptr_t)c;
+})
+#else
+/* direct: CPython's PyThreadState_Get() (the checked, exported getter);
+ * legacy: the same call spelled through pyctx.h's dispatch (compat). */
+BENCH_LOOP(get_tstate, {
+    PyThreadState *ts = PyThreadState_Get(CTX0);
+    OPAQUE(ts);
+    acc ^= (long)(uintptr_t)ts;
+})
+#endif
+
+#if defined(BENCH_MODE_DIRECT) && !defined(BENCH_COPY)
+/* The unchecked getter that PyCtx_Get() itself calls. */
+BENCH_LOOP(get_tstate_unchecked, {
+#if PY_VERSION_HEX >= 0x030D0000
+    PyThreadState *ts = PyThreadState_GetUnchecked();
+#else
+    PyThreadState *ts = _PyThreadState_UncheckedGet();
+#endif
+    OPAQUE(ts);
+    acc ^= (long)(uintptr_t)ts;
+})
+
+/* The loop alone: the raw numbers of every other loop include this. */
+BENCH_LOOP(empty, {
+    acc += 1;
+})
+#endif
+
+#endif /* BENCH_LOOPS_H */
