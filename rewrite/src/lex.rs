@@ -1,0 +1,622 @@
+//! A small C lexer and preprocessor-line scanner.
+//!
+//! tree-sitter-c sees preprocessor directives but not what they mean, and it
+//! keeps macro bodies as opaque text. This module gives the engine what it
+//! needs on top of the syntax tree, straight from the bytes:
+//!
+//! - tokens that know comments, string and character literals (so nothing
+//!   inside them is ever taken for code);
+//! - the directives: `#define` (name, parameters, body tokens), `#include`,
+//!   and the conditional structure, from which the *dead* regions follow
+//!   (`#if 0` branches, and the `#else`/`#elif` branches of `#if 1`);
+//! - the line table (1-based lines and columns for reports) and the file's
+//!   line ending.
+
+use std::ops::Range;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tok {
+    Ident,
+    Number,
+    Str,
+    Char,
+    Comment,
+    Punct(u8),
+    /// A physical newline that ends a logical line (not escaped).
+    Newline,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Token {
+    pub kind: Tok,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Split `src` into tokens. Whitespace and escaped newlines are dropped;
+/// unterminated literals end at the end of their line (as in skipped
+/// preprocessor groups), unterminated block comments at the end of the file.
+pub fn lex(src: &[u8]) -> Vec<Token> {
+    let mut out = Vec::with_capacity(src.len() / 4);
+    let n = src.len();
+    let mut i = 0;
+    while i < n {
+        let c = src[i];
+        match c {
+            b'\n' => {
+                out.push(Token {
+                    kind: Tok::Newline,
+                    start: i,
+                    end: i + 1,
+                });
+                i += 1;
+            }
+            b' ' | b'\t' | b'\r' | 0x0b | 0x0c => i += 1,
+            b'\\' if next_is_newline(src, i + 1).is_some() => {
+                i = next_is_newline(src, i + 1).unwrap();
+            }
+            b'/' if i + 1 < n && src[i + 1] == b'*' => {
+                let start = i;
+                i += 2;
+                while i < n && !(src[i] == b'*' && i + 1 < n && src[i + 1] == b'/') {
+                    i += 1;
+                }
+                i = (i + 2).min(n);
+                out.push(Token {
+                    kind: Tok::Comment,
+                    start,
+                    end: i,
+                });
+            }
+            b'/' if i + 1 < n && src[i + 1] == b'/' => {
+                let start = i;
+                while i < n {
+                    if src[i] == b'\\' {
+                        if let Some(j) = next_is_newline(src, i + 1) {
+                            i = j;
+                            continue;
+                        }
+                    }
+                    if src[i] == b'\n' || (src[i] == b'\r' && i + 1 < n && src[i + 1] == b'\n') {
+                        break;
+                    }
+                    i += 1;
+                }
+                out.push(Token {
+                    kind: Tok::Comment,
+                    start,
+                    end: i,
+                });
+            }
+            b'"' | b'\'' => {
+                let start = i;
+                i += 1;
+                while i < n && src[i] != c && src[i] != b'\n' {
+                    if src[i] == b'\\' && i + 1 < n {
+                        i += 1;
+                        if src[i] == b'\r' && i + 1 < n && src[i + 1] == b'\n' {
+                            i += 1;
+                        }
+                    }
+                    i += 1;
+                }
+                if i < n && src[i] == c {
+                    i += 1;
+                }
+                out.push(Token {
+                    kind: if c == b'"' { Tok::Str } else { Tok::Char },
+                    start,
+                    end: i,
+                });
+            }
+            _ if is_ident_start(c) => {
+                let start = i;
+                while i < n && is_ident_char(src[i]) {
+                    i += 1;
+                }
+                // String prefixes: L"..", u8"..", u'..'
+                if i < n
+                    && (src[i] == b'"' || src[i] == b'\'')
+                    && matches!(&src[start..i], b"L" | b"u" | b"U" | b"u8")
+                {
+                    continue_literal(src, &mut i);
+                    out.push(Token {
+                        kind: Tok::Str,
+                        start,
+                        end: i,
+                    });
+                } else {
+                    out.push(Token {
+                        kind: Tok::Ident,
+                        start,
+                        end: i,
+                    });
+                }
+            }
+            b'0'..=b'9' => {
+                let start = i;
+                i += 1;
+                while i < n {
+                    let d = src[i];
+                    if is_ident_char(d) || d == b'.' {
+                        i += 1;
+                    } else if (d == b'+' || d == b'-')
+                        && matches!(src[i - 1], b'e' | b'E' | b'p' | b'P')
+                    {
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+                out.push(Token {
+                    kind: Tok::Number,
+                    start,
+                    end: i,
+                });
+            }
+            b'.' if i + 1 < n && src[i + 1].is_ascii_digit() => {
+                let start = i;
+                i += 1;
+                while i < n && (is_ident_char(src[i]) || src[i] == b'.') {
+                    i += 1;
+                }
+                out.push(Token {
+                    kind: Tok::Number,
+                    start,
+                    end: i,
+                });
+            }
+            _ => {
+                out.push(Token {
+                    kind: Tok::Punct(c),
+                    start: i,
+                    end: i + 1,
+                });
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn continue_literal(src: &[u8], i: &mut usize) {
+    let n = src.len();
+    let q = src[*i];
+    *i += 1;
+    while *i < n && src[*i] != q && src[*i] != b'\n' {
+        if src[*i] == b'\\' && *i + 1 < n {
+            *i += 1;
+        }
+        *i += 1;
+    }
+    if *i < n && src[*i] == q {
+        *i += 1;
+    }
+}
+
+/// If `src[i..]` starts with a newline (`\n` or `\r\n`), the index after it.
+fn next_is_newline(src: &[u8], i: usize) -> Option<usize> {
+    match src.get(i) {
+        Some(b'\n') => Some(i + 1),
+        Some(b'\r') if src.get(i + 1) == Some(&b'\n') => Some(i + 2),
+        _ => None,
+    }
+}
+
+pub fn is_ident_start(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'_' || c >= 0x80
+}
+
+pub fn is_ident_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
+}
+
+/// A `#define`.
+#[derive(Debug, Clone)]
+pub struct MacroDef {
+    pub name: String,
+    /// Byte offset of the name (for the report's line and column).
+    pub name_at: usize,
+    /// `Some` for function-like macros.
+    pub params: Option<Vec<String>>,
+    /// Indexes into the file's token list: the body's tokens (comments
+    /// included: skip them).
+    pub body: Range<usize>,
+}
+
+/// An `#include`.
+#[derive(Debug, Clone)]
+pub struct Include {
+    /// The path between the quotes or angle brackets.
+    pub path: String,
+    pub angle: bool,
+    /// Start of the directive's line and end of its (logical) line, before
+    /// the line ending.
+    pub line_start: usize,
+    pub line_end: usize,
+    /// Token index of the `#`.
+    pub hash_tok: usize,
+}
+
+/// What the scanner learns from the directives of one file.
+#[derive(Debug, Default)]
+pub struct Directives {
+    pub macros: Vec<MacroDef>,
+    pub includes: Vec<Include>,
+    /// Byte ranges compiled never: `#if 0` groups and the groups after a
+    /// `#if 1`. Each covers whole lines between two directive lines.
+    pub dead: Vec<Range<usize>>,
+    /// Token index of the first token that is not a comment or part of a
+    /// directive line (the start of "code"), or the token count.
+    pub first_code_tok: usize,
+    /// `#ifndef X` / `#define X` at the top of the file: end of the
+    /// `#define` line.
+    pub guard_define_end: Option<usize>,
+    /// Token-index ranges of every directive line (`#` to the newline).
+    pub directive_lines: Vec<Range<usize>>,
+}
+
+struct Frame {
+    /// The group we are in is dead.
+    dead: bool,
+    /// The enclosing group is dead.
+    parent_dead: bool,
+    /// An earlier branch of this conditional is surely taken (`#if 1`).
+    taken: bool,
+    /// Byte offset where the current dead group began (start of the line
+    /// after its directive).
+    dead_from: usize,
+}
+
+/// `0`, `1`, `(0)`, `(1)`, `false`/`true`: a condition known without any
+/// configuration. Comments are not tokens here (already skipped).
+fn trivial_condition(src: &[u8], toks: &[Token]) -> Option<bool> {
+    let toks: Vec<&Token> = toks.iter().filter(|t| t.kind != Tok::Comment).collect();
+    let inner: &[&Token] = if toks.len() == 3
+        && toks[0].kind == Tok::Punct(b'(')
+        && toks[2].kind == Tok::Punct(b')')
+    {
+        &toks[1..2]
+    } else {
+        &toks[..]
+    };
+    if inner.len() != 1 {
+        return None;
+    }
+    match &src[inner[0].start..inner[0].end] {
+        b"0" | b"false" => Some(false),
+        b"1" | b"true" => Some(true),
+        _ => None,
+    }
+}
+
+/// Walk the directives of a file.
+pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
+    let mut d = Directives {
+        first_code_tok: toks.len(),
+        ..Default::default()
+    };
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut at_line_start = true;
+    let mut seen_code = false;
+    let mut i = 0;
+    // For include-guard detection: the first two directives.
+    let mut first_directives: Vec<(String, String, usize)> = Vec::new();
+    while i < toks.len() {
+        let t = toks[i];
+        match t.kind {
+            Tok::Newline => {
+                at_line_start = true;
+                i += 1;
+                continue;
+            }
+            Tok::Comment => {
+                i += 1;
+                continue;
+            }
+            Tok::Punct(b'#') if at_line_start => {
+                // A directive: tokens up to the next Newline.
+                let hash = i;
+                let mut j = i + 1;
+                while j < toks.len() && toks[j].kind != Tok::Newline {
+                    j += 1;
+                }
+                let line_toks = &toks[hash + 1..j];
+                let words: Vec<&Token> = line_toks
+                    .iter()
+                    .filter(|t| t.kind != Tok::Comment)
+                    .collect();
+                let name = words
+                    .first()
+                    .filter(|t| t.kind == Tok::Ident)
+                    .map(|t| &src[t.start..t.end])
+                    .unwrap_or(b"");
+                let line_start = line_start_of(src, t.start);
+                let line_end = if j < toks.len() {
+                    let nl = toks[j].start;
+                    if nl > 0 && src[nl - 1] == b'\r' {
+                        nl - 1
+                    } else {
+                        nl
+                    }
+                } else {
+                    src.len()
+                };
+                // Start of the line after this directive.
+                let next_line = if j < toks.len() {
+                    toks[j].end
+                } else {
+                    src.len()
+                };
+                let cur_dead = stack.last().map(|f| f.dead).unwrap_or(false);
+                d.directive_lines.push(hash..j);
+                if first_directives.len() < 2 && !seen_code {
+                    let arg = words
+                        .get(1)
+                        .map(|t| String::from_utf8_lossy(&src[t.start..t.end]).into_owned())
+                        .unwrap_or_default();
+                    first_directives.push((
+                        String::from_utf8_lossy(name).into_owned(),
+                        arg,
+                        line_end,
+                    ));
+                }
+                match name {
+                    b"if" | b"ifdef" | b"ifndef" => {
+                        let cond = if name == b"if" {
+                            trivial_condition(src, &line_toks[1.min(line_toks.len())..])
+                        } else {
+                            None
+                        };
+                        let dead = cur_dead || cond == Some(false);
+                        stack.push(Frame {
+                            dead,
+                            parent_dead: cur_dead,
+                            taken: cond == Some(true),
+                            dead_from: next_line,
+                        });
+                    }
+                    b"elif" | b"else" | b"elifdef" | b"elifndef" => {
+                        if let Some(f) = stack.last_mut() {
+                            if f.dead && !f.parent_dead {
+                                d.dead.push(f.dead_from..line_start);
+                            }
+                            let cond = if name == b"elif" {
+                                trivial_condition(src, &line_toks[1.min(line_toks.len())..])
+                            } else if name == b"else" {
+                                Some(true)
+                            } else {
+                                None
+                            };
+                            f.dead = f.parent_dead || f.taken || cond == Some(false);
+                            if cond == Some(true) && name == b"elif" {
+                                f.taken = true;
+                            }
+                            f.dead_from = next_line;
+                        }
+                    }
+                    b"endif" => {
+                        if let Some(f) = stack.pop() {
+                            if f.dead && !f.parent_dead {
+                                d.dead.push(f.dead_from..line_start);
+                            }
+                        }
+                    }
+                    b"define" if !cur_dead => {
+                        let word = (hash + 1..j)
+                            .find(|&k| toks[k].kind != Tok::Comment)
+                            .unwrap_or(j);
+                        if let Some(m) = parse_define(src, toks, word + 1, j) {
+                            d.macros.push(m);
+                        }
+                    }
+                    b"include" if !cur_dead => {
+                        if let Some(inc) = parse_include(src, line_toks) {
+                            d.includes.push(Include {
+                                path: inc.0,
+                                angle: inc.1,
+                                line_start,
+                                line_end,
+                                hash_tok: hash,
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+                i = j;
+                continue;
+            }
+            _ => {
+                if !seen_code && !stack.last().map(|f| f.dead).unwrap_or(false) {
+                    seen_code = true;
+                    d.first_code_tok = i;
+                }
+                at_line_start = false;
+                i += 1;
+            }
+        }
+    }
+    // Unterminated conditionals: close them at the end of the file.
+    while let Some(f) = stack.pop() {
+        if f.dead && !f.parent_dead {
+            d.dead.push(f.dead_from..src.len());
+        }
+    }
+    d.dead.retain(|r| r.start < r.end);
+    d.dead.sort_by_key(|r| r.start);
+    if first_directives.len() == 2
+        && first_directives[0].0 == "ifndef"
+        && first_directives[1].0 == "define"
+        && first_directives[0].1 == first_directives[1].1
+    {
+        d.guard_define_end = Some(first_directives[1].2);
+    }
+    d
+}
+
+fn parse_define(src: &[u8], toks: &[Token], from: usize, to: usize) -> Option<MacroDef> {
+    // toks[from] should be the macro name (after `#` `define`).
+    let mut k = from;
+    while k < to && toks[k].kind == Tok::Comment {
+        k += 1;
+    }
+    if k >= to || toks[k].kind != Tok::Ident {
+        return None;
+    }
+    let name_tok = toks[k];
+    let name = String::from_utf8_lossy(&src[name_tok.start..name_tok.end]).into_owned();
+    k += 1;
+    let mut params = None;
+    if k < to && toks[k].kind == Tok::Punct(b'(') && toks[k].start == name_tok.end {
+        let mut ps = Vec::new();
+        k += 1;
+        while k < to && toks[k].kind != Tok::Punct(b')') {
+            match toks[k].kind {
+                Tok::Ident => {
+                    ps.push(String::from_utf8_lossy(&src[toks[k].start..toks[k].end]).into_owned())
+                }
+                Tok::Punct(b'.') => {
+                    if !ps
+                        .last()
+                        .map(|p: &String| p == "__VA_ARGS__")
+                        .unwrap_or(false)
+                    {
+                        ps.push("__VA_ARGS__".to_string());
+                    }
+                }
+                _ => {}
+            }
+            k += 1;
+        }
+        k = (k + 1).min(to);
+        params = Some(ps);
+    }
+    Some(MacroDef {
+        name,
+        name_at: name_tok.start,
+        params,
+        body: k..to,
+    })
+}
+
+fn parse_include(src: &[u8], line_toks: &[Token]) -> Option<(String, bool)> {
+    let rest: Vec<&Token> = line_toks
+        .iter()
+        .filter(|t| t.kind != Tok::Comment)
+        .skip(1)
+        .collect();
+    let first = rest.first()?;
+    match first.kind {
+        Tok::Str => {
+            let s = &src[first.start + 1..first.end.saturating_sub(1).max(first.start + 1)];
+            Some((String::from_utf8_lossy(s).into_owned(), false))
+        }
+        Tok::Punct(b'<') => {
+            let close = rest.iter().find(|t| t.kind == Tok::Punct(b'>'))?;
+            Some((
+                String::from_utf8_lossy(&src[first.end..close.start]).into_owned(),
+                true,
+            ))
+        }
+        _ => None,
+    }
+}
+
+pub fn line_start_of(src: &[u8], at: usize) -> usize {
+    src[..at]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map(|p| p + 1)
+        .unwrap_or(0)
+}
+
+/// Line starts, for offset → (line, column) conversions.
+#[derive(Debug, Clone)]
+pub struct Lines {
+    starts: Vec<usize>,
+}
+
+impl Lines {
+    pub fn new(src: &[u8]) -> Lines {
+        let mut starts = vec![0];
+        for (i, &c) in src.iter().enumerate() {
+            if c == b'\n' {
+                starts.push(i + 1);
+            }
+        }
+        Lines { starts }
+    }
+
+    /// 1-based line and column (column counts bytes).
+    pub fn pos(&self, at: usize) -> (usize, usize) {
+        let line = match self.starts.binary_search(&at) {
+            Ok(l) => l,
+            Err(l) => l - 1,
+        };
+        (line + 1, at - self.starts[line] + 1)
+    }
+}
+
+/// The file's line ending: `\r\n` if its first line ends that way.
+pub fn line_ending(src: &[u8]) -> &'static str {
+    match src.iter().position(|&c| c == b'\n') {
+        Some(p) if p > 0 && src[p - 1] == b'\r' => "\r\n",
+        _ => "\n",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dead_text(src: &str) -> Vec<String> {
+        let toks = lex(src.as_bytes());
+        let d = scan_directives(src.as_bytes(), &toks);
+        d.dead.iter().map(|r| src[r.clone()].to_string()).collect()
+    }
+
+    #[test]
+    fn if_zero_groups_are_dead() {
+        let src = "a\n#if 0\nx(\n#if FOO\ny\n#endif\n#else\nz\n#endif\n#if 1\nk\n#elif X\nw\n#else\nv\n#endif\n";
+        assert_eq!(
+            dead_text(src),
+            vec!["x(\n#if FOO\ny\n#endif\n", "w\n", "v\n"]
+        );
+    }
+
+    #[test]
+    fn directives_in_comments_are_not_directives() {
+        let src = "/*\n#if 0\n*/\nint a;\n#if (0) /* off */\nb\n#endif\n";
+        assert_eq!(dead_text(src), vec!["b\n"]);
+    }
+
+    #[test]
+    fn defines_and_includes() {
+        let src = "#include <Python.h>\n#include \"x.h\" // c\n#define F(a, ...) g(a) \\\n  + 1\n#define O (1)\n";
+        let toks = lex(src.as_bytes());
+        let d = scan_directives(src.as_bytes(), &toks);
+        assert_eq!(d.includes.len(), 2);
+        assert_eq!(d.includes[0].path, "Python.h");
+        assert!(d.includes[0].angle);
+        assert_eq!(d.includes[1].path, "x.h");
+        assert_eq!(d.macros.len(), 2);
+        assert_eq!(
+            d.macros[0].params.as_deref(),
+            Some(&["a".to_string(), "__VA_ARGS__".to_string()][..])
+        );
+        let body: Vec<&str> = toks[d.macros[0].body.clone()]
+            .iter()
+            .map(|t| &src[t.start..t.end])
+            .collect();
+        assert_eq!(body, vec!["g", "(", "a", ")", "+", "1"]);
+        assert!(d.macros[1].params.is_none());
+    }
+
+    #[test]
+    fn guard_detection() {
+        let src = "/* c */\n#ifndef X_H\n#define X_H\nint f(void);\n#endif\n";
+        let toks = lex(src.as_bytes());
+        let d = scan_directives(src.as_bytes(), &toks);
+        assert_eq!(d.guard_define_end, Some(src.find("X_H\nint").unwrap() + 3));
+    }
+}

@@ -1,0 +1,459 @@
+//! The pyctx rewrite engine: migrates C extension sources to the context
+//! API (`PyObject_IsTrue(v)` → `PyObject_IsTrue(ctx, v)`), threading a
+//! `PyCtx` through the project's own functions.
+//!
+//! The engine is a pure function from sources to sources plus a report:
+//! it reads no files and writes none. The `pyctx migrate` / `pyctx status`
+//! front end (crate `pyctx-migrate`) finds the files, prints diffs, writes
+//! results atomically and renders reports.
+//!
+//! ```no_run
+//! use pyctx_rewrite::{migrate, ApiNames, Options, SourceFile};
+//! let api = ApiNames::load_default().unwrap();
+//! let files = vec![SourceFile::new("mod.c", std::fs::read_to_string("mod.c").unwrap())];
+//! let out = migrate(&files, &api, &Options::default());
+//! for f in &out.files {
+//!     if let Some(new) = &f.new_text {
+//!         std::fs::write(&f.path, new).unwrap();
+//!     }
+//! }
+//! print!("{}", out.render());
+//! ```
+//!
+//! # Contract
+//!
+//! - **Input**: every file of the project that matters for the call graph,
+//!   headers included ([`SourceFile`]). Functions are only ever rewritten
+//!   inside the given files; calls into files not given are calls to
+//!   "outside".
+//! - **Output** ([`Outcome`]): for each input file, in input order, the new
+//!   text when it changed ([`FileOutcome::new_text`]); one
+//!   [`FunctionReport`] per function definition (in file order, then source
+//!   order); one [`MacroReport`] per project macro whose body uses the API;
+//!   [`Diagnostic`]s for everything refused, left legacy or worth a note.
+//! - **Determinism**: files are parsed in parallel, but the result does not
+//!   depend on thread timing or hash order.
+//! - **Safety**: every byte outside an edit is kept (line endings, comments,
+//!   strings, dead `#if 0` code). Edits are insertions at exact byte
+//!   offsets, plus one replacement: `(void)` → `(PyCtx ctx)`.
+//! - **Idempotence**: migrating the output again yields no edits.
+//!
+//! The rules and policies are specified in `docs/migration-policy.md`.
+
+mod engine;
+mod lex;
+mod mask;
+mod scan;
+
+use serde::Serialize;
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+
+pub use engine::migrate;
+
+/// One source file of the project (a `.c` or a header).
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Used for reports and to resolve `#include "..."` between the given
+    /// files (by path suffix). Not read.
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl SourceFile {
+    pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> SourceFile {
+        SourceFile {
+            path: path.into(),
+            text: text.into(),
+        }
+    }
+
+    /// Headers (`.h`, `.hh`, `.hpp`, `.inc`) may be included by several
+    /// files; static functions they define are visible to every includer.
+    pub fn is_header(&self) -> bool {
+        is_header_path(&self.path)
+    }
+}
+
+pub(crate) fn is_header_path(p: &Path) -> bool {
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("h" | "hh" | "hpp" | "inc")
+    )
+}
+
+/// The C API names that have a context form (`NAME(ctx, ...)`).
+#[derive(Debug, Clone, Default)]
+pub struct ApiNames {
+    names: HashSet<String>,
+}
+
+impl ApiNames {
+    /// Every entry of the API table that has a ctx form in at least one
+    /// supported CPython version (functions, static inline functions,
+    /// expression and statement macros, and object-like aliases of those).
+    pub fn from_table(table: &pyctx_api::Table) -> ApiNames {
+        ApiNames {
+            names: table
+                .entries
+                .iter()
+                .filter(|e| e.forms.iter().any(|f| f.has_ctx_form()))
+                .map(|e| e.name.clone())
+                .collect(),
+        }
+    }
+
+    /// [`ApiNames::from_table`] of the checked-in table (`api/table.json`).
+    pub fn load_default() -> anyhow::Result<ApiNames> {
+        Ok(ApiNames::from_table(&pyctx_api::Table::load_default()?))
+    }
+
+    /// An explicit list (tests, or a restricted migration).
+    pub fn from_names<I, S>(names: I) -> ApiNames
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ApiNames {
+            names: names.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// What to migrate, and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Name of the context variable / parameter to introduce (default
+    /// `ctx`). A function where this name is taken gets `pyctx_ctx`
+    /// (then `pyctx_ctx2`, ...) instead.
+    pub ctx_name: String,
+    /// Migrate only these functions (by name). `None`: all.
+    pub only: Option<BTreeSet<String>>,
+    /// Never migrate these functions (applied after `only`).
+    pub exclude: BTreeSet<String>,
+    /// Migrate only functions defined in these files (paths as given in
+    /// [`SourceFile::path`]). `None`: all files. Other files still count
+    /// for the call graph and receive prototype updates and bridges.
+    pub only_files: Option<BTreeSet<PathBuf>>,
+    /// Extra entry points: functions called from outside the project by
+    /// name (they keep their signature).
+    pub entry: BTreeSet<String>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            ctx_name: "ctx".to_string(),
+            only: None,
+            exclude: BTreeSet::new(),
+            only_files: None,
+            entry: BTreeSet::new(),
+        }
+    }
+}
+
+impl Options {
+    /// Is the function `name` defined in `file` selected for migration?
+    pub fn selects(&self, file: &Path, name: &str) -> bool {
+        self.only.as_ref().map_or(true, |o| o.contains(name))
+            && !self.exclude.contains(name)
+            && self.only_files.as_ref().map_or(true, |o| o.contains(file))
+    }
+}
+
+/// The result of [`migrate`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// One per input file, in input order.
+    pub files: Vec<FileOutcome>,
+    /// One per function definition, by file (input order) then line.
+    pub functions: Vec<FunctionReport>,
+    /// Project macros whose body calls (or names) the API.
+    pub macros: Vec<MacroReport>,
+    /// Sorted by file (input order), line, column.
+    pub diagnostics: Vec<Diagnostic>,
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileOutcome {
+    pub path: PathBuf,
+    /// The migrated text, when anything changed.
+    pub new_text: Option<String>,
+    /// Number of edits applied (insertions and replacements).
+    pub edits: usize,
+    /// `#include "pyctx.h"` was added.
+    pub include_added: bool,
+}
+
+/// What became of one function definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Status {
+    /// Takes `PyCtx NAME` as its first parameter (added now or before);
+    /// direct callers pass their context.
+    Threaded,
+    /// Keeps its signature (see `entry_reason`) and opens with
+    /// `PyCtx NAME = PyCtx_Get();` (added now or before).
+    EntryPoint,
+    /// Selected, but needs no context: no API call, directly or through the
+    /// functions it calls.
+    NoContext,
+    /// Not selected (`only` / `exclude` / `only_files`): left as it was,
+    /// except for bridges.
+    Legacy,
+    /// Cannot be rewritten safely; left untouched.
+    Refused { reason: String },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionReport {
+    pub file: PathBuf,
+    /// Line of the function's name (1-based).
+    pub line: usize,
+    pub name: String,
+    pub is_static: bool,
+    pub status: Status,
+    /// Why the function must keep its signature, when it must (address
+    /// taken, module init, called from outside, ...). Set for every
+    /// function the engine treats as an entry point, whatever its status.
+    pub entry_reason: Option<String>,
+    /// The context variable in scope (threaded and entry points).
+    pub ctx_var: Option<String>,
+    /// `PyCtx NAME` was added to the definition in this run.
+    pub param_added: bool,
+    /// `PyCtx NAME = PyCtx_Get();` was added in this run.
+    pub prologue_added: bool,
+    /// Prototypes that gained the parameter in this run.
+    pub prototypes_updated: usize,
+    /// Calls (API or threaded project functions) that received the context
+    /// in this run.
+    pub calls_rewritten: usize,
+    /// Calls that already passed a context before this run.
+    pub calls_already_ctx: usize,
+    /// Calls that pass `PyCtx_Get()` (in unselected functions).
+    pub bridges: Vec<Bridge>,
+    /// API uses left in legacy form, with the reason.
+    pub legacy_calls: Vec<LegacyCall>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Bridge {
+    pub line: usize,
+    pub column: usize,
+    /// The threaded function called.
+    pub callee: String,
+    /// Added in this run (false: found from an earlier run).
+    pub added: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LegacyCall {
+    pub line: usize,
+    pub column: usize,
+    /// The API name, or the project macro whose body calls the API.
+    pub name: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MacroStatus {
+    /// The body's API calls now pass `ctx` (every expansion is in a
+    /// function with `ctx` in scope).
+    Rewritten,
+    /// Left legacy (its expansions run through compat).
+    Legacy { reason: String },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MacroReport {
+    pub file: PathBuf,
+    pub line: usize,
+    pub name: String,
+    /// API names its body calls.
+    pub api_calls: Vec<String>,
+    pub status: MacroStatus,
+    /// Body calls that received `ctx` in this run.
+    pub calls_rewritten: usize,
+    /// Expansion sites in function bodies.
+    pub expansions: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Note,
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub severity: Severity,
+    /// A stable short code: `refused`, `parse-error`, `macro-legacy`,
+    /// `macro-alias`, `macro-ctx`, `lvalue`, `bridge`, `api-name`,
+    /// `ctx-renamed`, `options`.
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub files_changed: usize,
+    pub functions: usize,
+    pub threaded: usize,
+    pub entry_points: usize,
+    pub no_context: usize,
+    pub legacy: usize,
+    pub refused: usize,
+    pub calls_rewritten: usize,
+    pub calls_already_ctx: usize,
+    pub bridges: usize,
+    pub legacy_calls: usize,
+    pub macros_rewritten: usize,
+    pub macros_legacy: usize,
+}
+
+impl Outcome {
+    /// Did the run change anything? (`--check`: work left to do.)
+    pub fn changed(&self) -> bool {
+        self.files.iter().any(|f| f.new_text.is_some())
+    }
+
+    /// A stable, human-readable report: one line per function, macro,
+    /// changed file and diagnostic (the golden tests compare it).
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        for f in &self.files {
+            if f.new_text.is_some() {
+                let _ = writeln!(
+                    s,
+                    "{}: changed, {} edit{}{}",
+                    f.path.display(),
+                    f.edits,
+                    if f.edits == 1 { "" } else { "s" },
+                    if f.include_added {
+                        ", pyctx.h included"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        for r in &self.functions {
+            let _ = write!(s, "{}:{}: {}: ", r.file.display(), r.line, r.name);
+            match &r.status {
+                Status::Threaded => s.push_str("threaded"),
+                Status::EntryPoint => s.push_str("entry point"),
+                Status::NoContext => s.push_str("no context needed"),
+                Status::Legacy => s.push_str("legacy (not selected)"),
+                Status::Refused { reason } => {
+                    let _ = write!(s, "refused: {reason}");
+                }
+            }
+            let mut parts: Vec<String> = Vec::new();
+            if let Some(e) = &r.entry_reason {
+                parts.push(format!("keeps signature: {e}"));
+            }
+            if let Some(v) = &r.ctx_var {
+                parts.push(format!("ctx `{v}`"));
+            }
+            if r.param_added {
+                parts.push("parameter added".into());
+            }
+            if r.prologue_added {
+                parts.push("PyCtx_Get() added".into());
+            }
+            if r.prototypes_updated > 0 {
+                parts.push(format!("{} prototype(s) updated", r.prototypes_updated));
+            }
+            if r.calls_rewritten > 0 {
+                parts.push(format!("{} call(s) rewritten", r.calls_rewritten));
+            }
+            if r.calls_already_ctx > 0 {
+                parts.push(format!("{} call(s) already ctx", r.calls_already_ctx));
+            }
+            if !r.bridges.is_empty() {
+                parts.push(format!("{} bridge(s)", r.bridges.len()));
+            }
+            if !r.legacy_calls.is_empty() {
+                parts.push(format!("{} legacy call(s) left", r.legacy_calls.len()));
+            }
+            if !parts.is_empty() {
+                let _ = write!(s, " [{}]", parts.join("; "));
+            }
+            s.push('\n');
+            for b in &r.bridges {
+                let _ = writeln!(
+                    s,
+                    "  {}:{}:{}: bridge: PyCtx_Get() passed to {}",
+                    r.file.display(),
+                    b.line,
+                    b.column,
+                    b.callee
+                );
+            }
+            for l in &r.legacy_calls {
+                let _ = writeln!(
+                    s,
+                    "  {}:{}:{}: legacy {}: {}",
+                    r.file.display(),
+                    l.line,
+                    l.column,
+                    l.name,
+                    l.reason
+                );
+            }
+        }
+        for m in &self.macros {
+            let _ = write!(s, "{}:{}: macro {}: ", m.file.display(), m.line, m.name);
+            match &m.status {
+                MacroStatus::Rewritten => s.push_str("rewritten"),
+                MacroStatus::Legacy { reason } => {
+                    let _ = write!(s, "legacy: {reason}");
+                }
+            }
+            let _ = writeln!(
+                s,
+                " [calls {}; {} expansion(s); {} call(s) rewritten]",
+                m.api_calls.join(", "),
+                m.expansions,
+                m.calls_rewritten
+            );
+        }
+        for d in &self.diagnostics {
+            let sev = match d.severity {
+                Severity::Note => "note",
+                Severity::Warning => "warning",
+                Severity::Error => "error",
+            };
+            let _ = writeln!(
+                s,
+                "{}:{}:{}: {sev}[{}]: {}",
+                d.file.display(),
+                d.line,
+                d.column,
+                d.code,
+                d.message
+            );
+        }
+        s
+    }
+}

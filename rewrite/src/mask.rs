@@ -1,0 +1,111 @@
+//! The text tree-sitter parses: the source with a few same-length
+//! substitutions, so that every byte offset in the tree is an offset in the
+//! original file and edits land exactly.
+//!
+//! - Dead groups (`#if 0`, the other branches of `#if 1`) become blanks
+//!   (line endings kept): nothing in them is parsed, referenced or edited.
+//! - CPython's brace macros, which are written without a semicolon, become
+//!   what they expand to structurally: `Py_BEGIN_ALLOW_THREADS` → `{`,
+//!   `Py_END_ALLOW_THREADS` → `}`, `Py_BLOCK_THREADS` / `Py_UNBLOCK_THREADS`
+//!   → `;`. Otherwise tree-sitter reads `Py_BEGIN_ALLOW_THREADS x = f(y);` as a
+//!   declaration of `x`, or gives up on the statement after it.
+//! - Object-header macros (`PyObject_HEAD`, `PyObject_VAR_HEAD`,
+//!   `PyObject_HEAD_INIT(..)`, `PyVarObject_HEAD_INIT(..)`), written without
+//!   a following `;` or `,`, become blanks so struct definitions and type
+//!   initialisers parse.
+
+use crate::lex::{Tok, Token};
+use std::ops::Range;
+
+fn blank(buf: &mut [u8], r: Range<usize>) {
+    for b in &mut buf[r] {
+        if *b != b'\n' && *b != b'\r' {
+            *b = b' ';
+        }
+    }
+}
+
+pub fn parse_text(src: &[u8], toks: &[Token], dead: &[Range<usize>]) -> Vec<u8> {
+    let mut buf = src.to_vec();
+    for r in dead {
+        blank(&mut buf, r.clone());
+    }
+    let mut d = 0;
+    let mut i = 0;
+    while i < toks.len() {
+        let t = toks[i];
+        while d < dead.len() && dead[d].end <= t.start {
+            d += 1;
+        }
+        if d < dead.len() && dead[d].start <= t.start {
+            i += 1;
+            continue;
+        }
+        if t.kind != Tok::Ident {
+            i += 1;
+            continue;
+        }
+        let word = &src[t.start..t.end];
+        let replacement = match word {
+            b"Py_BEGIN_ALLOW_THREADS" => Some(b'{'),
+            b"Py_END_ALLOW_THREADS" => Some(b'}'),
+            b"Py_BLOCK_THREADS" | b"Py_UNBLOCK_THREADS" => Some(b';'),
+            b"PyObject_HEAD" | b"PyObject_VAR_HEAD" => Some(b' '),
+            _ => None,
+        };
+        if let Some(c) = replacement {
+            blank(&mut buf, t.start..t.end);
+            buf[t.start] = c;
+            i += 1;
+            continue;
+        }
+        if matches!(word, b"PyObject_HEAD_INIT" | b"PyVarObject_HEAD_INIT")
+            && toks.get(i + 1).map(|n| n.kind) == Some(Tok::Punct(b'('))
+        {
+            let mut depth = 0usize;
+            let mut j = i + 1;
+            while j < toks.len() {
+                match toks[j].kind {
+                    Tok::Punct(b'(') => depth += 1,
+                    Tok::Punct(b')') => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            if j < toks.len() {
+                blank(&mut buf, t.start..toks[j].end);
+                i = j + 1;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    buf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lex::{lex, scan_directives};
+
+    #[test]
+    fn same_length_substitutions() {
+        let src = "Py_BEGIN_ALLOW_THREADS\nx();\nPy_END_ALLOW_THREADS\n#if 0\nbad(\n#endif\n\
+                   T t = { PyVarObject_HEAD_INIT(NULL,\n 0) \"n\" };\n/* Py_BEGIN_ALLOW_THREADS */\n";
+        let toks = lex(src.as_bytes());
+        let d = scan_directives(src.as_bytes(), &toks);
+        let out = parse_text(src.as_bytes(), &toks, &d.dead);
+        assert_eq!(out.len(), src.len());
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(
+            out,
+            "{                     \nx();\n}                   \n#if 0\n    \n#endif\n\
+             T t = {                             \n   \"n\" };\n/* Py_BEGIN_ALLOW_THREADS */\n"
+        );
+    }
+}

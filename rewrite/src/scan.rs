@@ -1,0 +1,791 @@
+//! Per-file facts taken from the tree-sitter syntax tree.
+//!
+//! Phase 1 ([`scan_file`]) parses a file and records its function
+//! definitions, prototypes and file-scope names. Phase 2
+//! ([`collect_occurrences`]) runs once every file's definitions are known
+//! and records each use of an interesting name (API names, project
+//! functions, project macros): a call (with where its arguments start and
+//! what the first one is) or any other use.
+
+use crate::lex::{self, Directives, Lines, Token};
+use crate::mask;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use tree_sitter::{Node, Parser, Tree, TreeCursor};
+
+pub struct FileScan {
+    pub toks: Vec<Token>,
+    pub dir: Directives,
+    pub tree: Tree,
+    pub lines: Lines,
+    pub eol: &'static str,
+    pub funcs: Vec<FuncDef>,
+    /// Function start byte → index in `funcs`.
+    pub func_at: HashMap<usize, usize>,
+    pub protos: Vec<Proto>,
+    /// Names declared at file scope as something other than a function
+    /// (variables, function pointers): they shadow API names in this file.
+    pub file_vars: HashSet<String>,
+    /// Names given `static` at file scope (definitions or prototypes).
+    pub static_names: HashSet<String>,
+    /// ERROR / MISSING nodes outside every function definition.
+    pub top_errors: Vec<(usize, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ParamList {
+    /// Offset of `(`.
+    pub open: usize,
+    pub shape: ParamShape,
+    /// The first parameter is declared `PyCtx NAME` (NAME may be empty in a
+    /// prototype).
+    pub first_pyctx: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ParamShape {
+    /// `()`
+    Empty,
+    /// `(void)`: the range of `void`.
+    Void(Range<usize>),
+    /// One or more parameters; is `(` the last thing on its line?
+    List { newline_after_open: bool },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CtxOrigin {
+    Param,
+    Prologue,
+}
+
+#[derive(Debug, Clone)]
+pub struct FuncDef {
+    pub name: String,
+    pub name_at: usize,
+    pub range: Range<usize>,
+    pub is_static: bool,
+    pub params: Option<ParamList>,
+    /// Offset of the body's `{`.
+    pub body_open: usize,
+    pub body_close: usize,
+    /// Why the function cannot be rewritten.
+    pub refused: Option<String>,
+    /// A context variable the function already has.
+    pub existing_ctx: Option<(String, CtxOrigin)>,
+    /// Parameters and locals (any block): calls to these names are not
+    /// calls to a global function.
+    pub declared: HashSet<String>,
+    /// Parameters and locals of type `PyCtx`.
+    pub pyctx_vars: HashSet<String>,
+    /// Every identifier (and type name) spelled in the function.
+    pub idents: HashSet<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Proto {
+    pub name: String,
+    pub name_at: usize,
+    pub is_static: bool,
+    /// Declared inside this function's body.
+    pub in_func: Option<usize>,
+    pub params: ParamList,
+    /// Inside an ERROR node.
+    pub in_error: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum FirstArg {
+    None,
+    Ident(String),
+    /// A call to a `PyCtx_*` function (`PyCtx_Get()`, ...).
+    PyCtxCall,
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct CallInfo {
+    /// Offset of `(` of the argument list.
+    pub open: usize,
+    pub empty: bool,
+    pub newline_after_open: bool,
+    pub first: FirstArg,
+    /// The call is assigned to, incremented or has its address taken.
+    pub lvalue: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum OccKind {
+    Call(CallInfo),
+    /// Declared as a variable or parameter (shadows the global name).
+    VarDecl,
+    /// Any other use: address taken, stored, passed, a call through
+    /// parentheses `(f)(x)`, a call at file scope.
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct Occ {
+    pub name: String,
+    pub at: usize,
+    pub func: Option<usize>,
+    pub kind: OccKind,
+    pub in_error: bool,
+}
+
+fn text<'a>(src: &'a [u8], n: Node) -> &'a str {
+    std::str::from_utf8(&src[n.byte_range()]).unwrap_or("")
+}
+
+/// Named children except comments.
+fn named_children<'t>(n: Node<'t>) -> Vec<Node<'t>> {
+    let mut c = n.walk();
+    n.named_children(&mut c)
+        .filter(|ch| ch.kind() != "comment")
+        .collect()
+}
+
+pub struct Frame<'t> {
+    pub node: Node<'t>,
+    pub field: Option<&'static str>,
+}
+
+/// Pre-order walk with the ancestor chain; `f` returns whether to descend.
+pub fn walk<'t>(root: Node<'t>, mut f: impl FnMut(&Frame<'t>, &[Frame<'t>]) -> bool) {
+    let mut cursor: TreeCursor<'t> = root.walk();
+    let mut stack: Vec<Frame<'t>> = Vec::new();
+    loop {
+        let frame = Frame {
+            node: cursor.node(),
+            field: cursor.field_name(),
+        };
+        let descend = f(&frame, &stack);
+        if descend && cursor.goto_first_child() {
+            stack.push(frame);
+            continue;
+        }
+        loop {
+            if stack.is_empty() {
+                return;
+            }
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return;
+            }
+            stack.pop();
+        }
+    }
+}
+
+fn newline_after(src: &[u8], at: usize) -> bool {
+    let mut i = at;
+    while i < src.len() && (src[i] == b' ' || src[i] == b'\t') {
+        i += 1;
+    }
+    i < src.len() && (src[i] == b'\n' || src[i] == b'\r')
+}
+
+fn param_list(src: &[u8], list: Node) -> ParamList {
+    let open = list.start_byte();
+    let kids = named_children(list);
+    let shape = if kids.is_empty() {
+        ParamShape::Empty
+    } else if kids.len() == 1
+        && kids[0].kind() == "parameter_declaration"
+        && text(src, kids[0]) == "void"
+    {
+        ParamShape::Void(kids[0].byte_range())
+    } else {
+        ParamShape::List {
+            newline_after_open: newline_after(src, open + 1),
+        }
+    };
+    let first_pyctx = kids.first().and_then(|p| {
+        if p.kind() != "parameter_declaration" {
+            return None;
+        }
+        let ty = p.child_by_field_name("type")?;
+        if text(src, ty) != "PyCtx" {
+            return None;
+        }
+        Some(
+            p.child_by_field_name("declarator")
+                .map(|d| text(src, d).to_string())
+                .unwrap_or_default(),
+        )
+    });
+    ParamList {
+        open,
+        shape,
+        first_pyctx,
+    }
+}
+
+/// The function declarator that names the function, descending a
+/// definition's or declaration's declarator. Err: the name is built by a
+/// macro (`FUNC(name)(args)`) or the declarator is not one we know.
+fn name_declarator<'t>(mut node: Node<'t>) -> Result<Option<Node<'t>>, &'static str> {
+    loop {
+        match node.kind() {
+            "pointer_declarator" | "attributed_declarator" | "init_declarator" => {
+                node = match node.child_by_field_name("declarator") {
+                    Some(n) => n,
+                    None => return Ok(None),
+                };
+            }
+            "parenthesized_declarator" => {
+                node = match named_children(node).into_iter().next() {
+                    Some(n) => n,
+                    None => return Ok(None),
+                };
+            }
+            "function_declarator" => {
+                let inner = match node.child_by_field_name("declarator") {
+                    Some(n) => n,
+                    None => return Ok(None),
+                };
+                match inner.kind() {
+                    "identifier" => return Ok(Some(node)),
+                    "function_declarator" => return Err("its name is produced by a macro"),
+                    _ => node = inner,
+                }
+            }
+            _ => return Ok(None),
+        }
+    }
+}
+
+/// The identifier a (non-function) declarator declares.
+fn declared_name<'t>(mut node: Node<'t>) -> Option<Node<'t>> {
+    loop {
+        match node.kind() {
+            "identifier" => return Some(node),
+            "pointer_declarator"
+            | "attributed_declarator"
+            | "init_declarator"
+            | "array_declarator"
+            | "function_declarator" => {
+                node = node.child_by_field_name("declarator")?;
+            }
+            "parenthesized_declarator" => {
+                node = named_children(node).into_iter().next()?;
+            }
+            _ => return None,
+        }
+    }
+}
+
+fn has_static(src: &[u8], decl: Node) -> bool {
+    let mut c = decl.walk();
+    let found = decl
+        .children(&mut c)
+        .any(|ch| ch.kind() == "storage_class_specifier" && text(src, ch) == "static");
+    found
+}
+
+fn first_error(node: Node) -> Option<Node> {
+    if node.is_error() || node.is_missing() {
+        return Some(node);
+    }
+    if !node.has_error() {
+        return None;
+    }
+    let mut c = node.walk();
+    let kids: Vec<Node> = node.children(&mut c).collect();
+    kids.into_iter().find_map(first_error)
+}
+
+fn describe_error(src: &[u8], lines: &Lines, n: Node) -> String {
+    let (line, _) = lines.pos(n.start_byte());
+    if n.is_missing() {
+        format!("syntax tree has a missing `{}` at line {line}", n.kind())
+    } else {
+        let snippet: String = text(src, n)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .take(40)
+            .collect();
+        format!("tree-sitter cannot parse `{snippet}` at line {line}")
+    }
+}
+
+pub fn scan_file(src: &[u8]) -> FileScan {
+    let toks = lex::lex(src);
+    let dir = lex::scan_directives(src, &toks);
+    let ptext = mask::parse_text(src, &toks, &dir.dead);
+    let mut parser = Parser::new();
+    parser
+        .set_language(&tree_sitter_c::LANGUAGE.into())
+        .expect("tree-sitter-c grammar loads");
+    let tree = parser.parse(&ptext, None).expect("parser has a language");
+    let lines = Lines::new(src);
+    let eol = lex::line_ending(src);
+    let mut fs = FileScan {
+        toks,
+        dir,
+        tree,
+        lines,
+        eol,
+        funcs: Vec::new(),
+        func_at: HashMap::new(),
+        protos: Vec::new(),
+        file_vars: HashSet::new(),
+        static_names: HashSet::new(),
+        top_errors: Vec::new(),
+    };
+    let tree = fs.tree.clone();
+    let root = tree.root_node();
+    let mut funcs = Vec::new();
+    let mut protos = Vec::new();
+    let mut file_vars = HashSet::new();
+    let mut static_names = HashSet::new();
+    walk(root, |fr, anc| {
+        let n = fr.node;
+        match n.kind() {
+            "function_definition" => {
+                let in_error = anc.iter().any(|a| a.node.is_error());
+                let idx = funcs.len();
+                let f = scan_function(src, &fs.lines, n, in_error, idx, &mut protos);
+                if f.is_static {
+                    static_names.insert(f.name.clone());
+                }
+                funcs.push(f);
+                false
+            }
+            "declaration" => {
+                let in_error = anc.iter().any(|a| a.node.is_error());
+                let st = has_static(src, n);
+                let mut c = n.walk();
+                let decls: Vec<Node> = n.children_by_field_name("declarator", &mut c).collect();
+                for d in decls {
+                    match name_declarator(d) {
+                        Ok(Some(fd)) => {
+                            let id = fd.child_by_field_name("declarator").unwrap();
+                            let name = text(src, id).to_string();
+                            if st {
+                                static_names.insert(name.clone());
+                            }
+                            protos.push(Proto {
+                                name,
+                                name_at: id.start_byte(),
+                                is_static: st,
+                                in_func: None,
+                                params: param_list(
+                                    src,
+                                    fd.child_by_field_name("parameters").unwrap(),
+                                ),
+                                in_error,
+                            });
+                        }
+                        Ok(None) => {
+                            if let Some(id) = declared_name(d) {
+                                file_vars.insert(text(src, id).to_string());
+                            }
+                        }
+                        Err(_) => {}
+                    }
+                }
+                true
+            }
+            "preproc_def" | "preproc_function_def" | "comment" | "string_literal" => false,
+            _ => true,
+        }
+    });
+    // Top-level errors: ERROR / MISSING nodes outside function definitions.
+    let mut top_errors = Vec::new();
+    walk(root, |fr, _| {
+        let n = fr.node;
+        if !n.has_error() && !n.is_missing() {
+            return false;
+        }
+        if n.kind() == "function_definition" {
+            return false;
+        }
+        if n.is_error() || n.is_missing() {
+            // An ERROR wrapping function definitions is reported through
+            // them; report the ERROR itself only when it holds none.
+            let mut holds_fn = false;
+            walk(n, |f2, _| {
+                if f2.node.kind() == "function_definition" {
+                    holds_fn = true;
+                }
+                !holds_fn
+            });
+            if !holds_fn || n.is_missing() {
+                top_errors.push((n.start_byte(), describe_error(src, &fs.lines, n)));
+                return false;
+            }
+            top_errors.push((n.start_byte(), describe_error(src, &fs.lines, n)));
+        }
+        true
+    });
+    for (i, f) in funcs.iter().enumerate() {
+        fs.func_at.insert(f.range.start, i);
+    }
+    fs.funcs = funcs;
+    fs.protos = protos;
+    fs.file_vars = file_vars;
+    fs.static_names = static_names;
+    fs.top_errors = top_errors;
+    fs
+}
+
+fn scan_function(
+    src: &[u8],
+    lines: &Lines,
+    n: Node,
+    in_error: bool,
+    idx: usize,
+    protos: &mut Vec<Proto>,
+) -> FuncDef {
+    let mut refused: Option<String> = None;
+    let decl = n.child_by_field_name("declarator");
+    let body = n.child_by_field_name("body");
+    let fdecl = match decl.map(name_declarator) {
+        Some(Ok(Some(fd))) => Some(fd),
+        Some(Err(why)) => {
+            refused = Some(why.to_string());
+            None
+        }
+        _ => {
+            refused = Some("its declarator is not a plain function declarator".to_string());
+            None
+        }
+    };
+    let (name, name_at) = match fdecl {
+        Some(fd) => {
+            let id = fd.child_by_field_name("declarator").unwrap();
+            (text(src, id).to_string(), id.start_byte())
+        }
+        None => {
+            // Best effort for the report: the first identifier.
+            let mut nm = (String::from("?"), n.start_byte());
+            if let Some(d) = decl {
+                walk(d, |fr, _| {
+                    if fr.node.kind() == "identifier" && nm.0 == "?" {
+                        nm = (text(src, fr.node).to_string(), fr.node.start_byte());
+                    }
+                    nm.0 == "?"
+                });
+            }
+            nm
+        }
+    };
+    let params_node = fdecl.and_then(|fd| fd.child_by_field_name("parameters"));
+    let params = params_node.map(|p| param_list(src, p));
+    // K&R: declarations between the declarator and the body, or bare
+    // identifiers as parameters.
+    if refused.is_none() {
+        let mut c = n.walk();
+        let kr_decls = n
+            .named_children(&mut c)
+            .any(|ch| ch.kind() == "declaration");
+        let kr_params = params_node
+            .map(|p| named_children(p).iter().any(|ch| ch.kind() == "identifier"))
+            .unwrap_or(false);
+        if kr_decls || kr_params {
+            refused = Some("K&R-style (old-style) definition".to_string());
+        }
+    }
+    if refused.is_none() && in_error {
+        refused = Some(format!(
+            "inside a region tree-sitter could not parse (line {})",
+            lines.pos(n.start_byte()).0
+        ));
+    }
+    if refused.is_none() {
+        if let Some(e) = first_error(n) {
+            refused = Some(describe_error(src, lines, e));
+        }
+    }
+    if refused.is_none() && body.is_none() {
+        refused = Some("no body".to_string());
+    }
+    let (body_open, body_close) = body
+        .map(|b| (b.start_byte(), b.end_byte().saturating_sub(1)))
+        .unwrap_or((n.end_byte(), n.end_byte()));
+    let mut declared = HashSet::new();
+    let mut pyctx_vars = HashSet::new();
+    let mut idents = HashSet::new();
+    // Parameters.
+    if let Some(p) = params_node {
+        for pd in named_children(p) {
+            if pd.kind() != "parameter_declaration" {
+                continue;
+            }
+            if let Some(d) = pd.child_by_field_name("declarator") {
+                if let Some(id) = declared_name(d) {
+                    let nm = text(src, id).to_string();
+                    if pd.child_by_field_name("type").map(|t| text(src, t)) == Some("PyCtx") {
+                        pyctx_vars.insert(nm.clone());
+                    }
+                    declared.insert(nm);
+                }
+            }
+        }
+    }
+    // The body: locals, local prototypes, identifiers.
+    if let Some(b) = body {
+        walk(b, |fr, _| {
+            let x = fr.node;
+            match x.kind() {
+                "identifier" | "type_identifier" => {
+                    idents.insert(text(src, x).to_string());
+                }
+                "declaration" | "parameter_declaration" => {
+                    let is_ctx =
+                        x.child_by_field_name("type").map(|t| text(src, t)) == Some("PyCtx");
+                    let mut c = x.walk();
+                    let ds: Vec<Node> = x.children_by_field_name("declarator", &mut c).collect();
+                    for d in ds {
+                        if x.kind() == "declaration" {
+                            if let Ok(Some(fd)) = name_declarator(d) {
+                                let id = fd.child_by_field_name("declarator").unwrap();
+                                protos.push(Proto {
+                                    name: text(src, id).to_string(),
+                                    name_at: id.start_byte(),
+                                    is_static: false,
+                                    in_func: Some(idx),
+                                    params: param_list(
+                                        src,
+                                        fd.child_by_field_name("parameters").unwrap(),
+                                    ),
+                                    in_error: false,
+                                });
+                                continue;
+                            }
+                        }
+                        if let Some(id) = declared_name(d) {
+                            let nm = text(src, id).to_string();
+                            if is_ctx {
+                                pyctx_vars.insert(nm.clone());
+                            }
+                            declared.insert(nm);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            !matches!(x.kind(), "comment" | "string_literal" | "char_literal")
+        });
+    }
+    if let Some(d) = decl {
+        walk(d, |fr, _| {
+            if matches!(fr.node.kind(), "identifier" | "type_identifier") {
+                idents.insert(text(src, fr.node).to_string());
+            }
+            true
+        });
+    }
+    // An existing context: a first parameter of type PyCtx, or a first
+    // statement `PyCtx NAME = PyCtx_...(...);`.
+    let mut existing_ctx = params
+        .as_ref()
+        .and_then(|p| p.first_pyctx.clone())
+        .filter(|s| !s.is_empty())
+        .map(|s| (s, CtxOrigin::Param));
+    if existing_ctx.is_none() {
+        if let Some(b) = body {
+            if let Some(first) = named_children(b).into_iter().next() {
+                if first.kind() == "declaration"
+                    && first.child_by_field_name("type").map(|t| text(src, t)) == Some("PyCtx")
+                {
+                    let init = first.child_by_field_name("declarator");
+                    if let Some(init) = init.filter(|i| i.kind() == "init_declarator") {
+                        let value = init.child_by_field_name("value");
+                        let is_get = value
+                            .filter(|v| v.kind() == "call_expression")
+                            .and_then(|v| v.child_by_field_name("function"))
+                            .map(|f| text(src, f).starts_with("PyCtx_"))
+                            .unwrap_or(false);
+                        if let (true, Some(id)) = (
+                            is_get,
+                            init.child_by_field_name("declarator")
+                                .filter(|d| d.kind() == "identifier"),
+                        ) {
+                            existing_ctx = Some((text(src, id).to_string(), CtxOrigin::Prologue));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    FuncDef {
+        name,
+        name_at,
+        range: n.byte_range(),
+        is_static: has_static(src, n),
+        params,
+        body_open,
+        body_close,
+        refused,
+        existing_ctx,
+        declared,
+        pyctx_vars,
+        idents,
+    }
+}
+
+/// Phase 2: uses of the names in `interesting`.
+pub fn collect_occurrences(
+    src: &[u8],
+    fs: &FileScan,
+    interesting: &dyn Fn(&str) -> bool,
+) -> Vec<Occ> {
+    let mut out = Vec::new();
+    let root = fs.tree.root_node();
+    let mut cur_func: Option<(usize, usize)> = None; // (func index, end byte)
+    walk(root, |fr, anc| {
+        let n = fr.node;
+        if let Some((_, end)) = cur_func {
+            if n.start_byte() >= end {
+                cur_func = None;
+            }
+        }
+        match n.kind() {
+            "function_definition" => {
+                if let Some(&i) = fs.func_at.get(&n.start_byte()) {
+                    cur_func = Some((i, n.end_byte()));
+                }
+                return true;
+            }
+            "comment"
+            | "string_literal"
+            | "char_literal"
+            | "preproc_def"
+            | "preproc_function_def"
+            | "preproc_include"
+            | "preproc_call"
+            | "preproc_params"
+            | "preproc_defined"
+            | "system_lib_string" => return false,
+            _ => {}
+        }
+        // Conditions of #if / #elif and names of #ifdef are not code.
+        if matches!(fr.field, Some("condition") | Some("name"))
+            && anc
+                .last()
+                .map(|a| a.node.kind().starts_with("preproc_"))
+                .unwrap_or(false)
+        {
+            return false;
+        }
+        if !matches!(n.kind(), "identifier" | "type_identifier") {
+            return true;
+        }
+        let name = text(src, n);
+        if !interesting(name) {
+            return false;
+        }
+        let in_error = n.is_missing() || anc.iter().any(|a| a.node.is_error());
+        let func = cur_func.map(|(i, _)| i);
+        let parent = anc.last().map(|a| a.node);
+        let kind = match (parent.map(|p| p.kind()), fr.field) {
+            (Some("call_expression"), Some("function")) if func.is_some() => {
+                OccKind::Call(call_info(src, parent.unwrap(), anc))
+            }
+            (Some("function_declarator"), Some("declarator")) => {
+                // A definition or prototype (handled in phase 1), or a
+                // parameter of function type (a shadowing declaration).
+                let owner = anc
+                    .iter()
+                    .rev()
+                    .map(|a| a.node.kind())
+                    .find(|k| {
+                        !matches!(
+                            *k,
+                            "function_declarator"
+                                | "pointer_declarator"
+                                | "parenthesized_declarator"
+                                | "attributed_declarator"
+                                | "init_declarator"
+                        )
+                    })
+                    .unwrap_or("");
+                match owner {
+                    "function_definition" | "declaration" => return false,
+                    _ => OccKind::VarDecl,
+                }
+            }
+            (
+                Some(
+                    "init_declarator"
+                    | "pointer_declarator"
+                    | "array_declarator"
+                    | "attributed_declarator"
+                    | "declaration"
+                    | "parameter_declaration",
+                ),
+                Some("declarator"),
+            ) => OccKind::VarDecl,
+            (Some("parenthesized_declarator"), _) => OccKind::VarDecl,
+            (Some("preproc_ifdef" | "preproc_elifdef"), _) => return false,
+            _ => OccKind::Other,
+        };
+        out.push(Occ {
+            name: name.to_string(),
+            at: n.start_byte(),
+            func,
+            kind,
+            in_error,
+        });
+        false
+    });
+    out
+}
+
+fn call_info(src: &[u8], call: Node, anc: &[Frame]) -> CallInfo {
+    let args = call.child_by_field_name("arguments");
+    let open = args.map(|a| a.start_byte()).unwrap_or(call.end_byte());
+    let kids = args.map(named_children).unwrap_or_default();
+    let first = match kids.first() {
+        None => FirstArg::None,
+        Some(a) if a.kind() == "identifier" => FirstArg::Ident(text(src, *a).to_string()),
+        Some(a) if a.kind() == "call_expression" => {
+            let f = a.child_by_field_name("function");
+            if f.map(|f| f.kind() == "identifier" && text(src, f).starts_with("PyCtx_"))
+                .unwrap_or(false)
+            {
+                FirstArg::PyCtxCall
+            } else {
+                FirstArg::Other
+            }
+        }
+        Some(_) => FirstArg::Other,
+    };
+    // Lvalue: the (possibly parenthesised) call is assigned to, updated or
+    // has its address taken. `anc` ends with the call itself.
+    let mut lvalue = false;
+    let mut child = call;
+    for a in anc.iter().rev().skip(1) {
+        let p = a.node;
+        match p.kind() {
+            "parenthesized_expression" => {
+                child = p;
+                continue;
+            }
+            "assignment_expression" => {
+                lvalue = p.child_by_field_name("left").map(|l| l.id()) == Some(child.id());
+            }
+            "update_expression" => lvalue = true,
+            "pointer_expression" => {
+                lvalue = p
+                    .child_by_field_name("operator")
+                    .map(|o| text(src, o) == "&")
+                    .unwrap_or(false);
+            }
+            _ => {}
+        }
+        break;
+    }
+    CallInfo {
+        open,
+        empty: kids.is_empty(),
+        newline_after_open: newline_after(src, open + 1),
+        first,
+        lvalue,
+    }
+}
