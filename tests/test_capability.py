@@ -62,6 +62,16 @@ def test_context_crossing_threads_is_caught_in_debug_mode(capcheck, tmp_path):
                               "to another thread state")
 
 
+def test_stale_callback_context_is_caught_in_debug_mode(capcheck, tmp_path):
+    code = "capcheck.stash(); print(capcheck.use_stashed())"
+    # release mode: nothing checks (the context still names a live thread state)
+    proc = run(capcheck, code, tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == "7", proc.stderr
+    proc = run(capcheck, code, tmp_path, PYCTX_DEBUG="1")
+    assert_aborted_with(proc, "PyLong_FromLong() called in use_stashed with a stale context: it was "
+                              "given to callback stash, which has returned")
+
+
 def test_context_outliving_its_thread_state_is_caught_in_debug_mode(capcheck, tmp_path):
     proc = run(capcheck, "capcheck.thread_gone()", tmp_path, PYCTX_DEBUG="1")
     assert_aborted_with(proc, "PyLong_FromLong() called in thread_gone with a context whose thread "

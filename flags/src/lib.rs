@@ -127,6 +127,8 @@ pub const RUNTIME_SYMBOLS: &[&str] = &[
     "pyctx_type_register",
     "pyctx_freelists",
     "pyctx_freelist_claim",
+    "pyctx_callback_enter",
+    "pyctx_callback_exit",
 ];
 
 /// Linker flags: the static runtime, its symbols hidden from other modules.

@@ -32,63 +32,78 @@
 
 /* ---- 1. callbacks ---- */
 
+/* Debug mode hands each callback a context of its own, so that a context
+ * kept and used after its callback returned is reported as stale. */
+uintptr_t pyctx_callback_enter(const char *callback);
+void pyctx_callback_exit(PyCtx ctx);
+
+static inline PyCtx pyctx__callback_enter(const char *callback)
+{
+    if (PYCTX__UNLIKELY(!pyctx_fast_bit))
+        return (PyCtx)pyctx_callback_enter(callback);
+    return PyCtx_Get();
+}
+
+static inline void pyctx__callback_exit(PyCtx ctx)
+{
+    if (PYCTX__UNLIKELY(!pyctx_fast_bit))
+        pyctx_callback_exit(ctx);
+}
+
+/* PYCTX__TRAMPOLINE(ret, name, impl, (params), (args)): `name` with the
+ * C signature CPython calls, running impl(ctx, args). */
+#define PYCTX__TRAMPOLINE(ret, name, impl, params, args)                   \
+    static ret name params                                                 \
+    {                                                                      \
+        PyCtx pyctx_cb = pyctx__callback_enter(#name);                    \
+        ret pyctx_r = impl PYCTX__PREPEND(pyctx_cb, args);                 \
+        pyctx__callback_exit(pyctx_cb);                                    \
+        return pyctx_r;                                                    \
+    }
+#define PYCTX__PREPEND(x, args) (x, PYCTX__UNPAREN args)
+#define PYCTX__UNPAREN(...) __VA_ARGS__
+
 #define PYCTX_METH_NOARGS(name, impl)                                      \
-    static PyObject *name(PyObject *self, PyObject *pyctx_unused)          \
-    {                                                                      \
-        (void)pyctx_unused;                                                \
-        return impl(PyCtx_Get(), self);                                    \
-    }
+    PYCTX__TRAMPOLINE(PyObject *, name, impl, (PyObject *self, PyObject *pyctx_unused), (self))
 #define PYCTX_METH_O(name, impl)                                           \
-    static PyObject *name(PyObject *self, PyObject *arg)                   \
-    {                                                                      \
-        return impl(PyCtx_Get(), self, arg);                               \
-    }
+    PYCTX__TRAMPOLINE(PyObject *, name, impl, (PyObject *self, PyObject *arg), (self, arg))
 #define PYCTX_METH_VARARGS(name, impl)                                     \
-    static PyObject *name(PyObject *self, PyObject *args)                  \
-    {                                                                      \
-        return impl(PyCtx_Get(), self, args);                              \
-    }
+    PYCTX__TRAMPOLINE(PyObject *, name, impl, (PyObject *self, PyObject *args), (self, args))
 #define PYCTX_METH_KEYWORDS(name, impl)                                    \
-    static PyObject *name(PyObject *self, PyObject *args, PyObject *kw)    \
-    {                                                                      \
-        return impl(PyCtx_Get(), self, args, kw);                          \
-    }
-#define PYCTX_METH_FASTCALL(name, impl)                                                  \
-    static PyObject *name(PyObject *self, PyObject *const *args, Py_ssize_t nargs)       \
-    {                                                                                    \
-        return impl(PyCtx_Get(), self, args, nargs);                                     \
-    }
-#define PYCTX_METH_FASTCALL_KEYWORDS(name, impl)                                         \
-    static PyObject *name(PyObject *self, PyObject *const *args, Py_ssize_t nargs,       \
-                          PyObject *kwnames)                                             \
-    {                                                                                    \
-        return impl(PyCtx_Get(), self, args, nargs, kwnames);                            \
-    }
+    PYCTX__TRAMPOLINE(PyObject *, name, impl, (PyObject *self, PyObject *args, PyObject *kw), \
+                      (self, args, kw))
+#define PYCTX_METH_FASTCALL(name, impl)                                    \
+    PYCTX__TRAMPOLINE(PyObject *, name, impl,                              \
+                      (PyObject *self, PyObject *const *args, Py_ssize_t nargs), (self, args, nargs))
+#define PYCTX_METH_FASTCALL_KEYWORDS(name, impl)                           \
+    PYCTX__TRAMPOLINE(PyObject *, name, impl,                              \
+                      (PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames), \
+                      (self, args, nargs, kwnames))
 /* Slots by C signature: reprfunc/unaryfunc/iternextfunc/getiterfunc ... */
 #define PYCTX_SLOT_UNARY(name, impl)                                       \
-    static PyObject *name(PyObject *self) { return impl(PyCtx_Get(), self); }
+    PYCTX__TRAMPOLINE(PyObject *, name, impl, (PyObject *self), (self))
 #define PYCTX_SLOT_BINARY(name, impl)                                      \
-    static PyObject *name(PyObject *a, PyObject *b) { return impl(PyCtx_Get(), a, b); }
+    PYCTX__TRAMPOLINE(PyObject *, name, impl, (PyObject *a, PyObject *b), (a, b))
 #define PYCTX_SLOT_TERNARY(name, impl)                                     \
-    static PyObject *name(PyObject *a, PyObject *b, PyObject *c) { return impl(PyCtx_Get(), a, b, c); }
+    PYCTX__TRAMPOLINE(PyObject *, name, impl, (PyObject *a, PyObject *b, PyObject *c), (a, b, c))
 #define PYCTX_SLOT_NEW(name, impl)                                         \
-    static PyObject *name(PyTypeObject *t, PyObject *a, PyObject *k) { return impl(PyCtx_Get(), t, a, k); }
+    PYCTX__TRAMPOLINE(PyObject *, name, impl, (PyTypeObject *t, PyObject *a, PyObject *k), (t, a, k))
 #define PYCTX_SLOT_INIT(name, impl)                                        \
-    static int name(PyObject *s, PyObject *a, PyObject *k) { return impl(PyCtx_Get(), s, a, k); }
+    PYCTX__TRAMPOLINE(int, name, impl, (PyObject *s, PyObject *a, PyObject *k), (s, a, k))
 #define PYCTX_SLOT_INQUIRY(name, impl)                                     \
-    static int name(PyObject *self) { return impl(PyCtx_Get(), self); }
+    PYCTX__TRAMPOLINE(int, name, impl, (PyObject *self), (self))
 #define PYCTX_SLOT_LEN(name, impl)                                         \
-    static Py_ssize_t name(PyObject *self) { return impl(PyCtx_Get(), self); }
+    PYCTX__TRAMPOLINE(Py_ssize_t, name, impl, (PyObject *self), (self))
 #define PYCTX_SLOT_HASH(name, impl)                                        \
-    static Py_hash_t name(PyObject *self) { return impl(PyCtx_Get(), self); }
+    PYCTX__TRAMPOLINE(Py_hash_t, name, impl, (PyObject *self), (self))
 #define PYCTX_SLOT_RICHCOMPARE(name, impl)                                 \
-    static PyObject *name(PyObject *a, PyObject *b, int op) { return impl(PyCtx_Get(), a, b, op); }
+    PYCTX__TRAMPOLINE(PyObject *, name, impl, (PyObject *a, PyObject *b, int op), (a, b, op))
 #define PYCTX_SLOT_GETTER(name, impl)                                      \
-    static PyObject *name(PyObject *self, void *closure) { return impl(PyCtx_Get(), self, closure); }
+    PYCTX__TRAMPOLINE(PyObject *, name, impl, (PyObject *self, void *closure), (self, closure))
 #define PYCTX_SLOT_SETTER(name, impl)                                      \
-    static int name(PyObject *self, PyObject *v, void *closure) { return impl(PyCtx_Get(), self, v, closure); }
+    PYCTX__TRAMPOLINE(int, name, impl, (PyObject *self, PyObject *v, void *closure), (self, v, closure))
 #define PYCTX_MODULE_EXEC(name, impl)                                      \
-    static int name(PyObject *module) { return impl(PyCtx_Get(), module); }
+    PYCTX__TRAMPOLINE(int, name, impl, (PyObject *module), (module))
 
 /* ---- 2. context-aware deallocators ---- */
 
@@ -100,7 +115,12 @@ typedef struct {
 } PyCtxDeallocDef;
 
 #define PYCTX_DEALLOC(name, impl)                                          \
-    static void name(PyObject *self) { impl(PyCtx_AsDealloc(PyCtx_Get()), self); } \
+    static void name(PyObject *self)                                       \
+    {                                                                      \
+        PyCtx pyctx_cb = pyctx__callback_enter(#name);                    \
+        impl(PyCtx_AsDealloc(pyctx_cb), self);                             \
+        pyctx__callback_exit(pyctx_cb);                                    \
+    }                                                                      \
     static const PyCtxDeallocDef name##_pyctx = {name, impl};
 
 /* The runtime's type table (libpyctx.a): open addressing on the type

@@ -60,7 +60,21 @@ pub unsafe fn ctx_call(caller: *const c_char, ctx: usize, id: u32) {
             info.name,
             caller()
         )),
-        Decoded::Context { tstate, capability } => (tstate, capability),
+        Decoded::Context { tstate, capability } => match crate::callbacks::lookup(tstate) {
+            // A callback context (debug mode): the record holds the owner.
+            Some(cb) => {
+                if !cb.running {
+                    fatal(&format!(
+                        "{}() called in {} with a stale context: it was given to callback {}, which has returned (keep no PyCtx beyond the call that received it)",
+                        info.name,
+                        caller(),
+                        unsafe { caller_name(cb.callback) }
+                    ));
+                }
+                (cb.tstate, capability)
+            }
+            None => (tstate, capability),
+        },
     };
     let allowed = match capability {
         Capability::Full => true,

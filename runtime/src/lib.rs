@@ -10,6 +10,7 @@
 //! - [`stats`]: per-API call counters and the report written at exit;
 //! - [`check`]: the checked slow path and its error messages.
 
+pub mod callbacks;
 pub mod check;
 pub mod context;
 pub mod mode;
