@@ -43,7 +43,7 @@ pub struct CallbackInfo {
 pub fn lookup(base: usize) -> Option<CallbackInfo> {
     let start = RECORDS.as_ptr() as usize;
     let size = std::mem::size_of::<Record>();
-    if base < start || base >= start + RING * size || (base - start) % size != 0 {
+    if base < start || base >= start + RING * size || !(base - start).is_multiple_of(size) {
         return None;
     }
     let r = &RECORDS[(base - start) / size];
