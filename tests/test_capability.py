@@ -56,6 +56,12 @@ def test_null_context_is_a_named_error(capcheck, tmp_path):
     assert_aborted_with(proc, "PyObject_IsTrue() called with an invalid context (0x0) in null_context")
 
 
+def test_legacy_call_without_thread_state_is_caught_in_debug_mode(capcheck, tmp_path):
+    proc = run(capcheck, "capcheck.legacy_without_gil()", tmp_path, PYCTX_DEBUG="1")
+    assert_aborted_with(proc, "pyctx: PyObject_IsTrue() called in legacy_without_gil without an "
+                              "attached thread state (is the GIL released?)")
+
+
 def test_context_crossing_threads_is_caught_in_debug_mode(capcheck, tmp_path):
     proc = run(capcheck, "capcheck.wrong_thread()", tmp_path, PYCTX_DEBUG="1")
     assert_aborted_with(proc, "PyLong_FromLong() called in thread_main with a context that belongs "
