@@ -437,6 +437,42 @@ def run_driver(python, script, args, pythonpath, out):
         return json.load(f)
 
 
+def count_legacy_calls(python, site):
+    """Legacy (compat) API calls per call of each workload, from PYCTX_STATS
+    in separate, untimed processes: (run the workload 1 + K times) minus
+    (run it once), over K, so set-up and first-call work cancel out."""
+    script = BENCH / "workloads" / "driver.py"
+    k = 10
+    out = {}
+    for w in ("markupsafe_escape", "simplejson_dumps", "simplejson_loads"):
+        totals = []
+        for times in (1, 1 + k):
+            stats = BUILD / "results" / ("stats-%d.jsonl" % os.getpid())
+            stats.unlink(missing_ok=True)
+            cmd = [str(python), str(script), "--build", "compat=%s" % site,
+                   "--count", w, "--times", str(times)]
+            proc = subprocess.run(cmd, env=clean_env("", PYCTX_STATS=stats),
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, errors="replace")
+            if proc.returncode != 0 or not stats.exists():
+                log("legacy-call count of %s failed: %s" % (w, proc.stdout[-2000:]))
+                return None
+            calls = {}
+            for line in stats.read_text().splitlines():
+                rec = json.loads(line)
+                if not str(rec.get("module", "")).startswith(str(site)):
+                    continue
+                for name, n in rec.get("legacy_calls", {}).items():
+                    calls[name] = calls.get(name, 0) + n
+            stats.unlink()
+            totals.append(calls)
+        per_call = {name: (totals[1].get(name, 0) - totals[0].get(name, 0)) / k
+                    for name in set(totals[0]) | set(totals[1])}
+        per_call = {n: c for n, c in per_call.items() if c}
+        out[w] = {"total": sum(per_call.values()), "by_function": per_call}
+    return out
+
+
 def measure(opts):
     mode = MODES["quick" if opts.quick else "default"]
     pythons = interpreters()
@@ -479,6 +515,7 @@ def measure(opts):
                 args + ["--reps", s["reps"], "--rounds", s["rounds"],
                         "--target-ms", s["target_ms"]],
                 "", out_dir / ("workloads-%s.json" % version))
+            entry["legacy_calls"] = count_legacy_calls(python, sites["compat"])
     results["machine"]["loadavg_end"] = os.getloadavg()
     results["seconds"] = time.time() - started
     path = out_dir / "results.json"

@@ -231,12 +231,19 @@ def main():
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--target-ms", type=float, default=5.0)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out")
+    ap.add_argument("--count", metavar="WORKLOAD",
+                    help="no timing: run WORKLOAD --times times and exit (run under "
+                         "PYCTX_STATS to count a compat build's legacy calls)")
+    ap.add_argument("--times", type=int, default=10)
     opts = ap.parse_args()
 
-    for var in ("PYCTX_DEBUG", "PYCTX_STATS"):
-        if os.environ.get(var):
-            sys.exit("workloads driver: %s is set; benchmarks need release mode" % var)
+    if not opts.count:
+        if not opts.out:
+            ap.error("--out is required")
+        for var in ("PYCTX_DEBUG", "PYCTX_STATS"):
+            if os.environ.get(var):
+                sys.exit("workloads driver: %s is set; benchmarks need release mode" % var)
 
     builds, files = {}, {}
     for spec in opts.build:
@@ -249,6 +256,11 @@ def main():
             builds[name][pkg] = mods
 
     workloads, description = make_workloads(builds)
+    if opts.count:
+        for fn in workloads[opts.count].values():
+            for _ in range(opts.times):
+                fn()
+        return
     gc.collect()
     gc.freeze()  # inputs and modules: out of the way of gc.collect() per sample
     target_ns = opts.target_ms * 1e6
