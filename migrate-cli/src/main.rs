@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 mod cmd_api;
 mod cmd_flags;
+mod cmd_migrate;
+mod cmd_status;
+mod sources;
 
 #[derive(Parser)]
 #[command(
@@ -20,6 +23,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Rewrite C sources to the context API (a diff by default; --write, --check, --json).
+    Migrate(cmd_migrate::Args),
+    /// Porting progress per file and per function.
+    Status(cmd_status::Args),
     /// Print compiler or linker flags for building an extension with pyctx.
     Flags(cmd_flags::Args),
     /// The API table: list what the runtime offers, or regenerate it.
@@ -29,12 +36,14 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: Result<()> = match cli.command {
-        Command::Flags(args) => cmd_flags::run(args),
-        Command::Api(cmd) => cmd_api::run(cmd),
+    let result: Result<u8> = match cli.command {
+        Command::Migrate(args) => cmd_migrate::run(args),
+        Command::Status(args) => cmd_status::run(args),
+        Command::Flags(args) => cmd_flags::run(args).map(|()| 0),
+        Command::Api(cmd) => cmd_api::run(cmd).map(|()| 0),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("pyctx: error: {e:#}");
             ExitCode::from(2)
