@@ -10,7 +10,9 @@ For every CPython 3.9-3.13 with a virtualenv from scripts/setup:
 2. real workloads (bench/workloads): build markupsafe and simplejson from
    the pinned sdists twice, plain and through compat (`--cflags --compat`),
    copy the plain build once more (the A/A control), and run
-   bench/workloads/driver.py, which loads all three builds into one process;
+   bench/workloads/driver.py, which loads all the builds into one process
+   (plus a "relaid" build: plain with code alignment changed, the layout
+   control);
 3. disassemble the per-call module once per version (objdump) to record what
    each ctx-form loop compiled to.
 
@@ -65,6 +67,11 @@ SDISTS = {
         "build_env": {"REQUIRE_SPEEDUPS": "1"},
     },
 }
+
+# The layout control of the real workloads: the plain build compiled again
+# with only code alignment changed. How far that alone moves a workload is
+# the yardstick for the compat build, which also changes the code layout.
+LAYOUT_CFLAGS = "-falign-functions=64 -falign-loops=64 -falign-jumps=16"
 
 # Alignment for the per-call module only (all four translation units alike):
 # without it, identical machine code at two addresses differed by up to ~10%
@@ -235,8 +242,13 @@ def build_percall(version, python):
 
 
 def build_workloads(version, python):
-    dirs = {"plain": BUILD / version / "plain", "compat": BUILD / version / "compat"}
+    """Build the workload packages as plain, relaid (plain + LAYOUT_CFLAGS)
+    and compat; assemble one directory per contender (plus "copy", the plain
+    build once more) for PYTHONPATH."""
+    dirs = {"plain": BUILD / version / "plain", "relaid": BUILD / version / "relaid",
+            "compat": BUILD / version / "compat"}
     flags = {"plain": {"CFLAGS": None, "LDFLAGS": None},
+             "relaid": {"CFLAGS": LAYOUT_CFLAGS, "LDFLAGS": None},
              "compat": pyctx_flags(python, compat=True)}
     for kind, target in dirs.items():
         for name, pin in SDISTS.items():
@@ -485,6 +497,7 @@ def measure(opts):
         pythons = {v: p for v, p in pythons.items() if v in wanted}
     results = {"mode": "quick" if opts.quick else "default", "settings": mode,
                "machine": machine_info(), "percall_extra_cflags": PERCALL_EXTRA_CFLAGS,
+               "layout_cflags": LAYOUT_CFLAGS,
                "versions": {}}
     out_dir = BUILD / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -508,7 +521,7 @@ def measure(opts):
             log("%s: workload measurements" % version)
             s = mode["workloads"]
             args = []
-            for kind in ("plain", "copy", "compat"):
+            for kind in ("plain", "copy", "relaid", "compat"):
                 args += ["--build", "%s=%s" % (kind, sites[kind])]
             entry["workloads"] = run_driver(
                 python, BENCH / "workloads" / "driver.py",

@@ -80,12 +80,12 @@ def main():
     iters = {}
     for op, contenders in ops.items():
         base = contenders["direct"]
-        iters[op] = calibrate(mod, base, ARGS[op], target_ns)
+        iters[op] = calibrate(mod, base, ARGS.get(op), target_ns)
 
     # Warm-up: every loop once, untimed.
     for op, contenders in ops.items():
         for index in contenders.values():
-            mod.run(index, max(1000, iters[op] // 10), ARGS[op])
+            mod.run(index, max(1000, iters[op] // 10), ARGS.get(op))
 
     clocks = ("wall", "cpu")
     samples = {clock: {op: {c: [] for c in contenders} for op, contenders in ops.items()}
@@ -99,7 +99,7 @@ def main():
             for op, contenders in ops.items():
                 n = iters[op]
                 for contender in rotated(sorted(contenders), turn):
-                    times = mod.run(contenders[contender], n, ARGS[op])
+                    times = mod.run(contenders[contender], n, ARGS.get(op))
                     for clock, ns in zip(clocks, times):
                         best[clock][op][contender] = min(best[clock][op][contender], ns / n)
             turn += 1

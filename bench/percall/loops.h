@@ -180,6 +180,14 @@ BENCH_LOOP(get_tstate, {
 })
 #endif
 
+/* Create + destroy of a runtime-managed type: not available yet (the runtime
+ * has no managed types or per-context freelists). When it has, add
+ * BENCH_LOOP(runtime_type, ...) here for all modes (direct: an equivalent
+ * heap type created and destroyed the stock way; ctx: through the runtime
+ * with the context; legacy: the runtime's legacy spelling) and ROWS(runtime_type)
+ * in percall.c: bench/report.py then fills the "not available yet" row and
+ * judges the alloc+dealloc target (direct/ctx >= 1.5). */
+
 #if defined(BENCH_MODE_DIRECT) && !defined(BENCH_COPY)
 /* The unchecked getter that PyCtx_Get() itself calls. */
 BENCH_LOOP(get_tstate_unchecked, {

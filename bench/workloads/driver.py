@@ -1,12 +1,14 @@
 """Real-workload benchmark driver. Runs inside the measured CPython (3.9+)
-and loads TWO builds of the same packages into ONE process:
+and loads several builds of the same packages into ONE process:
 
     --build plain=DIR   markupsafe and simplejson built from the unmodified
-                        sdists, stock flags
+                        sdists, stock flags (the first --build is the baseline)
     --build compat=DIR  the same sources built with `pyctx flags --cflags
                         --compat` (every API call through compat)
+    (bench/run.py adds two controls: copy = the plain build in another
+    directory, relaid = plain rebuilt with other code alignment)
 
-How two builds coexist: each build is imported under the package's real
+How the builds coexist: each build is imported under the package's real
 name (its pure-Python modules use relative imports, and simplejson's C
 module imports ``simplejson.raw_json`` / ``simplejson.errors`` by absolute
 name while it initialises), with the build's directory first on sys.path;
