@@ -6,6 +6,8 @@ plain     legacy sources, no pyctx at all
 compat    legacy sources unmodified, built with ``pyctx flags --cflags --compat``
 migrated  migrated sources, built with ``pyctx flags --cflags``
 half      half-migrated sources, built with ``pyctx flags --cflags``
+cli       legacy sources migrated by ``pyctx migrate --write``, built with ``--cflags``
+cli-half  the same for a seeded random half of the functions (``--only``)
 
 the extension is pip-installed into a scratch directory and
 ``fixtures/spine/test_spine.py`` is run unchanged by that version's
@@ -32,8 +34,10 @@ from support import build
 FIXTURE = build.ROOT / "fixtures" / "spine"
 SUITE = FIXTURE / "test_spine.py"
 MODULES = ("spine", "spine_single")
-BUILDS = ("plain", "compat", "migrated", "half")
-SOURCES = {"plain": "legacy", "compat": "legacy", "migrated": "migrated", "half": "half"}
+BUILDS = ("plain", "compat", "migrated", "half", "cli", "cli-half")
+SOURCES = {"plain": "legacy", "compat": "legacy", "migrated": "migrated", "half": "half",
+           "cli": "legacy", "cli-half": "legacy"}
+HALF_SEED = 20261124
 # Distinct API functions the spine module must be seen calling (it uses ~80).
 MIN_DISTINCT = 20
 SUITE_TIMEOUT = 900
@@ -118,7 +122,10 @@ def outcome(version, kind, tmp_root):
     env = {"SPINE_VARIANT": SOURCES[kind]}
     if kind != "plain":
         env.update(build.pyctx_flags(python, compat=(kind == "compat")))
-    target = build.pip_install(python, FIXTURE, work / "site", env)
+    project = FIXTURE
+    if kind.startswith("cli"):
+        project = migrate_with_cli(work / "project", half=(kind == "cli-half"))
+    target = build.pip_install(python, project, work / "site", env)
     _check_import(python, target, kind)
 
     # Run a copy of the suite from a directory of its own, so nothing next to
@@ -140,6 +147,35 @@ def outcome(version, kind, tmp_root):
                      _read_stats(stats_file, target))
     _outcomes[key] = result
     return result
+
+
+def pyctx(*args, check=True):
+    proc = subprocess.run([str(build.pyctx_bin()), *map(str, args)], capture_output=True,
+                          text=True, timeout=300)
+    if check and proc.returncode not in (0, 1):
+        raise AssertionError("pyctx %s: exit %d\n%s%s" % (
+            " ".join(map(str, args)), proc.returncode, proc.stdout, proc.stderr))
+    return proc
+
+
+def migrate_with_cli(project, half):
+    """A copy of the fixture whose legacy/ sources `pyctx migrate` rewrote
+    (all functions, or a seeded random half); checks the run is idempotent."""
+    shutil.copytree(FIXTURE, project)
+    sources = project / "legacy"
+    only = []
+    if half:
+        import random
+        status = json.loads(pyctx("status", "--json", sources).stdout)
+        names = sorted({f["name"] for f in status["functions"]})
+        only = ["--only", ",".join(random.Random(HALF_SEED).sample(names, len(names) // 2))]
+    proc = pyctx("migrate", "--write", *only, sources)
+    assert proc.returncode == 0, proc.stderr
+    assert "refused" not in proc.stdout
+    again = pyctx("migrate", "--check", *only, sources, check=False)
+    assert again.returncode == 0, "second run still finds work:\n" + again.stderr
+    assert pyctx("migrate", *only, sources).stdout == "", "second run's diff is not empty"
+    return project
 
 
 @pytest.fixture(scope="session")
@@ -178,11 +214,13 @@ def test_spine_build(version, kind, tmp_root):
         assert _distinct(single["legacy_calls"]), single
         for s in (spine, single):
             assert _distinct(s["ctx_calls"]) == [], s  # legacy source: no ctx calls
-    elif kind == "migrated":
+    elif kind in ("migrated", "cli"):
         for s in (spine, single):
             assert _distinct(s["legacy_calls"]) == [], s
         assert len(_distinct(spine["ctx_calls"])) >= MIN_DISTINCT, spine
         assert _distinct(single["ctx_calls"]), single
+    elif kind == "cli-half":
+        assert _distinct(spine["legacy_calls"]) and _distinct(spine["ctx_calls"]), spine
     elif kind == "half":
         for s in (spine, single):
             assert _distinct(s["legacy_calls"]) and _distinct(s["ctx_calls"]), s
