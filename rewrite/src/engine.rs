@@ -1,6 +1,9 @@
 //! The migration itself: project-wide resolution, the call graph and its
 //! fixed point, the macro policy, and the edits.
 
+// Files, scans, occurrences and states are parallel arrays indexed by file.
+#![allow(clippy::needless_range_loop)]
+
 use crate::lex::{MacroDef, Tok};
 use crate::scan::{self, CallInfo, CtxOrigin, FileScan, FirstArg, FuncDef, Occ, OccKind};
 use crate::{
@@ -120,6 +123,21 @@ fn resolve_include(files: &[SourceFile], norm: &[PathBuf], from: usize, inc: &st
 fn pos_str(files: &[SourceFile], scans: &[FileScan], f: usize, at: usize) -> String {
     let (l, _) = scans[f].lines.pos(at);
     format!("{}:{}", files[f].path.display(), l)
+}
+
+/// Does this call need the function's own context (it passes none, a
+/// bridge, or the function's existing context variable)? Calls that pass
+/// another context (`PyCtx_AsDealloc(...)`, a second `PyCtx` local) do not.
+fn uses_own_ctx(f: &FuncDef, c: &CallInfo) -> bool {
+    match &c.first {
+        FirstArg::PyCtxCall => false,
+        FirstArg::Ident(v) if f.pyctx_vars.contains(v) => f
+            .existing_ctx
+            .as_ref()
+            .map(|(e, _)| e == v)
+            .unwrap_or(false),
+        _ => true,
+    }
 }
 
 fn call_text(var: &str, c: &CallInfo) -> String {
@@ -247,10 +265,7 @@ fn include_edit(src: &[u8], fs: &FileScan) -> Edit {
     let line = "#include \"pyctx.h\"";
     let incs = &fs.dir.includes;
     let py = incs.iter().find(|i| i.path == "Python.h");
-    let top = incs
-        .iter()
-        .filter(|i| i.hash_tok < fs.dir.first_code_tok)
-        .last();
+    let top = incs.iter().rfind(|i| i.hash_tok < fs.dir.first_code_tok);
     if let Some(i) = py.or(top) {
         return Edit {
             at: i.line_end,
@@ -592,8 +607,10 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                     } else {
                         nodes[id].calls += 1;
                         call_target[fi].insert(oi, id);
-                        if let Some(f) = o.func {
-                            states[fi][f].callees.push(id);
+                        if let (Some(f), OccKind::Call(c)) = (o.func, &o.kind) {
+                            if uses_own_ctx(&scans[fi].funcs[f], c) {
+                                states[fi][f].callees.push(id);
+                            }
                         }
                     }
                 }
@@ -867,8 +884,11 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
             if o.in_error || !states[fi][f].migratable {
                 continue;
             }
+            let fd = &scans[fi].funcs[f];
             let need = match &o.kind {
-                OccKind::Call(c) => is_api(&o.name) && !shadowed(fi, o) && !c.lvalue,
+                OccKind::Call(c) => {
+                    is_api(&o.name) && !shadowed(fi, o) && !c.lvalue && uses_own_ctx(fd, c)
+                }
                 _ => false,
             } || groups
                 .get(&o.name)
@@ -1074,7 +1094,7 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                         if let Some(&t) = call_target[fi].get(&oi) {
                             if nodes[t].threaded {
                                 let done = match &c.first {
-                                    FirstArg::PyCtxCall => true,
+                                    FirstArg::PyCtxCall | FirstArg::PyCtxGet(_) => true,
                                     FirstArg::Ident(v) => f.pyctx_vars.contains(v),
                                     _ => false,
                                 };
@@ -1107,7 +1127,7 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                         }
                         if is_api(&o.name) && !shadowed(fi, o) {
                             let done = match &c.first {
-                                FirstArg::PyCtxCall => true,
+                                FirstArg::PyCtxCall | FirstArg::PyCtxGet(_) => true,
                                 FirstArg::Ident(v) => f.pyctx_vars.contains(v),
                                 _ => false,
                             };
@@ -1213,7 +1233,16 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                             FirstArg::Ident(v) => f.pyctx_vars.contains(v),
                             _ => false,
                         };
-                        if done {
+                        if let (FirstArg::PyCtxGet(r), true) = (&c.first, has_ctx) {
+                            // A bridge from an earlier, partial run: the
+                            // function has its own context now.
+                            edits[fi].push(Edit {
+                                at: r.start,
+                                del: r.end - r.start,
+                                text: var.clone(),
+                            });
+                            rep.calls_rewritten += 1;
+                        } else if done || matches!(c.first, FirstArg::PyCtxGet(_)) {
                             rep.calls_already_ctx += 1;
                         } else if has_ctx {
                             edits[fi].push(Edit {

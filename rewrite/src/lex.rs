@@ -138,11 +138,9 @@ pub fn lex(src: &[u8]) -> Vec<Token> {
                 i += 1;
                 while i < n {
                     let d = src[i];
-                    if is_ident_char(d) || d == b'.' {
-                        i += 1;
-                    } else if (d == b'+' || d == b'-')
-                        && matches!(src[i - 1], b'e' | b'E' | b'p' | b'P')
-                    {
+                    let exponent_sign =
+                        (d == b'+' || d == b'-') && matches!(src[i - 1], b'e' | b'E' | b'p' | b'P');
+                    if is_ident_char(d) || d == b'.' || exponent_sign {
                         i += 1;
                     } else {
                         break;
@@ -229,10 +227,7 @@ pub struct MacroDef {
 pub struct Include {
     /// The path between the quotes or angle brackets.
     pub path: String,
-    pub angle: bool,
-    /// Start of the directive's line and end of its (logical) line, before
-    /// the line ending.
-    pub line_start: usize,
+    /// End of the directive's (logical) line, before the line ending.
     pub line_end: usize,
     /// Token index of the `#`.
     pub hash_tok: usize,
@@ -413,9 +408,7 @@ pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
                     b"include" if !cur_dead => {
                         if let Some(inc) = parse_include(src, line_toks) {
                             d.includes.push(Include {
-                                path: inc.0,
-                                angle: inc.1,
-                                line_start,
+                                path: inc,
                                 line_end,
                                 hash_tok: hash,
                             });
@@ -475,14 +468,8 @@ fn parse_define(src: &[u8], toks: &[Token], from: usize, to: usize) -> Option<Ma
                 Tok::Ident => {
                     ps.push(String::from_utf8_lossy(&src[toks[k].start..toks[k].end]).into_owned())
                 }
-                Tok::Punct(b'.') => {
-                    if !ps
-                        .last()
-                        .map(|p: &String| p == "__VA_ARGS__")
-                        .unwrap_or(false)
-                    {
-                        ps.push("__VA_ARGS__".to_string());
-                    }
+                Tok::Punct(b'.') if ps.last().map(String::as_str) != Some("__VA_ARGS__") => {
+                    ps.push("__VA_ARGS__".to_string());
                 }
                 _ => {}
             }
@@ -499,7 +486,7 @@ fn parse_define(src: &[u8], toks: &[Token], from: usize, to: usize) -> Option<Ma
     })
 }
 
-fn parse_include(src: &[u8], line_toks: &[Token]) -> Option<(String, bool)> {
+fn parse_include(src: &[u8], line_toks: &[Token]) -> Option<String> {
     let rest: Vec<&Token> = line_toks
         .iter()
         .filter(|t| t.kind != Tok::Comment)
@@ -509,14 +496,11 @@ fn parse_include(src: &[u8], line_toks: &[Token]) -> Option<(String, bool)> {
     match first.kind {
         Tok::Str => {
             let s = &src[first.start + 1..first.end.saturating_sub(1).max(first.start + 1)];
-            Some((String::from_utf8_lossy(s).into_owned(), false))
+            Some(String::from_utf8_lossy(s).into_owned())
         }
         Tok::Punct(b'<') => {
             let close = rest.iter().find(|t| t.kind == Tok::Punct(b'>'))?;
-            Some((
-                String::from_utf8_lossy(&src[first.end..close.start]).into_owned(),
-                true,
-            ))
+            Some(String::from_utf8_lossy(&src[first.end..close.start]).into_owned())
         }
         _ => None,
     }
@@ -597,7 +581,6 @@ mod tests {
         let d = scan_directives(src.as_bytes(), &toks);
         assert_eq!(d.includes.len(), 2);
         assert_eq!(d.includes[0].path, "Python.h");
-        assert!(d.includes[0].angle);
         assert_eq!(d.includes[1].path, "x.h");
         assert_eq!(d.macros.len(), 2);
         assert_eq!(

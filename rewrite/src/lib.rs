@@ -167,9 +167,9 @@ impl Default for Options {
 impl Options {
     /// Is the function `name` defined in `file` selected for migration?
     pub fn selects(&self, file: &Path, name: &str) -> bool {
-        self.only.as_ref().map_or(true, |o| o.contains(name))
+        !matches!(&self.only, Some(o) if !o.contains(name))
             && !self.exclude.contains(name)
-            && self.only_files.as_ref().map_or(true, |o| o.contains(file))
+            && !matches!(&self.only_files, Some(o) if !o.contains(file))
     }
 }
 

@@ -25,10 +25,45 @@ fn blank(buf: &mut [u8], r: Range<usize>) {
     }
 }
 
+/// The text to parse, and ranges tree-sitter should skip altogether
+/// (blanked regions: whitespace costs it as much as code). Each skipped
+/// range keeps a blank byte on either side, so no two tokens meet.
+pub struct Masked {
+    pub text: Vec<u8>,
+    pub skip: Vec<Range<usize>>,
+}
+
+pub fn mask(src: &[u8], toks: &[Token], dead: &[Range<usize>]) -> Masked {
+    let text = parse_text(src, toks, dead);
+    let mut skip: Vec<Range<usize>> = Vec::new();
+    for r in dead {
+        if r.end >= r.start + 3 {
+            skip.push(r.start + 1..r.end - 1);
+        }
+    }
+    skip.extend(
+        data_initializers(toks)
+            .into_iter()
+            .filter_map(|r| (r.end >= r.start + 3).then(|| r.start + 1..r.end - 1)),
+    );
+    skip.sort_by_key(|r| r.start);
+    let mut merged: Vec<Range<usize>> = Vec::new();
+    for r in skip {
+        match merged.last_mut() {
+            Some(m) if r.start <= m.end => m.end = m.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    Masked { text, skip: merged }
+}
+
 pub fn parse_text(src: &[u8], toks: &[Token], dead: &[Range<usize>]) -> Vec<u8> {
     let mut buf = src.to_vec();
     for r in dead {
         blank(&mut buf, r.clone());
+    }
+    for r in data_initializers(toks) {
+        blank(&mut buf, r);
     }
     let mut d = 0;
     let mut i = 0;
@@ -88,6 +123,47 @@ pub fn parse_text(src: &[u8], toks: &[Token], dead: &[Range<usize>]) -> Vec<u8> 
     buf
 }
 
+/// Data tables (`= { 1, 2, "x", ... }` with no identifier inside) hold
+/// nothing the engine looks at, and large ones dominate parsing time
+/// (Unicode tables of several megabytes): their interiors.
+fn data_initializers(toks: &[Token]) -> Vec<Range<usize>> {
+    const MIN_BYTES: usize = 1024;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 1 < toks.len() {
+        if toks[i].kind == Tok::Punct(b'=') && toks[i + 1].kind == Tok::Punct(b'{') {
+            let open = i + 1;
+            let mut depth = 0usize;
+            let mut has_ident = false;
+            let mut j = open;
+            while j < toks.len() {
+                match toks[j].kind {
+                    Tok::Punct(b'{') => depth += 1,
+                    Tok::Punct(b'}') => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    Tok::Punct(b'#') | Tok::Ident => {
+                        has_ident = true;
+                        break;
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            if !has_ident && j < toks.len() && toks[j].start - toks[open].end >= MIN_BYTES {
+                out.push(toks[open].end..toks[j].start);
+                i = j + 1;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,7 +181,7 @@ mod tests {
         assert_eq!(
             out,
             "{                     \nx();\n}                   \n#if 0\n    \n#endif\n\
-             T t = {                             \n   \"n\" };\n/* Py_BEGIN_ALLOW_THREADS */\n"
+             T t = {                            \n    \"n\" };\n/* Py_BEGIN_ALLOW_THREADS */\n"
         );
     }
 }

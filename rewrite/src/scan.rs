@@ -85,7 +85,6 @@ pub struct FuncDef {
 pub struct Proto {
     pub name: String,
     pub name_at: usize,
-    pub is_static: bool,
     /// Declared inside this function's body.
     pub in_func: Option<usize>,
     pub params: ParamList,
@@ -97,7 +96,9 @@ pub struct Proto {
 pub enum FirstArg {
     None,
     Ident(String),
-    /// A call to a `PyCtx_*` function (`PyCtx_Get()`, ...).
+    /// `PyCtx_Get()` (a bridge): its byte range.
+    PyCtxGet(Range<usize>),
+    /// A call to another `PyCtx_*` function (`PyCtx_AsDealloc(...)`).
     PyCtxCall,
     Other,
 }
@@ -315,13 +316,41 @@ fn describe_error(src: &[u8], lines: &Lines, n: Node) -> String {
 pub fn scan_file(src: &[u8]) -> FileScan {
     let toks = lex::lex(src);
     let dir = lex::scan_directives(src, &toks);
-    let ptext = mask::parse_text(src, &toks, &dir.dead);
+    let masked = mask::mask(src, &toks, &dir.dead);
+    let lines = Lines::new(src);
     let mut parser = Parser::new();
     parser
         .set_language(&tree_sitter_c::LANGUAGE.into())
         .expect("tree-sitter-c grammar loads");
-    let tree = parser.parse(&ptext, None).expect("parser has a language");
-    let lines = Lines::new(src);
+    if !masked.skip.is_empty() {
+        let point = |at: usize| {
+            let (l, c) = lines.pos(at);
+            tree_sitter::Point::new(l - 1, c - 1)
+        };
+        let mut ranges = Vec::with_capacity(masked.skip.len() + 1);
+        let mut from = 0;
+        for r in masked
+            .skip
+            .iter()
+            .chain(std::iter::once(&(src.len()..src.len())))
+        {
+            if r.start > from {
+                ranges.push(tree_sitter::Range {
+                    start_byte: from,
+                    end_byte: r.start,
+                    start_point: point(from),
+                    end_point: point(r.start),
+                });
+            }
+            from = r.end;
+        }
+        parser
+            .set_included_ranges(&ranges)
+            .expect("ordered, disjoint ranges");
+    }
+    let tree = parser
+        .parse(&masked.text, None)
+        .expect("parser has a language");
     let eol = lex::line_ending(src);
     let mut fs = FileScan {
         toks,
@@ -371,7 +400,6 @@ pub fn scan_file(src: &[u8]) -> FileScan {
                             protos.push(Proto {
                                 name,
                                 name_at: id.start_byte(),
-                                is_static: st,
                                 in_func: None,
                                 params: param_list(
                                     src,
@@ -388,7 +416,8 @@ pub fn scan_file(src: &[u8]) -> FileScan {
                         Err(_) => {}
                     }
                 }
-                true
+                // Initialisers hold nothing phase 1 needs.
+                false
             }
             "preproc_def" | "preproc_function_def" | "comment" | "string_literal" => false,
             _ => true,
@@ -547,7 +576,6 @@ fn scan_function(
                                 protos.push(Proto {
                                     name: text(src, id).to_string(),
                                     name_at: id.start_byte(),
-                                    is_static: false,
                                     in_func: Some(idx),
                                     params: param_list(
                                         src,
@@ -633,9 +661,24 @@ fn scan_function(
 pub fn collect_occurrences(
     src: &[u8],
     fs: &FileScan,
-    interesting: &dyn Fn(&str) -> bool,
+    interesting: &(dyn Fn(&str) -> bool + Sync),
 ) -> Vec<Occ> {
     let mut out = Vec::new();
+    // Offsets of identifier tokens worth a look: subtrees holding none are
+    // skipped (large tables, most of most files).
+    let marks: Vec<usize> = fs
+        .toks
+        .iter()
+        .filter(|t| {
+            t.kind == lex::Tok::Ident
+                && interesting(std::str::from_utf8(&src[t.start..t.end]).unwrap_or(""))
+        })
+        .map(|t| t.start)
+        .collect();
+    let holds_mark = |r: Range<usize>| {
+        let k = marks.partition_point(|&m| m < r.start);
+        k < marks.len() && marks[k] < r.end
+    };
     let root = fs.tree.root_node();
     let mut cur_func: Option<(usize, usize)> = None; // (func index, end byte)
     walk(root, |fr, anc| {
@@ -644,6 +687,9 @@ pub fn collect_occurrences(
             if n.start_byte() >= end {
                 cur_func = None;
             }
+        }
+        if !holds_mark(n.byte_range()) {
+            return false;
         }
         match n.kind() {
             "function_definition" => {
@@ -746,9 +792,17 @@ fn call_info(src: &[u8], call: Node, anc: &[Frame]) -> CallInfo {
         Some(a) if a.kind() == "identifier" => FirstArg::Ident(text(src, *a).to_string()),
         Some(a) if a.kind() == "call_expression" => {
             let f = a.child_by_field_name("function");
-            if f.map(|f| f.kind() == "identifier" && text(src, f).starts_with("PyCtx_"))
-                .unwrap_or(false)
-            {
+            let fname = f
+                .filter(|f| f.kind() == "identifier")
+                .map(|f| text(src, f))
+                .unwrap_or("");
+            let no_args = a
+                .child_by_field_name("arguments")
+                .map(|x| named_children(x).is_empty())
+                .unwrap_or(false);
+            if fname == "PyCtx_Get" && no_args {
+                FirstArg::PyCtxGet(a.byte_range())
+            } else if fname.starts_with("PyCtx_") {
                 FirstArg::PyCtxCall
             } else {
                 FirstArg::Other
