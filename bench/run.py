@@ -547,7 +547,8 @@ def main():
     ap.add_argument("--report-only", metavar="RESULTS_JSON",
                     help="render the report from saved raw results, measure nothing")
     ap.add_argument("--no-docs", action="store_true",
-                    help="print the table only; leave docs/ alone")
+                    help="print the table only; leave docs/ alone (implied by "
+                         "--versions / --only)")
     opts = ap.parse_args()
     opts.only = set(opts.only.split(","))
 
@@ -566,7 +567,11 @@ def main():
 
     summary = report.summarise(results)
     print(report.console_table(summary))
-    if not opts.no_docs:
+    partial = not opts.report_only and (opts.versions or opts.only != {"percall", "workloads"})
+    if partial and not opts.no_docs:
+        log("partial run (--versions / --only): docs/ left alone; render it with "
+            "--report-only bench/.build/results/results.json if wanted")
+    elif not opts.no_docs:
         md = ROOT / "docs" / "benchmarks.md"
         png = ROOT / "docs" / "benchmarks.png"
         plotted = report.plot(summary, png)

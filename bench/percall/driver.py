@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import sys
+import sysconfig
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -114,6 +115,9 @@ def main():
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "info": mod.info(),
+        # a shared libpython reaches its thread-local thread state through
+        # __tls_get_addr (3.12+), a static one with a cheaper TLS model
+        "enable_shared": bool(sysconfig.get_config_var("Py_ENABLE_SHARED")),
         "module": os.path.abspath(mod.__file__),
         "reps": opts.reps,
         "rounds": opts.rounds,
