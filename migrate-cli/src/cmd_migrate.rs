@@ -116,10 +116,13 @@ pub fn run_engine(sel: &Selection) -> Result<Run> {
 
 /// The exit status for a finished run.
 pub fn had_errors(outcome: &Outcome) -> bool {
-    outcome
-        .diagnostics
-        .iter()
-        .any(|d| d.severity == Severity::Error)
+    // Policy refusals (K&R definitions, ...) are reported but are not
+    // errors; code the parser could not read is.
+    outcome.diagnostics.iter().any(|d| {
+        d.severity == Severity::Error
+            || d.code == "parse-error"
+            || (d.code == "refused" && d.message.contains("syntax tree"))
+    })
 }
 
 pub fn run(args: Args) -> Result<u8> {
