@@ -394,10 +394,12 @@ def _machine_section(s):
         ("load average", "%.2f at start, %.2f at end (1 min; the machine is shared)" % (
             m["loadavg_start"][0], m.get("loadavg_end", [float("nan")])[0])),
         ("date", m["date"]),
-        ("tree", "commit %s%s" % (m["git_head"], (
-            "; runtime/header had uncommitted changes in %s (work in progress of "
-            "other issues was measured as it stood)" % ", ".join(dirty)) if dirty else
-            ", runtime clean")),
+        ("tree", "commit %s; runtime snapshot %s (pyctx headers and libpyctx.a copied "
+                 "at the start of the run, used by all its builds)%s" % (
+                     m["git_head"], r.get("runtime_snapshot", "?"),
+                     "; uncommitted changes in %s (work in progress of other issues, "
+                     "measured as it stood)" % ", ".join(dirty) if dirty else
+                     "; runtime sources clean")),
         ("mode", "%s (%.0f s of measuring)" % (r["mode"], r.get("seconds", 0))),
     ]
     out = ["| | |", "|---|---|"]

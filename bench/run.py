@@ -230,9 +230,67 @@ def unpack_sdist(name, python):
     return top
 
 
-def build_percall(version, python):
+class RuntimeSnapshot:
+    """The pyctx headers and libpyctx.a as they were when the run started.
+
+    The checkout is shared with work in progress: the header generator, the
+    runtime's headers and libpyctx.a can change (or stop building) while the
+    suite runs. Every build of one run therefore uses copies taken at the
+    start: the -I directories and the library named by `pyctx flags` are
+    copied under bench/.build/snapshot/ and the flags rewritten to point
+    there. If the runtime does not build right now, retry for a while."""
+
+    def __init__(self, pythons, attempts=10, pause=30):
+        self.root = BUILD / "snapshot"
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root.mkdir(parents=True)
+        self.flags = {}
+        digest = hashlib.sha256()
+        for version, python in pythons.items():
+            for compat in (False, True):
+                for attempt in range(attempts):
+                    try:
+                        flags = pyctx_flags(python, compat=compat)
+                        break
+                    except BuildError as exc:
+                        if attempt == attempts - 1:
+                            raise
+                        log("pyctx flags failed (the runtime may be mid-edit); retrying "
+                            "in %ds: %s" % (pause, str(exc).splitlines()[0]))
+                        time.sleep(pause)
+                self.flags[(version, compat)] = {k: self._rewrite(v, digest)
+                                                 for k, v in flags.items()}
+        self.digest = digest.hexdigest()[:16]
+
+    def _rewrite(self, value, digest):
+        out = []
+        for token in shlex.split(value):
+            if token.startswith("-I") and os.path.isdir(token[2:]):
+                src = Path(token[2:])
+                dest = self.root / ("inc-" + hashlib.sha256(str(src).encode()).hexdigest()[:12])
+                if not dest.exists():
+                    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("*.tsv"))
+                    for f in sorted(dest.glob("*.h")):
+                        digest.update(f.name.encode() + sha256_file(f).encode())
+                token = "-I" + str(dest)
+            elif token.endswith(".a") and os.path.isfile(token):
+                sub = self.root / ("lib-" + hashlib.sha256(token.encode()).hexdigest()[:12])
+                dest = sub / os.path.basename(token)  # --exclude-libs names the basename
+                if not dest.exists():
+                    sub.mkdir()
+                    shutil.copy2(token, dest)
+                    digest.update(sha256_file(dest).encode())
+                token = str(dest)
+            out.append(token)
+        return " ".join(shlex.quote(t) for t in out)
+
+    def get(self, version, compat=False):
+        return dict(self.flags[(version, compat)])
+
+
+def build_percall(version, python, snapshot):
     target = BUILD / version / "percall"
-    env = pyctx_flags(python)
+    env = snapshot.get(version)
     env["CFLAGS"] = env["CFLAGS"] + " " + PERCALL_EXTRA_CFLAGS
     if cached_build(python, BENCH / "percall", target, env,
                     patterns=("*.c", "*.h", "setup.py")):
@@ -241,7 +299,7 @@ def build_percall(version, python):
     return target, so, env
 
 
-def build_workloads(version, python):
+def build_workloads(version, python, snapshot):
     """Build the workload packages as plain, relaid (plain + LAYOUT_CFLAGS)
     and compat; assemble one directory per contender (plus "copy", the plain
     build once more) for PYTHONPATH."""
@@ -249,7 +307,7 @@ def build_workloads(version, python):
             "compat": BUILD / version / "compat"}
     flags = {"plain": {"CFLAGS": None, "LDFLAGS": None},
              "relaid": {"CFLAGS": LAYOUT_CFLAGS, "LDFLAGS": None},
-             "compat": pyctx_flags(python, compat=True)}
+             "compat": snapshot.get(version, compat=True)}
     for kind, target in dirs.items():
         for name, pin in SDISTS.items():
             src = unpack_sdist(name, python)
@@ -501,12 +559,14 @@ def measure(opts):
                "versions": {}}
     out_dir = BUILD / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
+    snapshot = RuntimeSnapshot(pythons)
+    results["runtime_snapshot"] = snapshot.digest
     started = time.time()
     for version, python in pythons.items():
         entry = results["versions"].setdefault(version, {})
         entry["python"] = str(python)
         if "percall" in opts.only:
-            target, so, env = build_percall(version, python)
+            target, so, env = build_percall(version, python, snapshot)
             entry["percall_cflags"] = env["CFLAGS"]
             entry["disasm"] = analyse_percall(so)
             log("%s: per-call measurements" % version)
@@ -517,7 +577,7 @@ def measure(opts):
                  "--target-ms", s["target_ms"]],
                 target, out_dir / ("percall-%s.json" % version))
         if "workloads" in opts.only:
-            sites = build_workloads(version, python)
+            sites = build_workloads(version, python, snapshot)
             log("%s: workload measurements" % version)
             s = mode["workloads"]
             args = []
