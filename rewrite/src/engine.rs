@@ -196,8 +196,14 @@ fn indent_of_line(src: &[u8], start: usize) -> &[u8] {
 }
 
 /// `PyCtx V = PyCtx_Get();` as the first line of the body.
-fn prologue_edit(src: &[u8], f: &FuncDef, var: &str, eol: &str) -> Edit {
-    let decl = format!("PyCtx {var} = PyCtx_Get();");
+fn prologue_edit(src: &[u8], f: &FuncDef, var: &str, eol: &str, void_cast: bool) -> Edit {
+    let decl = if void_cast {
+        // Every use is conditional: quiet -Wunused-variable where none is
+        // compiled.
+        format!("PyCtx {var} = PyCtx_Get(); (void){var};")
+    } else {
+        format!("PyCtx {var} = PyCtx_Get();")
+    };
     let open = f.body_open;
     let mut j = open + 1;
     while j < src.len() && (src[j] == b' ' || src[j] == b'\t') {
@@ -1176,7 +1182,6 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
             } else if st.needs {
                 rep.status = Status::EntryPoint;
                 if f.existing_ctx.is_none() {
-                    edits[fi].push(prologue_edit(src, f, &var, s.eol));
                     rep.prologue_added = true;
                 }
             } else {
@@ -1197,10 +1202,19 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                     );
                 }
             }
+            let mut unconditional_use = false;
             for &oi in &by_func[fi][di] {
                 let o = &occs[fi][oi];
                 if o.in_error {
                     continue;
+                }
+                if !o.in_cond
+                    && groups
+                        .get(&o.name)
+                        .map(|g| g.rewritable || g.has_done)
+                        .unwrap_or(false)
+                {
+                    unconditional_use = true;
                 }
                 if let OccKind::Call(c) = &o.kind {
                     let target_threaded = call_target[fi]
@@ -1233,6 +1247,9 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                             FirstArg::Ident(v) => f.pyctx_vars.contains(v),
                             _ => false,
                         };
+                        if !o.in_cond && uses_own_ctx(f, c) {
+                            unconditional_use = true;
+                        }
                         if let (FirstArg::PyCtxGet(r), true) = (&c.first, has_ctx) {
                             // A bridge from an earlier, partial run: the
                             // function has its own context now.
@@ -1269,6 +1286,9 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                         );
                     }
                 }
+            }
+            if rep.prologue_added {
+                edits[fi].push(prologue_edit(src, f, &var, s.eol, !unconditional_use));
             }
             reports.push((fi, di, rep));
         }

@@ -252,6 +252,11 @@ pub struct Directives {
 }
 
 struct Frame {
+    /// Every condition of this conditional is known: its directive lines
+    /// can go too (only the live group's text remains).
+    all_known: bool,
+    /// Byte ranges of its directive lines so far.
+    lines: Vec<Range<usize>>,
     /// The group we are in is dead.
     dead: bool,
     /// The enclosing group is dead.
@@ -263,25 +268,246 @@ struct Frame {
     dead_from: usize,
 }
 
-/// `0`, `1`, `(0)`, `(1)`, `false`/`true`: a condition known without any
-/// configuration. Comments are not tokens here (already skipped).
-fn trivial_condition(src: &[u8], toks: &[Token]) -> Option<bool> {
-    let toks: Vec<&Token> = toks.iter().filter(|t| t.kind != Tok::Comment).collect();
-    let inner: &[&Token] = if toks.len() == 3
-        && toks[0].kind == Tok::Punct(b'(')
-        && toks[2].kind == Tok::Punct(b')')
-    {
-        &toks[1..2]
-    } else {
-        &toks[..]
-    };
-    if inner.len() != 1 {
+/// Macros no CPython build that pyctx supports defines: PyPy's and
+/// GraalPy's markers, and the limited API (pyctx.h refuses it).
+const NEVER_DEFINED: &[&str] = &["PYPY_VERSION", "GRAALVM_PYTHON", "Py_LIMITED_API"];
+
+/// Supported CPython minor versions (3.9 to 3.13).
+const MINORS: std::ops::RangeInclusive<i64> = 9..=13;
+
+/// A condition's value on every supported CPython, when it is the same on
+/// all of them: literal `0`/`1`, and expressions over `PY_VERSION_HEX`,
+/// `PY_MAJOR_VERSION`, `PY_MINOR_VERSION`, `_Py_PACK_VERSION(x, y)`,
+/// `defined(PYPY_VERSION)` and the like. `None`: depends on the
+/// configuration (any other macro).
+pub fn known_condition(src: &[u8], toks: &[Token]) -> Option<bool> {
+    let words: Vec<&[u8]> = toks
+        .iter()
+        .filter(|t| t.kind != Tok::Comment)
+        .map(|t| &src[t.start..t.end])
+        .collect();
+    if words.is_empty() {
         return None;
     }
-    match &src[inner[0].start..inner[0].end] {
-        b"0" | b"false" => Some(false),
-        b"1" | b"true" => Some(true),
-        _ => None,
+    let mut answer: Option<bool> = None;
+    for minor in MINORS {
+        for hex in [
+            (3 << 24) | (minor << 16),
+            (3 << 24) | (minor << 16) | 0xFFFF,
+        ] {
+            let mut e = CondEval {
+                words: &words,
+                pos: 0,
+                hex,
+                minor,
+            };
+            let v = e.expr(0).ok()?;
+            if e.pos != words.len() {
+                return None;
+            }
+            let b = v != 0;
+            match answer {
+                None => answer = Some(b),
+                Some(a) if a != b => return None,
+                _ => {}
+            }
+        }
+    }
+    answer
+}
+
+struct CondEval<'a> {
+    words: &'a [&'a [u8]],
+    pos: usize,
+    hex: i64,
+    minor: i64,
+}
+
+/// `Err(())`: the value depends on something unknown.
+type CondResult = Result<i64, ()>;
+
+impl<'a> CondEval<'a> {
+    fn peek(&self) -> &'a [u8] {
+        self.words.get(self.pos).copied().unwrap_or(b"")
+    }
+
+    fn eat(&mut self, w: &[u8]) -> bool {
+        if self.peek() == w {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Two-character operators arrive as two punctuation tokens.
+    fn op(&mut self) -> Option<(&'static str, u8)> {
+        let a = self.peek();
+        let b = self.words.get(self.pos + 1).copied().unwrap_or(b"");
+        let two = |x: &[u8], y: &[u8]| a == x && b == y;
+        let found = if two(b"|", b"|") {
+            ("||", 1)
+        } else if two(b"&", b"&") {
+            ("&&", 2)
+        } else if two(b"=", b"=") {
+            ("==", 6)
+        } else if two(b"!", b"=") {
+            ("!=", 6)
+        } else if two(b"<", b"=") {
+            ("<=", 7)
+        } else if two(b">", b"=") {
+            (">=", 7)
+        } else if two(b"<", b"<") {
+            ("<<", 8)
+        } else if two(b">", b">") {
+            (">>", 8)
+        } else if a == b"<" {
+            ("<", 7)
+        } else if a == b">" {
+            (">", 7)
+        } else if a == b"+" {
+            ("+", 9)
+        } else if a == b"-" {
+            ("-", 9)
+        } else if a == b"|" {
+            ("|", 3)
+        } else if a == b"&" {
+            ("&", 5)
+        } else {
+            return None;
+        };
+        Some(found)
+    }
+
+    fn expr(&mut self, min_prec: u8) -> CondResult {
+        let mut lhs = self.unary();
+        loop {
+            let Some((op, prec)) = self.op() else { break };
+            if prec < min_prec.max(1) {
+                break;
+            }
+            self.pos += op.len();
+            let rhs = self.expr(prec + 1);
+            lhs = match op {
+                "||" => match (lhs, rhs) {
+                    (Ok(a), _) if a != 0 => Ok(1),
+                    (_, Ok(b)) if b != 0 => Ok(1),
+                    (Ok(_), Ok(_)) => Ok(0),
+                    _ => Err(()),
+                },
+                "&&" => match (lhs, rhs) {
+                    (Ok(0), _) | (_, Ok(0)) => Ok(0),
+                    (Ok(_), Ok(_)) => Ok(1),
+                    _ => Err(()),
+                },
+                _ => {
+                    let (a, b) = (lhs?, rhs?);
+                    Ok(match op {
+                        "==" => (a == b) as i64,
+                        "!=" => (a != b) as i64,
+                        "<" => (a < b) as i64,
+                        ">" => (a > b) as i64,
+                        "<=" => (a <= b) as i64,
+                        ">=" => (a >= b) as i64,
+                        "<<" => a.checked_shl(b as u32).ok_or(())?,
+                        ">>" => a.checked_shr(b as u32).ok_or(())?,
+                        "+" => a + b,
+                        "-" => a - b,
+                        "|" => a | b,
+                        _ => a & b,
+                    })
+                }
+            };
+        }
+        lhs
+    }
+
+    fn unary(&mut self) -> CondResult {
+        let w = self.peek();
+        self.pos += 1;
+        match w {
+            b"!" => self.unary().map(|v| (v == 0) as i64),
+            b"-" => self.unary().map(|v| -v),
+            b"+" => self.unary(),
+            b"(" => {
+                let v = self.expr(0);
+                if !self.eat(b")") {
+                    self.pos = self.words.len() + 1;
+                    return Err(());
+                }
+                v
+            }
+            b"defined" => {
+                let paren = self.eat(b"(");
+                let name = self.peek().to_vec();
+                self.pos += 1;
+                if paren && !self.eat(b")") {
+                    return Err(());
+                }
+                if NEVER_DEFINED
+                    .iter()
+                    .any(|n| n.as_bytes() == name.as_slice())
+                {
+                    Ok(0)
+                } else {
+                    Err(())
+                }
+            }
+            b"PY_VERSION_HEX" => Ok(self.hex),
+            b"PY_MAJOR_VERSION" => Ok(3),
+            b"PY_MINOR_VERSION" => Ok(self.minor),
+            b"_Py_PACK_VERSION" | b"Py_PACK_VERSION" => {
+                if !self.eat(b"(") {
+                    return Err(());
+                }
+                let x = self.expr(0);
+                if !self.eat(b",") {
+                    return Err(());
+                }
+                let y = self.expr(0);
+                if !self.eat(b")") {
+                    return Err(());
+                }
+                Ok((x? << 24) | (y? << 16))
+            }
+            _ if w.first().is_some_and(|c| c.is_ascii_digit()) => parse_int(w).ok_or(()),
+            _ if NEVER_DEFINED.iter().any(|n| n.as_bytes() == w) => Ok(0),
+            _ if w.first().is_some_and(|c| is_ident_start(*c)) => {
+                // An unknown macro; a function-like use takes its arguments.
+                if self.peek() == b"(" {
+                    let mut depth = 0;
+                    while self.pos < self.words.len() {
+                        let t = self.peek();
+                        self.pos += 1;
+                        if t == b"(" {
+                            depth += 1;
+                        } else if t == b")" {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(())
+            }
+            _ => {
+                self.pos = self.words.len() + 1;
+                Err(())
+            }
+        }
+    }
+}
+
+fn parse_int(w: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(w).ok()?;
+    let s = s.trim_end_matches(['u', 'U', 'l', 'L']);
+    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        i64::from_str_radix(h, 16).ok()
+    } else if s.len() > 1 && s.starts_with('0') {
+        i64::from_str_radix(&s[1..], 8).ok()
+    } else {
+        s.parse().ok()
     }
 }
 
@@ -359,12 +585,18 @@ pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
                 match name {
                     b"if" | b"ifdef" | b"ifndef" => {
                         let cond = if name == b"if" {
-                            trivial_condition(src, &line_toks[1.min(line_toks.len())..])
+                            known_condition(src, &line_toks[1.min(line_toks.len())..])
                         } else {
-                            None
+                            let macro_name = words.get(1).map(|t| &src[t.start..t.end]);
+                            let never = macro_name
+                                .map(|m| NEVER_DEFINED.iter().any(|n| n.as_bytes() == m))
+                                .unwrap_or(false);
+                            never.then_some(name == b"ifndef")
                         };
                         let dead = cur_dead || cond == Some(false);
                         stack.push(Frame {
+                            all_known: cond.is_some(),
+                            lines: vec![line_start..line_end],
                             dead,
                             parent_dead: cur_dead,
                             taken: cond == Some(true),
@@ -377,12 +609,14 @@ pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
                                 d.dead.push(f.dead_from..line_start);
                             }
                             let cond = if name == b"elif" {
-                                trivial_condition(src, &line_toks[1.min(line_toks.len())..])
+                                known_condition(src, &line_toks[1.min(line_toks.len())..])
                             } else if name == b"else" {
                                 Some(true)
                             } else {
                                 None
                             };
+                            f.all_known &= cond.is_some() || f.taken;
+                            f.lines.push(line_start..line_end);
                             f.dead = f.parent_dead || f.taken || cond == Some(false);
                             if cond == Some(true) && name == b"elif" {
                                 f.taken = true;
@@ -391,9 +625,13 @@ pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
                         }
                     }
                     b"endif" => {
-                        if let Some(f) = stack.pop() {
+                        if let Some(mut f) = stack.pop() {
                             if f.dead && !f.parent_dead {
                                 d.dead.push(f.dead_from..line_start);
+                            }
+                            if f.all_known && !f.parent_dead {
+                                f.lines.push(line_start..line_end);
+                                d.dead.extend(f.lines);
                             }
                         }
                     }
@@ -562,16 +800,30 @@ mod tests {
     #[test]
     fn if_zero_groups_are_dead() {
         let src = "a\n#if 0\nx(\n#if FOO\ny\n#endif\n#else\nz\n#endif\n#if 1\nk\n#elif X\nw\n#else\nv\n#endif\n";
+        // Fully known conditionals lose their directive lines too.
         assert_eq!(
             dead_text(src),
-            vec!["x(\n#if FOO\ny\n#endif\n", "w\n", "v\n"]
+            vec![
+                "#if 0",
+                "x(\n#if FOO\ny\n#endif\n",
+                "#else",
+                "#endif",
+                "#if 1",
+                "#elif X",
+                "w\n",
+                "#else",
+                "v\n",
+                "#endif"
+            ]
         );
+        let partly = "#if 0\na\n#elif X\nb\n#endif\n";
+        assert_eq!(dead_text(partly), vec!["a\n"]);
     }
 
     #[test]
     fn directives_in_comments_are_not_directives() {
         let src = "/*\n#if 0\n*/\nint a;\n#if (0) /* off */\nb\n#endif\n";
-        assert_eq!(dead_text(src), vec!["b\n"]);
+        assert_eq!(dead_text(src), vec!["#if (0) /* off */", "b\n", "#endif"]);
     }
 
     #[test]
@@ -593,6 +845,47 @@ mod tests {
             .collect();
         assert_eq!(body, vec!["g", "(", "a", ")", "+", "1"]);
         assert!(d.macros[1].params.is_none());
+    }
+
+    fn cond(c: &str) -> Option<bool> {
+        let toks = lex(c.as_bytes());
+        known_condition(c.as_bytes(), &toks)
+    }
+
+    #[test]
+    fn version_conditions() {
+        assert_eq!(cond("0"), Some(false));
+        assert_eq!(cond("(1)"), Some(true));
+        assert_eq!(cond("PY_MAJOR_VERSION >= 3"), Some(true));
+        assert_eq!(cond("PY_MAJOR_VERSION < 3"), Some(false));
+        assert_eq!(cond("PY_VERSION_HEX < 0x02070000"), Some(false));
+        assert_eq!(cond("PY_VERSION_HEX >= 0x03080000"), Some(true));
+        assert_eq!(cond("PY_VERSION_HEX >= 0x030C0000"), None);
+        assert_eq!(cond("PY_VERSION_HEX >= 0x030900A4"), None);
+        assert_eq!(cond("PY_VERSION_HEX < _Py_PACK_VERSION(3, 7)"), Some(false));
+        assert_eq!(cond("PY_MAJOR_VERSION >= 3 || defined(FOO)"), Some(true));
+        assert_eq!(cond("PY_MAJOR_VERSION < 3 && FOO(1)"), Some(false));
+        assert_eq!(cond("defined(FOO) && PY_MAJOR_VERSION >= 3"), None);
+        assert_eq!(cond("!defined(PYPY_VERSION)"), Some(true));
+        assert_eq!(
+            cond("PY_VERSION_HEX >= 0x03070000 && !defined(PYPY_VERSION) && !defined(Py_LIMITED_API)"),
+            Some(true)
+        );
+        assert_eq!(
+            cond("(defined(Py_LIMITED_API) && Py_LIMITED_API+0 < 0x030D0000)"),
+            Some(false)
+        );
+        assert_eq!(cond("FOO"), None);
+        assert_eq!(cond("PY_MINOR_VERSION * 2 > 1"), None);
+    }
+
+    #[test]
+    fn known_conditionals_lose_their_directives() {
+        let src = "#if PY_MAJOR_VERSION >= 3\na\n#else\nb\n#endif\n#ifdef X\nc\n#endif\n";
+        assert_eq!(
+            dead_text(src),
+            vec!["#if PY_MAJOR_VERSION >= 3", "#else", "b\n", "#endif"]
+        );
     }
 
     #[test]

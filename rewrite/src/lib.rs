@@ -83,24 +83,57 @@ pub(crate) fn is_header_path(p: &Path) -> bool {
 }
 
 /// The C API names that have a context form (`NAME(ctx, ...)`).
+/// Headers of the C API that `Python.h` does not include: the generated
+/// `pyctx_api.h` has no dispatch for what they declare.
+const NOT_INCLUDED_BY_PYTHON_H: &[&str] = &[
+    "datetime.h",
+    "marshal.h",
+    "frameobject.h",
+    "cpython/frameobject.h",
+    "structmember.h",
+];
+
 #[derive(Debug, Clone, Default)]
 pub struct ApiNames {
     names: HashSet<String>,
 }
 
 impl ApiNames {
-    /// Every entry of the API table that has a ctx form in at least one
-    /// supported CPython version (functions, static inline functions,
-    /// expression and statement macros, and object-like aliases of those).
+    /// Every entry of the API table whose ctx form exists wherever the name
+    /// does: each of its forms (one per range of CPython versions) has a ctx
+    /// form (functions, static inline functions, expression and statement
+    /// macros, object-like aliases of those) and is declared by a header
+    /// that `Python.h` includes.
+    ///
+    /// Left out, because rewriting them would break the build on some
+    /// supported version: names from `datetime.h`, `marshal.h`,
+    /// `frameobject.h` and `structmember.h` (the runtime dispatches only
+    /// what `Python.h` declares), and names that are plain utility macros
+    /// in older versions (`PyUnicode_READ` before 3.11).
     pub fn from_table(table: &pyctx_api::Table) -> ApiNames {
         ApiNames {
             names: table
                 .entries
                 .iter()
-                .filter(|e| e.forms.iter().any(|f| f.has_ctx_form()))
+                .filter(|e| {
+                    !e.forms.is_empty()
+                        && e.forms.iter().all(|f| {
+                            f.has_ctx_form()
+                                && !NOT_INCLUDED_BY_PYTHON_H.contains(&f.header.as_str())
+                        })
+                })
                 .map(|e| e.name.clone())
                 .collect(),
         }
+    }
+
+    /// The same set without `names` (names the caller knows its runtime
+    /// cannot dispatch).
+    pub fn without<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> ApiNames {
+        for n in names {
+            self.names.remove(n);
+        }
+        self
     }
 
     /// [`ApiNames::from_table`] of the checked-in table (`api/table.json`).

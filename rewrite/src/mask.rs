@@ -180,7 +180,7 @@ mod tests {
         let out = String::from_utf8(out).unwrap();
         assert_eq!(
             out,
-            "{                     \nx();\n}                   \n#if 0\n    \n#endif\n\
+            "{                     \nx();\n}                   \n     \n    \n      \n\
              T t = {                            \n    \"n\" };\n/* Py_BEGIN_ALLOW_THREADS */\n"
         );
     }

@@ -131,6 +131,9 @@ pub struct Occ {
     pub func: Option<usize>,
     pub kind: OccKind,
     pub in_error: bool,
+    /// Inside a conditional group (`#if`/`#ifdef`/`#else`...) within its
+    /// function: compiled in some configurations only.
+    pub in_cond: bool,
 }
 
 fn text<'a>(src: &'a [u8], n: Node) -> &'a str {
@@ -728,6 +731,21 @@ pub fn collect_occurrences(
         }
         let in_error = n.is_missing() || anc.iter().any(|a| a.node.is_error());
         let func = cur_func.map(|(i, _)| i);
+        let in_cond = func.is_some()
+            && anc
+                .iter()
+                .rev()
+                .take_while(|a| a.node.kind() != "function_definition")
+                .any(|a| {
+                    matches!(
+                        a.node.kind(),
+                        "preproc_if"
+                            | "preproc_ifdef"
+                            | "preproc_elif"
+                            | "preproc_else"
+                            | "preproc_elifdef"
+                    )
+                });
         let parent = anc.last().map(|a| a.node);
         let kind = match (parent.map(|p| p.kind()), fr.field) {
             (Some("call_expression"), Some("function")) if func.is_some() => {
@@ -777,6 +795,7 @@ pub fn collect_occurrences(
             func,
             kind,
             in_error,
+            in_cond,
         });
         false
     });
