@@ -381,8 +381,7 @@ impl<'a> CondEval<'a> {
 
     fn expr(&mut self, min_prec: u8) -> CondResult {
         let mut lhs = self.unary();
-        loop {
-            let Some((op, prec)) = self.op() else { break };
+        while let Some((op, prec)) = self.op() {
             if prec < min_prec.max(1) {
                 break;
             }
@@ -596,7 +595,7 @@ pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
                         let dead = cur_dead || cond == Some(false);
                         stack.push(Frame {
                             all_known: cond.is_some(),
-                            lines: vec![line_start..line_end],
+                            lines: std::iter::once(line_start..line_end).collect(),
                             dead,
                             parent_dead: cur_dead,
                             taken: cond == Some(true),
