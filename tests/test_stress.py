@@ -24,21 +24,9 @@ VERSIONS = list(build.interpreters())
 TIMEOUT = 300  # seconds per driver run; the driver's own faulthandler limit is lower
 
 # CPython 3.9-3.11 keep "the current thread state" in a process global (the
-# GIL holder's), and the runtime reads it (PyCtx_Get() in pyctx.h,
-# tstate::current() in Rust): with the GIL released a thread gets the context
-# of whichever thread holds the GIL, not a detached one.
-# test_pyctx_get_without_the_gil_is_detached shows it deterministically
-# (strict xfail there). The main stress run reports the count instead of
-# failing on it; and in checked mode the runtime's compat path then calls
-# PyInterpreterState_Get() and registers `_pyctx` without the GIL, which
-# crashes the process now and then ("Fatal Python error:
-# PyInterpreterState_Get: the function must be called with the GIL held", or
-# SIGSEGV): a crash of the checked run on these versions is an xfail, any
-# failed check is still a failure.
-GLOBAL_TSTATE = {"3.9", "3.10", "3.11"}
-GLOBAL_TSTATE_BUG = ("pyctx runtime on 3.9-3.11: the current thread state is read from "
-                     "CPython's process-global GIL holder, so a thread without the GIL "
-                     "sees another thread's context")
+# GIL holder's): pyctx.h checks the state's thread id there, so that a thread
+# that released the GIL gets a detached context, not the holder's.
+# test_pyctx_get_without_the_gil_is_detached pins that down on every version.
 
 
 @pytest.fixture(scope="module", params=VERSIONS)
@@ -77,12 +65,7 @@ def test_stress(built, tmp_path, mode):
     version = built[0]
     stats = tmp_path / "stats.jsonl"
     env = {"PYCTX_DEBUG": "1", "PYCTX_STATS": str(stats)} if mode == "checked" else {}
-    args = ["--no-detached-check"] if version in GLOBAL_TSTATE else []
-    proc = run_driver(built, tmp_path, *args, **env)
-    if mode == "checked" and version in GLOBAL_TSTATE and proc.returncode < 0:
-        tail = proc.stderr.strip().splitlines()[:1]
-        pytest.xfail("%s: the checked run died with signal %d %s"
-                     % (GLOBAL_TSTATE_BUG, -proc.returncode, tail))
+    proc = run_driver(built, tmp_path, **env)
     s = summary_of(proc)
 
     # what ran (the driver already checked every checksum, the Token count,
@@ -94,8 +77,7 @@ def test_stress(built, tmp_path, mode):
     assert s["sub_interpreters_threaded"] >= 1, s
     if version in ("3.12", "3.13"):
         assert "own GIL" in s["sub_interpreters_threaded_api"], s
-    if version not in GLOBAL_TSTATE:
-        assert s["not_detached"] == 0
+    assert s["not_detached"] == 0
 
     if mode == "checked":
         rec = stats_of(stats)
@@ -118,12 +100,9 @@ def test_stress(built, tmp_path, mode):
 def test_pyctx_get_without_the_gil_is_detached(built, tmp_path, request):
     """PyCtx_Get() on a thread that released the GIL, while another thread
     holds it: the handshake in stress.c makes the situation certain, no
-    timing involved. Fails on 3.9-3.11, where PyCtx_Get() returns the GIL
-    holder's full context (CPython's current thread state there is a process
-    global, not thread-local)."""
-    version = built[0]
-    if version in GLOBAL_TSTATE:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=GLOBAL_TSTATE_BUG))
+    timing involved. (On 3.9-3.11 CPython's current thread state is the GIL
+    holder's, whichever thread asks; pyctx.h must not take it for this
+    thread's.)"""
     code = ("import stress, threading\n"
             "seen = []\n"
             "for i in range(3):\n"
@@ -142,7 +121,7 @@ def test_pyctx_get_without_the_gil_is_detached(built, tmp_path, request):
 # Each check, broken once on purpose. The driver's own checks run in release
 # mode (small runs, every kind of thread and sub-interpreter); the context
 # crossings need debug mode and are set up so that they are the first thing
-# that runs concurrently with nothing else (see GLOBAL_TSTATE).
+# that runs concurrently with nothing else.
 SMALL = ["--iters", "1", "--rounds", "200", "--native-calls", "1", "--sub-iters", "1",
          "--sub-threads", "1", "--sub-main", "1", "--no-detached-check", "--timeout", "60"]
 ALONE = ["--threads", "0", "--native", "0", "--sub-threads", "0", "--sub-main", "1",

@@ -37,12 +37,14 @@ pub unsafe fn legacy_call(caller: *const c_char, ctx: usize, id: u32) {
             ));
         }
     }
+    // The context was derived from the current thread state just now, so
+    // its owner is the calling thread's attached thread state.
     if let Decoded::Context {
+        tstate,
         capability: Capability::Full | Capability::Dealloc,
-        ..
     } = decode(ctx)
     {
-        pyctx_runtime::python::ensure_registered(pyctx_runtime::tstate::current());
+        pyctx_runtime::python::ensure_registered(tstate);
     }
     stats::count_legacy(id, caller);
 }

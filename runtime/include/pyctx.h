@@ -65,9 +65,10 @@ typedef struct PyCtx_Handle *PyCtx;
 extern uintptr_t pyctx_fast_bit;
 
 /* Checked path of a ctx-form call: validates the context against the API
- * function's capability class; on a violation prints a message naming the
- * function, the capability and the caller, then aborts. */
-void pyctx_slow_ctx(const char *caller, PyCtx ctx, unsigned api_id);
+ * function's capability class (and, in debug mode, against `current`, the
+ * calling thread's attached thread state); on a violation prints a message
+ * naming the function, the capability and the caller, then aborts. */
+void pyctx_slow_ctx(const char *caller, PyCtx ctx, unsigned api_id, PyThreadState *current);
 
 /* Checked path of a legacy (compat) call: counts it, checks it in debug
  * mode. `ctx` is the context derived from the current thread state. */
@@ -75,12 +76,21 @@ void pyctx_slow_compat(const char *caller, PyCtx ctx, unsigned api_id);
 
 /* ---- the context API's own functions ---- */
 
+/* The thread state attached to the calling thread, or NULL. */
 static inline PyThreadState *pyctx__current_tstate(void)
 {
 #if PY_VERSION_HEX >= 0x030D0000
     return PyThreadState_GetUnchecked();
-#else
+#elif PY_VERSION_HEX >= 0x030C0000
     return _PyThreadState_UncheckedGet();
+#else
+    /* Before 3.12 CPython's "current thread state" is one process-wide
+     * value: the GIL holder's, whichever thread asks. A thread that released
+     * the GIL must not take the holder's state for its own. */
+    PyThreadState *ts = _PyThreadState_UncheckedGet();
+    if (ts != NULL && ts->thread_id != PyThread_get_thread_ident())
+        return NULL;
+    return ts;
 #endif
 }
 
@@ -127,7 +137,7 @@ static inline int PyCtx_Capability(PyCtx ctx)
 static inline void pyctx__check(const char *caller, PyCtx ctx, unsigned api_id)
 {
     if (PYCTX__UNLIKELY(!((uintptr_t)ctx & PYCTX__BIT_FAST)))
-        pyctx_slow_ctx(caller, ctx, api_id);
+        pyctx_slow_ctx(caller, ctx, api_id, pyctx__current_tstate());
 }
 
 /* A legacy call: in release mode one load and one branch. The context is

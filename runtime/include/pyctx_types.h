@@ -34,13 +34,13 @@
 
 /* Debug mode hands each callback a context of its own, so that a context
  * kept and used after its callback returned is reported as stale. */
-uintptr_t pyctx_callback_enter(const char *callback);
+uintptr_t pyctx_callback_enter(const char *callback, PyThreadState *current);
 void pyctx_callback_exit(PyCtx ctx);
 
 static inline PyCtx pyctx__callback_enter(const char *callback)
 {
     if (PYCTX__UNLIKELY(!pyctx_fast_bit))
-        return (PyCtx)pyctx_callback_enter(callback);
+        return (PyCtx)pyctx_callback_enter(callback, pyctx__current_tstate());
     return PyCtx_Get();
 }
 

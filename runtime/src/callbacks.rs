@@ -54,16 +54,17 @@ pub fn lookup(base: usize) -> Option<CallbackInfo> {
     })
 }
 
-/// A fresh callback context for the current thread state (debug mode).
+/// A fresh callback context for `current`, the calling thread's attached
+/// thread state (debug mode).
 ///
 /// # Safety
 /// `callback` is NULL or a NUL-terminated string that outlives the process
 /// (generated code passes a string literal).
 #[no_mangle]
-pub unsafe extern "C" fn pyctx_callback_enter(callback: *const c_char) -> usize {
+pub unsafe extern "C" fn pyctx_callback_enter(callback: *const c_char, current: usize) -> usize {
     crate::mode::get();
     let r = &RECORDS[NEXT.fetch_add(1, Ordering::Relaxed) % RING];
-    r.tstate.store(crate::tstate::current(), Ordering::Relaxed);
+    r.tstate.store(current, Ordering::Relaxed);
     r.callback.store(callback as *mut c_char, Ordering::Relaxed);
     r.running.store(true, Ordering::Release);
     r as *const Record as usize + OFFSET

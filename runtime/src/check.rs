@@ -45,7 +45,7 @@ pub fn fatal(message: &str) -> ! {
 ///
 /// # Safety
 /// `caller` as for [`caller_name`].
-pub unsafe fn ctx_call(caller: *const c_char, ctx: usize, id: u32) {
+pub unsafe fn ctx_call(caller: *const c_char, ctx: usize, id: u32, current: usize) {
     let mode = mode::get();
     let caller = || unsafe { caller_name(caller) };
     let Some(info) = api_info(id) else {
@@ -92,7 +92,6 @@ pub unsafe fn ctx_call(caller: *const c_char, ctx: usize, id: u32) {
         ));
     }
     if mode.debug && !info.gil_free {
-        let current = tstate::current();
         if owner != 0 && current != 0 && owner != current {
             if tstate::exists(owner) == Some(false) {
                 fatal(&format!(
@@ -112,7 +111,7 @@ pub unsafe fn ctx_call(caller: *const c_char, ctx: usize, id: u32) {
         }
     }
     if capability != Capability::Detached {
-        crate::python::ensure_registered(tstate::current());
+        crate::python::ensure_registered(current);
     }
     stats::count_ctx(id);
 }
@@ -122,6 +121,6 @@ pub unsafe fn ctx_call(caller: *const c_char, ctx: usize, id: u32) {
 /// # Safety
 /// `caller` is NULL or a NUL-terminated string.
 #[no_mangle]
-pub unsafe extern "C" fn pyctx_slow_ctx(caller: *const c_char, ctx: usize, api_id: u32) {
-    unsafe { ctx_call(caller, ctx, api_id) };
+pub unsafe extern "C" fn pyctx_slow_ctx(caller: *const c_char, ctx: usize, api_id: u32, current: usize) {
+    unsafe { ctx_call(caller, ctx, api_id, current) };
 }

@@ -1,11 +1,11 @@
-//! Thread states, looked up at run time.
+//! Walking the interpreters' thread lists (debug mode), with CPython's
+//! functions looked up at run time so that a runtime linked into a
+//! non-Python process still loads.
 //!
-//! One build of the runtime serves CPython 3.9 to 3.13, so it cannot link
-//! against a version-specific symbol: 3.13 exports
-//! `PyThreadState_GetUnchecked`, older versions `_PyThreadState_UncheckedGet`.
-//! The functions that walk the interpreters' thread lists (debug mode) exist
-//! in every supported version but are looked up the same way, so that a
-//! runtime linked into a non-Python process still loads.
+//! The calling thread's own thread state is never looked up here: the
+//! generated header computes it with the exact headers of the interpreter
+//! (before 3.12, CPython's "current thread state" is the GIL holder's,
+//! whichever thread asks) and passes it to the slow paths.
 
 use std::ffi::CStr;
 use std::sync::OnceLock;
@@ -14,7 +14,6 @@ type Getter = unsafe extern "C" fn() -> usize;
 type Next = unsafe extern "C" fn(usize) -> usize;
 
 struct Api {
-    current: Option<Getter>,
     interp_head: Option<Getter>,
     interp_next: Option<Next>,
     thread_head: Option<Next>,
@@ -36,11 +35,6 @@ fn api() -> &'static Api {
         // pointer-returning function of no argument or of one pointer.
         unsafe {
             Api {
-                current: lookup(&[
-                    c"PyThreadState_GetUnchecked",
-                    c"_PyThreadState_UncheckedGet",
-                ])
-                .map(|p| std::mem::transmute::<*mut libc::c_void, Getter>(p)),
                 interp_head: lookup(&[c"PyInterpreterState_Head"])
                     .map(|p| std::mem::transmute::<*mut libc::c_void, Getter>(p)),
                 interp_next: lookup(&[c"PyInterpreterState_Next"])
@@ -52,16 +46,6 @@ fn api() -> &'static Api {
             }
         }
     })
-}
-
-/// The calling thread's attached thread state, or 0 (none, or not inside a
-/// Python process).
-pub fn current() -> usize {
-    match api().current {
-        // SAFETY: the getter reads a thread-local and never fails.
-        Some(get) => unsafe { get() },
-        None => 0,
-    }
 }
 
 /// Is `tstate` a thread state of some live interpreter? Walks every
