@@ -681,6 +681,30 @@ def _observations(s):
                  "(legacy/ctx medians)." % ", ".join("%s: %.1f" % (v, gain[v]) for v in vs))
         out.append(text)
 
+        pg = {v: pc[v]["get_tstate"]["ratios"]["ctx"]["median"] for v in vs}
+        dear = [v for v in vs if pg[v] > 1.5]
+        if dear:
+            extra = {}
+            for v in dear:
+                a = ((s["disasm"].get(v) or {}).get("loops", {}).get("get_tstate", {})
+                     .get("ctx") or {})
+                for c in a.get("calls", []):
+                    if "ThreadState" not in c:
+                        extra.setdefault(c, []).append(v)
+            out.append(
+                "**`PyCtx_Get()` costs %s× CPython's `PyThreadState_Get()`** (%s ns)%s. "
+                "An entry point pays it once; a ctx-form call after that pays only the "
+                "bit test." % (
+                    ", ".join("%s: %.2f" % (v, pg[v]) for v in dear),
+                    ", ".join("%s: %.2f" % (v, pc[v]["get_tstate"]["ns"]["ctx"]) for v in dear),
+                    (": besides the thread-state getter it calls %s on every fetch "
+                     "(objdump)%s" % (", ".join(
+                         "`%s` (%s)" % (c, ", ".join(vv)) for c, vv in extra.items()),
+                         ", the header's check that the process-wide current thread "
+                         "state of these versions belongs to the calling thread"
+                         if set(extra) == {"PyThread_get_thread_ident"} else ""))
+                    if extra else ""))
+
         it = {v: pc[v]["is_true"]["ratios"] for v in vs}
         if all(it[v]["ctx"]["median"] < 0.95 and it[v]["legacy"]["median"] < 0.95 and
                abs(it[v]["copy"]["median"] - 1) < 0.04 for v in vs):
@@ -726,8 +750,8 @@ def _observations(s):
             out.append(
                 "**markupsafe is layout-sensitive.** Its compat build runs %s× the plain "
                 "build, and the plain source merely recompiled with other code alignment "
-                "runs %s× (the layout control). The two move together and change sign "
-                "between versions, while the extension makes only %s legacy calls per "
+                "runs %s× (the layout control). The two mostly move the same way and "
+                "change sign between versions, while the extension makes only %s legacy calls per "
                 "call (one flag test each, against ~%.0f µs): what moves is the code "
                 "generated for the extension's own per-character loops, not its calls "
                 "into CPython, and the context has no part in it." % (
