@@ -317,6 +317,34 @@ fn apply(src: &str, mut edits: Vec<Edit>) -> Result<String, String> {
     Ok(out)
 }
 
+/// Object-like project macros every definition of which expands to nothing
+/// or to an attribute (`__attribute__((...))`, `__declspec(...)`).
+fn blank_macros(files: &[SourceFile], lexed: &[scan::Lexed]) -> HashSet<String> {
+    let mut verdict: HashMap<String, bool> = HashMap::new();
+    for (f, l) in files.iter().zip(lexed) {
+        let src = f.text.as_bytes();
+        for m in &l.dir.macros {
+            let body: Vec<&[u8]> = l.toks[m.body.clone()]
+                .iter()
+                .filter(|t| t.kind != Tok::Comment)
+                .map(|t| &src[t.start..t.end])
+                .collect();
+            let attr = m.params.is_none()
+                && (body.is_empty()
+                    || (matches!(body[0], b"__attribute__" | b"__attribute" | b"__declspec")
+                        && body.get(1) == Some(&&b"("[..])
+                        && body.last() == Some(&&b")"[..])));
+            let v = verdict.entry(m.name.clone()).or_insert(true);
+            *v &= attr;
+        }
+    }
+    verdict
+        .into_iter()
+        .filter(|(_, ok)| *ok)
+        .map(|(n, _)| n)
+        .collect()
+}
+
 /// Migrate a project: see the crate documentation for the contract and
 /// `docs/migration-policy.md` for the rules.
 pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome {
@@ -347,9 +375,15 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
         };
     }
     let ctx_name = opts.ctx_name.as_str();
+    let lexed: Vec<scan::Lexed> = files
+        .par_iter()
+        .map(|f| scan::lex_file(f.text.as_bytes()))
+        .collect();
+    let blank = blank_macros(files, &lexed);
     let scans: Vec<FileScan> = files
         .par_iter()
-        .map(|f| scan::scan_file(f.text.as_bytes()))
+        .zip(lexed)
+        .map(|(f, l)| scan::scan_file(f.text.as_bytes(), l, &blank))
         .collect();
     let nf = files.len();
     let srcs: Vec<&[u8]> = files.iter().map(|f| f.text.as_bytes()).collect();
@@ -554,6 +588,12 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                         "declared in code tree-sitter cannot parse ({here})"
                     ));
                 }
+            } else if p.opaque {
+                for id in t {
+                    nodes[id].entry.push(format!(
+                        "declared in a form the engine does not rewrite ({here})"
+                    ));
+                }
             } else if t.len() > 1 {
                 for id in t {
                     nodes[id]
@@ -630,6 +670,45 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                     }
                 }
                 OccKind::VarDecl => {}
+            }
+        }
+    }
+
+    // Safety net: every spelling of a project function's name in code must
+    // be one the engine has classified (definition, prototype, call, other
+    // use). Anything else (a name tree-sitter folded into an odd node) makes
+    // the function keep its signature.
+    for fi in 0..nf {
+        let s = &scans[fi];
+        let mut known: HashSet<usize> = s.funcs.iter().map(|f| f.name_at).collect();
+        known.extend(s.protos.iter().map(|p| p.name_at));
+        known.extend(occs[fi].iter().map(|o| o.at));
+        let mut in_directive = vec![false; s.toks.len()];
+        for r in &s.dir.directive_lines {
+            for k in r.clone() {
+                in_directive[k] = true;
+            }
+        }
+        let mut d = 0;
+        for (k, t) in s.toks.iter().enumerate() {
+            if t.kind != Tok::Ident || in_directive[k] {
+                continue;
+            }
+            while d < s.dir.dead.len() && s.dir.dead[d].end <= t.start {
+                d += 1;
+            }
+            if d < s.dir.dead.len() && s.dir.dead[d].start <= t.start {
+                continue;
+            }
+            let name = std::str::from_utf8(&srcs[fi][t.start..t.end]).unwrap_or("");
+            if !func_names.contains(name) || known.contains(&t.start) {
+                continue;
+            }
+            let here = pos_str(files, &scans, fi, t.start);
+            for id in resolve(fi, name) {
+                nodes[id].entry.push(format!(
+                    "`{name}` at {here} is used in a way the engine cannot follow"
+                ));
             }
         }
     }

@@ -33,8 +33,14 @@ pub struct Masked {
     pub skip: Vec<Range<usize>>,
 }
 
-pub fn mask(src: &[u8], toks: &[Token], dead: &[Range<usize>]) -> Masked {
-    let text = parse_text(src, toks, dead);
+pub fn mask(
+    src: &[u8],
+    toks: &[Token],
+    dead: &[Range<usize>],
+    blank_macros: &std::collections::HashSet<String>,
+    directive_lines: &[Range<usize>],
+) -> Masked {
+    let text = parse_text(src, toks, dead, blank_macros, directive_lines);
     let mut skip: Vec<Range<usize>> = Vec::new();
     for r in dead {
         if r.end >= r.start + 3 {
@@ -57,7 +63,15 @@ pub fn mask(src: &[u8], toks: &[Token], dead: &[Range<usize>]) -> Masked {
     Masked { text, skip: merged }
 }
 
-pub fn parse_text(src: &[u8], toks: &[Token], dead: &[Range<usize>]) -> Vec<u8> {
+pub fn parse_text(
+    src: &[u8],
+    toks: &[Token],
+    dead: &[Range<usize>],
+    blank_macros: &std::collections::HashSet<String>,
+    directive_lines: &[Range<usize>],
+) -> Vec<u8> {
+    // Token index → inside a directive line (only code is blanked).
+    let mut dl = 0;
     let mut buf = src.to_vec();
     for r in dead {
         blank(&mut buf, r.clone());
@@ -88,6 +102,19 @@ pub fn parse_text(src: &[u8], toks: &[Token], dead: &[Range<usize>]) -> Vec<u8> 
             b"PyObject_HEAD" | b"PyObject_VAR_HEAD" => Some(b' '),
             _ => None,
         };
+        while dl < directive_lines.len() && directive_lines[dl].end <= i {
+            dl += 1;
+        }
+        let in_directive = dl < directive_lines.len() && directive_lines[dl].start <= i;
+        if replacement.is_none()
+            && !in_directive
+            && !blank_macros.is_empty()
+            && blank_macros.contains(std::str::from_utf8(word).unwrap_or(""))
+        {
+            blank(&mut buf, t.start..t.end);
+            i += 1;
+            continue;
+        }
         if let Some(c) = replacement {
             blank(&mut buf, t.start..t.end);
             buf[t.start] = c;
@@ -175,7 +202,13 @@ mod tests {
                    T t = { PyVarObject_HEAD_INIT(NULL,\n 0) \"n\" };\n/* Py_BEGIN_ALLOW_THREADS */\n";
         let toks = lex(src.as_bytes());
         let d = scan_directives(src.as_bytes(), &toks);
-        let out = parse_text(src.as_bytes(), &toks, &d.dead);
+        let out = parse_text(
+            src.as_bytes(),
+            &toks,
+            &d.dead,
+            &Default::default(),
+            &d.directive_lines,
+        );
         assert_eq!(out.len(), src.len());
         let out = String::from_utf8(out).unwrap();
         assert_eq!(

@@ -90,6 +90,8 @@ pub struct Proto {
     pub params: ParamList,
     /// Inside an ERROR node.
     pub in_error: bool,
+    /// A declaration the engine cannot rewrite (`params` is meaningless).
+    pub opaque: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -260,6 +262,19 @@ fn name_declarator<'t>(mut node: Node<'t>) -> Result<Option<Node<'t>>, &'static 
     }
 }
 
+/// The innermost identifier of a declarator chain.
+fn innermost_identifier(node: Node) -> Option<Node> {
+    if node.kind() == "identifier" {
+        return Some(node);
+    }
+    if let Some(d) = node.child_by_field_name("declarator") {
+        return innermost_identifier(d);
+    }
+    named_children(node)
+        .into_iter()
+        .find_map(innermost_identifier)
+}
+
 /// The identifier a (non-function) declarator declares.
 fn declared_name<'t>(mut node: Node<'t>) -> Option<Node<'t>> {
     loop {
@@ -316,10 +331,24 @@ fn describe_error(src: &[u8], lines: &Lines, n: Node) -> String {
     }
 }
 
-pub fn scan_file(src: &[u8]) -> FileScan {
+/// What the lexer alone learns from a file (before any parsing).
+pub struct Lexed {
+    pub toks: Vec<Token>,
+    pub dir: Directives,
+}
+
+pub fn lex_file(src: &[u8]) -> Lexed {
     let toks = lex::lex(src);
     let dir = lex::scan_directives(src, &toks);
-    let masked = mask::mask(src, &toks, &dir.dead);
+    Lexed { toks, dir }
+}
+
+/// Phase 1. `blank_macros`: project macros that expand to nothing or to an
+/// attribute (`#define UNUSED __attribute__((unused))`), blanked before
+/// parsing so that `UNUSED int x;` parses.
+pub fn scan_file(src: &[u8], lexed: Lexed, blank_macros: &HashSet<String>) -> FileScan {
+    let Lexed { toks, dir } = lexed;
+    let masked = mask::mask(src, &toks, &dir.dead, blank_macros, &dir.directive_lines);
     let lines = Lines::new(src);
     let mut parser = Parser::new();
     parser
@@ -409,6 +438,7 @@ pub fn scan_file(src: &[u8]) -> FileScan {
                                     fd.child_by_field_name("parameters").unwrap(),
                                 ),
                                 in_error,
+                                opaque: false,
                             });
                         }
                         Ok(None) => {
@@ -416,7 +446,25 @@ pub fn scan_file(src: &[u8]) -> FileScan {
                                 file_vars.insert(text(src, id).to_string());
                             }
                         }
-                        Err(_) => {}
+                        Err(_) => {
+                            // A declarator the engine does not follow
+                            // (`f(args) MACRO((attrs));`): the function it
+                            // names must keep its signature.
+                            if let Some(id) = innermost_identifier(d) {
+                                protos.push(Proto {
+                                    name: text(src, id).to_string(),
+                                    name_at: id.start_byte(),
+                                    in_func: None,
+                                    params: ParamList {
+                                        open: id.end_byte(),
+                                        shape: ParamShape::Empty,
+                                        first_pyctx: None,
+                                    },
+                                    in_error,
+                                    opaque: true,
+                                });
+                            }
+                        }
                     }
                 }
                 // Initialisers hold nothing phase 1 needs.
@@ -585,6 +633,7 @@ fn scan_function(
                                         fd.child_by_field_name("parameters").unwrap(),
                                     ),
                                     in_error: false,
+                                    opaque: false,
                                 });
                                 continue;
                             }
