@@ -814,7 +814,8 @@ def _headline(s):
         wl = s["workloads"].get(v)
         if wl:
             parts.append("workloads compat/plain %s" % ", ".join(
-                "%.2f" % wl[w]["ratios"]["compat"]["median"] for w, _ in WORKLOADS))
+                "%s %.2f" % (w.split("_")[1], wl[w]["ratios"]["compat"]["median"])
+                for w, _ in WORKLOADS))
         lines.append("- **%s**: %s." % (v, "; ".join(parts)))
     met = [t for t in s["targets"] if t["verdict"] == "met"]
     partly = [t for t in s["targets"] if t["verdict"] == "partly met"]
