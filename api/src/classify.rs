@@ -66,6 +66,8 @@ const WHY_RAW: &str = "raw allocator: documented as callable without the GIL";
 const WHY_THREAD: &str = "thread primitives (locks, TSS): independent of any thread state";
 const WHY_GIL: &str =
     "acquire / query the GIL or thread state: called precisely when none is attached";
+const WHY_TSTATE: &str =
+    "creating / deleting a thread state: documented as not needing the GIL (how a native thread attaches to a sub-interpreter)";
 const WHY_LOCALE: &str =
     "documented as usable before Python is initialised: no thread state needed";
 const WHY_SNPRINTF: &str = "plain C formatting into a caller buffer";
@@ -90,6 +92,10 @@ pub const RULES: &[Rule] = &[
     r(Exact("PyGILState_GetThisThreadState"), GilFree, WHY_GIL),
     r(Exact("PyEval_RestoreThread"), GilFree, WHY_GIL),
     r(Exact("PyEval_AcquireThread"), GilFree, WHY_GIL),
+    r(Exact("PyThreadState_New"), GilFree, WHY_TSTATE),
+    r(Exact("PyThreadState_Delete"), GilFree, WHY_TSTATE),
+    r(Exact("PyMutex_Lock"), GilFree, WHY_THREAD),
+    r(Exact("PyMutex_Unlock"), GilFree, WHY_THREAD),
     r(Exact("Py_DecodeLocale"), GilFree, WHY_LOCALE),
     r(Exact("Py_EncodeLocale"), GilFree, WHY_LOCALE),
     r(Exact("PyOS_snprintf"), GilFree, WHY_SNPRINTF),
