@@ -76,6 +76,17 @@ void pyctx_slow_compat(const char *caller, PyCtx ctx, unsigned api_id);
 
 /* ---- the context API's own functions ---- */
 
+#if PY_VERSION_HEX < 0x030C0000
+#if defined(_POSIX_THREADS) || defined(__linux__) || defined(__APPLE__)
+#include <pthread.h>
+/* PyThread_get_thread_ident() is (unsigned long)pthread_self() with
+ * pthreads; calling pthread_self() here saves a call into libpython. */
+#define pyctx__thread_ident() ((unsigned long)pthread_self())
+#else
+#define pyctx__thread_ident() PyThread_get_thread_ident()
+#endif
+#endif
+
 /* The thread state attached to the calling thread, or NULL. */
 static inline PyThreadState *pyctx__current_tstate(void)
 {
@@ -88,7 +99,7 @@ static inline PyThreadState *pyctx__current_tstate(void)
      * value: the GIL holder's, whichever thread asks. A thread that released
      * the GIL must not take the holder's state for its own. */
     PyThreadState *ts = _PyThreadState_UncheckedGet();
-    if (ts != NULL && ts->thread_id != PyThread_get_thread_ident())
+    if (ts != NULL && ts->thread_id != pyctx__thread_ident())
         return NULL;
     return ts;
 #endif
