@@ -121,6 +121,11 @@ pub unsafe fn ctx_call(caller: *const c_char, ctx: usize, id: u32, current: usiz
 /// # Safety
 /// `caller` is NULL or a NUL-terminated string.
 #[no_mangle]
-pub unsafe extern "C" fn pyctx_slow_ctx(caller: *const c_char, ctx: usize, api_id: u32, current: usize) {
+pub unsafe extern "C" fn pyctx_slow_ctx(
+    caller: *const c_char,
+    ctx: usize,
+    api_id: u32,
+    current: usize,
+) {
     unsafe { ctx_call(caller, ctx, api_id, current) };
 }
