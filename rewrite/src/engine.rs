@@ -620,7 +620,7 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
             if !func_names.contains(&o.name) || shadowed(fi, o) {
                 continue;
             }
-            if matches!(o.kind, OccKind::VarDecl) {
+            if matches!(o.kind, OccKind::VarDecl) && !o.in_error {
                 continue;
             }
             let t = resolve(fi, &o.name);
@@ -628,6 +628,15 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                 continue;
             }
             let here = pos_str(files, &scans, fi, o.at);
+            if o.in_error && !matches!(o.kind, OccKind::Call(_)) {
+                for id in t {
+                    nodes[id].entry.push(format!(
+                        "`{}` at {here} is in code tree-sitter cannot parse",
+                        o.name
+                    ));
+                }
+                continue;
+            }
             if t.len() > 1 {
                 for id in t {
                     nodes[id].entry.push(format!(
@@ -792,6 +801,29 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                     nodes[id]
                         .entry
                         .push(format!("used in the body of macro `{}` ({here})", m.name));
+                }
+            }
+        }
+        // Token pasting (`decode_##type`) can name any function that starts
+        // (or ends) with the pasted literal part.
+        for k in 0..bt.len() {
+            if !(punct(k, b'#') && punct(k + 1, b'#')) {
+                continue;
+            }
+            let before = if k > 0 { word(k - 1) } else { "" };
+            let after = word(k + 2);
+            let here = pos_str(files, &scans, fi, m.name_at);
+            for (id, node) in nodes.iter_mut().enumerate() {
+                let _ = id;
+                let hit = (!before.is_empty()
+                    && !params.contains(before)
+                    && node.name.starts_with(before))
+                    || (!after.is_empty() && !params.contains(after) && node.name.ends_with(after));
+                if hit {
+                    node.entry.push(format!(
+                        "may be named by token pasting in macro `{}` ({here})",
+                        m.name
+                    ));
                 }
             }
         }
