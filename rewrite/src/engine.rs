@@ -317,10 +317,10 @@ fn apply(src: &str, mut edits: Vec<Edit>) -> Result<String, String> {
     Ok(out)
 }
 
-/// Object-like project macros every definition of which expands to nothing
-/// or to an attribute (`__attribute__((...))`, `__declspec(...)`).
-fn blank_macros(files: &[SourceFile], lexed: &[scan::Lexed]) -> HashSet<String> {
-    let mut verdict: HashMap<String, bool> = HashMap::new();
+/// Project macros to blank before parsing (see [`crate::mask::Blanks`]).
+fn blank_macros(files: &[SourceFile], lexed: &[scan::Lexed]) -> crate::mask::Blanks {
+    let mut attr_ok: HashMap<String, bool> = HashMap::new();
+    let mut stmt_ok: HashMap<String, bool> = HashMap::new();
     for (f, l) in files.iter().zip(lexed) {
         let src = f.text.as_bytes();
         for m in &l.dir.macros {
@@ -334,15 +334,22 @@ fn blank_macros(files: &[SourceFile], lexed: &[scan::Lexed]) -> HashSet<String> 
                     || (matches!(body[0], b"__attribute__" | b"__attribute" | b"__declspec")
                         && body.get(1) == Some(&&b"("[..])
                         && body.last() == Some(&&b")"[..])));
-            let v = verdict.entry(m.name.clone()).or_insert(true);
-            *v &= attr;
+            *attr_ok.entry(m.name.clone()).or_insert(true) &= attr;
+            let stmt = m.params.is_some()
+                && (body.is_empty() || matches!(body.last(), Some(&b";") | Some(&b"}")));
+            *stmt_ok.entry(m.name.clone()).or_insert(true) &= stmt;
         }
     }
-    verdict
-        .into_iter()
-        .filter(|(_, ok)| *ok)
-        .map(|(n, _)| n)
-        .collect()
+    let pick = |m: HashMap<String, bool>| -> HashSet<String> {
+        m.into_iter()
+            .filter(|(_, ok)| *ok)
+            .map(|(n, _)| n)
+            .collect()
+    };
+    crate::mask::Blanks {
+        words: pick(attr_ok),
+        stmt_macros: pick(stmt_ok),
+    }
 }
 
 /// Migrate a project: see the crate documentation for the contract and
@@ -601,6 +608,11 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                         .push(format!("prototype at {here} may declare several functions"));
                 }
             } else if let Some(&id) = t.first() {
+                if p.positional_attr {
+                    nodes[id].entry.push(format!(
+                        "an attribute refers to its parameters by position ({here})"
+                    ));
+                }
                 nodes[id].protos.push((fi, pi));
             }
         }
@@ -949,6 +961,19 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
             }
         }
         if reason.is_none() {
+            'hidden: for fi in 0..nf {
+                for (n, at) in &scans[fi].hidden_macros {
+                    if n == name {
+                        reason = Some(format!(
+                            "it is used as a statement without `;` ({})",
+                            pos_str(files, &scans, fi, *at)
+                        ));
+                        break 'hidden;
+                    }
+                }
+            }
+        }
+        if reason.is_none() {
             for &(fi, oi) in &g.sites {
                 let o = &occs[fi][oi];
                 let here = pos_str(files, &scans, fi, o.at);
@@ -1025,6 +1050,16 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                 .map(|p| p.first_pyctx.is_some())
                 .unwrap_or(false)
         });
+        if let Some(&(fi, di)) = node
+            .defs
+            .iter()
+            .find(|&&(fi, di)| scans[fi].funcs[di].positional_attr)
+        {
+            let here = pos_str(files, &scans, fi, scans[fi].funcs[di].name_at);
+            node.entry.push(format!(
+                "an attribute refers to its parameters by position ({here})"
+            ));
+        }
         if node.name.starts_with("PyInit_") {
             node.entry.push("module init function".into());
         }

@@ -268,9 +268,14 @@ struct Frame {
     dead_from: usize,
 }
 
-/// Macros no CPython build that pyctx supports defines: PyPy's and
-/// GraalPy's markers, and the limited API (pyctx.h refuses it).
-const NEVER_DEFINED: &[&str] = &["PYPY_VERSION", "GRAALVM_PYTHON", "Py_LIMITED_API"];
+/// Macros no build that pyctx supports defines: PyPy's and GraalPy's
+/// markers, the limited API and C++ (pyctx.h refuses both).
+const NEVER_DEFINED: &[&str] = &[
+    "PYPY_VERSION",
+    "GRAALVM_PYTHON",
+    "Py_LIMITED_API",
+    "__cplusplus",
+];
 
 /// Supported CPython minor versions (3.9 to 3.13).
 const MINORS: std::ops::RangeInclusive<i64> = 9..=13;

@@ -31,16 +31,31 @@ fn blank(buf: &mut [u8], r: Range<usize>) {
 pub struct Masked {
     pub text: Vec<u8>,
     pub skip: Vec<Range<usize>>,
+    /// Statement macro invocations blanked (name, offset of the name).
+    pub hidden: Vec<(String, usize)>,
+}
+
+/// Project macros blanked before parsing.
+#[derive(Debug, Default)]
+pub struct Blanks {
+    /// Object-like macros that expand to nothing or to an attribute:
+    /// `UNUSED int x;` parses once `UNUSED` is blank.
+    pub words: std::collections::HashSet<String>,
+    /// Function-like macros whose every definition is empty or ends with
+    /// `;` or `}`: an invocation written without a `;` after it
+    /// (`TRACE(("x"))` on its own line) is a whole statement, and goes.
+    pub stmt_macros: std::collections::HashSet<String>,
 }
 
 pub fn mask(
     src: &[u8],
     toks: &[Token],
     dead: &[Range<usize>],
-    blank_macros: &std::collections::HashSet<String>,
+    blanks: &Blanks,
     directive_lines: &[Range<usize>],
 ) -> Masked {
-    let text = parse_text(src, toks, dead, blank_macros, directive_lines);
+    let mut hidden = Vec::new();
+    let text = parse_text(src, toks, dead, blanks, directive_lines, &mut hidden);
     let mut skip: Vec<Range<usize>> = Vec::new();
     for r in dead {
         if r.end >= r.start + 3 {
@@ -60,15 +75,20 @@ pub fn mask(
             _ => merged.push(r),
         }
     }
-    Masked { text, skip: merged }
+    Masked {
+        text,
+        skip: merged,
+        hidden,
+    }
 }
 
 pub fn parse_text(
     src: &[u8],
     toks: &[Token],
     dead: &[Range<usize>],
-    blank_macros: &std::collections::HashSet<String>,
+    blanks: &Blanks,
     directive_lines: &[Range<usize>],
+    hidden: &mut Vec<(String, usize)>,
 ) -> Vec<u8> {
     // Token index → inside a directive line (only code is blanked).
     let mut dl = 0;
@@ -94,26 +114,53 @@ pub fn parse_text(
             i += 1;
             continue;
         }
+        while dl < directive_lines.len() && directive_lines[dl].end <= i {
+            dl += 1;
+        }
+        if dl < directive_lines.len() && directive_lines[dl].start <= i {
+            // Directive lines (`#define NAME ...`) keep their text.
+            i += 1;
+            continue;
+        }
+        let in_directive = false;
         let word = &src[t.start..t.end];
         let replacement = match word {
             b"Py_BEGIN_ALLOW_THREADS" => Some(b'{'),
             b"Py_END_ALLOW_THREADS" => Some(b'}'),
             b"Py_BLOCK_THREADS" | b"Py_UNBLOCK_THREADS" => Some(b';'),
-            b"PyObject_HEAD" | b"PyObject_VAR_HEAD" => Some(b' '),
+            b"PyObject_HEAD"
+            | b"PyObject_VAR_HEAD"
+            | b"_PyObject_EXTRA_INIT"
+            | b"_Py_COMP_DIAG_PUSH"
+            | b"_Py_COMP_DIAG_POP"
+            | b"_Py_COMP_DIAG_IGNORE_DEPR_DECLS" => Some(b' '),
             _ => None,
         };
-        while dl < directive_lines.len() && directive_lines[dl].end <= i {
-            dl += 1;
-        }
-        let in_directive = dl < directive_lines.len() && directive_lines[dl].start <= i;
-        if replacement.is_none()
-            && !in_directive
-            && !blank_macros.is_empty()
-            && blank_macros.contains(std::str::from_utf8(word).unwrap_or(""))
-        {
+        let word_str = std::str::from_utf8(word).unwrap_or("");
+        if replacement.is_none() && !in_directive && blanks.words.contains(word_str) {
             blank(&mut buf, t.start..t.end);
             i += 1;
             continue;
+        }
+        if !in_directive
+            && blanks.stmt_macros.contains(word_str)
+            && toks.get(i + 1).map(|n| n.kind) == Some(Tok::Punct(b'('))
+        {
+            if let Some(close) = matching_paren(toks, i + 1) {
+                let next = toks[close + 1..]
+                    .iter()
+                    .find(|t| !matches!(t.kind, Tok::Comment | Tok::Newline))
+                    .map(|t| t.kind);
+                if !matches!(
+                    next,
+                    Some(Tok::Punct(b';' | b',' | b')' | b'?' | b':' | b'='))
+                ) {
+                    blank(&mut buf, t.start..toks[close].end);
+                    hidden.push((word_str.to_string(), t.start));
+                    i = close + 1;
+                    continue;
+                }
+            }
         }
         if let Some(c) = replacement {
             blank(&mut buf, t.start..t.end);
@@ -121,8 +168,10 @@ pub fn parse_text(
             i += 1;
             continue;
         }
-        if matches!(word, b"PyObject_HEAD_INIT" | b"PyVarObject_HEAD_INIT")
-            && toks.get(i + 1).map(|n| n.kind) == Some(Tok::Punct(b'('))
+        if matches!(
+            word,
+            b"PyObject_HEAD_INIT" | b"PyVarObject_HEAD_INIT" | b"Py_GCC_ATTRIBUTE"
+        ) && toks.get(i + 1).map(|n| n.kind) == Some(Tok::Punct(b'('))
         {
             let mut depth = 0usize;
             let mut j = i + 1;
@@ -148,6 +197,24 @@ pub fn parse_text(
         i += 1;
     }
     buf
+}
+
+fn matching_paren(toks: &[Token], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (j, t) in toks.iter().enumerate().skip(open) {
+        match t.kind {
+            Tok::Punct(b'(') => depth += 1,
+            Tok::Punct(b')') => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(j);
+                }
+            }
+            Tok::Punct(b'{') | Tok::Punct(b'}') | Tok::Punct(b';') if depth == 1 => return None,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Data tables (`= { 1, 2, "x", ... }` with no identifier inside) hold
@@ -208,6 +275,7 @@ mod tests {
             &d.dead,
             &Default::default(),
             &d.directive_lines,
+            &mut Vec::new(),
         );
         assert_eq!(out.len(), src.len());
         let out = String::from_utf8(out).unwrap();

@@ -30,6 +30,8 @@ pub struct FileScan {
     pub static_names: HashSet<String>,
     /// ERROR / MISSING nodes outside every function definition.
     pub top_errors: Vec<(usize, String)>,
+    /// Statement macro invocations blanked before parsing (name, offset).
+    pub hidden_macros: Vec<(String, usize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +81,8 @@ pub struct FuncDef {
     pub pyctx_vars: HashSet<String>,
     /// Every identifier (and type name) spelled in the function.
     pub idents: HashSet<String>,
+    /// Has an attribute naming parameters by position.
+    pub positional_attr: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +96,8 @@ pub struct Proto {
     pub in_error: bool,
     /// A declaration the engine cannot rewrite (`params` is meaningless).
     pub opaque: bool,
+    /// Has an attribute naming parameters by position.
+    pub positional_attr: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -262,6 +268,24 @@ fn name_declarator<'t>(mut node: Node<'t>) -> Result<Option<Node<'t>>, &'static 
     }
 }
 
+/// Does this declaration text carry an attribute that refers to
+/// parameters by position (`format(printf, 2, 3)`, `nonnull(1)`, ...)?
+/// Adding a parameter would shift them.
+fn positional_attribute(text: &[u8]) -> bool {
+    let has = |w: &[u8]| text.windows(w.len()).any(|x| x == w);
+    (has(b"__attribute") || has(b"Py_GCC_ATTRIBUTE") || has(b"__declspec"))
+        && [
+            &b"format"[..],
+            b"nonnull",
+            b"alloc_size",
+            b"alloc_align",
+            b"access",
+            b"sentinel",
+        ]
+        .iter()
+        .any(|w| has(w))
+}
+
 /// The innermost identifier of a declarator chain.
 fn innermost_identifier(node: Node) -> Option<Node> {
     if node.kind() == "identifier" {
@@ -303,7 +327,25 @@ fn has_static(src: &[u8], decl: Node) -> bool {
     found
 }
 
+/// A `;` tree-sitter had to assume after a call statement: `MACRO(x)` on
+/// its own line, a macro that supplies its own semicolon or braces (code
+/// that compiles has no other reason to lack it). The tree is the same as
+/// with the `;`, so it is no reason to refuse.
+fn tolerated_missing(node: Node) -> bool {
+    if !node.is_missing() || node.kind() != ";" {
+        return false;
+    }
+    let mut prev = node.prev_sibling();
+    while let Some(p) = prev.filter(|p| p.kind() == "comment") {
+        prev = p.prev_sibling();
+    }
+    prev.map(|p| p.kind() == "call_expression").unwrap_or(false)
+}
+
 fn first_error(node: Node) -> Option<Node> {
+    if tolerated_missing(node) {
+        return None;
+    }
     if node.is_error() || node.is_missing() {
         return Some(node);
     }
@@ -346,9 +388,9 @@ pub fn lex_file(src: &[u8]) -> Lexed {
 /// Phase 1. `blank_macros`: project macros that expand to nothing or to an
 /// attribute (`#define UNUSED __attribute__((unused))`), blanked before
 /// parsing so that `UNUSED int x;` parses.
-pub fn scan_file(src: &[u8], lexed: Lexed, blank_macros: &HashSet<String>) -> FileScan {
+pub fn scan_file(src: &[u8], lexed: Lexed, blanks: &mask::Blanks) -> FileScan {
     let Lexed { toks, dir } = lexed;
-    let masked = mask::mask(src, &toks, &dir.dead, blank_macros, &dir.directive_lines);
+    let masked = mask::mask(src, &toks, &dir.dead, blanks, &dir.directive_lines);
     let lines = Lines::new(src);
     let mut parser = Parser::new();
     parser
@@ -396,6 +438,7 @@ pub fn scan_file(src: &[u8], lexed: Lexed, blank_macros: &HashSet<String>) -> Fi
         file_vars: HashSet::new(),
         static_names: HashSet::new(),
         top_errors: Vec::new(),
+        hidden_macros: masked.hidden.clone(),
     };
     let tree = fs.tree.clone();
     let root = tree.root_node();
@@ -439,6 +482,7 @@ pub fn scan_file(src: &[u8], lexed: Lexed, blank_macros: &HashSet<String>) -> Fi
                                 ),
                                 in_error,
                                 opaque: false,
+                                positional_attr: positional_attribute(&src[n.byte_range()]),
                             });
                         }
                         Ok(None) => {
@@ -462,6 +506,7 @@ pub fn scan_file(src: &[u8], lexed: Lexed, blank_macros: &HashSet<String>) -> Fi
                                     },
                                     in_error,
                                     opaque: true,
+                                    positional_attr: false,
                                 });
                             }
                         }
@@ -478,27 +523,19 @@ pub fn scan_file(src: &[u8], lexed: Lexed, blank_macros: &HashSet<String>) -> Fi
     let mut top_errors = Vec::new();
     walk(root, |fr, _| {
         let n = fr.node;
-        if !n.has_error() && !n.is_missing() {
+        if n.kind() == "function_definition" || (!n.has_error() && !n.is_missing()) {
             return false;
         }
-        if n.kind() == "function_definition" {
-            return false;
-        }
-        if n.is_error() || n.is_missing() {
-            // An ERROR wrapping function definitions is reported through
-            // them; report the ERROR itself only when it holds none.
-            let mut holds_fn = false;
-            walk(n, |f2, _| {
-                if f2.node.kind() == "function_definition" {
-                    holds_fn = true;
-                }
-                !holds_fn
-            });
-            if !holds_fn || n.is_missing() {
+        if n.is_missing() {
+            if !tolerated_missing(n) {
                 top_errors.push((n.start_byte(), describe_error(src, &fs.lines, n)));
-                return false;
             }
+            return false;
+        }
+        if n.is_error() {
             top_errors.push((n.start_byte(), describe_error(src, &fs.lines, n)));
+            // Function definitions inside are refused (and reported) on
+            // their own.
         }
         true
     });
@@ -634,6 +671,7 @@ fn scan_function(
                                     ),
                                     in_error: false,
                                     opaque: false,
+                                    positional_attr: positional_attribute(&src[x.byte_range()]),
                                 });
                                 continue;
                             }
@@ -706,6 +744,7 @@ fn scan_function(
         declared,
         pyctx_vars,
         idents,
+        positional_attr: positional_attribute(&src[n.start_byte()..body_open.max(n.start_byte())]),
     }
 }
 
