@@ -91,24 +91,22 @@ pub unsafe fn ctx_call(caller: *const c_char, ctx: usize, id: u32, current: usiz
             allows(capability)
         ));
     }
-    if mode.debug && !info.gil_free {
-        if owner != 0 && current != 0 && owner != current {
-            if tstate::exists(owner) == Some(false) {
-                fatal(&format!(
-                    "{}() called in {} with a context whose thread state no longer exists (context of {:#x}): a PyCtx must not outlive the thread state it came from",
-                    info.name,
-                    caller(),
-                    owner
-                ));
-            }
+    if mode.debug && !info.gil_free && owner != 0 && current != 0 && owner != current {
+        if tstate::exists(owner) == Some(false) {
             fatal(&format!(
-                "{}() called in {} with a context that belongs to another thread state (context of {:#x}, current {:#x}): a PyCtx must not cross threads",
+                "{}() called in {} with a context whose thread state no longer exists (context of {:#x}): a PyCtx must not outlive the thread state it came from",
                 info.name,
                 caller(),
-                owner,
-                current
+                owner
             ));
         }
+        fatal(&format!(
+            "{}() called in {} with a context that belongs to another thread state (context of {:#x}, current {:#x}): a PyCtx must not cross threads",
+            info.name,
+            caller(),
+            owner,
+            current
+        ));
     }
     if capability != Capability::Detached {
         crate::python::ensure_registered(current);
