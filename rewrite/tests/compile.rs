@@ -5,8 +5,8 @@
 //! - every golden case's `after/` tree (except cases marked `nocompile`).
 //!
 //! Each file is checked with `cc -fsyntax-only -Wall -Werror` and the flags
-//! `pyctx flags --cflags` gives for one interpreter: `PYCTX_TEST_PYTHON`,
-//! else `.venvs/3.12/bin/python` (made by `scripts/setup`).
+//! `pyctx flags --cflags` gives, for every interpreter `scripts/setup` made
+//! (`.venvs/3.*/bin/python`), or only `PYCTX_TEST_PYTHON` when set.
 
 use pyctx_flags::interp::Interpreter;
 use pyctx_rewrite::{migrate, ApiNames, Options, SourceFile, Status};
@@ -22,20 +22,70 @@ fn repo() -> PathBuf {
 }
 
 struct Compiler {
+    version: String,
     cc: String,
     flags: Vec<String>,
 }
 
-fn compiler() -> Compiler {
-    let py = std::env::var("PYCTX_TEST_PYTHON")
-        .unwrap_or_else(|_| repo().join(".venvs/3.12/bin/python").display().to_string());
-    let interp = Interpreter::probe(&py)
-        .unwrap_or_else(|e| panic!("{py}: {e:#} (run scripts/setup, or set PYCTX_TEST_PYTHON)"));
-    let mut flags = pyctx_flags::cflags(&interp, false).expect("pyctx cflags");
-    flags.push(format!("-I{}", interp.include.display()));
-    Compiler {
-        cc: interp.compiler(),
-        flags,
+/// One compiler setup per interpreter.
+struct Compilers(Vec<Compiler>);
+
+fn interpreters() -> Vec<String> {
+    if let Ok(py) = std::env::var("PYCTX_TEST_PYTHON") {
+        return vec![py];
+    }
+    let mut v: Vec<String> = std::fs::read_dir(repo().join(".venvs"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with("3."))
+                .map(|e| e.path().join("bin/python"))
+                .filter(|p| p.is_file())
+                .map(|p| p.display().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn compiler() -> Compilers {
+    let pythons = interpreters();
+    assert!(
+        !pythons.is_empty(),
+        "no interpreter: run scripts/setup, or set PYCTX_TEST_PYTHON"
+    );
+    eprintln!("compile checks with {}", pythons.join(", "));
+    Compilers(
+        pythons
+            .iter()
+            .map(|py| {
+                let interp = Interpreter::probe(py).unwrap_or_else(|e| {
+                    panic!("{py}: {e:#} (run scripts/setup, or set PYCTX_TEST_PYTHON)")
+                });
+                let mut flags = pyctx_flags::cflags(&interp, false).expect("pyctx cflags");
+                flags.push(format!("-I{}", interp.include.display()));
+                Compiler {
+                    version: interp.minor_version(),
+                    cc: interp.compiler(),
+                    flags,
+                }
+            })
+            .collect(),
+    )
+}
+
+impl Compilers {
+    fn check(&self, label: &str, files: &[(PathBuf, String)]) -> Result<(), String> {
+        let errors: Vec<String> = self
+            .0
+            .iter()
+            .filter_map(|c| c.check(&format!("{label}-{}", c.version), files).err())
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n"))
+        }
     }
 }
 
