@@ -1,35 +1,56 @@
 #!/usr/bin/env python3
-"""Build real third-party C extensions unmodified, plain and through pyctx compat.
+"""Real third-party C extensions: built plain, through pyctx compat, and
+migrated by ``pyctx migrate``, each build running the package's own tests.
 
-For each pinned package of packages.json and a given CPython interpreter:
+For each pinned package of packages.json and each CPython interpreter:
 
-1. fetch the sdist once into a cache (``.cache/sdists``) and check its sha256;
-2. unpack it into a work directory (the pristine tree is never built in);
-3. plain build: ``PY -m pip install --no-build-isolation --no-deps --target T``
-   from a fresh copy of the source, with CFLAGS/LDFLAGS removed from the
-   environment;
-4. compat build: the same from another fresh copy, with env CFLAGS/LDFLAGS
-   taken from ``pyctx flags --cflags --compat`` / ``pyctx flags --ldflags``;
-5. run the package's own test suite with pytest against each build
-   (PYTHONPATH=T, from a directory where the source tree cannot shadow the
-   build), with PYCTX_STATS set, and record: pytest's counts, the per-test
-   outcomes (junit xml), what the test process really imported (the
-   pyctx_corpus_probe plugin), the same checks in a separate fresh process,
-   the stats lines written for the extension, and the pyctx symbols of the
-   built .so (``nm``).
+1. fetch the sdist once into a cache (``.cache/sdists``) and check its
+   sha256; install the package's pinned build and test dependencies once
+   per CPython under ``.cache/corpus-deps/<X.Y>/`` (``pip install --target``);
+2. unpack it once per session (the pristine tree is never built in);
+3. build variants, each from a fresh copy with ``PY -m pip install
+   --no-build-isolation --no-deps --target T`` (the package's own build
+   settings; our flags only appended through CFLAGS/LDFLAGS):
+   * ``plain``: CFLAGS/LDFLAGS removed from the environment;
+   * ``compat``: ``pyctx flags --cflags --compat`` / ``--ldflags``;
+   * ``migrated``: the sources after ``pyctx migrate --write`` over all of
+     the extension's .c/.h files, built with ``pyctx flags --cflags`` /
+     ``--ldflags``; the migrated tree is then checked with ``pyctx migrate
+     --check`` (exit 0) and a second ``pyctx migrate`` (empty diff);
+   * ``half``: the same with ``--only`` a seeded random half of the
+     function names that ``pyctx status --json`` lists;
+   the migrations do not depend on the interpreter: each is done once per
+   session and built with every interpreter;
+4. run the package's own test suite against each build (PYTHONPATH=T, from
+   a directory where the source tree cannot shadow the build) with
+   PYCTX_STATS set, and record pytest's counts, the per-test outcomes
+   (junit xml), what the test process really imported (the
+   pyctx_corpus_probe plugin, and again in a fresh process), the stats
+   lines of the extension(s) and the pyctx symbols of the .so (``nm``).
 
-Usable as a library (tests/test_corpus_compat.py) and as a script::
+A session (class Corpus) builds each (interpreter, package, variant) once,
+two at a time by default (PYCTX_CORPUS_JOBS), and shares the plain builds
+between the compat and the migration checks.
 
-    python tests/corpus/harness.py --python .venvs/3.12/bin/python [--package markupsafe]
+Usable as a library (tests/test_corpus_compat.py, tests/test_corpus_migrate.py)
+and as a script::
 
-Standard library only; runs on CPython 3.9+.
+    python tests/corpus/harness.py compat  [--python PY]... [--package NAME]...
+    python tests/corpus/harness.py migrate [--python PY]... [--package NAME]... [--half-python PY]
+    python tests/corpus/harness.py at-once          # one pyctx migrate over the whole corpus, timed
+
+(``compat`` is the default when no command is given.) Standard library only;
+runs on CPython 3.9+.
 """
 
 import argparse
+import collections
+import concurrent.futures
 import dataclasses
 import hashlib
 import json
 import os
+import random
 import re
 import shlex
 import shutil
@@ -37,20 +58,33 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 PACKAGES_FILE = os.path.join(HERE, "packages.json")
 DEFAULT_CACHE = os.path.join(REPO, ".cache", "sdists")
+DEFAULT_DEPS = os.path.join(REPO, ".cache", "corpus-deps")
 PROBE_MODULE = "pyctx_corpus_probe"
 PROBE_SCRIPT = os.path.join(HERE, PROBE_MODULE + ".py")
+
+VARIANTS = ("plain", "compat", "migrated", "half")
+MIGRATED_VARIANTS = ("migrated", "half")
+# The seeded random half: random.Random("<HALF_SEED>:<package>").
+HALF_SEED = 20261124
+# The interpreter the half migrations are built with by default.
+HALF_VERSION = "3.12"
 
 # Environment variables that would leak flags into a build.
 BUILD_ENV_DROP = ("CFLAGS", "CPPFLAGS", "LDFLAGS", "LDSHARED", "ARCHFLAGS",
                   "PYTHONPATH", "PYTHONHOME", "PYCTX_STATS", "PIP_TARGET")
+# The packages' own switches for building or importing without the C code.
+FALLBACK_SWITCHES = ("PYRSISTENT_SKIP_EXTENSION", "PYRSISTENT_NO_C_EXTENSION",
+                     "CBOR2_BUILD_C_EXTENSION", "REQUIRE_SPEEDUPS", "CIBUILDWHEEL",
+                     "SIMPLEJSON_NO_SPEEDUPS", "HYPOTHESIS_PROFILE")
 # Symbols that only pyctx's runtime / compat layer can bring into a .so.
 PYCTX_SYMBOL_RE = re.compile(r"^(pyctx_|PyCompat_|PyCtx_|_?pyctx)", re.I)
 
@@ -64,12 +98,16 @@ class FlagsUnavailable(HarnessError):
 
 
 # --------------------------------------------------------------------------
-# packages, interpreters, sdists
+# packages, interpreters, sdists, dependencies
 
 
 def load_packages(path: str = PACKAGES_FILE) -> Dict[str, dict]:
     with open(path) as f:
         return json.load(f)["packages"]
+
+
+def extensions_of(pkg: dict) -> List[str]:
+    return list(pkg.get("extensions") or [pkg["extension"]])
 
 
 def installed_pythons(venv_root: Optional[str] = None) -> List[str]:
@@ -95,11 +133,16 @@ def _abs_python(python: str) -> str:
     return found
 
 
+_VERSIONS: Dict[str, str] = {}
+
+
 def python_version(python: str) -> str:
-    out = subprocess.run(
-        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-        check=True, stdout=subprocess.PIPE, universal_newlines=True)
-    return out.stdout.strip()
+    if python not in _VERSIONS:
+        out = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            check=True, stdout=subprocess.PIPE, universal_newlines=True)
+        _VERSIONS[python] = out.stdout.strip()
+    return _VERSIONS[python]
 
 
 def _sha256(path: str) -> str:
@@ -111,8 +154,13 @@ def _sha256(path: str) -> str:
 
 
 def fetch_sdist(name: str, pkg: dict, python: str,
-                cache_dir: str = DEFAULT_CACHE) -> str:
-    """Return the path of the cached sdist, downloading it on first use."""
+                cache_dir: str = DEFAULT_CACHE,
+                build_deps: Optional[str] = None) -> str:
+    """Return the path of the cached sdist, downloading it on first use.
+
+    ``build_deps``: a directory put on PYTHONPATH while pip prepares the
+    sdist's metadata (cbor2 needs setuptools_scm for that).
+    """
     os.makedirs(cache_dir, exist_ok=True)
     dest = os.path.join(cache_dir, pkg["sdist"])
     if not os.path.exists(dest):
@@ -122,7 +170,10 @@ def fetch_sdist(name: str, pkg: dict, python: str,
                    "--no-deps", "--no-build-isolation",
                    "--disable-pip-version-check", "-d", tmp,
                    "%s==%s" % (name, pkg["version"])]
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE,
+            env = _base_env()
+            if build_deps:
+                env["PYTHONPATH"] = build_deps
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, env=env,
                                   stderr=subprocess.STDOUT,
                                   universal_newlines=True)
             got = os.path.join(tmp, pkg["sdist"])
@@ -136,6 +187,47 @@ def fetch_sdist(name: str, pkg: dict, python: str,
     if digest != pkg["sha256"]:
         raise HarnessError("sha256 mismatch for %s: got %s, pinned %s" % (
             dest, digest, pkg["sha256"]))
+    return dest
+
+
+def install_deps(python: str, pins: Sequence[str],
+                 deps_root: str = DEFAULT_DEPS) -> Optional[str]:
+    """Install pinned requirements once for this interpreter; return the dir.
+
+    ``pip install --no-deps --only-binary :all: --target`` into
+    ``deps_root/<X.Y>/<hash of the pins>``: every dependency must be listed
+    and pinned (environment markers allowed). Nothing is installed into the
+    virtualenv itself. None when there is nothing to install.
+    """
+    pins = list(pins or [])
+    if not pins:
+        return None
+    version = python_version(python)
+    key = hashlib.sha256("\n".join(pins).encode()).hexdigest()[:16]
+    parent = os.path.join(deps_root, version)
+    dest = os.path.join(parent, key)
+    marker = os.path.join(dest, ".pyctx-corpus-pins")
+    if os.path.exists(marker):
+        return dest
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".inst-", dir=parent)
+    try:
+        cmd = [python, "-m", "pip", "install", "--no-deps", "--only-binary", ":all:",
+               "--disable-pip-version-check", "--no-warn-script-location",
+               "--target", tmp] + pins
+        proc = _run(cmd, cwd=parent, env=_base_env(), timeout=600)
+        if proc.returncode != 0:
+            raise HarnessError("installing %s for %s failed (exit %d):\n%s" % (
+                pins, python, proc.returncode, _tail(proc.stdout, 40)))
+        with open(os.path.join(tmp, ".pyctx-corpus-pins"), "w") as f:
+            f.write("\n".join(pins) + "\n")
+        try:
+            os.rename(tmp, dest)
+        except OSError:
+            if not os.path.exists(marker):  # not a concurrent twin: a real error
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 
@@ -157,7 +249,7 @@ def unpack(sdist: str, dest_dir: str) -> str:
 
 
 # --------------------------------------------------------------------------
-# pyctx flags
+# pyctx
 
 
 def pyctx_bin() -> str:
@@ -172,7 +264,7 @@ def _flag_output(args: List[str]) -> List[str]:
     cmd = [pyctx_bin()] + args
     try:
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, timeout=120)
+                              universal_newlines=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise FlagsUnavailable("%s: %s" % (" ".join(cmd), exc))
     text = proc.stdout.strip()
@@ -191,9 +283,11 @@ def _flag_output(args: List[str]) -> List[str]:
     return tokens
 
 
-def pyctx_flags(python: str) -> Dict[str, str]:
-    """CFLAGS and LDFLAGS for a compat build with this interpreter."""
-    cflags = _flag_output(["flags", "--cflags", "--compat", "--python", python])
+def pyctx_flags(python: str, compat: bool = True) -> Dict[str, str]:
+    """CFLAGS and LDFLAGS for a compat build (legacy sources) or, with
+    compat=False, for migrated sources that include pyctx.h."""
+    cflags = _flag_output(["flags", "--cflags"] + (["--compat"] if compat else [])
+                          + ["--python", python])
     ldflags = _flag_output(["flags", "--ldflags", "--python", python])
     return {"CFLAGS": " ".join(shlex.quote(t) for t in cflags),
             "LDFLAGS": " ".join(shlex.quote(t) for t in ldflags)}
@@ -234,14 +328,56 @@ class TestRun:
 
 
 @dataclasses.dataclass
+class MigrationRun:
+    """One `pyctx migrate --write` over a copy of a package's sources."""
+    package: str
+    variant: str                      # "migrated" or "half"
+    tree: str                         # the migrated copy of the sdist
+    paths: List[str]                  # as given to pyctx (relative to tree)
+    only: Optional[List[str]] = None  # --only names (half)
+    all_functions: List[str] = dataclasses.field(default_factory=list)
+    error: Optional[str] = None       # could not run at all
+    write_rc: Optional[int] = None
+    write_stderr: str = ""
+    seconds: float = 0.0              # wall time of the --write run
+    report: dict = dataclasses.field(default_factory=dict)   # --json (diffs dropped)
+    changed_files: List[str] = dataclasses.field(default_factory=list)
+    check_rc: Optional[int] = None    # `pyctx migrate --check` on the output
+    check_output: str = ""
+    second_rc: Optional[int] = None   # `pyctx migrate` (diff) on the output
+    second_diff: str = ""
+    second_stderr: str = ""
+
+    @property
+    def totals(self) -> dict:
+        return self.report.get("totals", {})
+
+    def functions_where(self, pred) -> List[dict]:
+        return [f for f in self.report.get("functions", []) if pred(f)]
+
+    def refused(self) -> List[dict]:
+        return self.functions_where(lambda f: f["status"]["kind"] == "refused")
+
+    def not_fully_migrated(self) -> set:
+        """Names of functions the CLI reports as keeping legacy calls:
+        refused, not selected, or with legacy calls left (with a reason)."""
+        return {f["name"] for f in self.report.get("functions", [])
+                if f["status"]["kind"] in ("refused", "legacy") or f.get("legacy_calls")}
+
+    def diagnostics(self, *codes: str) -> List[dict]:
+        return [d for d in self.report.get("diagnostics", []) if not codes or d["code"] in codes]
+
+
+@dataclasses.dataclass
 class BuildRun:
     package: str
     python: str
     version: str
-    mode: str                         # "plain" or "compat"
-    error: Optional[str] = None       # build (or flags) failure, with output
+    mode: str                         # "plain", "compat", "migrated" or "half"
+    error: Optional[str] = None       # build (or flags, or migration) failure
     target: Optional[str] = None
-    so_path: Optional[str] = None
+    so_path: Optional[str] = None     # the main extension
+    so_paths: List[str] = dataclasses.field(default_factory=list)  # all of them
     build_seconds: float = 0.0
     build_log: Optional[str] = None
     env: Dict[str, str] = dataclasses.field(default_factory=dict)
@@ -249,6 +385,8 @@ class BuildRun:
     stats_lines: List[dict] = dataclasses.field(default_factory=list)
     legacy_calls: Dict[str, int] = dataclasses.field(default_factory=dict)
     ctx_calls: Dict[str, int] = dataclasses.field(default_factory=dict)
+    # caller (C function) -> API name -> legacy calls
+    legacy_by_caller: Dict[str, Dict[str, int]] = dataclasses.field(default_factory=dict)
     pyctx_symbols: List[str] = dataclasses.field(default_factory=list)
     # Undefined pyctx symbols of the extension's own object files (before
     # linking): proof that the package's code, not just the linked runtime,
@@ -256,6 +394,7 @@ class BuildRun:
     object_pyctx_refs: Optional[List[str]] = None
     # CPython functions the .so imports (undefined, data symbols excluded).
     capi_function_imports: List[str] = dataclasses.field(default_factory=list)
+    wall_seconds: float = 0.0         # build + tests + evidence, this job
 
     @property
     def legacy_distinct(self) -> int:
@@ -265,6 +404,13 @@ class BuildRun:
     def legacy_total(self) -> int:
         return sum(self.legacy_calls.values())
 
+    @property
+    def ctx_total(self) -> int:
+        return sum(self.ctx_calls.values())
+
+    def is_mine(self, stats_line: dict) -> bool:
+        return any(_same_file(stats_line.get("module", ""), p) for p in self.so_paths)
+
 
 # --------------------------------------------------------------------------
 # build
@@ -272,7 +418,7 @@ class BuildRun:
 
 def _base_env() -> Dict[str, str]:
     env = dict(os.environ)
-    for k in BUILD_ENV_DROP:
+    for k in BUILD_ENV_DROP + FALLBACK_SWITCHES:
         env.pop(k, None)
     # Built extensions must import without help from the environment, and
     # pyctx's own switches (PYCTX_DEBUG, ...) must not change what we measure.
@@ -286,8 +432,9 @@ def _base_env() -> Dict[str, str]:
 
 def build(python: str, name: str, pkg: dict, pristine: str, workdir: str,
           mode: str, flags: Optional[Dict[str, str]] = None,
-          version: Optional[str] = None) -> BuildRun:
-    """Install a fresh copy of the pristine source into workdir/<mode>/target."""
+          version: Optional[str] = None, build_deps: Optional[str] = None) -> BuildRun:
+    """Install a fresh copy of the source tree ``pristine`` (for migrated
+    variants: the migrated tree) into workdir/<mode>/target."""
     version = version or python_version(python)
     run = BuildRun(package=name, python=python, version=version, mode=mode)
     base = os.path.join(workdir, mode)
@@ -300,9 +447,11 @@ def build(python: str, name: str, pkg: dict, pristine: str, workdir: str,
 
     env = _base_env()
     env.update(pkg.get("build_env", {}))
-    if mode == "compat":
+    if build_deps:
+        env["PYTHONPATH"] = build_deps
+    if mode != "plain":
         if flags is None:
-            raise HarnessError("compat build needs flags")
+            raise HarnessError("%s build needs flags" % mode)
         env.update(flags)
         run.env = dict(flags)
     cmd = [python, "-m", "pip", "install", "-v", "--no-build-isolation",
@@ -316,16 +465,30 @@ def build(python: str, name: str, pkg: dict, pristine: str, workdir: str,
             f.write("# %s=%s\n" % (k, run.env[k]))
         f.write(proc.stdout)
     if proc.returncode != 0:
-        run.error = "%s build failed (exit %d); log %s; last output:\n%s" % (
-            mode, proc.returncode, run.build_log, _tail(proc.stdout, 60))
+        run.error = "%s build failed (exit %d); log %s; compiler errors:\n%s\nlast output:\n%s" % (
+            mode, proc.returncode, run.build_log, _compiler_errors(proc.stdout),
+            _tail(proc.stdout, 30))
         return run
-    run.so_path = find_extension(run.target, pkg["extension"])
-    if run.so_path is None:
-        run.error = ("%s build installed no %s extension (pure-Python fallback?); log %s:\n%s"
-                     % (mode, pkg["extension"], run.build_log, _tail(proc.stdout, 40)))
+    missing = []
+    for module in extensions_of(pkg):
+        path = find_extension(run.target, module)
+        if path is None:
+            missing.append(module)
+        else:
+            run.so_paths.append(path)
+    if missing:
+        run.error = ("%s build installed no %s extension (pure-Python fallback?); "
+                     "log %s; compiler errors:\n%s\nlast output:\n%s"
+                     % (mode, ", ".join(missing), run.build_log,
+                        _compiler_errors(proc.stdout), _tail(proc.stdout, 30)))
         return run
-    run.pyctx_symbols = pyctx_symbols(run.so_path)
-    run.capi_function_imports = capi_function_imports(run.so_path)
+    run.so_path = run.so_paths[0]
+    syms, imports = set(), set()
+    for so in run.so_paths:
+        syms.update(pyctx_symbols(so))
+        imports.update(capi_function_imports(so))
+    run.pyctx_symbols = sorted(syms)
+    run.capi_function_imports = sorted(imports)
     objects = [os.path.join(d, f) for d, _, files in os.walk(os.path.join(src, "build"))
                for f in files if f.endswith(".o")]
     if objects:
@@ -335,6 +498,12 @@ def build(python: str, name: str, pkg: dict, pristine: str, workdir: str,
                         if PYCTX_SYMBOL_RE.match(n))
         run.object_pyctx_refs = sorted(refs)
     return run
+
+
+def _compiler_errors(output: str, limit: int = 25) -> str:
+    lines = [line for line in output.splitlines()
+             if re.search(r"\berror\b", line) and ("error:" in line or "Error" in line)]
+    return "\n".join(lines[:limit]) or "(none found)"
 
 
 def find_extension(target: str, module: str) -> Optional[str]:
@@ -406,7 +575,10 @@ def parse_junit(path: str) -> Dict[str, str]:
     outcomes = {}
     if not os.path.exists(path):
         return outcomes
-    root = ET.parse(path).getroot()
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError:
+        return outcomes
     for case in root.iter("testcase"):
         tid = "%s::%s" % (case.get("classname", ""), case.get("name", ""))
         outcome = "passed"
@@ -430,7 +602,7 @@ def _run(cmd: List[str], cwd: str, env: Dict[str, str], timeout: float):
     try:
         return subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, universal_newlines=True,
-                              timeout=timeout)
+                              errors="replace", timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         out = exc.output or ""
         if isinstance(out, bytes):
@@ -451,7 +623,8 @@ def _read_json(path: str) -> dict:
         return {"error": "no probe output (%s)" % exc}
 
 
-def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str) -> TestRun:
+def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str,
+              test_deps: Optional[str] = None) -> TestRun:
     base = os.path.join(workdir, run.mode)
     tcfg = pkg["tests"]
     if tcfg["cwd"] == "source":
@@ -465,7 +638,12 @@ def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str) -> TestRun:
     else:
         raise HarnessError("unknown tests.cwd %r" % tcfg["cwd"])
     for rel in tcfg.get("copy", []):
-        shutil.copy2(os.path.join(pristine, rel), os.path.join(cwd, os.path.basename(rel)))
+        src = os.path.join(pristine, rel)
+        dst = os.path.join(cwd, os.path.basename(rel.rstrip("/")))
+        if os.path.isdir(src):
+            shutil.copytree(src, dst, symlinks=True)
+        else:
+            shutil.copy2(src, dst)
 
     stats = os.path.join(base, "stats.jsonl")
     junit = os.path.join(base, "junit.xml")
@@ -476,16 +654,18 @@ def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str) -> TestRun:
             os.unlink(p)
     probe_cfg = {"target": run.target, "imports": pkg.get("imports", []),
                  "checks": pkg.get("checks", [])}
+    if tcfg.get("hypothesis"):
+        probe_cfg["hypothesis"] = tcfg["hypothesis"]
 
     env = _base_env()
     env.update(tcfg.get("env", {}))
-    env["PYTHONPATH"] = os.pathsep.join([run.target, HERE])
+    env["PYTHONPATH"] = os.pathsep.join([run.target, HERE] + ([test_deps] if test_deps else []))
     env["PYCTX_STATS"] = stats
     env["PYCTX_CORPUS_PROBE"] = json.dumps(dict(probe_cfg, out=probe_out))
     cmd = [run.python, "-m", "pytest", "-p", PROBE_MODULE, "-p", "no:cacheprovider",
            "-q", "-rfE", "--junitxml", junit] + list(tcfg["pytest_args"])
     t0 = time.monotonic()
-    proc = _run(cmd, cwd=cwd, env=env, timeout=900)
+    proc = _run(cmd, cwd=cwd, env=env, timeout=1200)
     seconds = time.monotonic() - t0
     with open(os.path.join(base, "tests.log"), "w") as f:
         f.write("$ (cd %s && %s)\n%s" % (cwd, " ".join(shlex.quote(c) for c in cmd), proc.stdout))
@@ -494,6 +674,7 @@ def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str) -> TestRun:
     env2 = dict(env)
     env2.pop("PYCTX_STATS")
     env2["PYTHONPATH"] = run.target
+    probe_cfg.pop("hypothesis", None)
     env2["PYCTX_CORPUS_PROBE"] = json.dumps(dict(probe_cfg, out=script_out))
     scratch2 = os.path.join(base, "probe-cwd")
     os.makedirs(scratch2, exist_ok=True)
@@ -511,14 +692,19 @@ def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str) -> TestRun:
                     seconds=seconds)
     run.tests = tests
     run.stats_lines = read_stats(stats)
-    legacy, ctx = {}, {}
+    legacy, ctx, by_caller = {}, {}, {}
     for line in run.stats_lines:
-        if run.so_path and _same_file(line.get("module", ""), run.so_path):
-            for k, v in (line.get("legacy_calls") or {}).items():
-                legacy[k] = legacy.get(k, 0) + int(v)
-            for k, v in (line.get("ctx_calls") or {}).items():
-                ctx[k] = ctx.get(k, 0) + int(v)
-    run.legacy_calls, run.ctx_calls = legacy, ctx
+        if not run.is_mine(line):
+            continue
+        for k, v in (line.get("legacy_calls") or {}).items():
+            legacy[k] = legacy.get(k, 0) + int(v)
+        for k, v in (line.get("ctx_calls") or {}).items():
+            ctx[k] = ctx.get(k, 0) + int(v)
+        for caller, calls in (line.get("legacy_by_caller") or {}).items():
+            mine = by_caller.setdefault(caller, {})
+            for k, v in calls.items():
+                mine[k] = mine.get(k, 0) + int(v)
+    run.legacy_calls, run.ctx_calls, run.legacy_by_caller = legacy, ctx, by_caller
     return tests
 
 
@@ -546,7 +732,280 @@ def read_stats(path: str) -> List[dict]:
 
 
 # --------------------------------------------------------------------------
-# one package, both builds
+# migration
+
+
+def _pyctx(args: List[str], cwd: str, timeout: float = 600):
+    cmd = [pyctx_bin()] + args
+    try:
+        return subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, errors="replace", timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return subprocess.CompletedProcess(cmd, -9, "", "[harness] %s: %s" % (" ".join(cmd), exc))
+
+
+def status_function_names(tree: str, paths: List[str]) -> List[str]:
+    """Every function name `pyctx status --json` lists, sorted, unique."""
+    proc = _pyctx(["status", "--json"] + paths, cwd=tree)
+    if proc.returncode != 0:
+        raise HarnessError("pyctx status --json %s exited %d:\n%s" % (
+            " ".join(paths), proc.returncode, proc.stderr[-3000:]))
+    return sorted({f["name"] for f in json.loads(proc.stdout)["functions"]})
+
+
+def half_selection(package: str, names: Sequence[str], seed: int = HALF_SEED) -> List[str]:
+    """A seeded random half of the names (same for every run and interpreter)."""
+    names = sorted(set(names))
+    return sorted(random.Random("%d:%s" % (seed, package)).sample(names, len(names) // 2))
+
+
+def _tree_files(root: str) -> Dict[str, str]:
+    out = {}
+    for d, dirs, files in os.walk(root):
+        for f in files:
+            p = os.path.join(d, f)
+            out[os.path.relpath(p, root)] = _sha256(p)
+    return out
+
+
+def migrate_tree(package: str, pkg: dict, pristine: str, dest: str,
+                 variant: str) -> MigrationRun:
+    """Copy the pristine sdist to dest, run `pyctx migrate --write` over the
+    extension's C sources (all functions, or the seeded half), then check the
+    output: `--check` must exit 0 and a second run must print no diff."""
+    if variant not in MIGRATED_VARIANTS:
+        raise HarnessError("not a migration variant: %r" % variant)
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(pristine, dest, symlinks=True)
+    paths = list(pkg["c_sources"])
+    mig = MigrationRun(package=package, variant=variant, tree=dest, paths=paths)
+    only: List[str] = []
+    try:
+        mig.all_functions = status_function_names(dest, paths)
+    except HarnessError as exc:
+        mig.error = str(exc)
+        return mig
+    if variant == "half":
+        mig.only = half_selection(package, mig.all_functions)
+        only = ["--only", ",".join(mig.only)]
+    before = _tree_files(dest)
+    t0 = time.monotonic()
+    proc = _pyctx(["migrate", "--write", "--json"] + only + paths, cwd=dest)
+    mig.seconds = time.monotonic() - t0
+    mig.write_rc, mig.write_stderr = proc.returncode, proc.stderr
+    base = os.path.dirname(dest)
+    with open(os.path.join(base, "migrate-%s.json" % variant), "w") as f:
+        f.write(proc.stdout)
+    with open(os.path.join(base, "migrate-%s.stderr" % variant), "w") as f:
+        f.write(proc.stderr)
+    try:
+        report = json.loads(proc.stdout)
+    except ValueError:
+        mig.error = "pyctx migrate --write --json exited %d without a JSON report:\n%s" % (
+            proc.returncode, proc.stderr[-3000:])
+        return mig
+    for f in report.get("files", []):
+        f.pop("diff", None)
+    mig.report = report
+    after = _tree_files(dest)
+    mig.changed_files = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+
+    check = _pyctx(["migrate", "--check"] + only + paths, cwd=dest)
+    mig.check_rc, mig.check_output = check.returncode, (check.stdout + check.stderr)[-4000:]
+    again = _pyctx(["migrate", "--color", "never"] + only + paths, cwd=dest)
+    mig.second_rc, mig.second_diff, mig.second_stderr = again.returncode, again.stdout, again.stderr
+    return mig
+
+
+def migration_problems(mig: MigrationRun) -> List[str]:
+    """What is wrong with a migration run itself (empty list: nothing)."""
+    if mig.error:
+        return [mig.error]
+    out = []
+    if mig.write_rc != 0:
+        out.append("pyctx migrate --write exited %d:\n%s" % (mig.write_rc, mig.write_stderr[-3000:]))
+    errors = [d for d in mig.report.get("diagnostics", []) if d["severity"] == "error"]
+    if errors:
+        out.append("error diagnostics: %s" % errors[:10])
+    c_roots = [os.path.normpath(p) for p in mig.paths]
+    outside = [p for p in mig.changed_files
+               if not p.endswith((".c", ".h"))
+               or not any(p == r or p.startswith(r + os.sep) for r in c_roots)]
+    if outside:
+        out.append("files changed outside the extension's C sources: %s" % outside)
+    if not mig.changed_files:
+        out.append("pyctx migrate --write changed no file")
+    return out
+
+
+def idempotence_problems(mig: MigrationRun) -> List[str]:
+    if mig.error:
+        return [mig.error]
+    out = []
+    if mig.check_rc != 0:
+        out.append("pyctx migrate --check on the migrated output exited %s:\n%s" % (
+            mig.check_rc, mig.check_output))
+    if mig.second_rc != 0 or mig.second_diff.strip():
+        out.append("second pyctx migrate run (exit %s) printed a diff:\n%s" % (
+            mig.second_rc, mig.second_diff[:4000]))
+    return out
+
+
+# --------------------------------------------------------------------------
+# a session: every (interpreter, package, variant) built and tested once
+
+
+Key = Tuple[str, str, str]            # (absolute python, package, variant)
+
+
+class Corpus:
+    """Builds and tests on demand, each (python, package, variant) once.
+
+    ``plan(keys)`` queues builds in a thread pool (``jobs`` at a time) in
+    the given order; ``result(python, package, variant)`` waits for one
+    (queuing it first if needed). Thread-safe.
+    """
+
+    def __init__(self, workdir: str, packages: Optional[Dict[str, dict]] = None,
+                 cache_dir: str = DEFAULT_CACHE, deps_dir: str = DEFAULT_DEPS,
+                 jobs: Optional[int] = None, keep_build_trees: bool = False):
+        self.workdir = workdir
+        self.packages = packages or load_packages()
+        self.cache_dir = cache_dir
+        self.deps_dir = deps_dir
+        self.keep_build_trees = keep_build_trees
+        if jobs is None:
+            jobs = int(os.environ.get("PYCTX_CORPUS_JOBS") or min(2, os.cpu_count() or 1))
+        self.jobs = max(1, jobs)
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.jobs, thread_name_prefix="corpus")
+        self._lock = threading.Lock()
+        self._locks: Dict[object, threading.Lock] = {}
+        self._memo: Dict[object, object] = {}
+        self._futures: Dict[Key, concurrent.futures.Future] = {}
+        self.started = time.monotonic()
+
+    # -- memoised steps (each computed once, errors included) ---------------
+
+    def _once(self, key, compute):
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._memo:
+                try:
+                    self._memo[key] = (True, compute())
+                except Exception as exc:  # remembered: never retried in a session
+                    self._memo[key] = (False, exc)
+            ok, value = self._memo[key]
+        if not ok:
+            raise value
+        return value
+
+    def deps(self, python: str, name: str, kind: str) -> Optional[str]:
+        pins = self.packages[name].get(kind, [])
+        return self._once(("deps", python, tuple(pins)),
+                          lambda: install_deps(python, pins, self.deps_dir))
+
+    def pristine(self, name: str, python: str) -> str:
+        def compute():
+            pkg = self.packages[name]
+            sdist = fetch_sdist(name, pkg, python, self.cache_dir,
+                                self.deps(python, name, "build_deps"))
+            dest = os.path.join(self.workdir, name, "pristine")
+            shutil.rmtree(dest, ignore_errors=True)
+            return unpack(sdist, dest)
+        return self._once(("pristine", name), compute)
+
+    def flags(self, python: str, compat: bool) -> Dict[str, str]:
+        return self._once(("flags", python, compat), lambda: pyctx_flags(python, compat))
+
+    def migration(self, name: str, variant: str, python: str) -> MigrationRun:
+        def compute():
+            pristine = self.pristine(name, python)
+            dest = os.path.join(self.workdir, name, variant, os.path.basename(pristine))
+            return migrate_tree(name, self.packages[name], pristine, dest, variant)
+        return self._once(("migration", name, variant), compute)
+
+    # -- builds --------------------------------------------------------------
+
+    def key(self, python: str, name: str, variant: str) -> Key:
+        if variant not in VARIANTS:
+            raise HarnessError("unknown variant %r" % variant)
+        if name not in self.packages:
+            raise HarnessError("unknown package %r" % name)
+        return (_abs_python(python), name, variant)
+
+    def submit(self, python: str, name: str, variant: str) -> concurrent.futures.Future:
+        key = self.key(python, name, variant)
+        with self._lock:
+            fut = self._futures.get(key)
+            if fut is None:
+                fut = self._futures[key] = self._pool.submit(self._job, *key)
+        return fut
+
+    def plan(self, keys: Sequence[Tuple[str, str, str]]) -> None:
+        for python, name, variant in keys:
+            self.submit(python, name, variant)
+
+    def result(self, python: str, name: str, variant: str) -> BuildRun:
+        return self.submit(python, name, variant).result()
+
+    def results(self, python: str, name: str, variants: Sequence[str]) -> Dict[str, BuildRun]:
+        futs = {v: self.submit(python, name, v) for v in variants}
+        return {v: f.result() for v, f in futs.items()}
+
+    def _job(self, python: str, name: str, variant: str) -> BuildRun:
+        t0 = time.monotonic()
+        pkg = self.packages[name]
+        version = python_version(python)
+        run = BuildRun(package=name, python=python, version=version, mode=variant)
+        workdir = os.path.join(self.workdir, "%s-%s" % (name, version))
+        try:
+            source = self.pristine(name, python)
+            flags = None
+            if variant != "plain":
+                try:
+                    flags = self.flags(python, compat=(variant == "compat"))
+                except FlagsUnavailable as exc:
+                    run.error = "pyctx flags unavailable: %s" % exc
+                    return run
+            if variant in MIGRATED_VARIANTS:
+                mig = self.migration(name, variant, python)
+                problems = migration_problems(mig)
+                if mig.error or not mig.changed_files:
+                    run.error = "migration failed: %s" % "; ".join(problems)
+                    return run
+                source = mig.tree
+            run = build(python, name, pkg, source, workdir, variant, flags, version,
+                        self.deps(python, name, "build_deps"))
+            if not self.keep_build_trees:
+                shutil.rmtree(os.path.join(workdir, variant, "src"), ignore_errors=True)
+            if run.error is None:
+                run_tests(run, pkg, self.pristine(name, python), workdir,
+                          self.deps(python, name, "test_deps"))
+                if not self.keep_build_trees:
+                    for d in ("testsrc", "scratch"):
+                        shutil.rmtree(os.path.join(workdir, variant, d), ignore_errors=True)
+        except Exception as exc:  # fetch/unpack/deps trouble: a result, not a crash
+            run.error = "harness error: %s: %s" % (type(exc).__name__, exc)
+        finally:
+            run.wall_seconds = time.monotonic() - t0
+        return run
+
+    def close(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait)
+
+
+_SESSIONS: Dict[str, Corpus] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def session(workdir: str, **kwargs) -> Corpus:
+    """The Corpus of this process for ``workdir`` (tests share one)."""
+    with _SESSIONS_LOCK:
+        if workdir not in _SESSIONS:
+            _SESSIONS[workdir] = Corpus(workdir, **kwargs)
+        return _SESSIONS[workdir]
 
 
 def run_package(python: str, name: str, workdir: str,
@@ -554,38 +1013,162 @@ def run_package(python: str, name: str, workdir: str,
                 cache_dir: str = DEFAULT_CACHE,
                 modes=("plain", "compat"),
                 keep_build_trees: bool = False) -> Dict[str, BuildRun]:
-    """Plain and compat build of one package with one interpreter, tested.
+    """Build and test some variants of one package with one interpreter."""
+    corpus = Corpus(workdir, packages, cache_dir, keep_build_trees=keep_build_trees)
+    try:
+        return corpus.results(python, name, modes)
+    finally:
+        corpus.close()
 
-    The built source copies (objects, build/ dirs) are deleted once their
-    symbols are recorded unless keep_build_trees; targets and logs stay.
-    """
-    packages = packages or load_packages()
-    pkg = packages[name]
-    python = _abs_python(python)
-    version = python_version(python)
-    workdir = os.path.join(workdir, "%s-%s" % (name, version))
-    sdist = fetch_sdist(name, pkg, python, cache_dir)
-    shutil.rmtree(workdir, ignore_errors=True)
-    pristine = unpack(sdist, os.path.join(workdir, "pristine"))
-    results = {}
-    for mode in modes:
-        flags = None
-        if mode == "compat":
+
+# --------------------------------------------------------------------------
+# verdicts shared by the pytest files and the script
+
+
+def suite_problems(plain: BuildRun, run: BuildRun) -> List[str]:
+    """The variant's test run against the plain one: same passed count, no
+    test failing or erroring that does not in plain."""
+    if plain.error:
+        return ["plain build failed: %s" % plain.error]
+    if run.error:
+        return [run.error]
+    pt, t = plain.tests, run.tests
+    if pt is None or pt.counts is None:
+        return ["plain test run produced no pytest summary"]
+    if t is None or t.counts is None:
+        return ["%s test run produced no pytest summary (exit %s):\n%s" % (
+            run.mode, t.returncode if t else "?", t.output_tail if t else "")]
+    out = []
+    new_bad = sorted(set(t.ids("failed") + t.ids("error"))
+                     - set(pt.ids("failed") + pt.ids("error")))
+    if new_bad:
+        out.append("fail only in the %s build: %s\n%s" % (run.mode, new_bad[:30], t.output_tail))
+    if t.counts.passed != pt.counts.passed:
+        out.append("passed: plain %s vs %s %s (passed/failed/skipped/errors)\n%s" % (
+            pt.counts.short(), run.mode, t.counts.short(), t.output_tail))
+    if t.counts.failed > pt.counts.failed or t.counts.errors > pt.counts.errors:
+        out.append("more failures/errors: plain %s vs %s %s" % (
+            pt.counts.short(), run.mode, t.counts.short()))
+    return out
+
+
+def probe_problems(run: BuildRun, pkg: dict) -> List[str]:
+    """The C extension(s) of this build, and nothing else, ran the tests."""
+    if run.error or run.tests is None:
+        return [run.error or "no test run"]
+    out = []
+    for where, probe in (("inside the pytest process", run.tests.probe),
+                         ("in a fresh interpreter", run.tests.script_probe)):
+        if "error" in probe or "exit" in probe:
+            out.append("probe %s: %s" % (where, probe.get("error") or probe.get("exit")))
+            continue
+        checks = probe.get("checks", {})
+        failed = {k: v for k, v in checks.items() if v is not True}
+        if not checks or failed:
+            out.append("speedups checks failed %s: %r\nimports: %r" % (
+                where, failed or "(none recorded)", probe.get("imports")))
+        loaded = probe.get("loaded_extensions", {})
+        for module, so in zip(extensions_of(pkg), run.so_paths):
+            if module not in loaded and module in pkg.get("imports", []):
+                out.append("%s not loaded %s: %r" % (module, where, loaded))
+            elif module in loaded and not _same_file(loaded[module], so):
+                out.append("%s loaded from %s, not the build's %s (%s)" % (
+                    module, loaded[module], so, where))
+        if pkg["extension"] not in loaded:
+            out.append("%s not loaded %s: %r" % (pkg["extension"], where, loaded))
+    return out
+
+
+def stats_problems(run: BuildRun, mig: Optional[MigrationRun]) -> List[str]:
+    """PYCTX_STATS evidence: a migrated build makes ctx calls, and its only
+    legacy calls come from functions the CLI reported as not (fully)
+    migrated; a half build makes both kinds."""
+    if run.error or run.tests is None:
+        return [run.error or "no test run"]
+    mine = [line for line in run.stats_lines if run.is_mine(line)]
+    if not mine:
+        others = sorted({line.get("module", "?") for line in run.stats_lines})
+        return ["no PYCTX_STATS line for %s (lines for: %s)" % (run.so_paths, others)]
+    out = []
+    if run.ctx_total == 0:
+        out.append("no ctx-form call counted (legacy: %d)" % run.legacy_total)
+    if run.mode == "half" and run.legacy_total == 0:
+        out.append("half migration made no legacy call (ctx: %d)" % run.ctx_total)
+    if mig is not None and not mig.error:
+        reported = mig.not_fully_migrated()
+        unexplained = {c: calls for c, calls in run.legacy_by_caller.items()
+                       if c not in reported}
+        if unexplained:
+            out.append("legacy calls from functions the CLI reported as migrated: %s" %
+                       dict(sorted(unexplained.items())[:15]))
+    return out
+
+
+def object_problems(run: BuildRun) -> List[str]:
+    if run.error:
+        return [run.error]
+    out = []
+    if not run.pyctx_symbols:
+        out.append("%s .so has no pyctx symbols (flags: %r)" % (run.mode, run.env))
+    if not run.object_pyctx_refs:
+        out.append("%s object files reference no pyctx symbol (%r)" % (
+            run.mode, run.object_pyctx_refs))
+    return out
+
+
+# --------------------------------------------------------------------------
+# the whole corpus in one pyctx migrate invocation
+
+
+def migrate_at_once(corpus: Corpus, names: Sequence[str], python: str) -> dict:
+    """One `pyctx migrate --json` (dry run) over every package's C sources,
+    then one `--write`, timed; compared with the per-package runs."""
+    root = os.path.join(corpus.workdir, "at-once")
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    paths = []
+    for n in names:
+        pristine = corpus.pristine(n, python)
+        top = os.path.basename(pristine)
+        shutil.copytree(pristine, os.path.join(root, top), symlinks=True)
+        paths += [os.path.join(top, p) for p in corpus.packages[n]["c_sources"]]
+    files = sum(1 for p in paths for _ in _c_files(os.path.join(root, p)))
+    result = {"paths": paths, "files": files}
+    for mode, extra in (("dry-run", ["--json"]), ("write", ["--write"])):
+        t0 = time.monotonic()
+        proc = _pyctx(["migrate"] + extra + paths, cwd=root)
+        result[mode] = {"seconds": time.monotonic() - t0, "rc": proc.returncode,
+                        "stderr_tail": _tail(proc.stderr, 5)}
+        if mode == "dry-run":
             try:
-                flags = pyctx_flags(python)
-            except FlagsUnavailable as exc:
-                results[mode] = BuildRun(package=name, python=python, version=version,
-                                         mode=mode, error="pyctx flags unavailable: %s" % exc)
-                continue
-        run = build(python, name, pkg, pristine, workdir, mode, flags, version)
-        if not keep_build_trees:
-            shutil.rmtree(os.path.join(workdir, mode, "src"), ignore_errors=True)
-        if run.error is None:
-            run_tests(run, pkg, pristine, workdir)
-            if not keep_build_trees:
-                shutil.rmtree(os.path.join(workdir, mode, "testsrc"), ignore_errors=True)
-        results[mode] = run
-    return results
+                report = json.loads(proc.stdout)
+                result["totals"] = report["totals"]
+                result["refused"] = [
+                    "%s:%s: %s: %s" % (f["file"], f["line"], f["name"], f["status"]["reason"])
+                    for f in report["functions"] if f["status"]["kind"] == "refused"]
+                result["lines"] = sum(_count_lines(os.path.join(root, f["path"]))
+                                      for f in report["files"])
+            except (ValueError, KeyError) as exc:
+                result["error"] = "no JSON report (%s): %s" % (exc, proc.stderr[-2000:])
+    return result
+
+
+def _c_files(path: str):
+    if os.path.isfile(path):
+        yield path
+        return
+    for d, _, files in os.walk(path):
+        for f in files:
+            if f.endswith((".c", ".h")):
+                yield os.path.join(d, f)
+
+
+def _count_lines(path: str) -> int:
+    try:
+        with open(path, "rb") as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return 0
 
 
 # --------------------------------------------------------------------------
@@ -602,13 +1185,25 @@ def _cell(run: Optional[BuildRun]) -> str:
     if run is None:
         return "-"
     if run.error:
-        return "BUILD ERROR" if "flags unavailable" not in run.error else "NO FLAGS"
+        if "flags unavailable" in run.error:
+            return "NO FLAGS"
+        return "MIGRATION ERROR" if run.error.startswith("migration failed") else "BUILD ERROR"
     if run.tests is None or run.tests.counts is None:
         return "CRASH rc=%s" % (run.tests.returncode if run.tests else "?")
     return run.tests.counts.short()
 
 
+def _table(head: List[str], body: List[List[str]], markdown: bool) -> str:
+    widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
+    fmt = " | ".join("%%-%ds" % w for w in widths)
+    sep = "-+-".join("-" * w for w in widths)
+    if markdown:
+        fmt, sep = "| " + fmt + " |", "|-" + sep.replace("+", "|") + "-|"
+    return "\n".join([fmt % tuple(head), sep] + [fmt % tuple(b) for b in body])
+
+
 def format_table(rows: List[Dict[str, BuildRun]], markdown: bool = False) -> str:
+    """The compat table: one row per (package, python)."""
     head = ["package", "python", "plain p/f/s/e", "compat p/f/s/e",
             "legacy fns", "legacy calls", "imports counted", "pyctx syms"]
     body = []
@@ -625,14 +1220,53 @@ def format_table(rows: List[Dict[str, BuildRun]], markdown: bool = False) -> str
                                 len(plain.pyctx_symbols) if plain else -1))
             if ok_compat else "-",
         ])
-    widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
-    fmt = " | ".join("%%-%ds" % w for w in widths)
-    sep = "-+-".join("-" * w for w in widths)
-    if markdown:
-        fmt, sep = "| " + fmt + " |", "|-" + sep.replace("+", "|") + "-|"
-    out = [fmt % tuple(head), sep]
-    out += [fmt % tuple(b) for b in body]
-    return "\n".join(out)
+    return _table(head, body, markdown)
+
+
+def verdict(plain: BuildRun, run: BuildRun, mig: Optional[MigrationRun],
+            pkg: dict) -> List[str]:
+    """Every problem of one migrated/half build (empty: it passes)."""
+    out = []
+    if mig is not None:
+        out += migration_problems(mig) + idempotence_problems(mig)
+    if run.error:
+        return out + [run.error]
+    out += suite_problems(plain, run) + probe_problems(run, pkg) + stats_problems(run, mig)
+    out += object_problems(run)
+    return out
+
+
+def _fmt_calls(n: int) -> str:
+    return "%.1fM" % (n / 1e6) if n >= 1e6 else ("%.0fk" % (n / 1e3) if n >= 1e4 else str(n))
+
+
+def format_migrate_table(rows: List[Tuple[BuildRun, BuildRun, Optional[MigrationRun]]],
+                         packages: Dict[str, dict], markdown: bool = False) -> str:
+    """The migration table: one row per (package, python, variant)."""
+    head = ["package", "python", "variant", "functions", "calls rewritten", "entry points",
+            "bridges", "refusals", "build", "tests (plain)", "ctx / legacy calls", "result"]
+    body = []
+    for plain, run, mig in rows:
+        t = mig.totals if mig and not mig.error else {}
+        fns = str(t.get("functions", "-"))
+        if mig and mig.only is not None and t:
+            fns = "%d of %s" % (len(mig.only), t.get("functions"))
+        if run.error:
+            build_cell = ("MIGRATION ERROR" if run.error.startswith("migration failed")
+                          else "FAILED")
+        else:
+            build_cell = "ok %.0fs" % run.build_seconds
+        tests_cell = _cell(run) if not run.error else "-"
+        if plain.tests is not None and plain.tests.counts is not None and not run.error:
+            tests_cell += " (%s)" % plain.tests.counts.short()
+        calls = ("%s / %s" % (_fmt_calls(run.ctx_total), _fmt_calls(run.legacy_total))
+                 if not run.error and run.tests else "-")
+        problems = verdict(plain, run, mig, packages[run.package])
+        body.append([run.package, run.version, run.mode, fns,
+                     str(t.get("calls_rewritten", "-")), str(t.get("entry_points", "-")),
+                     str(t.get("bridges", "-")), str(t.get("refused", "-")),
+                     build_cell, tests_cell, calls, "ok" if not problems else "FAIL"])
+    return _table(head, body, markdown)
 
 
 def _details(run: BuildRun) -> List[str]:
@@ -659,39 +1293,49 @@ def _details(run: BuildRun) -> List[str]:
     return lines
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def _pythons_and_names(args, ap, packages):
+    names = args.package or list(packages)
+    for n in names:
+        if n not in packages:
+            ap.error("unknown package %r (known: %s)" % (n, ", ".join(packages)))
+    pythons = [_abs_python(p) for p in (args.python or installed_pythons())]
+    if not pythons:
+        ap.error("no interpreters found; pass --python")
+    return pythons, names
+
+
+def _common_args(ap):
     ap.add_argument("--python", action="append",
                     help="interpreter to build with (repeatable; default: every .venvs/3.*)")
     ap.add_argument("--package", action="append",
                     help="package from packages.json (repeatable; default: all)")
-    ap.add_argument("--mode", choices=["plain", "compat", "both"], default="both")
     ap.add_argument("--workdir", help="keep builds here (default: a temp dir, removed)")
     ap.add_argument("--cache", default=DEFAULT_CACHE, help="sdist cache directory")
-    ap.add_argument("--json", help="also write the full results as JSON here")
+    ap.add_argument("--jobs", type=int, help="builds at a time (default: PYCTX_CORPUS_JOBS or 2)")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+
+
+def main_compat(argv) -> int:
+    ap = argparse.ArgumentParser(prog="harness.py compat",
+                                 description="Plain and compat builds of the corpus, tested.")
+    _common_args(ap)
+    ap.add_argument("--mode", choices=["plain", "compat", "both"], default="both")
+    ap.add_argument("--json", help="also write the full results as JSON here")
     ap.add_argument("--top", type=int, default=0,
                     help="also list the N most called legacy functions per compat build")
     args = ap.parse_args(argv)
-
     packages = load_packages()
-    names = args.package or sorted(packages)
-    for n in names:
-        if n not in packages:
-            ap.error("unknown package %r (known: %s)" % (n, ", ".join(sorted(packages))))
-    pythons = args.python or installed_pythons()
-    if not pythons:
-        ap.error("no interpreters found; pass --python")
+    pythons, names = _pythons_and_names(args, ap, packages)
     modes = ("plain", "compat") if args.mode == "both" else (args.mode,)
-
     workdir = args.workdir or tempfile.mkdtemp(prefix="pyctx-corpus-")
+    corpus = Corpus(workdir, packages, args.cache, jobs=args.jobs,
+                    keep_build_trees=bool(args.workdir))
     rows, t0 = [], time.monotonic()
     try:
-        for py in pythons:
-            for n in names:
-                rows.append(run_package(py, n, workdir, packages, args.cache, modes,
-                                        keep_build_trees=bool(args.workdir)))
+        corpus.plan([(py, n, m) for py in pythons for n in names for m in modes])
+        rows = [corpus.results(py, n, modes) for py in pythons for n in names]
     finally:
+        corpus.close()
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
     print(format_table(rows, args.markdown))
@@ -717,6 +1361,146 @@ def main(argv=None) -> int:
     ok = all(run.error is None and run.tests is not None and run.tests.returncode == 0
              for r in rows for run in r.values())
     return 0 if ok else 1
+
+
+def _half_pythons(pythons: List[str], wanted: Optional[List[str]]) -> List[str]:
+    if wanted:
+        if wanted == ["all"]:
+            return pythons
+        return [_abs_python(p) for p in wanted]
+    hits = [p for p in pythons if python_version(p) == HALF_VERSION]
+    return hits or pythons[-1:]
+
+
+def main_migrate(argv) -> int:
+    ap = argparse.ArgumentParser(
+        prog="harness.py migrate",
+        description="Full and seeded-half migrations of the corpus, built and tested "
+                    "against plain builds.")
+    _common_args(ap)
+    ap.add_argument("--half-python", action="append",
+                    help="interpreter(s) for the half migrations (default: %s; 'all')"
+                    % HALF_VERSION)
+    ap.add_argument("--no-half", action="store_true", help="skip the half migrations")
+    ap.add_argument("--json", help="also write the full results as JSON here")
+    args = ap.parse_args(argv)
+    packages = load_packages()
+    pythons, names = _pythons_and_names(args, ap, packages)
+    halves = [] if args.no_half else _half_pythons(pythons, args.half_python)
+    workdir = args.workdir or tempfile.mkdtemp(prefix="pyctx-corpus-")
+    corpus = Corpus(workdir, packages, args.cache, jobs=args.jobs,
+                    keep_build_trees=bool(args.workdir))
+    t0 = time.monotonic()
+    keys = []
+    for n in names:
+        for py in pythons:
+            keys += [(py, n, "plain"), (py, n, "migrated")]
+        keys += [(py, n, "half") for py in halves]
+    rows = []
+    try:
+        corpus.plan(keys)
+        for n in names:
+            for py in pythons:
+                variants = ["migrated"] + (["half"] if py in halves else [])
+                for v in variants:
+                    plain, run = corpus.result(py, n, "plain"), corpus.result(py, n, v)
+                    mig = None
+                    try:
+                        mig = corpus.migration(n, v, py)
+                    except Exception as exc:
+                        run.error = run.error or "migration: %s" % exc
+                    rows.append((plain, run, mig))
+        at_once = migrate_at_once(corpus, names, pythons[0])
+        total = time.monotonic() - t0
+        print(format_migrate_table(rows, packages, args.markdown))
+        print("(%.1fs with %d job(s); tests are passed/failed/skipped/errors of the variant, "
+              "the plain build's in parentheses)" % (total, corpus.jobs))
+        _print_migrate_details(rows, corpus, names, packages, at_once)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"rows": [{"plain": dataclasses.asdict(p), "run": dataclasses.asdict(r),
+                                     "migration": dataclasses.asdict(m) if m else None}
+                                    for p, r, m in rows],
+                           "at_once": at_once, "seconds": total}, f, indent=1, sort_keys=True)
+    finally:
+        corpus.close()
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    ok = all(not verdict(p, r, m, packages[r.package]) for p, r, m in rows)
+    return 0 if ok else 1
+
+
+def _print_migrate_details(rows, corpus, names, packages, at_once) -> None:
+    print("\nwall time per package (build + tests of each job; jobs overlap):")
+    per = collections.OrderedDict((n, collections.defaultdict(float)) for n in names)
+    for (py, n, v), fut in corpus._futures.items():
+        if n in per and fut.done():
+            per[n][v] += fut.result().wall_seconds
+    for n, d in per.items():
+        print("  %-11s %6.1fs  (%s)" % (n, sum(d.values()), ", ".join(
+            "%s %.1fs" % kv for kv in sorted(d.items()))))
+    seen = set()
+    for plain, run, mig in rows:
+        if mig is not None and (mig.package, mig.variant) not in seen:
+            seen.add((mig.package, mig.variant))
+            head = "[%s %s]" % (mig.package, mig.variant)
+            if mig.error:
+                print("%s migration error: %s" % (head, mig.error))
+                continue
+            print("%s pyctx migrate --write: %.2fs, %d file(s) changed; --check exit %s; "
+                  "second run diff %s" % (head, mig.seconds, len(mig.changed_files),
+                                          mig.check_rc,
+                                          "empty" if not mig.second_diff.strip() else
+                                          "%d lines" % len(mig.second_diff.splitlines())))
+            for f in mig.refused():
+                print("%s refused %s:%s %s: %s" % (head, f["file"], f["line"], f["name"],
+                                                   f["status"]["reason"]))
+            for d in mig.diagnostics("parse-error"):
+                print("%s %s:%s: %s" % (head, d["file"], d["line"], d["message"]))
+        for p in verdict(plain, run, mig, packages[run.package]):
+            print("[%s %s %s] FAIL: %s" % (run.package, run.version, run.mode, p))
+    print("\none `pyctx migrate` over the whole corpus (%d paths, %d files, %s lines):" % (
+        len(at_once["paths"]), at_once["files"], at_once.get("lines", "?")))
+    for mode in ("dry-run", "write"):
+        r = at_once.get(mode, {})
+        print("  %-8s %.2fs wall, exit %s; %s" % (mode, r.get("seconds", 0), r.get("rc"),
+                                                  r.get("stderr_tail", "").splitlines()[-1:]))
+    if "totals" in at_once:
+        print("  totals: %s" % json.dumps(at_once["totals"], sort_keys=True))
+    for line in at_once.get("refused", []):
+        print("  refused: %s" % line)
+    if "error" in at_once:
+        print("  error: %s" % at_once["error"])
+
+
+def main_at_once(argv) -> int:
+    ap = argparse.ArgumentParser(prog="harness.py at-once",
+                                 description="Time one pyctx migrate over the whole corpus.")
+    ap.add_argument("--python", help="interpreter used to fetch the sdists")
+    ap.add_argument("--cache", default=DEFAULT_CACHE)
+    args = ap.parse_args(argv)
+    packages = load_packages()
+    python = _abs_python(args.python) if args.python else (installed_pythons() or [sys.executable])[-1]
+    workdir = tempfile.mkdtemp(prefix="pyctx-corpus-")
+    corpus = Corpus(workdir, packages, args.cache, jobs=1)
+    try:
+        r = migrate_at_once(corpus, list(packages), python)
+    finally:
+        corpus.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps(r, indent=1, sort_keys=True))
+    return 0 if r.get("dry-run", {}).get("rc") == 0 and r.get("write", {}).get("rc") == 0 else 1
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"compat": main_compat, "migrate": main_migrate, "at-once": main_at_once}
+    if argv and argv[0] in commands:
+        return commands[argv[0]](argv[1:])
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    return main_compat(argv)
 
 
 if __name__ == "__main__":

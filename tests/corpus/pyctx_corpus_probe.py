@@ -15,6 +15,12 @@ PYCTX_CORPUS_PROBE, a JSON object:
 * As a script (``python pyctx_corpus_probe.py``) in a fresh interpreter with
   the same PYTHONPATH: the same imports and checks, nothing else.
 
+With a "hypothesis" entry (settings such as {"derandomize": true,
+"deadline": null}), the plugin also registers and loads a Hypothesis
+settings profile before any test module is imported, so every build of a
+package runs the same examples and no example fails on a deadline because
+the machine is busy. HealthCheck names are given as strings.
+
 The result is one JSON object written to ``out``. This file only depends on
 the standard library and must work on CPython 3.9 and later.
 """
@@ -78,6 +84,30 @@ def _write(cfg, data):
 
 
 _STATE = {}
+PROFILE = "pyctx-corpus"
+
+
+def pytest_configure(config):
+    cfg = _config()
+    if not cfg or not cfg.get("hypothesis"):
+        return
+    from hypothesis import HealthCheck, settings
+    opts = dict(cfg["hypothesis"])
+    if "suppress_health_check" in opts:
+        opts["suppress_health_check"] = [getattr(HealthCheck, n)
+                                         for n in opts["suppress_health_check"]]
+    settings.register_profile(PROFILE, **opts)
+    settings.load_profile(PROFILE)
+
+
+def _hypothesis_state():
+    mod = sys.modules.get("hypothesis")
+    if mod is None:
+        return None
+    s = mod.settings.default
+    return {"profile": getattr(mod.settings, "_current_profile", None),
+            "derandomize": s.derandomize, "deadline": repr(s.deadline),
+            "version": getattr(mod, "__version__", None)}
 
 
 def pytest_sessionstart(session):
@@ -95,6 +125,7 @@ def pytest_sessionfinish(session, exitstatus):
     data = dict(_STATE["start"])
     data["mode"] = "pytest"
     data["loaded_extensions"] = _loaded_extensions(cfg["target"])
+    data["hypothesis"] = _hypothesis_state()
     _write(cfg, data)
 
 
