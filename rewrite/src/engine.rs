@@ -317,6 +317,22 @@ fn apply(src: &str, mut edits: Vec<Edit>) -> Result<String, String> {
     Ok(out)
 }
 
+/// API functions that change the calling thread's current thread state.
+const THREAD_STATE_SWITCHES: &[&str] = &[
+    "PyGILState_Ensure",
+    "PyGILState_Release",
+    "PyThreadState_Swap",
+    "PyEval_AcquireThread",
+    "PyEval_ReleaseThread",
+    "PyEval_RestoreThread",
+    "PyEval_SaveThread",
+    "PyEval_AcquireLock",
+    "PyEval_ReleaseLock",
+    "Py_NewInterpreter",
+    "Py_NewInterpreterFromConfig",
+    "Py_EndInterpreter",
+];
+
 /// Project macros to blank before parsing (see [`crate::mask::Blanks`]).
 fn blank_macros(files: &[SourceFile], lexed: &[scan::Lexed]) -> crate::mask::Blanks {
     let mut attr_ok: HashMap<String, bool> = HashMap::new();
@@ -566,10 +582,27 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
     };
 
     // Selection and refusals.
+    // Functions that switch the thread state keep their legacy calls: a
+    // context fetched at entry would be stale (or detached) after the
+    // switch. Each legacy call reads the current thread state afresh.
+    let mut switches: Vec<Vec<Option<(String, usize)>>> =
+        scans.iter().map(|s| vec![None; s.funcs.len()]).collect();
+    for fi in 0..nf {
+        for o in &occs[fi] {
+            if let (Some(f), OccKind::Call(_)) = (o.func, &o.kind) {
+                if THREAD_STATE_SWITCHES.contains(&o.name.as_str())
+                    && !scans[fi].funcs[f].declared.contains(&o.name)
+                    && switches[fi][f].is_none()
+                {
+                    switches[fi][f] = Some((o.name.clone(), o.at));
+                }
+            }
+        }
+    }
     for (fi, s) in scans.iter().enumerate() {
         for (di, f) in s.funcs.iter().enumerate() {
             let st = &mut states[fi][di];
-            st.selected = opts.selects(&files[fi].path, &f.name);
+            st.selected = opts.selects(&files[fi].path, &f.name) && switches[fi][di].is_none();
             st.migratable = st.selected && f.refused.is_none() && st.node.is_some();
         }
     }
@@ -1184,6 +1217,7 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                 calls_already_ctx: 0,
                 bridges: Vec::new(),
                 legacy_calls: Vec::new(),
+                legacy_reason: None,
             };
             if let Some(n) = node {
                 if !threaded {
@@ -1237,6 +1271,24 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
             }
             if !st.selected {
                 rep.status = Status::Legacy;
+                if let Some((sw, at)) = &switches[fi][di] {
+                    let here = pos_str(files, &scans, fi, *at);
+                    rep.legacy_reason = Some(format!(
+                        "it switches the thread state ({sw} at {here}): a context taken at entry would be stale"
+                    ));
+                    diag(
+                        fi,
+                        f.name_at,
+                        Severity::Note,
+                        "thread-switch",
+                        format!(
+                            "`{}` calls {sw} ({here}): left legacy, each call reads the current thread state",
+                            f.name
+                        ),
+                    );
+                } else {
+                    rep.legacy_reason = Some("not selected".to_string());
+                }
                 for &oi in &by_func[fi][di] {
                     let o = &occs[fi][oi];
                     if o.in_error {
@@ -1286,12 +1338,12 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                             if done {
                                 rep.calls_already_ctx += 1;
                             } else {
-                                legacy(
-                                    o.at,
-                                    &o.name,
-                                    "function not selected".into(),
-                                    &mut rep.legacy_calls,
-                                );
+                                let why = if switches[fi][di].is_some() {
+                                    "function switches the thread state"
+                                } else {
+                                    "function not selected"
+                                };
+                                legacy(o.at, &o.name, why.into(), &mut rep.legacy_calls);
                             }
                         }
                     }

@@ -244,8 +244,9 @@ pub enum Status {
     /// Selected, but needs no context: no API call, directly or through the
     /// functions it calls.
     NoContext,
-    /// Not selected (`only` / `exclude` / `only_files`): left as it was,
-    /// except for bridges.
+    /// Not selected (`only` / `exclude` / `only_files`), or switching the
+    /// thread state (`PyGILState_Ensure`, ...; see `legacy_reason`): left as
+    /// it was, except for bridges.
     Legacy,
     /// Cannot be rewritten safely; left untouched.
     Refused { reason: String },
@@ -280,6 +281,9 @@ pub struct FunctionReport {
     pub bridges: Vec<Bridge>,
     /// API uses left in legacy form, with the reason.
     pub legacy_calls: Vec<LegacyCall>,
+    /// For status `legacy`: "not selected", or why the engine keeps it
+    /// legacy although selected (it switches the thread state).
+    pub legacy_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -341,7 +345,7 @@ pub struct Diagnostic {
     pub severity: Severity,
     /// A stable short code: `refused`, `parse-error`, `macro-legacy`,
     /// `macro-alias`, `macro-ctx`, `lvalue`, `bridge`, `api-name`,
-    /// `ctx-renamed`, `options`.
+    /// `ctx-renamed`, `thread-switch`, `options`, `internal`.
     pub code: String,
     pub message: String,
 }
@@ -396,7 +400,13 @@ impl Outcome {
                 Status::Threaded => s.push_str("threaded"),
                 Status::EntryPoint => s.push_str("entry point"),
                 Status::NoContext => s.push_str("no context needed"),
-                Status::Legacy => s.push_str("legacy (not selected)"),
+                Status::Legacy => {
+                    let _ = write!(
+                        s,
+                        "legacy ({})",
+                        r.legacy_reason.as_deref().unwrap_or("not selected")
+                    );
+                }
                 Status::Refused { reason } => {
                     let _ = write!(s, "refused: {reason}");
                 }
