@@ -446,8 +446,44 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
     for (mi, (_, m)) in macro_list.iter().enumerate() {
         macro_names.entry(m.name.clone()).or_default().push(mi);
     }
-    let is_api =
+    let plain_api =
         |n: &str| api.contains(n) && !func_names.contains(n) && !macro_names.contains_key(n);
+    // Object-like project macros that only rename an API name (or another
+    // such macro): `#define PyInt_FromSsize_t PyLong_FromSsize_t`. A call
+    // through them takes the context like the API name itself:
+    // `PyInt_FromSsize_t(ctx, n)` expands to `PyLong_FromSsize_t(ctx, n)`.
+    let alias_macros: HashSet<String> = {
+        let mut target: HashMap<&str, Option<String>> = HashMap::new();
+        for &(fi, m) in &macro_list {
+            let src = srcs[fi];
+            let body: Vec<&crate::lex::Token> = scans[fi].toks[m.body.clone()]
+                .iter()
+                .filter(|t| t.kind != Tok::Comment)
+                .collect();
+            let one = (m.params.is_none() && body.len() == 1 && body[0].kind == Tok::Ident)
+                .then(|| String::from_utf8_lossy(&src[body[0].start..body[0].end]).into_owned());
+            let e = target.entry(m.name.as_str()).or_insert(one.clone());
+            if *e != one {
+                *e = None; // definitions disagree
+            }
+        }
+        let mut out: HashSet<String> = HashSet::new();
+        loop {
+            let before = out.len();
+            for (name, t) in &target {
+                if let Some(t) = t {
+                    if !api.contains(name) && (plain_api(t) || out.contains(t)) {
+                        out.insert(name.to_string());
+                    }
+                }
+            }
+            if out.len() == before {
+                break;
+            }
+        }
+        out
+    };
+    let is_api = |n: &str| plain_api(n) || alias_macros.contains(n);
     // Project definitions that take an API name.
     for (fi, s) in scans.iter().enumerate() {
         for f in &s.funcs {
@@ -1501,7 +1537,7 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
             .iter()
             .flat_map(|&mi| minfos[mi].aliases.iter())
             .collect();
-        if !aliases.is_empty() {
+        if !aliases.is_empty() && !alias_macros.contains(name) {
             let info = &minfos[g.defs[0]];
             let mut a: Vec<String> = aliases.iter().map(|s| s.to_string()).collect();
             a.sort();
