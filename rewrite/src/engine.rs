@@ -1305,6 +1305,16 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                 reports.push((fi, di, rep));
                 continue;
             }
+            for (name, at) in &s.hidden_macros {
+                if f.range.contains(at) && groups.get(name).map(|g| g.calls_api).unwrap_or(false) {
+                    legacy(
+                        *at,
+                        name,
+                        format!("expands macro `{name}`, written as a statement without `;`: left legacy"),
+                        &mut rep.legacy_calls,
+                    );
+                }
+            }
             if !st.selected {
                 rep.status = Status::Legacy;
                 if let Some((sw, at)) = &switches[fi][di] {
