@@ -1146,6 +1146,10 @@ def migrate_at_once(corpus: Corpus, names: Sequence[str], python: str) -> dict:
                 result["refused"] = [
                     "%s:%s: %s: %s" % (f["file"], f["line"], f["name"], f["status"]["reason"])
                     for f in report["functions"] if f["status"]["kind"] == "refused"]
+                result["unparsed"] = [
+                    "%s:%s: %s" % (d["file"], d["line"], d["message"])
+                    for d in report["diagnostics"]
+                    if d["code"] == "parse-error" or d["severity"] == "error"]
                 result["lines"] = sum(_count_lines(os.path.join(root, f["path"]))
                                       for f in report["files"])
             except (ValueError, KeyError) as exc:
@@ -1469,6 +1473,8 @@ def _print_migrate_details(rows, corpus, names, packages, at_once) -> None:
         print("  totals: %s" % json.dumps(at_once["totals"], sort_keys=True))
     for line in at_once.get("refused", []):
         print("  refused: %s" % line)
+    for line in at_once.get("unparsed", []):
+        print("  not parsed (exit 2): %s" % line)
     if "error" in at_once:
         print("  error: %s" % at_once["error"])
 
