@@ -280,8 +280,8 @@ const NEVER_DEFINED: &[&str] = &[
 /// Supported CPython minor versions (3.9 to 3.13).
 const MINORS: std::ops::RangeInclusive<i64> = 9..=13;
 
-/// A condition's value on every supported CPython, when it is the same on
-/// all of them: literal `0`/`1`, and expressions over `PY_VERSION_HEX`,
+/// A condition's value on every supported CPython (final releases of 3.9 to
+/// 3.13), when it is the same on all of them: literal `0`/`1`, and expressions over `PY_VERSION_HEX`,
 /// `PY_MAJOR_VERSION`, `PY_MINOR_VERSION`, `_Py_PACK_VERSION(x, y)`,
 /// `defined(PYPY_VERSION)` and the like. `None`: depends on the
 /// configuration (any other macro).
@@ -296,8 +296,10 @@ pub fn known_condition(src: &[u8], toks: &[Token]) -> Option<bool> {
     }
     let mut answer: Option<bool> = None;
     for minor in MINORS {
+        // From the first final release (3.x.0, 0x03xx00F0) to the last
+        // possible one of the minor version.
         for hex in [
-            (3 << 24) | (minor << 16),
+            (3 << 24) | (minor << 16) | 0xF0,
             (3 << 24) | (minor << 16) | 0xFFFF,
         ] {
             let mut e = CondEval {
@@ -865,7 +867,12 @@ mod tests {
         assert_eq!(cond("PY_VERSION_HEX < 0x02070000"), Some(false));
         assert_eq!(cond("PY_VERSION_HEX >= 0x03080000"), Some(true));
         assert_eq!(cond("PY_VERSION_HEX >= 0x030C0000"), None);
-        assert_eq!(cond("PY_VERSION_HEX >= 0x030900A4"), None);
+        assert_eq!(cond("PY_VERSION_HEX >= 0x030900A4"), Some(true));
+        assert_eq!(
+            cond("PY_VERSION_HEX < 0x030900B1 || defined(PYPY_VERSION)"),
+            Some(false)
+        );
+        assert_eq!(cond("PY_VERSION_HEX >= 0x030902F0"), None);
         assert_eq!(cond("PY_VERSION_HEX < _Py_PACK_VERSION(3, 7)"), Some(false));
         assert_eq!(cond("PY_MAJOR_VERSION >= 3 || defined(FOO)"), Some(true));
         assert_eq!(cond("PY_MAJOR_VERSION < 3 && FOO(1)"), Some(false));

@@ -168,6 +168,11 @@ pub fn parse_text(
             i += 1;
             continue;
         }
+        if let Some(k) = type_argument(word) {
+            if toks.get(i + 1).map(|n| n.kind) == Some(Tok::Punct(b'(')) {
+                glue_type_argument(&mut buf, toks, i + 1, k);
+            }
+        }
         if matches!(
             word,
             b"PyObject_HEAD_INIT" | b"PyVarObject_HEAD_INIT" | b"Py_GCC_ATTRIBUTE"
@@ -197,6 +202,89 @@ pub fn parse_text(
         i += 1;
     }
     buf
+}
+
+/// CPython macros taking a type as an argument, and its position. A type
+/// such as `PyObject *` or `unsigned char` is no expression; glued into one
+/// identifier-like token (`PyObject__`, `unsigned_char`) the call parses.
+fn type_argument(word: &[u8]) -> Option<usize> {
+    match word {
+        b"_Py_CAST"
+        | b"_Py_STATIC_CAST"
+        | b"_Py_reinterpret_cast"
+        | b"_Py_const_cast"
+        | b"PyMem_New"
+        | b"PyMem_NEW"
+        | b"PyObject_New"
+        | b"PyObject_NEW"
+        | b"PyObject_NewVar"
+        | b"PyObject_NEW_VAR"
+        | b"PyObject_GC_New"
+        | b"PyObject_GC_NewVar"
+        | b"PyObject_GC_Resize" => Some(0),
+        b"PyMem_Resize" | b"PyMem_RESIZE" => Some(1),
+        _ => None,
+    }
+}
+
+/// Glue the `k`th argument of the call whose `(` is token `open` into one
+/// identifier: every blank and `*` becomes `_` (newlines kept).
+fn glue_type_argument(buf: &mut [u8], toks: &[Token], open: usize, k: usize) {
+    let mut depth = 0usize;
+    let mut arg = 0usize;
+    let mut start: Option<usize> = None;
+    for t in &toks[open..] {
+        match t.kind {
+            Tok::Punct(b'(') => {
+                depth += 1;
+                if depth == 1 {
+                    continue;
+                }
+            }
+            Tok::Punct(b')') if depth == 1 => {
+                if arg == k {
+                    if let Some(s) = start {
+                        glue(buf, s, t.start);
+                    }
+                }
+                return;
+            }
+            Tok::Punct(b')') => depth -= 1,
+            Tok::Punct(b',') if depth == 1 => {
+                if arg == k {
+                    if let Some(s) = start {
+                        glue(buf, s, t.start);
+                    }
+                    return;
+                }
+                arg += 1;
+                continue;
+            }
+            _ => {}
+        }
+        if depth == 1 && arg == k {
+            match t.kind {
+                Tok::Ident | Tok::Punct(b'*') => {
+                    start.get_or_insert(t.start);
+                }
+                // Not a plain type: leave the call alone.
+                _ => return,
+            }
+        }
+    }
+}
+
+fn glue(buf: &mut [u8], from: usize, to: usize) {
+    // Trim trailing blanks so the glued token ends where the type does.
+    let mut end = to;
+    while end > from && matches!(buf[end - 1], b' ' | b'\t' | b'\n' | b'\r') {
+        end -= 1;
+    }
+    for b in &mut buf[from..end] {
+        if matches!(*b, b' ' | b'\t' | b'*') {
+            *b = b'_';
+        }
+    }
 }
 
 fn matching_paren(toks: &[Token], open: usize) -> Option<usize> {
@@ -262,6 +350,27 @@ fn data_initializers(toks: &[Token]) -> Vec<Range<usize>> {
 mod tests {
     use super::*;
     use crate::lex::{lex, scan_directives};
+
+    #[test]
+    fn type_arguments_are_glued() {
+        let src = "x = _Py_CAST(PyObject *, f(a)); p = PyMem_Resize(p, unsigned char, n);\n\
+                   q = _Py_CAST(T /* c */ *, y);\n";
+        let toks = lex(src.as_bytes());
+        let d = scan_directives(src.as_bytes(), &toks);
+        let out = parse_text(
+            src.as_bytes(),
+            &toks,
+            &d.dead,
+            &Default::default(),
+            &d.directive_lines,
+            &mut Vec::new(),
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "x = _Py_CAST(PyObject__, f(a)); p = PyMem_Resize(p, unsigned_char, n);\n\
+             q = _Py_CAST(T /* c */ *, y);\n"
+        );
+    }
 
     #[test]
     fn same_length_substitutions() {
