@@ -68,6 +68,7 @@ const WHY_GIL: &str =
     "acquire / query the GIL or thread state: called precisely when none is attached";
 const WHY_TSTATE: &str =
     "creating / deleting a thread state: documented as not needing the GIL (how a native thread attaches to a sub-interpreter)";
+const WHY_IMMUTABLE: &str = "reads an immutable object's data or CPython's Unicode database: touches no interpreter state (extensions do it with the GIL released, e.g. regex's matcher)";
 const WHY_LOCALE: &str =
     "documented as usable before Python is initialised: no thread state needed";
 const WHY_SNPRINTF: &str = "plain C formatting into a caller buffer";
@@ -98,6 +99,26 @@ pub const RULES: &[Rule] = &[
     r(Exact("PyMutex_Unlock"), GilFree, WHY_THREAD),
     r(Exact("Py_DecodeLocale"), GilFree, WHY_LOCALE),
     r(Exact("Py_EncodeLocale"), GilFree, WHY_LOCALE),
+    r(Prefix("Py_UNICODE_IS"), GilFree, WHY_IMMUTABLE),
+    r(Prefix("Py_UNICODE_TO"), GilFree, WHY_IMMUTABLE),
+    r(Exact("PyUnicode_READ"), GilFree, WHY_IMMUTABLE),
+    r(Exact("PyUnicode_READ_CHAR"), GilFree, WHY_IMMUTABLE),
+    r(Exact("PyUnicode_WRITE"), GilFree, WHY_IMMUTABLE),
+    r(Exact("PyUnicode_DATA"), GilFree, WHY_IMMUTABLE),
+    r(Exact("PyUnicode_KIND"), GilFree, WHY_IMMUTABLE),
+    r(Exact("PyUnicode_GET_LENGTH"), GilFree, WHY_IMMUTABLE),
+    r(Exact("PyUnicode_1BYTE_DATA"), GilFree, WHY_IMMUTABLE),
+    r(Exact("PyUnicode_2BYTE_DATA"), GilFree, WHY_IMMUTABLE),
+    r(Exact("PyUnicode_4BYTE_DATA"), GilFree, WHY_IMMUTABLE),
+    r(Exact("PyUnicode_IS_ASCII"), GilFree, WHY_IMMUTABLE),
+    r(Exact("PyUnicode_IS_COMPACT"), GilFree, WHY_IMMUTABLE),
+    r(Exact("PyUnicode_IS_COMPACT_ASCII"), GilFree, WHY_IMMUTABLE),
+    r(Exact("PyUnicode_IS_READY"), GilFree, WHY_IMMUTABLE),
+    r(Exact("PyUnicode_MAX_CHAR_VALUE"), GilFree, WHY_IMMUTABLE),
+    r(Exact("PyBytes_AS_STRING"), GilFree, WHY_IMMUTABLE),
+    r(Exact("PyBytes_GET_SIZE"), GilFree, WHY_IMMUTABLE),
+    r(Exact("PyByteArray_AS_STRING"), GilFree, WHY_IMMUTABLE),
+    r(Exact("PyByteArray_GET_SIZE"), GilFree, WHY_IMMUTABLE),
     r(Exact("PyOS_snprintf"), GilFree, WHY_SNPRINTF),
     r(Exact("PyOS_vsnprintf"), GilFree, WHY_SNPRINTF),
     // dealloc_safe: releasing references

@@ -363,6 +363,21 @@ fn select<'t>(
             orig,
         });
     }
+    // An object-like alias of another dispatched name (`#define PyObject_Del
+    // PyObject_Free`) stays CPython's macro: calls in either form reach the
+    // target's dispatch, and the name keeps working without parentheses
+    // (`tp_free = PyObject_Del`), which a function-like macro would break.
+    let dispatched: BTreeSet<&str> = out.iter().map(|d| d.name).collect();
+    out.retain(|d| match &d.orig {
+        Orig::Alias(to) if dispatched.contains(to.as_str()) && to != d.name => {
+            skipped.push(Skipped {
+                name: d.name.to_string(),
+                reason: format!("alias of {to}: left as CPython's macro, dispatched through {to}"),
+            });
+            false
+        }
+        _ => true,
+    });
     (out, skipped)
 }
 

@@ -44,10 +44,16 @@ fn list(python: &str) -> Result<()> {
     // whose header is not reachable from Python.h gets no ctx form).
     let dir = pyctx_flags::generated_include_dir(&interp)?;
     let text = std::fs::read_to_string(dir.join("pyctx_api.h"))?;
+    let skipped = std::fs::read_to_string(dir.join("skipped.tsv")).unwrap_or_default();
     let offered: std::collections::HashSet<&str> = text
         .lines()
         .filter_map(|l| l.strip_prefix("#define PyCtxOrig_"))
         .filter_map(|l| l.split(['(', ' ']).next())
+        // aliases left as CPython's macros reach their target's ctx form
+        .chain(skipped.lines().filter_map(|l| {
+            let (name, reason) = l.split_once('\t')?;
+            reason.starts_with("alias of ").then_some(name)
+        }))
         .collect();
     let table = Table::load_default()?;
     let version = interp.minor_version();

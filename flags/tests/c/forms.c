@@ -41,3 +41,16 @@ PyObject *uses_both_forms(PyObject *args, PyObject *kw)
     Py_END_ALLOW_THREADS
     return r ? r : Py_BuildValue("()");
 }
+
+/* Object-like aliases keep working as plain names (function pointers in
+ * type slots) and in both call forms. */
+void (*free_slot)(void *) = PyObject_Del;
+void (*free_slot2)(void *) = PyObject_DEL;
+
+void frees(void *a, void *b);
+void frees(void *a, void *b)
+{
+    PyCtx ctx = PyCtx_Get();
+    PyObject_Del(ctx, a);
+    PyObject_Del(b);
+}
