@@ -42,6 +42,10 @@ pub struct Selection {
     /// Name of the context variable to introduce.
     #[arg(long, default_value = "ctx", value_name = "NAME")]
     pub ctx_name: String,
+    /// Entry points whose address is taken become `NAME_impl(PyCtx ctx,
+    /// ...)` plus a trampoline defining `NAME` (instead of `PyCtx_Get()`).
+    #[arg(long)]
+    pub trampolines: bool,
 }
 
 #[derive(clap::Args)]
@@ -107,6 +111,7 @@ pub fn run_engine(sel: &Selection) -> Result<Run> {
         exclude: sel.exclude.iter().cloned().collect(),
         only_files,
         entry: sel.entry.iter().cloned().collect(),
+        trampolines: sel.trampolines,
     };
     let api = ApiNames::load_default()?;
     let outcome = pyctx_rewrite::migrate(&files, &api, &opts);

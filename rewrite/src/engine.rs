@@ -33,6 +33,8 @@ struct FNode {
     protos: Vec<(usize, usize)>,
     /// Why it must keep its signature.
     entry: Vec<String>,
+    /// Where its address is taken (file, offset): one `entry` each.
+    addr_sites: Vec<(usize, usize)>,
     calls: usize,
     threaded: bool,
     already: bool,
@@ -317,6 +319,49 @@ fn apply(src: &str, mut edits: Vec<Edit>) -> Result<String, String> {
     Ok(out)
 }
 
+/// Is the function name at `at` stored as a deallocator: `.tp_dealloc =
+/// NAME`, `x->tp_dealloc = NAME`, `{Py_tp_dealloc, NAME}` (a cast
+/// `(destructor)` allowed), or a positional initialiser followed by a
+/// `/* tp_dealloc */` comment?
+fn used_as_dealloc(src: &[u8], toks: &[crate::lex::Token], at: usize) -> bool {
+    let Ok(k) = toks.binary_search_by_key(&at, |t| t.start) else {
+        return false;
+    };
+    // The code tokens before the name, nearest first.
+    let before: Vec<usize> = (0..k)
+        .rev()
+        .filter(|&j| !matches!(toks[j].kind, Tok::Comment | Tok::Newline))
+        .take(5)
+        .collect();
+    let word = |j: usize| &src[toks[j].start..toks[j].end];
+    let mut b = 0;
+    // A cast: `( destructor )`.
+    if before.len() >= 3
+        && toks[before[0]].kind == Tok::Punct(b')')
+        && toks[before[1]].kind == Tok::Ident
+        && toks[before[2]].kind == Tok::Punct(b'(')
+    {
+        b = 3;
+    }
+    if before.len() >= b + 2 {
+        let p = before[b];
+        let q = before[b + 1];
+        if toks[p].kind == Tok::Punct(b'=') && word(q) == b"tp_dealloc" {
+            return true;
+        }
+        if toks[p].kind == Tok::Punct(b',') && word(q) == b"Py_tp_dealloc" {
+            return true;
+        }
+    }
+    // Positional: `NAME, /* tp_dealloc */`.
+    toks[k + 1..]
+        .iter()
+        .take_while(|t| matches!(t.kind, Tok::Comment | Tok::Punct(b',')))
+        .any(|t| {
+            t.kind == Tok::Comment && src[t.start..t.end].windows(10).any(|w| w == b"tp_dealloc")
+        })
+}
+
 /// API functions that change the calling thread's current thread state.
 const THREAD_STATE_SWITCHES: &[&str] = &[
     "PyGILState_Ensure",
@@ -578,6 +623,7 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                     defs: Vec::new(),
                     protos: Vec::new(),
                     entry: Vec::new(),
+                    addr_sites: Vec::new(),
                     calls: 0,
                     threaded: false,
                     already: false,
@@ -751,6 +797,7 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                     }
                 }
                 OccKind::Other => {
+                    nodes[id].addr_sites.push((fi, o.at));
                     if o.func.is_some() {
                         nodes[id].entry.push(format!("address taken at {here}"));
                     } else {
@@ -773,6 +820,24 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
         let mut known: HashSet<usize> = s.funcs.iter().map(|f| f.name_at).collect();
         known.extend(s.protos.iter().map(|p| p.name_at));
         known.extend(occs[fi].iter().map(|o| o.at));
+        // Names in runtime trampoline lines (`PYCTX__TRAMPOLINE(..., impl,
+        // ...)`): blanked for the parser; the implementation they call
+        // keeps its signature (it already takes `PyCtx` first).
+        for r in &s.trampolines {
+            for t in &s.toks[r.clone()] {
+                let name = std::str::from_utf8(&srcs[fi][t.start..t.end]).unwrap_or("");
+                if t.kind != Tok::Ident || !func_names.contains(name) {
+                    continue;
+                }
+                known.insert(t.start);
+                let here = pos_str(files, &scans, fi, t.start);
+                for id in resolve(fi, name) {
+                    nodes[id]
+                        .entry
+                        .push(format!("named in a trampoline line ({here})"));
+                }
+            }
+        }
         let mut in_directive = vec![false; s.toks.len()];
         for r in &s.dir.directive_lines {
             for k in r.clone() {
@@ -1185,6 +1250,109 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
         }
     }
 
+    // ---- trampolines (Options::trampolines) -------------------------------
+    // An entry point that needs a context and is kept only because its
+    // address is taken becomes `NAME_impl(PyCtx ctx, ...)` plus a line
+    // defining `NAME` with its own signature: Ok((impl name, line)).
+    // Err: why it keeps the `PyCtx_Get()` prologue.
+    let mut tramps: HashMap<DefId, Result<(String, String), String>> = HashMap::new();
+    if opts.trampolines {
+        let mut taken_names: HashSet<String> = HashSet::new();
+        for fi in 0..nf {
+            for t in &scans[fi].toks {
+                if t.kind == Tok::Ident {
+                    taken_names.insert(String::from_utf8_lossy(&srcs[fi][t.start..t.end]).into());
+                }
+            }
+        }
+        for fi in 0..nf {
+            for (di, f) in scans[fi].funcs.iter().enumerate() {
+                let st = &states[fi][di];
+                let Some(id) = st.node else { continue };
+                let node = &nodes[id];
+                if !st.migratable
+                    || node.threaded
+                    || !st.needs
+                    || f.existing_ctx.is_some()
+                    || node.addr_sites.is_empty()
+                {
+                    continue;
+                }
+                let plan = (|| -> Result<(String, String), String> {
+                    if node.entry.len() != node.addr_sites.len() {
+                        let other = node
+                            .entry
+                            .iter()
+                            .find(|e| !e.starts_with("address taken at "))
+                            .cloned()
+                            .unwrap_or_default();
+                        return Err(format!(
+                            "it keeps its signature for another reason: {other}"
+                        ));
+                    }
+                    if node.static_file.is_none() {
+                        return Err(
+                            "it is not static (the trampoline the runtime defines is static)"
+                                .into(),
+                        );
+                    }
+                    if node.defs.len() != 1 {
+                        return Err("it has several definitions".into());
+                    }
+                    let sig = f.tramp.as_ref().map_err(|e| e.clone())?;
+                    // A use before the trampoline line needs a declaration
+                    // of NAME before it.
+                    let first_use = occs[fi]
+                        .iter()
+                        .filter(|o| o.name == f.name && o.at != f.name_at && o.at < f.range.end)
+                        .map(|o| o.at)
+                        .min();
+                    if let Some(u) = first_use {
+                        let declared = node
+                            .protos
+                            .iter()
+                            .any(|&(pf, pi)| pf == fi && scans[pf].protos[pi].name_at < u);
+                        if !declared {
+                            return Err(format!(
+                                "it is used at {} before its definition ends, with no prototype before",
+                                pos_str(files, &scans, fi, u)
+                            ));
+                        }
+                    }
+                    let mut imp = format!("{}_impl", f.name);
+                    let mut k = 2;
+                    while taken_names.contains(&imp) {
+                        imp = format!("{}_impl{k}", f.name);
+                        k += 1;
+                    }
+                    let line = if sig.ret == "void" {
+                        let dealloc = node
+                            .addr_sites
+                            .iter()
+                            .all(|&(af, at)| used_as_dealloc(srcs[af], &scans[af].toks, at));
+                        if !(sig.one_pyobject && dealloc) {
+                            return Err("it returns void: only a tp_dealloc taking one `PyObject *` gets a trampoline (PYCTX_DEALLOC)".into());
+                        }
+                        format!("PYCTX_DEALLOC({}, {imp})", f.name)
+                    } else {
+                        format!(
+                            "PYCTX__TRAMPOLINE({}, {}, {imp}, {}, ({}))",
+                            sig.ret,
+                            f.name,
+                            sig.params,
+                            sig.names.join(", ")
+                        )
+                    };
+                    Ok((imp, line))
+                })();
+                if let Ok((imp, _)) = &plan {
+                    taken_names.insert(imp.clone());
+                }
+                tramps.insert((fi, di), plan);
+            }
+        }
+    }
+
     // ---- edits and reports ------------------------------------------------
     let mut edits: Vec<Vec<Edit>> = vec![Vec::new(); nf];
     let mut reports: Vec<(usize, usize, FunctionReport)> = Vec::new();
@@ -1254,6 +1422,7 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                 bridges: Vec::new(),
                 legacy_calls: Vec::new(),
                 legacy_reason: None,
+                trampoline: None,
             };
             if let Some(n) = node {
                 if !threaded {
@@ -1425,8 +1594,41 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                 }
             } else if st.needs {
                 rep.status = Status::EntryPoint;
-                if f.existing_ctx.is_none() {
-                    rep.prologue_added = true;
+                match tramps.get(&(fi, di)) {
+                    Some(Ok((imp, line))) => {
+                        edits[fi].push(Edit {
+                            at: f.name_at + f.name.len(),
+                            del: 0,
+                            text: imp[f.name.len()..].to_string(),
+                        });
+                        if let Some(p) = &f.params {
+                            edits[fi].push(param_edit(p, &var));
+                        }
+                        edits[fi].push(Edit {
+                            at: f.range.end,
+                            del: 0,
+                            text: format!("{}{line}", s.eol),
+                        });
+                        rep.param_added = true;
+                        rep.trampoline = Some(imp.clone());
+                    }
+                    Some(Err(why)) => {
+                        diag(
+                            fi,
+                            f.name_at,
+                            Severity::Note,
+                            "trampoline",
+                            format!("`{}` keeps PyCtx_Get(): {why}", f.name),
+                        );
+                        if f.existing_ctx.is_none() {
+                            rep.prologue_added = true;
+                        }
+                    }
+                    None => {
+                        if f.existing_ctx.is_none() {
+                            rep.prologue_added = true;
+                        }
+                    }
                 }
             } else {
                 rep.status = Status::NoContext;

@@ -183,6 +183,11 @@ pub struct Options {
     /// Extra entry points: functions called from outside the project by
     /// name (they keep their signature).
     pub entry: BTreeSet<String>,
+    /// Entry points whose address is taken (method tables, slots,
+    /// callbacks) become `NAME_impl(PyCtx ctx, ...)` plus a trampoline line
+    /// (`PYCTX__TRAMPOLINE` / `PYCTX_DEALLOC`) defining `NAME` with its
+    /// original signature, instead of opening with `PyCtx_Get()`.
+    pub trampolines: bool,
 }
 
 impl Default for Options {
@@ -193,6 +198,7 @@ impl Default for Options {
             exclude: BTreeSet::new(),
             only_files: None,
             entry: BTreeSet::new(),
+            trampolines: false,
         }
     }
 }
@@ -284,6 +290,10 @@ pub struct FunctionReport {
     /// For status `legacy`: "not selected", or why the engine keeps it
     /// legacy although selected (it switches the thread state).
     pub legacy_reason: Option<String>,
+    /// With `Options::trampolines`: the implementation this entry point was
+    /// renamed to (`NAME_impl`, taking `PyCtx` first); a trampoline line
+    /// after it defines `NAME` with the original signature.
+    pub trampoline: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -423,6 +433,9 @@ impl Outcome {
             }
             if r.prologue_added {
                 parts.push("PyCtx_Get() added".into());
+            }
+            if let Some(t) = &r.trampoline {
+                parts.push(format!("trampoline to `{t}`"));
             }
             if r.prototypes_updated > 0 {
                 parts.push(format!("{} prototype(s) updated", r.prototypes_updated));

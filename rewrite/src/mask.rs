@@ -33,6 +33,51 @@ pub struct Masked {
     pub skip: Vec<Range<usize>>,
     /// Statement macro invocations blanked (name, offset of the name).
     pub hidden: Vec<(String, usize)>,
+    /// Runtime trampoline lines blanked (`PYCTX__TRAMPOLINE(...)`,
+    /// `PYCTX_DEALLOC(...)`, `PYCTX_METH_*(...)`, `PYCTX_SLOT_*(...)`,
+    /// `PYCTX_MODULE_EXEC(...)`): token index ranges of their arguments.
+    pub trampolines: Vec<Range<usize>>,
+}
+
+/// A runtime macro that defines a trampoline function at file scope.
+pub fn is_trampoline_macro(w: &[u8]) -> bool {
+    matches!(
+        w,
+        b"PYCTX__TRAMPOLINE" | b"PYCTX_DEALLOC" | b"PYCTX_MODULE_EXEC"
+    ) || w.starts_with(b"PYCTX_METH_")
+        || w.starts_with(b"PYCTX_SLOT_")
+}
+
+/// Trampoline lines: the macro at the start of a line, with its argument
+/// list (token ranges: the macro name to the closing parenthesis).
+fn trampoline_lines(src: &[u8], toks: &[Token], dead: &[Range<usize>]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut line_start = true;
+    while i < toks.len() {
+        let t = toks[i];
+        if t.kind == Tok::Comment {
+            i += 1;
+            continue;
+        }
+        let at_start = line_start;
+        line_start = matches!(t.kind, Tok::Newline | Tok::Punct(b'}' | b';'));
+        if t.kind == Tok::Ident
+            && at_start
+            && is_trampoline_macro(&src[t.start..t.end])
+            && toks.get(i + 1).map(|n| n.kind) == Some(Tok::Punct(b'('))
+            && !dead.iter().any(|d| d.contains(&t.start))
+        {
+            if let Some(close) = matching_paren(toks, i + 1) {
+                out.push(i..close + 1);
+                i = close + 1;
+                line_start = false;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out
 }
 
 /// Project macros blanked before parsing.
@@ -55,7 +100,11 @@ pub fn mask(
     directive_lines: &[Range<usize>],
 ) -> Masked {
     let mut hidden = Vec::new();
-    let text = parse_text(src, toks, dead, blanks, directive_lines, &mut hidden);
+    let mut text = parse_text(src, toks, dead, blanks, directive_lines, &mut hidden);
+    let trampolines = trampoline_lines(src, toks, dead);
+    for r in &trampolines {
+        blank(&mut text, toks[r.start].start..toks[r.end - 1].end);
+    }
     let mut skip: Vec<Range<usize>> = Vec::new();
     for r in dead {
         if r.end >= r.start + 3 {
@@ -79,6 +128,7 @@ pub fn mask(
         text,
         skip: merged,
         hidden,
+        trampolines,
     }
 }
 

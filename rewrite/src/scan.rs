@@ -32,6 +32,8 @@ pub struct FileScan {
     pub top_errors: Vec<(usize, String)>,
     /// Statement macro invocations blanked before parsing (name, offset).
     pub hidden_macros: Vec<(String, usize)>,
+    /// Runtime trampoline lines (token index ranges, blanked for parsing).
+    pub trampolines: Vec<std::ops::Range<usize>>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +85,128 @@ pub struct FuncDef {
     pub idents: HashSet<String>,
     /// Has an attribute naming parameters by position.
     pub positional_attr: bool,
+    /// What a trampoline line needs (`Options::trampolines`), or why the
+    /// definition cannot have one.
+    pub tramp: Result<TrampSig, String>,
+}
+
+/// A definition's signature as a trampoline line repeats it.
+#[derive(Debug, Clone)]
+pub struct TrampSig {
+    /// The return type without storage classes (`PyObject *`).
+    pub ret: String,
+    /// The parameter list, parentheses included, on one line.
+    pub params: String,
+    /// The parameter names, in order.
+    pub names: Vec<String>,
+    /// Exactly one parameter, declared `PyObject *NAME`.
+    pub one_pyobject: bool,
+}
+
+/// Whitespace runs become one space.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The signature of a function definition for a trampoline line.
+fn trampoline_sig(src: &[u8], def: Node, fdecl: Option<Node>) -> Result<TrampSig, String> {
+    let fd = fdecl.ok_or("its declarator is not a plain function declarator")?;
+    let decl = def
+        .child_by_field_name("declarator")
+        .ok_or("no declarator")?;
+    let mut specs: Vec<String> = Vec::new();
+    let mut c = def.walk();
+    for ch in def.children(&mut c) {
+        if ch.id() == decl.id() {
+            break;
+        }
+        match ch.kind() {
+            "storage_class_specifier" | "comment" => {}
+            "type_qualifier" => specs.push(one_line(text(src, ch))),
+            _ if def.child_by_field_name("type").map(|t| t.id()) == Some(ch.id()) => {
+                specs.push(one_line(text(src, ch)))
+            }
+            k => {
+                return Err(format!(
+                    "its return type has a `{k}` the line cannot repeat"
+                ))
+            }
+        }
+    }
+    let mut stars = String::new();
+    let mut d = decl;
+    while d.id() != fd.id() {
+        if d.kind() != "pointer_declarator" || named_children(d).len() != 1 {
+            return Err("its return type is not a plain (pointer) type".into());
+        }
+        stars.push('*');
+        d = d.child_by_field_name("declarator").ok_or("no declarator")?;
+    }
+    let ret = if stars.is_empty() {
+        specs.join(" ")
+    } else {
+        format!("{} {stars}", specs.join(" "))
+    };
+    if named_children(fd).len() != 2 {
+        return Err("its declarator has attributes".into());
+    }
+    let plist = fd
+        .child_by_field_name("parameters")
+        .ok_or("no parameters")?;
+    let ptext = text(src, plist);
+    if ptext.contains("/*") || ptext.contains("//") || ptext.contains('#') {
+        return Err("its parameter list holds comments or directives".into());
+    }
+    let mut names = Vec::new();
+    let mut one_pyobject = false;
+    let kids = named_children(plist);
+    for p in &kids {
+        if p.kind() != "parameter_declaration" {
+            return Err(format!("a parameter is a `{}`", p.kind()));
+        }
+        let decl = p.child_by_field_name("declarator");
+        let name = decl.and_then(|mut d| loop {
+            match d.kind() {
+                "identifier" => return Some(d),
+                "pointer_declarator" | "array_declarator" => {
+                    d = d.child_by_field_name("declarator")?
+                }
+                _ => return None,
+            }
+        });
+        let Some(name) = name else {
+            return Err(format!(
+                "parameter `{}` has no plain name",
+                one_line(text(src, *p))
+            ));
+        };
+        let name = text(src, name).to_string();
+        if name.starts_with("pyctx_") {
+            return Err(format!(
+                "parameter `{name}` may clash with the trampoline's locals"
+            ));
+        }
+        if kids.len() == 1 {
+            one_pyobject = p.child_by_field_name("type").map(|t| text(src, t)) == Some("PyObject")
+                && named_children(*p).len() == 2
+                && decl.map(|d| {
+                    d.kind() == "pointer_declarator"
+                        && named_children(d).len() == 1
+                        && d.child_by_field_name("declarator").map(|i| i.kind())
+                            == Some("identifier")
+                }) == Some(true);
+        }
+        names.push(name);
+    }
+    if names.is_empty() {
+        return Err("it has no parameters".into());
+    }
+    Ok(TrampSig {
+        ret,
+        params: one_line(ptext),
+        names,
+        one_pyobject,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -439,6 +563,7 @@ pub fn scan_file(src: &[u8], lexed: Lexed, blanks: &mask::Blanks) -> FileScan {
         static_names: HashSet::new(),
         top_errors: Vec::new(),
         hidden_macros: masked.hidden.clone(),
+        trampolines: masked.trampolines.clone(),
     };
     let tree = fs.tree.clone();
     let root = tree.root_node();
@@ -593,6 +718,7 @@ fn scan_function(
     };
     let params_node = fdecl.and_then(|fd| fd.child_by_field_name("parameters"));
     let params = params_node.map(|p| param_list(src, p));
+    let tramp = trampoline_sig(src, n, fdecl);
     // K&R: declarations between the declarator and the body, or bare
     // identifiers as parameters.
     if refused.is_none() {
@@ -745,6 +871,7 @@ fn scan_function(
         pyctx_vars,
         idents,
         positional_attr: positional_attribute(&src[n.start_byte()..body_open.max(n.start_byte())]),
+        tramp,
     }
 }
 

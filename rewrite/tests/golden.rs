@@ -63,6 +63,9 @@ fn options(case: &Path) -> Options {
     o.exclude = set("exclude").unwrap_or_default();
     o.entry = set("entry").unwrap_or_default();
     o.only_files = set("only_files").map(|s| s.into_iter().map(PathBuf::from).collect());
+    if let Some(t) = v.get("trampolines") {
+        o.trampolines = t.as_bool().unwrap();
+    }
     if let Some(c) = v.get("ctx_name") {
         o.ctx_name = c.as_str().unwrap().to_string();
     }
