@@ -160,6 +160,9 @@ fn trampoline_sig(src: &[u8], def: Node, fdecl: Option<Node>) -> Result<TrampSig
     let mut names = Vec::new();
     let mut one_pyobject = false;
     let kids = named_children(plist);
+    if kids.is_empty() || (kids.len() == 1 && text(src, kids[0]) == "void") {
+        return Err("it has no parameters".into());
+    }
     for p in &kids {
         if p.kind() != "parameter_declaration" {
             return Err(format!("a parameter is a `{}`", p.kind()));

@@ -1,7 +1,8 @@
 //! The engine's output compiles against the runtime.
 //!
-//! - the spine fixture (`fixtures/spine/legacy/`), fully migrated, and with
-//!   seeded random halves of its functions selected (`only`);
+//! - the spine fixture (`fixtures/spine/legacy/`), fully migrated (with
+//!   and without `trampolines`), and with seeded random halves of its
+//!   functions selected (`only`);
 //! - every golden case's `after/` tree (except cases marked `nocompile`).
 //!
 //! Each file is checked with `cc -fsyntax-only -Wall -Werror` and the flags
@@ -208,6 +209,47 @@ fn spine_full_migration_compiles() {
     compiler()
         .check("spine-full", &migrated(&files, &Options::default()))
         .unwrap();
+}
+
+#[test]
+fn spine_trampolines_compile() {
+    let files = spine();
+    let api = ApiNames::load_default().unwrap();
+    let opts = Options {
+        trampolines: true,
+        ..Options::default()
+    };
+    let out = migrate(&files, &api, &opts);
+    let tramps = out
+        .functions
+        .iter()
+        .filter(|r| r.trampoline.is_some())
+        .count();
+    assert!(tramps >= 40, "{tramps} trampolines");
+    assert!(
+        out.diagnostics
+            .iter()
+            .all(|d| d.severity == pyctx_rewrite::Severity::Note),
+        "{:#?}",
+        out.diagnostics
+    );
+    let texts = migrated(&files, &opts);
+    assert!(texts.iter().any(|(_, t)| t.contains("PYCTX_DEALLOC(")));
+    compiler().check("spine-trampolines", &texts).unwrap();
+    let again: Vec<SourceFile> = texts
+        .iter()
+        .map(|(p, t)| SourceFile::new(p.clone(), t.clone()))
+        .collect();
+    let second = migrate(&again, &api, &opts);
+    assert!(!second.changed(), "not idempotent");
+    assert!(
+        second
+            .diagnostics
+            .iter()
+            .all(|d| d.severity == pyctx_rewrite::Severity::Note),
+        "{:#?}",
+        second.diagnostics
+    );
 }
 
 /// A small deterministic generator (xorshift), so the test needs no crate.

@@ -4,7 +4,7 @@
 //! expected output, byte for byte, every file of `before/`), `expected.txt`
 //! (the engine's rendered report, [`Outcome::render`]) and optionally
 //! `options.json` (`{"only": [...], "exclude": [...], "entry": [...],
-//! "ctx_name": "..."}`). Paths in reports are relative to `before/`.
+//! "ctx_name": "...", "trampolines": true}`). Paths in reports are relative to `before/`.
 //!
 //! Each case also checks idempotence: migrating `after/` with the same
 //! options changes nothing.
