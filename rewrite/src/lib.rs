@@ -355,7 +355,7 @@ pub struct Diagnostic {
     pub severity: Severity,
     /// A stable short code: `refused`, `parse-error`, `macro-legacy`,
     /// `macro-alias`, `macro-ctx`, `lvalue`, `bridge`, `api-name`,
-    /// `ctx-renamed`, `thread-switch`, `options`, `internal`.
+    /// `ctx-renamed`, `thread-switch`, `options`, `trampoline`, `internal`.
     pub code: String,
     pub message: String,
 }
