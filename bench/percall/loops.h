@@ -93,11 +93,14 @@ static inline long long bench_clock_ns(clockid_t clock)
 
 /* One timed loop: `body` runs n times with `acc` and the loop-variant
  * (laundered) `arg` in scope. Returns the wall time; *cpu_ns gets the
- * thread CPU time. */
-#define BENCH_LOOP(name, body)                                            \
+ * thread CPU time. BENCH_LOOP_SETUP runs `setup` (declarations) once before
+ * the clock is read. */
+#define BENCH_LOOP(name, body) BENCH_LOOP_SETUP(name, , body)
+#define BENCH_LOOP_SETUP(name, setup, body)                               \
     long long BENCH_FN(name)(Py_ssize_t n, PyObject *arg, long long *cpu_ns) \
     {                                                                     \
         SETUP_CTX                                                         \
+        setup                                                             \
         long acc = 0;                                                     \
         long long c0 = bench_clock_ns(CLOCK_THREAD_CPUTIME_ID);           \
         long long t0 = bench_clock_ns(CLOCK_MONOTONIC);                   \
@@ -180,13 +183,154 @@ BENCH_LOOP(get_tstate, {
 })
 #endif
 
-/* Create + destroy of a runtime-managed type: not available yet (the runtime
- * has no managed types or per-context freelists). When it has, add
- * BENCH_LOOP(runtime_type, ...) here for all modes (direct: an equivalent
- * heap type created and destroyed the stock way; ctx: through the runtime
- * with the context; legacy: the runtime's legacy spelling) and ROWS(runtime_type)
- * in percall.c: bench/report.py then fills the "not available yet" row and
- * judges the alloc+dealloc target (direct/ctx >= 1.5). */
+/* Create + destroy of an object of a heap type, non-GC, same struct in every
+ * build. Each translation unit makes its own type at import
+ * (BENCH_FN(init_types), called from percall.c):
+ *
+ *   direct / copy  a stock heap type (PyType_FromModuleAndSpec) whose
+ *                  tp_dealloc is a plain C function: PyObject_Free, then
+ *                  Py_DECREF of the type. Objects made with PyObject_New,
+ *                  destroyed with Py_DECREF: CPython's _Py_Dealloc calls
+ *                  tp_dealloc. No pyctx anywhere.
+ *   ctx            a runtime-managed type: PyCtx_Type_FromSpec with
+ *                  tp_dealloc = PYCTX_DEALLOC(rt_dealloc, impl).
+ *                  Objects made with PyCtx_New(ctx, type) (per-context
+ *                  freelist) and destroyed with Py_DECREF(ctx, o): reaching
+ *                  zero, the header's decref finds the type in the runtime's
+ *                  table and calls the impl with a dealloc context
+ *                  (no thread-state read, no trampoline); the impl reads
+ *                  the type with Py_TYPE(dctx, self), returns the memory
+ *                  with PyCtx_Free(dctx, self) (freelist) and drops the
+ *                  type with Py_DECREF(dctx, tp), as a migrated deallocator
+ *                  is written (fixtures/types/ctxtypes.c).
+ *   ctx_lean       (ctx build, second type) the same, except that the
+ *                  deallocator reads the type and drops it with CPython's
+ *                  own spelling (Py_TYPE(self), Py_DECREF(tp)) instead of
+ *                  ctx-form calls with the dealloc context. A dealloc context
+ *                  lacks the fast bit by design, so each ctx-form call in a
+ *                  deallocator takes the runtime's checked path; this
+ *                  contender shows what those two checks cost.
+ *   legacy         (legacy build, its own runtime-managed type, same
+ *                  deallocator as ctx) made with PyCtx_New, destroyed with
+ *                  the legacy Py_DECREF(o): CPython's _Py_Dealloc calls the
+ *                  tp_dealloc trampoline, which fetches the context from the
+ *                  thread state (PyCtx_Get) and calls the same impl.
+ *
+ * The context the ctx and legacy loops allocate with is fetched once before
+ * the loop and laundered every iteration, like every ctx-form call here. */
+typedef struct {
+    PyObject_HEAD
+    double x, y;
+} BenchRtObject;
+
+#if defined(BENCH_MODE_DIRECT)
+static PyTypeObject *rt_type;
+
+static void BENCH_FN(rt_dealloc)(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_Free(self);
+    Py_DECREF(tp);
+}
+static PyType_Slot rt_slots[] = {{Py_tp_dealloc, (void *)BENCH_FN(rt_dealloc)}, {0, NULL}};
+#ifdef BENCH_COPY
+static PyType_Spec rt_spec = {"_pyctx_percall.CopyObject", sizeof(BenchRtObject), 0,
+                              Py_TPFLAGS_DEFAULT, rt_slots};
+#else
+static PyType_Spec rt_spec = {"_pyctx_percall.StockObject", sizeof(BenchRtObject), 0,
+                              Py_TPFLAGS_DEFAULT, rt_slots};
+#endif
+
+int BENCH_FN(init_types)(PyObject *module)
+{
+    rt_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &rt_spec, NULL);
+    return rt_type == NULL ? -1 : 0;
+}
+
+BENCH_LOOP(runtime_type, {
+    PyObject *o = (PyObject *)PyObject_New(BenchRtObject, rt_type);
+    if (o == NULL)
+        return -1;
+    acc += (long)(uintptr_t)o & 0xff;
+    Py_DECREF(o);
+})
+
+#else /* ctx and legacy builds: runtime-managed types */
+static PyTypeObject *rt_type;
+
+static void BENCH_FN(rt_dealloc_impl)(PyCtx dctx, PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(dctx, self);
+    PyCtx_Free(dctx, self);
+    Py_DECREF(dctx, tp);
+}
+PYCTX_DEALLOC(rt_dealloc, BENCH_FN(rt_dealloc_impl))
+static PyType_Slot rt_slots[] = {{Py_tp_dealloc, (void *)rt_dealloc}, {0, NULL}};
+#if defined(BENCH_MODE_CTX)
+static PyType_Spec rt_spec = {"_pyctx_percall.CtxObject", sizeof(BenchRtObject), 0,
+                              Py_TPFLAGS_DEFAULT, rt_slots};
+
+static PyTypeObject *rt_lean_type;
+
+static void BENCH_FN(rt_lean_dealloc_impl)(PyCtx dctx, PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyCtx_Free(dctx, self);
+    Py_DECREF(tp);
+}
+PYCTX_DEALLOC(rt_lean_dealloc, BENCH_FN(rt_lean_dealloc_impl))
+static PyType_Slot rt_lean_slots[] = {{Py_tp_dealloc, (void *)rt_lean_dealloc}, {0, NULL}};
+static PyType_Spec rt_lean_spec = {"_pyctx_percall.CtxLeanObject", sizeof(BenchRtObject), 0,
+                                   Py_TPFLAGS_DEFAULT, rt_lean_slots};
+#else
+static PyType_Spec rt_spec = {"_pyctx_percall.LegacyObject", sizeof(BenchRtObject), 0,
+                              Py_TPFLAGS_DEFAULT, rt_slots};
+#endif
+
+int BENCH_FN(init_types)(PyObject *module)
+{
+    PyCtx ctx = PyCtx_Get();
+    rt_type = (PyTypeObject *)PyCtx_Type_FromSpec(ctx, module, &rt_spec, NULL, &rt_dealloc_pyctx);
+    if (rt_type == NULL)
+        return -1;
+#if defined(BENCH_MODE_CTX)
+    rt_lean_type = (PyTypeObject *)PyCtx_Type_FromSpec(ctx, module, &rt_lean_spec, NULL,
+                                                       &rt_lean_dealloc_pyctx);
+    if (rt_lean_type == NULL)
+        return -1;
+#endif
+    return 0;
+}
+
+#if defined(BENCH_MODE_CTX)
+BENCH_LOOP(runtime_type, {
+    PyObject *o = PyCtx_New(ctx, rt_type);
+    if (o == NULL)
+        return -1;
+    acc += (long)(uintptr_t)o & 0xff;
+    LAUNDER_CTX;
+    Py_DECREF(ctx, o);
+})
+
+BENCH_LOOP(runtime_type_lean, {
+    PyObject *o = PyCtx_New(ctx, rt_lean_type);
+    if (o == NULL)
+        return -1;
+    acc += (long)(uintptr_t)o & 0xff;
+    LAUNDER_CTX;
+    Py_DECREF(ctx, o);
+})
+#else
+BENCH_LOOP_SETUP(runtime_type, PyCtx rctx = PyCtx_Get();, {
+    OPAQUE(rctx);
+    PyObject *o = PyCtx_New(rctx, rt_type);
+    if (o == NULL)
+        return -1;
+    acc += (long)(uintptr_t)o & 0xff;
+    Py_DECREF(o);
+})
+#endif
+#endif
 
 #if defined(BENCH_MODE_DIRECT) && !defined(BENCH_COPY)
 /* The unchecked getter that PyCtx_Get() itself calls. */

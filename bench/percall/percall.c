@@ -27,8 +27,16 @@ DECL(err_occurred)
 DECL(decref_zero)
 DECL(incref_decref)
 DECL(get_tstate)
+DECL(runtime_type)
+long long bench_ctx_runtime_type_lean(Py_ssize_t, PyObject *, long long *);
 long long bench_direct_get_tstate_unchecked(Py_ssize_t, PyObject *, long long *);
 long long bench_direct_empty(Py_ssize_t, PyObject *, long long *);
+
+/* Each loops_*.c makes its heap type(s) for the runtime_type loops. */
+int bench_direct_init_types(PyObject *module);
+int bench_ctx_init_types(PyObject *module);
+int bench_legacy_init_types(PyObject *module);
+int bench_copy_init_types(PyObject *module);
 
 #define ROWS(name)                              \
     {#name, "direct", bench_direct_##name},     \
@@ -48,6 +56,8 @@ static const struct {
     ROWS(decref_zero)
     ROWS(incref_decref)
     ROWS(get_tstate)
+    ROWS(runtime_type)
+    {"runtime_type", "ctx_lean", bench_ctx_runtime_type_lean},
     {"get_tstate", "unchecked", bench_direct_get_tstate_unchecked},
     {"empty", "direct", bench_direct_empty},
 };
@@ -130,5 +140,13 @@ static struct PyModuleDef moduledef = {
 PyMODINIT_FUNC
 PyInit__pyctx_percall(void)
 {
-    return PyModule_Create(&moduledef);
+    PyObject *module = PyModule_Create(&moduledef);
+    if (module == NULL)
+        return NULL;
+    if (bench_direct_init_types(module) < 0 || bench_ctx_init_types(module) < 0 ||
+        bench_legacy_init_types(module) < 0 || bench_copy_init_types(module) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }
