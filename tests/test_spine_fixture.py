@@ -8,6 +8,8 @@ migrated  migrated sources, built with ``pyctx flags --cflags``
 half      half-migrated sources, built with ``pyctx flags --cflags``
 cli       legacy sources migrated by ``pyctx migrate --write``, built with ``--cflags``
 cli-half  the same for a seeded random half of the functions (``--only``)
+cli-tramp legacy sources migrated with ``pyctx migrate --write --trampolines``
+          (callbacks receive their context), run in debug mode
 
 the extension is pip-installed into a scratch directory and
 ``fixtures/spine/test_spine.py`` is run unchanged by that version's
@@ -34,9 +36,9 @@ from support import build
 FIXTURE = build.ROOT / "fixtures" / "spine"
 SUITE = FIXTURE / "test_spine.py"
 MODULES = ("spine", "spine_single")
-BUILDS = ("plain", "compat", "migrated", "half", "cli", "cli-half")
+BUILDS = ("plain", "compat", "migrated", "half", "cli", "cli-half", "cli-tramp")
 SOURCES = {"plain": "legacy", "compat": "legacy", "migrated": "migrated", "half": "half",
-           "cli": "legacy", "cli-half": "legacy"}
+           "cli": "legacy", "cli-half": "legacy", "cli-tramp": "legacy"}
 HALF_SEED = 20261124
 # Distinct API functions the spine module must be seen calling (it uses ~80).
 MIN_DISTINCT = 20
@@ -124,7 +126,8 @@ def outcome(version, kind, tmp_root):
         env.update(build.pyctx_flags(python, compat=(kind == "compat")))
     project = FIXTURE
     if kind.startswith("cli"):
-        project = migrate_with_cli(work / "project", half=(kind == "cli-half"))
+        project = migrate_with_cli(work / "project", half=(kind == "cli-half"),
+                                   trampolines=(kind == "cli-tramp"))
     target = build.pip_install(python, project, work / "site", env)
     _check_import(python, target, kind)
 
@@ -139,7 +142,9 @@ def outcome(version, kind, tmp_root):
     proc = subprocess.run(
         [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider",
          "--junitxml", str(junit), SUITE.name],
-        cwd=suite_dir, env=build.clean_env(target, PYCTX_STATS=stats_file),
+        cwd=suite_dir, env=build.clean_env(
+            target, PYCTX_STATS=stats_file,
+            **({"PYCTX_DEBUG": "1"} if kind == "cli-tramp" else {})),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         errors="replace", timeout=SUITE_TIMEOUT)
     counts = _junit_counts(junit) if junit.exists() else {}
@@ -158,12 +163,12 @@ def pyctx(*args, check=True):
     return proc
 
 
-def migrate_with_cli(project, half):
+def migrate_with_cli(project, half, trampolines=False):
     """A copy of the fixture whose legacy/ sources `pyctx migrate` rewrote
     (all functions, or a seeded random half); checks the run is idempotent."""
     shutil.copytree(FIXTURE, project)
     sources = project / "legacy"
-    only = []
+    only = ["--trampolines"] if trampolines else []
     if half:
         import random
         status = json.loads(pyctx("status", "--json", sources).stdout)
@@ -214,7 +219,7 @@ def test_spine_build(version, kind, tmp_root):
         assert _distinct(single["legacy_calls"]), single
         for s in (spine, single):
             assert _distinct(s["ctx_calls"]) == [], s  # legacy source: no ctx calls
-    elif kind in ("migrated", "cli"):
+    elif kind in ("migrated", "cli", "cli-tramp"):
         for s in (spine, single):
             assert _distinct(s["legacy_calls"]) == [], s
         assert len(_distinct(spine["ctx_calls"])) >= MIN_DISTINCT, spine
