@@ -119,17 +119,22 @@ static inline PyObject *pyctx_v_PyTuple_Pack(Py_ssize_t n, va_list va)
     return tuple;
 }
 
+/* CPython's answer to a NULL argument in the call family. */
+static inline PyObject *pyctx__null_argument(void)
+{
+    if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_SystemError, "null argument to internal routine");
+    return NULL;
+}
+
 /* Shared by the CallFunction / CallMethod family: CPython's rule is that an
  * empty format calls with no arguments, a format that builds a tuple passes
  * its items, and anything else is the single argument. */
 static inline PyObject *pyctx__call_va(PyObject *callable, const char *fmt, va_list va)
 {
     PyObject *args, *result;
-    if (callable == NULL) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_SystemError, "null argument to internal routine");
-        return NULL;
-    }
+    if (callable == NULL)
+        return pyctx__null_argument();
     if (fmt == NULL || *fmt == '\0')
         return PyObject_CallObject(callable, NULL);
     args = Py_VaBuildValue(fmt, va);
@@ -155,11 +160,8 @@ static inline PyObject *pyctx_v_PyObject_CallMethod(PyObject *obj, const char *n
                                                     va_list va)
 {
     PyObject *callable, *result;
-    if (obj == NULL || name == NULL) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_SystemError, "null argument to internal routine");
-        return NULL;
-    }
+    if (obj == NULL || name == NULL)
+        return pyctx__null_argument();
     callable = PyObject_GetAttrString(obj, name);
     if (callable == NULL)
         return NULL;
@@ -205,11 +207,8 @@ static inline PyObject *pyctx__objargs_tuple(va_list va)
 static inline PyObject *pyctx_v_PyObject_CallFunctionObjArgs(PyObject *callable, va_list va)
 {
     PyObject *args, *result;
-    if (callable == NULL) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_SystemError, "null argument to internal routine");
-        return NULL;
-    }
+    if (callable == NULL)
+        return pyctx__null_argument();
     args = pyctx__objargs_tuple(va);
     if (args == NULL)
         return NULL;
@@ -221,11 +220,8 @@ static inline PyObject *pyctx_v_PyObject_CallFunctionObjArgs(PyObject *callable,
 static inline PyObject *pyctx_v_PyObject_CallMethodObjArgs(PyObject *obj, PyObject *name, va_list va)
 {
     PyObject *callable, *result;
-    if (obj == NULL || name == NULL) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_SystemError, "null argument to internal routine");
-        return NULL;
-    }
+    if (obj == NULL || name == NULL)
+        return pyctx__null_argument();
     callable = PyObject_GetAttr(obj, name);
     if (callable == NULL)
         return NULL;
