@@ -38,7 +38,7 @@ MIN_DISTINCT_LEGACY = 10
 MIN_TOTAL_LEGACY = 1000
 
 
-PAIRS = [pytest.param(py, name, id="%s-%s" % (session.version_of(py), name))
+PAIRS = [session.param(py, name, id="%s-%s" % (session.version_of(py), name))
          for py in PYTHONS for name in COMPAT_PACKAGES]
 
 pytestmark = pytest.mark.parametrize("python,package", PAIRS)

@@ -45,9 +45,9 @@ HALF_PYTHONS = session.half_pythons(PYTHONS)
 # Fetches sdists and deps for the migration-only tests (any interpreter will do).
 FETCH_PYTHON = PYTHONS[-1] if PYTHONS else None
 
-BUILDS = ([pytest.param(py, name, "migrated", id="%s-%s-migrated" % (session.version_of(py), name))
+BUILDS = ([session.param(py, name, "migrated", id="%s-%s-migrated" % (session.version_of(py), name))
            for py in PYTHONS for name in PACKAGES]
-          + [pytest.param(py, name, "half", id="%s-%s-half" % (session.version_of(py), name))
+          + [session.param(py, name, "half", id="%s-%s-half" % (session.version_of(py), name))
              for py in HALF_PYTHONS for name in PACKAGES])
 MIGRATIONS = [pytest.param(name, variant, id="%s-%s" % (name, variant))
               for name in PACKAGES for variant in harness.MIGRATED_VARIANTS]
@@ -111,7 +111,10 @@ def test_half_migrates_exactly_the_selection(corpus, package):
     for f in mig.report["functions"]:
         kind = f["status"]["kind"]
         if f["name"] in selected:
-            assert kind != "legacy", "selected but left legacy: %s" % f
+            # Selected functions are migrated unless the CLI says why not
+            # (e.g. one that switches the thread state stays legacy).
+            assert kind != "legacy" or f.get("legacy_reason"), (
+                "selected but left legacy without a reason: %s" % f)
         else:
             assert kind in ("legacy", "refused"), "not selected but %s: %s" % (kind, f)
 

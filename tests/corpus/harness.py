@@ -110,6 +110,11 @@ def extensions_of(pkg: dict) -> List[str]:
     return list(pkg.get("extensions") or [pkg["extension"]])
 
 
+def unsupported(pkg: dict, version: str) -> Optional[str]:
+    """Why this pinned release cannot be tested on CPython X.Y (None: it can)."""
+    return (pkg.get("unsupported") or {}).get(version)
+
+
 def installed_pythons(venv_root: Optional[str] = None) -> List[str]:
     """The per-version virtualenv interpreters created by scripts/setup."""
     root = venv_root or os.path.join(REPO, ".venvs")
@@ -322,6 +327,10 @@ class TestRun:
     script_probe: dict                # from a separate fresh process
     output_tail: str
     seconds: float
+    # After a crash (no pytest summary): pyctx's own messages and the tail of
+    # a rerun with `-x --capture=no` (pytest's fd capture swallows what a
+    # dying process writes to stderr).
+    crash_output: Optional[str] = None
 
     def ids(self, outcome: str) -> List[str]:
         return sorted(k for k, v in self.outcomes.items() if v == outcome)
@@ -465,9 +474,8 @@ def build(python: str, name: str, pkg: dict, pristine: str, workdir: str,
             f.write("# %s=%s\n" % (k, run.env[k]))
         f.write(proc.stdout)
     if proc.returncode != 0:
-        run.error = "%s build failed (exit %d); log %s; compiler errors:\n%s\nlast output:\n%s" % (
-            mode, proc.returncode, run.build_log, _compiler_errors(proc.stdout),
-            _tail(proc.stdout, 30))
+        run.error = "%s build failed (exit %d); log %s:\n%s" % (
+            mode, proc.returncode, run.build_log, _build_failure(proc.stdout))
         return run
     missing = []
     for module in extensions_of(pkg):
@@ -477,10 +485,8 @@ def build(python: str, name: str, pkg: dict, pristine: str, workdir: str,
         else:
             run.so_paths.append(path)
     if missing:
-        run.error = ("%s build installed no %s extension (pure-Python fallback?); "
-                     "log %s; compiler errors:\n%s\nlast output:\n%s"
-                     % (mode, ", ".join(missing), run.build_log,
-                        _compiler_errors(proc.stdout), _tail(proc.stdout, 30)))
+        run.error = ("%s build installed no %s extension (pure-Python fallback?); log %s:\n%s"
+                     % (mode, ", ".join(missing), run.build_log, _build_failure(proc.stdout)))
         return run
     run.so_path = run.so_paths[0]
     syms, imports = set(), set()
@@ -500,10 +506,13 @@ def build(python: str, name: str, pkg: dict, pristine: str, workdir: str,
     return run
 
 
-def _compiler_errors(output: str, limit: int = 25) -> str:
-    lines = [line for line in output.splitlines()
-             if re.search(r"\berror\b", line) and ("error:" in line or "Error" in line)]
-    return "\n".join(lines[:limit]) or "(none found)"
+def _build_failure(output: str, limit: int = 20) -> str:
+    """The compiler's error lines, or the tail of the log when there are none."""
+    lines = [line.strip() for line in output.splitlines()
+             if re.search(r"\.(c|h):\d+:\d+: (fatal )?error:", line)]
+    if lines:
+        return "\n".join(lines[:limit])
+    return _tail(output, 30)
 
 
 def find_extension(target: str, module: str) -> Optional[str]:
@@ -683,8 +692,24 @@ def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str,
     if p2.returncode != 0:
         script_probe["exit"] = "%d: %s" % (p2.returncode, _tail(p2.stdout, 20))
 
+    counts = parse_pytest_summary(proc.stdout)
+    crash_output = None
+    if counts is None:
+        env3 = dict(env)
+        for k in ("PYCTX_STATS", "PYCTX_CORPUS_PROBE"):
+            env3.pop(k)
+        cmd3 = [run.python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-x",
+                "--capture=no"] + list(tcfg["pytest_args"])
+        p3 = _run(cmd3, cwd=cwd, env=env3, timeout=1200)
+        with open(os.path.join(base, "tests-rerun.log"), "w") as f:
+            f.write("$ (cd %s && %s)\n%s" % (cwd, " ".join(shlex.quote(c) for c in cmd3),
+                                           p3.stdout))
+        mine = [line for line in p3.stdout.splitlines() if line.startswith("pyctx:")]
+        crash_output = "\n".join(mine[:10] + ["[rerun -x --capture=no, exit %d; last lines]"
+                                               % p3.returncode, _tail(p3.stdout, 12)])
+
     tests = TestRun(returncode=proc.returncode,
-                    counts=parse_pytest_summary(proc.stdout),
+                    counts=counts, crash_output=crash_output,
                     outcomes=parse_junit(junit),
                     probe=_read_json(probe_out),
                     script_probe=script_probe,
@@ -747,10 +772,13 @@ def _pyctx(args: List[str], cwd: str, timeout: float = 600):
 def status_function_names(tree: str, paths: List[str]) -> List[str]:
     """Every function name `pyctx status --json` lists, sorted, unique."""
     proc = _pyctx(["status", "--json"] + paths, cwd=tree)
-    if proc.returncode != 0:
-        raise HarnessError("pyctx status --json %s exited %d:\n%s" % (
-            " ".join(paths), proc.returncode, proc.stderr[-3000:]))
-    return sorted({f["name"] for f in json.loads(proc.stdout)["functions"]})
+    # Exit 2 with a report: some code could not be parsed (the migration
+    # run reports that); its functions are listed all the same.
+    try:
+        return sorted({f["name"] for f in json.loads(proc.stdout)["functions"]})
+    except (ValueError, KeyError) as exc:
+        raise HarnessError("pyctx status --json %s exited %d without a report (%s):\n%s" % (
+            " ".join(paths), proc.returncode, exc, proc.stderr[-3000:]))
 
 
 def half_selection(package: str, names: Sequence[str], seed: int = HALF_SEED) -> List[str]:
@@ -823,7 +851,9 @@ def migration_problems(mig: MigrationRun) -> List[str]:
         return [mig.error]
     out = []
     if mig.write_rc != 0:
-        out.append("pyctx migrate --write exited %d:\n%s" % (mig.write_rc, mig.write_stderr[-3000:]))
+        out.append("pyctx migrate --write exited %d:\n%s" % (
+            mig.write_rc, "\n".join(line for line in mig.write_stderr.splitlines()
+                                    if "error" in line or line.startswith("pyctx:"))[-3000:]))
     errors = [d for d in mig.report.get("diagnostics", []) if d["severity"] == "error"]
     if errors:
         out.append("error diagnostics: %s" % errors[:10])
@@ -844,10 +874,12 @@ def idempotence_problems(mig: MigrationRun) -> List[str]:
     out = []
     if mig.check_rc != 0:
         out.append("pyctx migrate --check on the migrated output exited %s:\n%s" % (
-            mig.check_rc, mig.check_output))
-    if mig.second_rc != 0 or mig.second_diff.strip():
-        out.append("second pyctx migrate run (exit %s) printed a diff:\n%s" % (
-            mig.second_rc, mig.second_diff[:4000]))
+            mig.check_rc, _tail(mig.check_output, 10)))
+    if mig.second_diff.strip():
+        out.append("second pyctx migrate run printed a diff:\n%s" % mig.second_diff[:4000])
+    elif mig.second_rc != 0:
+        out.append("second pyctx migrate run printed no diff but exited %s:\n%s" % (
+            mig.second_rc, _tail(mig.second_stderr, 10)))
     return out
 
 
@@ -1036,8 +1068,11 @@ def suite_problems(plain: BuildRun, run: BuildRun) -> List[str]:
     if pt is None or pt.counts is None:
         return ["plain test run produced no pytest summary"]
     if t is None or t.counts is None:
+        if t is not None and t.crash_output:
+            return ["%s test run crashed (exit %s):\n%s" % (run.mode, t.returncode,
+                                                          t.crash_output)]
         return ["%s test run produced no pytest summary (exit %s):\n%s" % (
-            run.mode, t.returncode if t else "?", t.output_tail if t else "")]
+            run.mode, t.returncode if t else "?", _tail(t.output_tail, 25) if t else "")]
     out = []
     new_bad = sorted(set(t.ids("failed") + t.ids("error"))
                      - set(pt.ids("failed") + pt.ids("error")))
@@ -1336,14 +1371,17 @@ def main_compat(argv) -> int:
                     keep_build_trees=bool(args.workdir))
     rows, t0 = [], time.monotonic()
     try:
-        corpus.plan([(py, n, m) for py in pythons for n in names for m in modes])
-        rows = [corpus.results(py, n, modes) for py in pythons for n in names]
+        pairs = [(py, n) for py in pythons for n in names
+                 if not unsupported(packages[n], python_version(py))]
+        corpus.plan([(py, n, m) for py, n in pairs for m in modes])
+        rows = [corpus.results(py, n, modes) for py, n in pairs]
     finally:
         corpus.close()
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
     print(format_table(rows, args.markdown))
     print("(%.1fs; counts are passed/failed/skipped/errors)" % (time.monotonic() - t0))
+    _print_unsupported(pythons, names, packages)
     for r in rows:
         for run in r.values():
             for line in _details(run):
@@ -1398,13 +1436,18 @@ def main_migrate(argv) -> int:
     keys = []
     for n in names:
         for py in pythons:
+            if unsupported(packages[n], python_version(py)):
+                continue
             keys += [(py, n, "plain"), (py, n, "migrated")]
-        keys += [(py, n, "half") for py in halves]
+            if py in halves:
+                keys.append((py, n, "half"))
     rows = []
     try:
         corpus.plan(keys)
         for n in names:
             for py in pythons:
+                if unsupported(packages[n], python_version(py)):
+                    continue
                 variants = ["migrated"] + (["half"] if py in halves else [])
                 for v in variants:
                     plain, run = corpus.result(py, n, "plain"), corpus.result(py, n, v)
@@ -1419,6 +1462,7 @@ def main_migrate(argv) -> int:
         print(format_migrate_table(rows, packages, args.markdown))
         print("(%.1fs with %d job(s); tests are passed/failed/skipped/errors of the variant, "
               "the plain build's in parentheses)" % (total, corpus.jobs))
+        _print_unsupported(pythons, names, packages)
         _print_migrate_details(rows, corpus, names, packages, at_once)
         if args.json:
             with open(args.json, "w") as f:
@@ -1432,6 +1476,14 @@ def main_migrate(argv) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     ok = all(not verdict(p, r, m, packages[r.package]) for p, r, m in rows)
     return 0 if ok else 1
+
+
+def _print_unsupported(pythons, names, packages) -> None:
+    for py in pythons:
+        for n in names:
+            why = unsupported(packages[n], python_version(py))
+            if why:
+                print("[%s %s] not tested: %s" % (n, python_version(py), why))
 
 
 def _print_migrate_details(rows, corpus, names, packages, at_once) -> None:

@@ -47,11 +47,23 @@ def half_pythons(pythons):
     return hits or list(pythons[-1:])
 
 
+def param(python, package, *rest, id):
+    """pytest.param, skipped with its reason where packages.json says the
+    pinned release does not work on that interpreter."""
+    import pytest
+    why = harness.unsupported(harness.load_packages()[package], version_of(python))
+    marks = [pytest.mark.skip(reason="%s on %s: %s" % (package, version_of(python), why))] \
+        if why else []
+    return pytest.param(python, package, *rest, id=id, marks=marks)
+
+
 def _needed(items):
     """(python, package, variant) of every selected corpus test, in order."""
     keys = []
     for item in items:
         if not os.path.basename(str(item.fspath)).startswith("test_corpus_"):
+            continue
+        if item.get_closest_marker("skip"):
             continue
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "python" not in params or "package" not in params:
