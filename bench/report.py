@@ -16,8 +16,10 @@ OPS = [
     ("decref_zero", "Py_DECREF to zero (fresh float)", "primitive", None),
     ("incref_decref", "Py_INCREF + Py_DECREF (not to zero)", "primitive", None),
 ]
-# Measured once bench/percall/loops.h has a `runtime_type` loop (see there);
-# until then the tables say "not available yet".
+# Create + destroy of a runtime-managed type (bench/percall/loops.h): stock
+# heap type vs PyCtx_New + ctx Py_DECREF (type table, freelist) vs legacy
+# Py_DECREF (tp_dealloc trampoline); ctx_lean: the ctx form with a
+# deallocator that makes no checked ctx-form call.
 RUNTIME_TYPE = "runtime_type"
 RUNTIME_TYPE_LABEL = "create + destroy of a runtime-managed type"
 PRIMITIVES = [op for op, _, kind, _ in OPS if kind == "primitive"]
@@ -38,6 +40,7 @@ WORKLOADS = [
     ("markupsafe_escape", "markupsafe `escape`, mixed text"),
     ("simplejson_dumps", "simplejson `dumps`"),
     ("simplejson_loads", "simplejson `loads`"),
+    ("regex_search", "regex `search`"),
 ]
 TARGETS = {
     "forwarded": 1.05, "inline": 2.0, "compat_call": 1.3, "compat_workload": 1.05,
@@ -79,12 +82,16 @@ def summarise(results):
             s["inline_gain"][v] = {op: _ratios(data[op], "legacy", "ctx") for op in PRIMITIVES}
             s["empty_ns"][v] = summary(data["empty"]["direct"])["median"]
             if RUNTIME_TYPE in data:
-                s.setdefault("alloc_gain", {})[v] = _ratios(data[RUNTIME_TYPE], "direct", "ctx")
+                d = data[RUNTIME_TYPE]
+                s.setdefault("alloc_gain", {})[v] = {
+                    c: _ratios(d, "direct", c) for c in ("ctx", "ctx_lean", "legacy") if c in d}
             s["disasm"][v] = entry.get("disasm")
         wl = entry.get("workloads")
         if wl:
             s["workloads"][v] = {}
             for w, _ in WORKLOADS:
+                if w not in wl["ns_per_call"][CLOCK]:
+                    continue
                 d = wl["ns_per_call"][CLOCK][w]
                 s["workloads"][v][w] = {
                     "ms": {b: summary(vals)["median"] / 1e6 for b, vals in d.items()},
@@ -196,14 +203,15 @@ def targets(s):
             why = ("reference counting is inline CPython code in both forms (the legacy "
                    "form of a CPython macro is CPython's own expansion, without even the "
                    "compat flag test): there is no call for the ctx form to avoid, so 2× "
-                   "is out of reach by construction; a gain has to come from a cheaper "
-                   "deallocation path (issue 4)")
+                   "is out of reach by construction; what the context can speed up is "
+                   "the deallocation path itself (see the runtime-managed type row)")
             if op == "decref_zero" and any(
                     "(indirect)" in ((s["disasm"].get(v) or {}).get("loops", {})
                                      .get(op, {}).get("ctx") or {}).get("calls", [])
                     for v in gains):
-                why += ("; today the ctx form's to-zero path adds a lookup and an "
-                        "indirect call before `_Py_Dealloc` (objdump below)")
+                why += ("; for a type without a context-aware deallocator (a float) the "
+                        "ctx form's to-zero path adds the type-table lookup before "
+                        "`_Py_Dealloc` (objdump below)")
         out.append({"target": "inline primitive ≥ 2× faster than legacy: %s" % op_label(op),
                     "measured": "legacy/ctx " + text, "verdict": verdict, "why": why})
 
@@ -236,52 +244,181 @@ def targets(s):
         out.append({"target": "compat ≤ 1.05× original on real workloads",
                     "measured": "compat/plain " + text, "verdict": verdict, "why": why})
 
+    out.append(_alloc_target(s))
+    out.append(_migrated_target(s))
+    out.append(_corpus_target(s))
+    return [t for t in out if t]
+
+
+def _alloc_target(s):
     alloc = s.get("alloc_gain")
-    if alloc:
-        rows = [(v, r, None) for v, r in alloc.items()]
-        verdict, text, pooled, bad = evaluate(rows, TARGETS["alloc"], at_most=False)
-        out.append({"target": "context alloc+dealloc ≥ 1.5× faster than stock",
-                    "measured": "direct/ctx " + text, "verdict": verdict,
-                    "why": "create + destroy of a runtime-managed type, per-call table"})
-    else:
-        out.append({
-            "target": "context alloc+dealloc ≥ 1.5× faster than stock",
-            "measured": "not available yet",
-            "verdict": "not measurable yet",
-            "why": "the runtime has no runtime-managed types or per-context freelists "
-                   "yet (issue 4); the per-call table keeps a “not available yet” row "
-                   "for it, filled in once `bench/percall/loops.h` has its loop",
-        })
-    out.append({
-        "target": "migrated real workloads ≤ 1.02× original",
-        "measured": "pending",
-        "verdict": "pending",
-        "why": "needs the migration CLI (issue 3, in progress); the workload tables "
-               "have a “migrated” column waiting for it",
-    })
-    out.append({
-        "target": "whole public corpus migrated in under 1 s",
-        "measured": "pending",
-        "verdict": "pending",
-        "why": "CLI throughput (and the Coccinelle comparison) come with the migration CLI",
-    })
-    return out
+    target = "context alloc+dealloc ≥ 1.5× faster than stock"
+    if not alloc:
+        return {"target": target, "measured": "not measured in this run",
+                "verdict": "not measured", "why": "run without the per-call part"}
+    rows = [(v, r["ctx"], None) for v, r in alloc.items()]
+    verdict, text, pooled, bad = evaluate(rows, TARGETS["alloc"], at_most=False)
+    measured = "stock/ctx " + text
+    lean = [x for r in alloc.values() if "ctx_lean" in r for x in r["ctx_lean"]["values"]]
+    rt = {v: s["percall"][v][RUNTIME_TYPE]["ns"] for v in alloc}
+    if verdict == "met":
+        why = ("objects come from the context's freelist and go back to it through the "
+               "runtime's type table: no thread-state read, no lock, no trampoline")
+        return {"target": target, "measured": measured, "verdict": verdict, "why": why}
+    checks = [(rt[v]["ctx"] - rt[v]["ctx_lean"]) / 2 for v in rt if "ctx_lean" in rt[v]]
+    d = {v: ((s["disasm"].get(v) or {}).get("deallocators") or {}) for v in alloc}
+    slow_in_ctx = all("pyctx_slow_ctx" in (d[v].get("ctx") or []) for v in d)
+    slow_in_lean = any("pyctx_slow_ctx" in (d[v].get("ctx_lean") or []) for v in d)
+    lean_v = ", ".join("%s: %.2f" % (v, r["ctx_lean"]["median"]) for v, r in alloc.items()
+                       if "ctx_lean" in r)
+    lean_text = ("%.2f [%.2f–%.2f] pooled" % (summary(lean)["median"], summary(lean)["q1"],
+                                              summary(lean)["q3"])) if lean else "?"
+    slow_text = (" (`pyctx_slow_ctx`, called from the ctx deallocator and not from the "
+                 "lean one: objdump; the call also evaluates its `current` argument, a "
+                 "thread-state read, on the path the design wanted free of them)"
+                 if slow_in_ctx and not slow_in_lean else "")
+    stock = [r["direct"] for r in rt.values()]
+    why = ("the freelist-and-type-table path alone, i.e. the same ctx-form loop with a "
+           "deallocator that makes no ctx-form call (ctx_lean: `Py_TYPE(self)` and "
+           "`Py_DECREF(tp)` in CPython's spelling), runs stock/ctx_lean %s (%s%s). What the "
+           "ctx form loses is its deallocator's two ctx-form calls with the `dealloc` "
+           "context (`Py_TYPE(dctx, self)`, `Py_DECREF(dctx, tp)`): a dealloc context lacks "
+           "the fast bit by design, so each such call leaves the inline path for the "
+           "runtime's checked path%s, about %s ns per call here, %s the whole stock "
+           "create + destroy (%s ns). The target needs the capability check of a "
+           "dealloc-safe function to stay inline (the generated ctx form knows at compile "
+           "time that `Py_TYPE` and `Py_DECREF` are dealloc-safe); the legacy form pays the "
+           "same two checks plus the trampoline's context fetch" % (
+               lean_v, lean_text, _stock_note(rt), slow_text, _range(checks, "%.0f"),
+               "more than" if checks and min(checks) > max(stock) else "against",
+               _range(stock, "%.1f")))
+    return {"target": target, "measured": measured, "verdict": verdict, "why": why}
 
 
-def legacy_bound(s, v, w):
-    """Legacy calls per workload call x 1 ns, as a fraction of its time."""
-    counts = (s["results"]["versions"][v].get("legacy_calls") or {}).get(w)
+def _stock_note(rt):
+    """A clause on how stock create + destroy moved between versions, when it did."""
+    def vnum(v):
+        return tuple(int(x) for x in v.split("."))
+    old = [r["direct"] for v, r in rt.items() if vnum(v) < (3, 12)]
+    new = [r["direct"] for v, r in rt.items() if vnum(v) >= (3, 12)]
+    if old and new and min(new) > 1.3 * max(old):
+        return ("; stock costs %s ns on 3.12+ against %s ns before, where the freelist "
+                "gains little over pymalloc" % (_range(new, "%.1f"), _range(old, "%.1f")))
+    return ""
+
+
+def _range(vals, fmt="%.2f"):
+    vals = [x for x in vals if x is not None]
+    if not vals:
+        return "?"
+    lo, hi = fmt % min(vals), fmt % max(vals)
+    return lo if lo == hi else "%s–%s" % (lo, hi)
+
+
+def _migrated_target(s):
+    wl = s["workloads"]
+    target = "migrated real workloads ≤ 1.02× original"
+    rows = [("%s %s" % (w, v), wl[v][w]["ratios"]["migrated"], wl[v][w]["ratios"]["copy"])
+            for v in wl for w, _ in WORKLOADS
+            if w in wl[v] and "migrated" in wl[v][w]["ratios"]]
+    if not rows:
+        return {"target": target, "measured": "not measured in this run",
+                "verdict": "not measured", "why": "run without the workloads part"}
+    verdict, text, pooled, bad = evaluate(rows, TARGETS["migrated"])
+    why = ("a migrated extension's API uses are ctx-form: one bit test each on the "
+           "context (like compat's flag test, but macros such as `Py_DECREF` get one too, "
+           "where compat leaves CPython's expansion); each entry point fetches the context "
+           "once per call (`PyCtx_Get()`); priced at 1 ns per use, far above what a "
+           "predicted test costs in the per-call loops, they are at most %s of a "
+           "workload's time (counted with PYCTX_STATS, workload tables)"
+           % _bound_range(s, "migrated", "ctx"))
+    growth, hot = [], {}
+    for v in wl:
+        code = s["results"]["versions"][v].get("code") or {}
+        for pkg in ("markupsafe", "simplejson", "regex"):
+            a = (code.get("plain") or {}).get(pkg, {}).get("own_code_bytes")
+            b = (code.get("migrated") or {}).get(pkg, {}).get("own_code_bytes")
+            if a and b:
+                growth.append((b / a, pkg))
+            for w, n in outlined((code.get("migrated") or {}).get(pkg)).items():
+                hot[(pkg, w)] = max(hot.get((pkg, w), 0), n)
+    if growth:
+        why += ("; the migrated extensions' own code is %.2f–%.2f× the plain build's (a bit "
+                "test and an out-of-line checked-path call at every ctx-form use, macros "
+                "included, and a `PyCtx` parameter on every threaded function)" % (
+                    min(g for g, _ in growth), max(g for g, _ in growth)))
+    if hot:
+        top = sorted(hot.items(), key=lambda kv: -kv[1])[:3]
+        why += ("; and GCC kept some `static inline` wrappers out of line, so those calls "
+                "are real calls: %s" % ", ".join("%s `%s` at up to %d call sites" % (
+                    pkg, w, n) for (pkg, w), n in top))
+    lay = layout_spread(s)
+    if lay:
+        why += ("; the layout control (plain source, other code alignment) moves the same "
+                "workloads by %.2f–%.2f: rows off by that much can be code placement of a "
+                "recompiled extension as much as the context" % lay)
+    return {"target": target, "measured": "migrated/plain " + text, "verdict": verdict,
+            "why": why}
+
+
+def _corpus_target(s):
+    c = s["results"].get("cli")
+    target = "whole public corpus migrated in under 1 s"
+    if not c:
+        return {"target": target, "measured": "not measured in this run",
+                "verdict": "not measured", "why": "run without the cli part"}
+    setup = s["results"]["cli_setup"]
+    dry = c["pyctx"]["dry"]["wall"]
+    wr = c["pyctx"]["write"]["wall"]
+    ok = dry["max"] < TARGETS["corpus_s"] and wr["max"] < TARGETS["corpus_s"]
+    measured = ("one `pyctx migrate --json` over %d files, %d lines (%d sdists): %.2f s "
+                "median {%.2f–%.2f} over %d runs; `--write`: %.2f s median" % (
+                    len(setup["files"]), setup["total_lines"], len(setup["packages"]),
+                    dry["median"], dry["min"], dry["max"], dry["n"], wr["median"]))
+    why = ("%.0f lines/s; one process, files parsed in parallel on the machine's 2 CPUs "
+           "(CPU time %.2f s), peak RSS %.0f MB; see the CLI section" % (
+               setup["total_lines"] / dry["median"], c["pyctx"]["dry"]["cpu"]["median"],
+               c["pyctx"]["dry"]["maxrss_kb"] / 1024))
+    return {"target": target, "measured": measured,
+            "verdict": "met" if ok else ("partly met" if dry["median"] < 1 else "not met"),
+            "why": why}
+
+
+def api_calls(s, v, kind, w):
+    """Calls per workload call made by a build's extensions (PYCTX_STATS):
+    {"legacy": n, "ctx": n} or None."""
+    entry = s["results"]["versions"][v]
+    counts = ((entry.get("api_calls") or {}).get(kind) or {}).get(w)
+    if counts is None and kind == "compat" and entry.get("legacy_calls"):
+        old = entry["legacy_calls"].get(w)  # results of older runs
+        counts = {"legacy": old["total"], "ctx": 0} if old else None
+    return counts
+
+
+def call_bound(s, v, w, kind, form):
+    """Calls per workload call x 1 ns, as a fraction of the plain build's time."""
+    counts = api_calls(s, v, kind, w)
     if not counts:
         return None
-    return counts["total"] * 1e-6 / s["workloads"][v][w]["ms"]["plain"]
+    return counts[form] * 1e-6 / s["workloads"][v][w]["ms"]["plain"]
 
 
-def _legacy_bound_range(s):
-    vals = [legacy_bound(s, v, w) for v in s["workloads"] for w, _ in WORKLOADS]
+def _bound_range(s, kind, form):
+    vals = [call_bound(s, v, w, kind, form) for v in s["workloads"] for w, _ in WORKLOADS
+            if w in s["workloads"][v]]
     vals = [x for x in vals if x is not None]
     if not vals:
         return "?"
     return "%.1f%%" % (100 * max(vals))
+
+
+def legacy_bound(s, v, w):
+    """Legacy calls per workload call (compat build) x 1 ns, as a fraction."""
+    return call_bound(s, v, w, "compat", "legacy")
+
+
+def _legacy_bound_range(s):
+    return _bound_range(s, "compat", "legacy")
 
 
 def _ctx_inline(s, v, op):
@@ -349,9 +486,9 @@ def console_table(s):
                 cell(d["ratios"]["ctx"]), cell(d["ratios"]["legacy"]),
                 cell(d["ratios"]["copy"])))
     lines.append("")
-    head = "%-6s %-38s %9s  %-24s %-24s %-24s %-10s" % (
+    head = "%-6s %-30s %9s  %-20s %-20s %-20s %-20s" % (
         "python", "workload (ms: plain, median)", "plain", "compat/plain [IQR]",
-        "A/A copy/plain [IQR]", "layout relaid/plain", "migrated")
+        "migrated/plain [IQR]", "A/A copy/plain [IQR]", "layout relaid/plain")
     lines.append(head)
     lines.append("-" * len(head))
     for v in s["versions"]:
@@ -359,10 +496,25 @@ def console_table(s):
             d = s["workloads"].get(v, {}).get(w)
             if not d:
                 continue
-            relaid = d["ratios"].get("relaid")
-            lines.append("%-6s %-38s %7.3fms  %-24s %-24s %-24s %-10s" % (
-                v, label.replace("`", ""), d["ms"]["plain"], cell(d["ratios"]["compat"]),
-                cell(d["ratios"]["copy"]), cell(relaid) if relaid else "-", "pending"))
+            r = d["ratios"]
+            lines.append("%-6s %-30s %7.3fms  %-20s %-20s %-20s %-20s" % (
+                v, label.replace("`", ""), d["ms"]["plain"], cell(r["compat"]),
+                cell(r["migrated"]) if "migrated" in r else "-", cell(r["copy"]),
+                cell(r["relaid"]) if "relaid" in r else "-"))
+    c = s["results"].get("cli")
+    if c:
+        setup = s["results"]["cli_setup"]
+        dry = c["pyctx"]["dry"]
+        lines.append("")
+        lines.append("CLI: pyctx migrate --json, %d files / %d lines: %.3f s median "
+                     "{%.3f–%.3f}, %.0f lines/s, peak RSS %.0f MB" % (
+                         len(setup["files"]), setup["total_lines"], dry["wall"]["median"],
+                         dry["wall"]["min"], dry["wall"]["max"],
+                         setup["total_lines"] / dry["wall"]["median"], dry["maxrss_kb"] / 1024))
+        if c.get("spatch"):
+            sp = c["spatch"]["run"]
+            lines.append("     spatch (Coccinelle %s), same files, with a macro file: %.1f s, "
+                         "peak RSS %.0f MB" % (setup["spatch"], sp["wall"], sp["maxrss_kb"] / 1024))
     lines.append("")
     lines.append("targets:")
     for t in s["targets"]:
@@ -526,9 +678,6 @@ def markdown(s, png_name):
                 RUNTIME_TYPE_LABEL, d["ns"]["direct"], d["ns"]["ctx"], d["ns"]["legacy"],
                 fmt_ratio(d["ratios"]["ctx"]), fmt_ratio(d["ratios"]["legacy"]),
                 fmt_ratio(d["ratios"]["copy"])))
-        else:
-            add("| %s | – | – | – | not available yet | not available yet | – |" %
-                RUNTIME_TYPE_LABEL)
         add("")
         g = s["inline_gain"][v]
         add("Legacy/ctx for the primitives (issue 5 wants ≥ 2 once they are inline): "
@@ -560,37 +709,66 @@ def markdown(s, png_name):
         "and two ALU operations; a migrated entry point pays it once, and every "
         "ctx-form call after that pays a bit test instead of a thread-state read.")
     add("")
+    rt = _runtime_type_section(s)
+    if rt:
+        add(rt)
+        add("")
     add("### What the ctx form compiles to (objdump)")
     add("")
     add(_disasm_section(s))
     add("")
-    add("## Real workloads: original build vs compat build")
+    add("## Real workloads: original vs compat vs migrated")
     add("")
-    add("markupsafe %s and simplejson %s from their PyPI sdists (sha256-pinned, "
-        "cached in `.cache/sdists`), built unmodified twice per CPython: **plain** "
-        "(stock flags) and **compat** (`pyctx flags --cflags --compat`, every API "
-        "call of the extension through compat). Two controls: **copy**, the plain "
-        "build copied to another directory (A/A: the very same binary), and "
-        "**relaid**, the plain source rebuilt with only code alignment changed "
-        "(`%s`): the layout control, since a compat build is a recompilation too "
-        "and moves code around. All four are loaded into **one process**: each is imported under the package's real "
-        "name from its own directory and then moved out of `sys.modules`, so the "
-        "next one imports fresh (simplejson's C code imports `simplejson.*` by "
-        "absolute name during init, which rules out loading under an alias); the "
-        "driver checks that every build's Python layer calls its own C extension "
-        "and that all builds compute identical results." % (
-            "3.0.2", "3.19.3", r.get("layout_cflags", "?")))
+    pins = r.get("pins") or {}
+
+    def pv(n, default):
+        return (pins.get(n) or {}).get("version", default)
+    add("markupsafe %s, simplejson %s and regex %s from their PyPI sdists (sha256-pinned, "
+        "the pins of `tests/corpus/packages.json`), each built four times per CPython: "
+        "**plain** (stock flags), **compat** (the unmodified source with `pyctx flags "
+        "--cflags --compat`: every API call of the extension through compat), "
+        "**migrated** (the C sources after `pyctx migrate --write` on a copy, all "
+        "functions, built with `pyctx flags --cflags`) and **relaid**, the plain source "
+        "rebuilt with only code alignment changed (`%s`): the layout control, since the "
+        "compat and migrated builds are recompilations too and move code around. A "
+        "fifth contender, **copy**, is the plain build copied to another directory (A/A: "
+        "the very same binary). All five are loaded into **one process**: each is "
+        "imported under the package's real name from its own directory and then moved "
+        "out of `sys.modules`, so the next one imports fresh (simplejson's C code "
+        "imports `simplejson.*` by absolute name during init, which rules out loading "
+        "under an alias; regex compiles its patterns while its build is imported); the "
+        "driver checks that every build's Python layer calls its own C extension and "
+        "that all builds compute identical results (regex's matches also equal the "
+        "standard library's `re`)." % (
+            pv("markupsafe", "3.0.2"), pv("simplejson", "3.19.3"), pv("regex", "2024.11.6"),
+            r.get("layout_cflags", "?")))
     add("")
     add("Inputs: %s" % "; ".join("%s: %s" % (w, s["workload_desc"].get(w, "?"))
-                                 for w, _ in WORKLOADS) + ".")
+                                 for w, _ in WORKLOADS if w in s["workload_desc"]) + ".")
     add("")
-    add("Legacy calls per call: counted in separate, untimed processes running "
-        "the compat build under `PYCTX_STATS` ((1 + 10 runs) − (1 run), over 10). "
-        "The last column prices each at 1 ns, more than a flag test and a "
-        "predictable branch cost, against the plain build's time: an upper bound "
-        "on what compat's tests can add. Deviations well beyond it, in either "
-        "direction, come from recompiling the extension (register allocation, "
-        "code layout), not from the tests.")
+    mig = r.get("migration")
+    if mig:
+        add("The migration (one `pyctx migrate --write` per package, this run's binary; "
+            "a second run on the result must change nothing):")
+        add("")
+        add("| package | calls rewritten | functions threaded | entry points | refused | "
+            "legacy calls left | macros left legacy | parse errors | second run changes |")
+        add("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for n, f in mig.items():
+            add("| %s %s | %d | %d | %d | %d%s | %d | %d | %d | %d |" % (
+                n, pv(n, ""), f["calls_rewritten"], f["threaded"], f["entry_points"],
+                f["refused"], " (%s)" % ", ".join("`%s`" % x for x in f["refused_functions"])
+                if f["refused_functions"] else "", f["legacy_calls"], f["macros_legacy"],
+                f["parse_errors"], f["second_run_changes"]))
+        add("")
+    add("API calls per workload call: counted in separate, untimed processes running "
+        "the compat and the migrated build under `PYCTX_STATS` ((3 calls) − (2 calls): "
+        "the workloads are deterministic): compat's legacy calls, the migrated build's ctx-form calls and the "
+        "legacy calls it has left. The share columns price each call at 1 ns, more than "
+        "a flag or bit test and a predictable branch cost, against the plain build's "
+        "time: an upper bound on what those tests can add. Deviations well beyond it, in "
+        "either direction, come from recompiling the extension (register allocation, "
+        "code layout), which the layout control measures, not from the tests.")
     add("")
     add("One sample = thread CPU time of a batch of calls (batch sized to "
         "~%.0f ms), GC collected before and disabled during the batch; a repetition "
@@ -602,32 +780,35 @@ def markdown(s, png_name):
             continue
         add("### CPython %s" % _full_version(s, v))
         add("")
-        add("| workload | plain ms | compat ms | compat/plain | A/A copy/plain | "
-            "layout control relaid/plain | migrated/plain | legacy calls per call | "
-            "their share at 1 ns each |")
-        add("|---|---:|---:|---|---|---|---|---:|---:|")
+        add("| workload | plain ms | compat/plain | migrated/plain | A/A copy/plain | "
+            "layout control relaid/plain | compat: legacy calls per call (share at 1 ns) | "
+            "migrated: ctx calls per call (share) | migrated: legacy calls left |")
+        add("|---|---:|---|---|---|---|---:|---:|---:|")
         for w, label in WORKLOADS:
-            d = s["workloads"][v][w]
-            counts = (s["results"]["versions"][v].get("legacy_calls") or {}).get(w)
-            bound = legacy_bound(s, v, w)
-            relaid = d["ratios"].get("relaid")
-            add("| %s | %.3f | %.3f | %s | %s | %s | pending | %s | %s |" % (
-                label, d["ms"]["plain"], d["ms"]["compat"], fmt_ratio(d["ratios"]["compat"]),
-                fmt_ratio(d["ratios"]["copy"]), fmt_ratio(relaid) if relaid else "–",
-                "%.0f" % counts["total"] if counts else "?",
-                "%.2f%%" % (100 * bound) if bound is not None else "?"))
+            d = s["workloads"][v].get(w)
+            if not d:
+                continue
+            rr = d["ratios"]
+            comp = api_calls(s, v, "compat", w)
+            migc = api_calls(s, v, "migrated", w)
+            cb = call_bound(s, v, w, "compat", "legacy")
+            mb = call_bound(s, v, w, "migrated", "ctx")
+            add("| %s | %.3f | %s | %s | %s | %s | %s | %s | %s |" % (
+                label, d["ms"]["plain"], fmt_ratio(rr["compat"]),
+                fmt_ratio(rr["migrated"]) if "migrated" in rr else "–",
+                fmt_ratio(rr["copy"]), fmt_ratio(rr["relaid"]) if "relaid" in rr else "–",
+                "%.0f (%.2f%%)" % (comp["legacy"], 100 * cb) if comp else "?",
+                "%.0f (%.2f%%)" % (migc["ctx"], 100 * mb) if migc else "?",
+                "%.0f" % migc["legacy"] if migc else "?"))
         add("")
-    add("## Not measured yet")
-    add("")
-    add("- **Create + destroy of a runtime-managed type** (and the alloc+dealloc "
-        "target): the runtime has no managed types or freelists yet; the row says "
-        "“not available yet” until it does.")
-    add("- **Migrated builds** of the real workloads: the column says “pending” "
-        "until the migration CLI (issue 3) lands.")
-    add("- **regex `search`** (a third real workload in issue 5) and **CLI "
-        "throughput** on the corpus, with the Coccinelle comparison: not in this "
-        "round.")
-    add("")
+    code_md = _code_section(s)
+    if code_md:
+        add(code_md)
+        add("")
+    cli_md = _cli_section(s)
+    if cli_md:
+        add(cli_md)
+        add("")
     if png_name:
         add("## Plot")
         add("")
@@ -635,14 +816,18 @@ def markdown(s, png_name):
         add("")
         add("Bars: median ratio per CPython version; whiskers: IQR. Dashed lines: "
             "issue 5's targets. Grey diamonds: the A/A control (one per version); "
-            "orange circles: the workloads' layout control.")
+            "orange circles: the workloads' layout control. The runtime-managed type "
+            "panel is a speed-up (stock time / contender's time), the others time "
+            "ratios.")
         add("")
     add("## Reproduce")
     add("")
     add("```sh")
-    add("scripts/bench                    # everything, every installed CPython (~3 min, under 5)")
+    add("scripts/bench                    # everything, every installed CPython (~%.0f min here)"
+        % max(1, round(r.get("total_seconds", 0) / 60)))
     add("scripts/bench --quick            # short, noisier run")
     add("scripts/bench --versions 3.12 --only percall --no-docs")
+    add("scripts/bench --only cli --no-docs   # CLI throughput and Coccinelle only")
     add("scripts/bench --report-only bench/.build/results/results.json   # re-render")
     add("```")
     add("")
@@ -739,10 +924,11 @@ def _observations(s):
                for v in vs):
             out.append(
                 "**The ctx `Py_DECREF` reaching zero costs %.2f–%.2f× direct** (a fresh "
-                "float, allocation included): on its way to `_Py_Dealloc` it now looks the "
-                "type up in the runtime's table of context-aware deallocators (an indirect "
-                "call when one is registered), work of issue 4 in progress that this "
-                "suite will track." % (min(dz), max(dz)))
+                "float, allocation included): on its way to `_Py_Dealloc` it looks the "
+                "type up in the runtime's table of context-aware deallocators (a short "
+                "probe that finds nothing for a float; an indirect call when the type "
+                "has one): the price every object pays for the runtime-managed types' "
+                "faster path." % (min(dz), max(dz)))
 
     if wl:
         mk = [(v, wl[v]["markupsafe_escape"]["ratios"]) for v in s["versions"] if v in wl]
@@ -762,9 +948,393 @@ def _observations(s):
     return out
 
 
+# Wrappers that are C-variadic (or call one): the compiler cannot inline them.
+VARIADIC_WRAPPERS = ("Py_BuildValue", "PyArg_Parse", "PyArg_ParseTuple",
+                     "PyArg_ParseTupleAndKeywords", "PyErr_Format", "PyTuple_Pack",
+                     "PyObject_CallFunction", "PyObject_CallMethod", "PyUnicode_FromFormat",
+                     "PyObject_CallFunctionObjArgs", "PyObject_CallMethodObjArgs",
+                     "PyErr_WarnFormat", "PyBytes_FromFormat")
+
+
+def _wrapper_name(w):
+    for prefix in ("pyctx_ctx_", "pyctx_legacy_", "pyctx_fast_"):
+        if w.startswith(prefix):
+            return w[len(prefix):]
+    return w
+
+
+def outlined(code, variadic=False):
+    """{wrapper: call sites} of one build's package, inlinable ones only
+    (or the variadic ones)."""
+    calls = (code or {}).get("outlined_calls") or {}
+    return {w: n for w, n in calls.items()
+            if (_wrapper_name(w) in VARIADIC_WRAPPERS) == variadic}
+
+
+def _code_section(s):
+    rows = []
+    for v in s["versions"]:
+        code = s["results"]["versions"].get(v, {}).get("code")
+        if not code:
+            continue
+        for pkg in ("markupsafe", "simplejson", "regex"):
+            sizes = [code.get(k, {}).get(pkg, {}).get("own_code_bytes") for k in
+                     ("plain", "compat", "migrated")]
+            if None in sizes:
+                continue
+            rows.append((v, pkg, sizes, outlined(code["compat"].get(pkg)),
+                         outlined(code["migrated"].get(pkg))))
+    if not rows:
+        return None
+    out = ["### What the compiler made of each build", "",
+           "The extension's own machine code (text symbols of the `.so` minus libpyctx.a's "
+           "and the compiler builtins it brings), and the pyctx wrappers the compiler kept "
+           "out of line although they are `static inline` (with their call sites, "
+           "objdump). Every ctx-form use carries its bit test and an out-of-line call to "
+           "the checked path (cold, but code); C-variadic wrappers (`Py_BuildValue`, "
+           "`PyArg_Parse*`, `PyErr_Format`, ...) cannot be inlined and are not listed.", "",
+           "| CPython | package | own code: plain / compat / migrated (bytes) | "
+           "migrated/plain | compat: out of line | migrated: out of line |",
+           "|---|---|---|---:|---|---|"]
+
+    def fmt(d):
+        return ", ".join("`%s` ×%d" % (w, n) for w, n in sorted(d.items(), key=lambda kv: -kv[1])) or "–"
+    for v, pkg, sizes, oc, om in rows:
+        out.append("| %s | %s | %d / %d / %d | %.2f | %s | %s |" % (
+            v, pkg, sizes[0], sizes[1], sizes[2], sizes[2] / sizes[0], fmt(oc), fmt(om)))
+    return "\n".join(out)
+
+
+def _runtime_type_section(s):
+    vs = [v for v in s["versions"] if RUNTIME_TYPE in s["percall"].get(v, {})]
+    if not vs:
+        return None
+    out = []
+    add = out.append
+    add("### Create + destroy of a runtime-managed type")
+    add("")
+    add("One object of a non-GC heap type (same struct everywhere: `PyObject_HEAD` and "
+        "two doubles) created and destroyed per iteration. **stock**: a type from "
+        "`PyType_FromModuleAndSpec` whose `tp_dealloc` calls `PyObject_Free` and drops "
+        "the type; `PyObject_New` + `Py_DECREF`, plain CPython. **ctx**: a type from "
+        "`PyCtx_Type_FromSpec(ctx, module, &spec, NULL, &rt_dealloc_pyctx)` with "
+        "`tp_dealloc = PYCTX_DEALLOC(rt_dealloc, impl)`; `PyCtx_New(ctx, type)` + "
+        "`Py_DECREF(ctx, o)`, which reaching zero calls the impl through the runtime's "
+        "type table with a `dealloc` context; the impl does what a migrated deallocator "
+        "does (`tp = Py_TYPE(dctx, self); PyCtx_Free(dctx, self); Py_DECREF(dctx, tp);`), "
+        "memory going back to the context's freelist. **ctx_lean**: the same with the "
+        "impl written `Py_TYPE(self)` / `Py_DECREF(tp)` (CPython's spelling, no ctx-form "
+        "call), to isolate the cost of those two calls. **legacy**: `PyCtx_New` + the "
+        "legacy `Py_DECREF(o)`: CPython's `_Py_Dealloc` calls the trampoline, which "
+        "fetches the context (`PyCtx_Get()`) and calls the same impl. Ratios are "
+        "stock/contender: above 1 means faster than stock (the target wants ≥ 1.5 for "
+        "ctx).")
+    add("")
+    add("| CPython | stock ns | ctx ns | ctx_lean ns | legacy ns | stock/ctx | "
+        "stock/ctx_lean | stock/legacy | A/A copy/stock (time ratio) |")
+    add("|---|---:|---:|---:|---:|---|---|---|---|")
+    for v in vs:
+        d = s["percall"][v][RUNTIME_TYPE]
+        g = s["alloc_gain"][v]
+        add("| %s | %.1f | %.1f | %s | %.1f | %s | %s | %s | %s |" % (
+            v, d["ns"]["direct"], d["ns"]["ctx"],
+            "%.1f" % d["ns"]["ctx_lean"] if "ctx_lean" in d["ns"] else "–",
+            d["ns"]["legacy"], fmt_ratio(g["ctx"]),
+            fmt_ratio(g["ctx_lean"]) if "ctx_lean" in g else "–",
+            fmt_ratio(g["legacy"]), fmt_ratio(d["ratios"]["copy"])))
+    add("")
+    d = (s["disasm"].get(vs[-1]) or {}).get("deallocators")
+    if d:
+        add("Calls made by each deallocator (objdump, %s; any path): %s." % (vs[-1], "; ".join(
+            "%s: %s" % (k, ", ".join("`%s`" % c for c in calls) or "none")
+            for k, calls in d.items())))
+    return "\n".join(out)
+
+
+def _cli_section(s):
+    r = s["results"]
+    c = r.get("cli")
+    if not c:
+        return None
+    setup = r["cli_setup"]
+    out = []
+    add = out.append
+    p = c["pyctx"]
+    rep = p["report"]
+    t = rep["totals"]
+    add("## CLI throughput: the whole public corpus in one `pyctx migrate`")
+    add("")
+    per_pkg = {}
+    for f, n in setup["lines"].items():
+        top = f.split("/")[0]
+        per_pkg.setdefault(top, [0, 0])
+        per_pkg[top][0] += 1
+        per_pkg[top][1] += n
+    add("The C sources (`c_sources` of `tests/corpus/packages.json`) of %d pinned sdists, "
+        "copied side by side into one tree: %s; %d files, %d lines, %.0f KB." % (
+            len(setup["packages"]), ", ".join(
+                "%s (%d files, %d lines)" % (top, n[0], n[1]) for top, n in per_pkg.items()),
+            len(setup["files"]), setup["total_lines"], setup["bytes"] / 1024))
+    add("")
+    add("ONE invocation over all of them (`pyctx migrate --json` followed by the %d "
+        "package paths; dry run), after one untimed warm-up, then `--write` on fresh "
+        "copies of the tree. Wall time from the parent (`time.perf_counter` around "
+        "spawn and `wait4`), CPU time and peak RSS of that child alone from `wait4`'s "
+        "rusage; the binary is this run's snapshot of `target/release/pyctx` (release "
+        "build). Nothing else of this suite ran meanwhile; the machine is shared, so "
+        "wall time also depends on what others run (1-minute load average %s before "
+        "the timed runs, %s after; the CLI parses files in parallel, on 2 CPUs). CPU "
+        "time is the steadier number." % (
+            len(p["paths"]),
+            "%.2f" % p["loadavg_before"][0] if p.get("loadavg_before") else "?",
+            "%.2f" % p["loadavg_after"][0] if p.get("loadavg_after") else "?"))
+    add("")
+    add("| run | wall s, median {min–max} | CPU s (user + sys) | peak RSS | lines/s (median) |")
+    add("|---|---|---|---:|---:|")
+    def runs(n):
+        return "%d run%s" % (n, "" if n == 1 else "s")
+    for key, label in (("dry", "`pyctx migrate --json` (dry run), %s" % runs(p["dry"]["n"])),
+                       ("write", "`pyctx migrate --write --json`, %s" % runs(p["write"]["n"]))):
+        d = p[key]
+        add("| %s | %.3f {%.3f–%.3f} | %.3f | %.0f MB | %.0f |" % (
+            label, d["wall"]["median"], d["wall"]["min"], d["wall"]["max"],
+            d["cpu"]["median"], d["maxrss_kb"] / 1024,
+            setup["total_lines"] / d["wall"]["median"]))
+    sp = c.get("spatch")
+    if sp:
+        add("| spatch (Coccinelle %s), same files, with a macro file, 1 run | %.1f | %.1f | "
+            "%.0f MB | %.0f |" % (setup["spatch"], sp["run"]["wall"],
+                                  sp["run"]["user"] + sp["run"]["sys"],
+                                  sp["run"]["maxrss_kb"] / 1024,
+                                  setup["total_lines"] / sp["run"]["wall"]))
+    add("")
+    add("What the run did: %d calls rewritten in %d files; of %d functions, %d threaded "
+        "(gained a `PyCtx` parameter), %d entry points (open with `PyCtx ctx = "
+        "PyCtx_Get();`), %d need no context, %d refused%s; %d API calls left legacy "
+        "with a reason; macros: %d rewritten, %d left legacy; %d regions it could not "
+        "parse%s. Exit status %s (2: something could not be parsed, which is reported, "
+        "not skipped). A second run on the written tree changes %d files (calls "
+        "already passing ctx: %d). The JSON report is %.0f KB." % (
+            t["calls_rewritten"], rep["files_changed"], t["functions"], t["threaded"],
+            t["entry_points"], t["no_context"], t["refused"],
+            " (%s)" % "; ".join(rep["refused"]) if rep["refused"] else "",
+            t["legacy_calls"], t["macros_rewritten"], t["macros_legacy"],
+            len(rep["parse_errors"]),
+            " (%s)" % "; ".join(rep["parse_errors"][:6]) + (
+                "; …" if len(rep["parse_errors"]) > 6 else "") if rep["parse_errors"] else "",
+            "/".join(str(x) for x in p["dry"]["rc"]),
+            p["second_run"]["files_changed"], p["second_run"]["calls_already_ctx"],
+            p["json_bytes"] / 1024))
+    add("")
+    pp = p["per_package"]
+    diff = [(k, pp["alone"][k]["calls_rewritten"], pp["together"].get(k, {}).get(
+        "calls_rewritten", 0)) for k in pp["alone"]]
+    if any(a != b for _, a, b in diff):
+        add("**One run or one per package?** Migrated one package at a time (%.2f s in "
+            "all), the same sources get %s calls rewritten; in the one project-wide run, "
+            "%s. All files given form one project, so a name that one package defines "
+            "itself becomes a project name for all of them and its calls elsewhere stay "
+            "legacy: here %s. For unrelated packages, one invocation per package is "
+            "the right use; the single invocation is what the throughput target asks "
+            "for." % (
+                sum(a["wall"] for a in pp["alone"].values()),
+                ", ".join("%s %d" % (k, a) for k, a, b in diff),
+                ", ".join("%s %d" % (k, b) for k, a, b in diff if a != b),
+                ", ".join("`%s`" % x for x in rep.get("project_api_names", [])
+                          if not x.startswith("bitarray"))
+                or "see the `api-name` notes"))
+        add("")
+    cm = _cocci_section(s)
+    if cm:
+        add(cm)
+    return "\n".join(out)
+
+
+CATEGORY_LABELS = [
+    ("code", "ordinary code (name with a ctx form on every CPython 3.9–3.13)"),
+    ("conditional", "inside an `#if` group compiled on some CPython 3.9–3.13"),
+    ("dead", "inside an `#if` group compiled on none of 3.9–3.13 (fallbacks for older Pythons)"),
+    ("macro", "inside a `#define` body"),
+    ("some_versions", "a name with a ctx form on some versions only (`PyUnicode_READ`: 3.11+, "
+                      "`Py_NewRef`: 3.10+, ...), anywhere"),
+]
+
+
+def _cocci_section(s):
+    r = s["results"]
+    c = r["cli"]
+    setup = r["cli_setup"]
+    out = []
+    add = out.append
+    add("### The same rewrite by Coccinelle")
+    add("")
+    if not c.get("spatch"):
+        add("Not measured: %s." % (setup.get("spatch_missing_reason") or "spatch missing"))
+        return "\n".join(out)
+    sp = c["spatch"]
+    p = c["pyctx"]
+    add("Coccinelle %s (Debian's `coccinelle`, installed by `scripts/bench` with apt-get "
+        "when missing). The semantic patch (`bench/.build/cli/ctx.cocci`, generated by "
+        "`bench/cli.py`) lists the %d names of `pyctx api list --python .venvs/%s/bin/python` "
+        "in three rules: `fn(e, ...)` with `e` any expression other than `ctx` gets "
+        "`ctx, ` inserted before `e` (inserting rather than replacing the call, so nested "
+        "API calls are rewritten too; the `!= ctx` constraint keeps a second run from "
+        "adding another); `fn(T, ...)` with a type `T` likewise (`PyObject_New(T, tp)`; "
+        "an expression metavariable does not match a type); `fn()` becomes `fn(ctx)`. "
+        "spatch runs `--in-place --dir <tree> --include-headers` on a copy of the same "
+        "tree, with a macro file naming CPython's declaration macros (`Py_LOCAL_INLINE`, "
+        "`PyObject_HEAD`, `PyMODINIT_FUNC`, ...: `bench/cli.py`), as a Coccinelle user "
+        "would write one; pyctx needs none." % (
+            setup["spatch"], sp["names"], setup["api_version"]))
+    add("")
+    pm = p["dry"]["wall"]["median"]
+    add("**Time**: spatch %.1f s wall (%.1f s CPU, peak RSS %.0f MB) against pyctx's "
+        "%.2f s (dry run) / %.2f s (`--write`): %.0f× the `--write` run." % (
+            sp["run"]["wall"], sp["run"]["user"] + sp["run"]["sys"],
+            sp["run"]["maxrss_kb"] / 1024, pm, p["write"]["wall"]["median"],
+            sp["run"]["wall"] / p["write"]["wall"]["median"]))
+    nm = r.get("spatch_nomacros")
+    if nm:
+        timed_out = [f for f, x in nm["files"].items() if x["timed_out"]]
+        bad = {f: x["bad_lines"] for f, x in nm["files"].items() if x["bad_lines"]}
+        add("Without the macro file (each file alone, %d s limit per file; this run "
+            "overlapped the builds, so its times are not reported): %s%s." % (
+                _nomacro_timeout(r),
+                "%d file(s) hit the limit (%s)" % (len(timed_out), ", ".join(
+                    "`%s`" % f for f in timed_out)) if timed_out else "no file hit the limit",
+                "; unparsed lines reported: %s" % ", ".join(
+                    "`%s` %d" % (f, n) for f, n in bad.items()) if bad else ""))
+    bad = {f: n for f, n in sp["bad_lines"].items() if n}
+    if bad:
+        add("With it, the lines spatch could not parse (its `badcount`, code it then "
+            "leaves alone): %s." % ", ".join("`%s` %d" % (f, n) for f, n in bad.items()))
+    add("")
+    cmp_ = c["compare"]
+    by = cmp_["by_category"]
+    add("**Call sites.** One scanner (`bench/cli.py`, `scan_calls`) lists every call of "
+        "a name in that list in the original sources — comments, strings and "
+        "declarations or definitions of such names excluded — and checks in each "
+        "tool's output whether the call passes a context first (`ctx`, or a renamed one). "
+        "Calls are paired between original and output in order (no call was lost or "
+        "duplicated: %s). `#if` groups are live or dead per the C preprocessor run on "
+        "every .c file with each of CPython %s's headers." % (
+            ", ".join("%s %d unpaired" % (k, v) for k, v in cmp_["lost"].items()),
+            ", ".join(c.get("live_versions", []))))
+    add("")
+    tools = [t for t in ("pyctx", "spatch") if t in by]
+    add("| call sites | in the original | " + " | ".join(
+        "%s passes ctx" % t for t in tools) + " |")
+    add("|---|---:|" + "---:|" * len(tools))
+    for key, label in CATEGORY_LABELS:
+        n = by[tools[0]][key]["sites"]
+        if not n:
+            continue
+        add("| %s | %d | %s |" % (label, n, " | ".join(
+            "%d (%.0f%%)" % (by[t][key]["ctx"], 100.0 * by[t][key]["ctx"] / n) for t in tools)))
+    add("")
+    diffs = {}
+    for d in cmp_["differ"]:
+        who = "+".join(d["ctx"]) or "none"
+        diffs.setdefault((d["where"], who), {}).setdefault(d["name"], 0)
+        diffs[(d["where"], who)][d["name"]] += 1
+    if diffs:
+        add("Where they differ (category, who passes ctx: names with counts):")
+        add("")
+        for (where, who), names in sorted(diffs.items(), key=lambda kv: -sum(kv[1].values())):
+            top = sorted(names.items(), key=lambda kv: -kv[1])
+            add("- %s, only %s (%d): %s%s" % (
+                where, who, sum(names.values()), ", ".join(
+                    "`%s` %d" % (n, k) for n, k in top[:8]), ", …" if len(top) > 8 else ""))
+        add("")
+    t = p["report"]["totals"]
+    lay = c.get("layout", {})
+    comp = c.get("compile", {})
+
+    def compiles(tool):
+        fs = comp.get(tool) or {}
+        if not fs:
+            return "–"
+        ok = sum(1 for x in fs.values() if x["ok"])
+        und = sum(x["ctx_undeclared"] for x in fs.values())
+        errs = sum(x["errors"] for x in fs.values())
+        text = "%d of %d" % (ok, len(fs))
+        if errs:
+            text += " (%d errors, %d of them `ctx` undeclared)" % (errs, und)
+        return text
+    again = sp.get("again") or {}
+    add("**Beyond call sites:**")
+    add("")
+    add("| | pyctx | spatch |")
+    add("|---|---|---|")
+    add("| functions given a `PyCtx ctx` parameter (callers pass theirs) | %d | 0 |"
+        % t["threaded"])
+    add("| entry points opened with `PyCtx ctx = PyCtx_Get();` | %d | 0 |" % t["entry_points"])
+    add("| files that include `pyctx.h` afterwards | %d | 0 |" % p["report"]["files_changed"])
+    add("| .c files that compile afterwards (`cc -fsyntax-only`, CPython %s; original: %s) "
+        "| %s | %s |" % (c.get("compile_python", "?"), compiles("original"),
+                         compiles("pyctx"), compiles("spatch")))
+    if lay:
+        add("| lines changed or added (`diff`) | %d | %d |" % (
+            lay["pyctx"]["lines_touched"], lay["spatch"]["lines_touched"]))
+        add("| … of which changed beyond inserted `ctx` arguments: only whitespace / line "
+            "breaks (re-laid out) | %d | %d |" % (lay["pyctx"]["lines_relaid"],
+                                                   lay["spatch"]["lines_relaid"]))
+        add("| … other changes (parameters, prologues, includes) | %d | %d |" % (
+            lay["pyctx"]["lines_other"], lay["spatch"]["lines_other"]))
+    add("| second run over its own output | %s | %s |" % (
+        "changes %d files" % p["second_run"]["files_changed"],
+        ("changes %d files: %d more calls get ctx (sites the first run missed), %d calls "
+         "get it twice" % (again.get("would_change", 0), again.get("calls_added", 0),
+                           again.get("double_ctx", 0)))
+        if again.get("would_change") else "changes nothing"))
+    add("| parse problems | %d regions reported (`parse-error`), each with file:line | "
+        "%d lines in %d files (`badcount`), not rewritten |" % (
+            len(p["report"]["parse_errors"]), sum(sp["bad_lines"].values()),
+            sum(1 for n in sp["bad_lines"].values() if n)))
+    add("| wall time | %.2f s | %.1f s |" % (p["write"]["wall"]["median"], sp["run"]["wall"]))
+    add("")
+    add(_cocci_verdict(s))
+    return "\n".join(out)
+
+
+def _nomacro_timeout(r):
+    nm = r.get("spatch_nomacros") or {}
+    return nm.get("timeout") or 20
+
+
+def _cocci_verdict(s):
+    c = s["results"]["cli"]
+    by = c["compare"]["by_category"]
+    if "spatch" not in by:
+        return ""
+    code_p, code_s = by["pyctx"]["code"], by["spatch"]["code"]
+    return (
+        "**What each got right.** On the call sites alone spatch is the %s: it "
+        "rewrote %d of %d ordinary calls against pyctx's %d, and it also rewrites inside "
+        "`#define` bodies, dead `#if` groups and calls of names that have a ctx form on "
+        "some CPython versions only. Several of those are deliberate omissions of pyctx "
+        "(its policy: docs/migration-policy.md): a call of a name without a ctx form on "
+        "3.9 (`PyUnicode_READ` before 3.11) would not compile there; code in a group no "
+        "supported CPython compiles is left as written; a macro body is rewritten only "
+        "when every expansion has a context; a name the project defines itself "
+        "(`pythoncapi_compat.h`, lru-dict's `Py_TYPE` fallback) is the project's, not "
+        "the API's — in this single project-wide run that last rule also holds back "
+        "calls in the other packages (above). What spatch cannot do with a call-site "
+        "rule is decide where the context comes from: threading needs the project's call "
+        "graph and a fixpoint (a function needs a context if any callee does), entry "
+        "points reached through function pointers must keep their signature and fetch "
+        "it, and prototypes in headers must follow; a semantic patch can add a parameter "
+        "to functions it matches, but not compute which ones without scripting around "
+        "it. Its output therefore does not compile (every rewritten function uses an "
+        "undeclared `ctx`), while pyctx's compiles as it stands, and spatch pretty-prints "
+        "statements it touched (re-wrapped lines) where pyctx leaves every byte outside "
+        "its insertions alone." % (
+            "more eager" if code_s["ctx"] > code_p["ctx"] else "less complete",
+            code_s["ctx"], code_s["sites"], code_p["ctx"]))
+
+
 def _legacy_count_text(s, w):
-    counts = [((s["results"]["versions"][v].get("legacy_calls") or {}).get(w) or {})
-              .get("total") for v in s["workloads"]]
+    counts = [(api_calls(s, v, "compat", w) or {}).get("legacy") for v in s["workloads"]]
     counts = [c for c in counts if c is not None]
     if not counts:
         return "few"
@@ -811,19 +1381,44 @@ def _headline(s):
             parts.append("compat/direct per call %.2f–%.2f" % (min(cp), max(cp)))
             parts.append("PyErr_Occurred ctx/direct %.2f" % pc["err_occurred"]["ratios"]["ctx"]["median"])
             parts.append("PyCtx_Get/PyThreadState_Get %.2f" % pc["get_tstate"]["ratios"]["ctx"]["median"])
+            g = (s.get("alloc_gain") or {}).get(v)
+            if g:
+                parts.append("runtime-type create+destroy stock/ctx %.2f%s" % (
+                    g["ctx"]["median"], " (deallocator without checked calls: %.2f)"
+                    % g["ctx_lean"]["median"] if "ctx_lean" in g else ""))
         wl = s["workloads"].get(v)
         if wl:
-            parts.append("workloads compat/plain %s" % ", ".join(
-                "%s %.2f" % (w.split("_")[1], wl[w]["ratios"]["compat"]["median"])
-                for w, _ in WORKLOADS))
+            for kind in ("compat", "migrated"):
+                vals = ["%s %.2f" % (w.split("_")[1], wl[w]["ratios"][kind]["median"])
+                        for w, _ in WORKLOADS if w in wl and kind in wl[w]["ratios"]]
+                if vals:
+                    parts.append("workloads %s/plain %s" % (kind, ", ".join(vals)))
         lines.append("- **%s**: %s." % (v, "; ".join(parts)))
+    c = s["results"].get("cli")
+    if c:
+        setup = s["results"]["cli_setup"]
+        d = c["pyctx"]["dry"]
+        text = ("- **CLI**: one `pyctx migrate` over the public corpus (%d files, %d lines): "
+                "%.2f s median wall, %.0f lines/s, peak RSS %.0f MB" % (
+                    len(setup["files"]), setup["total_lines"], d["wall"]["median"],
+                    setup["total_lines"] / d["wall"]["median"], d["maxrss_kb"] / 1024))
+        if c.get("spatch"):
+            comp = c.get("compile", {})
+            ok = {t: sum(1 for x in (comp.get(t) or {}).values() if x["ok"]) for t in comp}
+            n = len(comp.get("original") or {})
+            text += ("; Coccinelle's spatch, call sites only, %.1f s; .c files that compile "
+                     "afterwards: pyctx %d of %d, spatch %d of %d" % (
+                         c["spatch"]["run"]["wall"], ok.get("pyctx", 0), n,
+                         ok.get("spatch", 0), n))
+        lines.append(text + ".")
     met = [t for t in s["targets"] if t["verdict"] == "met"]
     partly = [t for t in s["targets"] if t["verdict"] == "partly met"]
     notmet = [t for t in s["targets"] if t["verdict"] == "not met"]
     rest = [t for t in s["targets"] if t["verdict"] not in ("met", "partly met", "not met")]
     lines.append("")
-    lines.append("Targets: %d met, %d partly met, %d not met, %d not measurable yet or "
-                 "pending (table below)." % (len(met), len(partly), len(notmet), len(rest)))
+    lines.append("Targets: %d met, %d partly met, %d not met%s (table below)." % (
+        len(met), len(partly), len(notmet),
+        ", %d not measured in this run" % len(rest) if rest else ""))
     return "\n".join(lines)
 
 
@@ -844,8 +1439,12 @@ def _disasm_section(s):
     out.append("")
     out.append("| operation | form | " + " | ".join(versions) + " |")
     out.append("|---|---|" + "---|" * len(versions))
-    for op, label, _, _ in OPS + [("get_tstate", "thread-state read", None, None)]:
-        for form in ("direct", "ctx", "legacy"):
+    for op, label, _, _ in OPS + [("get_tstate", "thread-state read", None, None),
+                                  (RUNTIME_TYPE, "runtime-managed type create + destroy",
+                                   None, None)]:
+        for form in ("direct", "ctx", "ctx_lean", "legacy"):
+            if not any(s["disasm"][v]["loops"].get(op, {}).get(form) for v in versions):
+                continue
             cells = [describe_loop(s["disasm"][v]["loops"].get(op, {}).get(form))
                      for v in versions]
             if len(set(cells)) == 1 and len(cells) > 2:
@@ -857,7 +1456,8 @@ def _disasm_section(s):
            if a is None or a["wrappers_called"] or a["slow_path_on_fast_path"]]
     ctx_ok = all(a["bit_tests"] >= 1 for v, op, f, a in loops
                  if a and f == "ctx" and op != "get_tstate")
-    legacy_flag = [op for v, op, f, a in loops if a and f == "legacy" and a["flag_tests"]]
+    legacy_flag = [op for v, op, f, a in loops if a and f == "legacy" and a["flag_tests"]
+                   and op in LEGACY_NAMES]
     out.append("")
     if bad:
         out.append("**Check failed** (a wrapper called out of line, a slow path on the "
@@ -911,7 +1511,7 @@ def plot(s, path):
         return False
     colors = plt.get_cmap("viridis")([i / max(1, len(versions) - 1) * 0.85
                                        for i in range(len(versions))])
-    fig, axes = plt.subplots(3, 1, figsize=(12, 12))
+    fig, axes = plt.subplots(5, 1, figsize=(12, 19))
 
     def bars(ax, groups, get, target, title, aa_get=None, layout_get=None):
         n = len(versions)
@@ -971,14 +1571,24 @@ def plot(s, path):
     def wl_get(contender):
         return lambda v, w: s["workloads"].get(v, {}).get(w, {}).get("ratios", {}).get(contender)
 
+    rgroups = [("ctx", "ctx form\n(PyCtx_New + Py_DECREF(ctx, o))"),
+               ("ctx_lean", "ctx form, deallocator\nwithout checked calls"),
+               ("legacy", "PyCtx_New + legacy Py_DECREF\n(tp_dealloc trampoline)")]
+    bars(axes[2], rgroups,
+         lambda v, c: (s.get("alloc_gain") or {}).get(v, {}).get(c), TARGETS["alloc"],
+         "create + destroy of a runtime-managed type: stock time / contender's time "
+         "(above 1 = faster than stock; target for the ctx form ≥ 1.5)")
     wgroups = [(w, label.replace("`", "")) for w, label in WORKLOADS]
-    bars(axes[2], wgroups, wl_get("compat"), TARGETS["compat_workload"],
-         "real workloads: compat build / plain build (target ≤ 1.05); migrated: pending",
+    bars(axes[3], wgroups, wl_get("compat"), TARGETS["compat_workload"],
+         "real workloads: compat build / plain build (target ≤ 1.05)",
+         aa_get=wl_get("copy"), layout_get=wl_get("relaid"))
+    bars(axes[4], wgroups, wl_get("migrated"), TARGETS["migrated"],
+         "real workloads: migrated build (pyctx migrate) / plain build (target ≤ 1.02)",
          aa_get=wl_get("copy"), layout_get=wl_get("relaid"))
     m = s["results"]["machine"]
     fig.suptitle("pyctx benchmarks — %s, %s CPUs, %s" % (m["cpu"], m["cpus"], m["date"]),
                  fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.985))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True

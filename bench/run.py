@@ -7,24 +7,31 @@ For every CPython 3.9-3.13 with a virtualenv from scripts/setup:
    source, loops.h, compiled as direct / ctx / legacy / direct-copy
    translation units into one module) and run bench/percall/driver.py in a
    clean environment (no PYCTX_DEBUG / PYCTX_STATS);
-2. real workloads (bench/workloads): build markupsafe and simplejson from
-   the pinned sdists twice, plain and through compat (`--cflags --compat`),
-   copy the plain build once more (the A/A control), and run
-   bench/workloads/driver.py, which loads all the builds into one process
-   (plus a "relaid" build: plain with code alignment changed, the layout
-   control);
+2. real workloads (bench/workloads): build markupsafe, simplejson and regex
+   from the pinned sdists four ways: plain, relaid (plain with other code
+   alignment: the layout control), compat (`--cflags --compat`) and
+   migrated (sources after `pyctx migrate --write`, `--cflags`); copy the
+   plain build once more (the A/A control) and run
+   bench/workloads/driver.py, which loads all the builds into one process;
 3. disassemble the per-call module once per version (objdump) to record what
-   each ctx-form loop compiled to.
+   each ctx-form loop compiled to;
+4. CLI throughput (bench/cli.py): one `pyctx migrate` over the C sources of
+   the seven corpus sdists, timed, and the same call-site rewrite by
+   Coccinelle's spatch, with what each got right.
 
-Then print one table, write docs/benchmarks.md and docs/benchmarks.png.
-Raw results: bench/.build/results/results.json (`--report-only FILE`
-re-renders the report from such a file without measuring).
+Builds come first, two at a time (nothing is timed meanwhile); then the
+measurements, one at a time. Then print one table, write docs/benchmarks.md
+and docs/benchmarks.png. Raw results: bench/.build/results/results.json
+(`--report-only FILE` re-renders the report from such a file).
 
 Builds are cached in bench/.build/<version>/, keyed by a hash of the
-sources, the flags, the pyctx headers and libpyctx.a.
+sources, the flags, the pyctx headers and libpyctx.a. The pyctx headers,
+libpyctx.a and the pyctx binary are copied at the start of a run
+(bench/.build/snapshot/) and used by all its builds and runs.
 """
 
 import argparse
+import concurrent.futures
 import datetime
 import hashlib
 import json
@@ -45,28 +52,67 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
 from tests.support.build import (  # noqa: E402
-    BuildError, clean_env, interpreters, pip_install, pyctx_flags)
+    BuildError, clean_env, interpreters, pip_install, pyctx_bin, pyctx_flags)
 import report  # noqa: E402
+import cli  # noqa: E402
 
 BUILD = BENCH / ".build"
 SDIST_CACHE = ROOT / ".cache" / "sdists"
 
-# Pinned sdists of the real workloads (the same pins as tests/corpus).
-SDISTS = {
-    "markupsafe": {
-        "version": "3.0.2",
-        "file": "markupsafe-3.0.2.tar.gz",
-        "sha256": "ee55d3edf80167e48ea11a923c7386f4669df67d7994554387f84e7d8b0a2bf0",
-        # Without it a failed C build silently falls back to pure Python.
-        "build_env": {"CIBUILDWHEEL": "1"},
-    },
-    "simplejson": {
-        "version": "3.19.3",
-        "file": "simplejson-3.19.3.tar.gz",
-        "sha256": "8e086896c36210ab6050f2f9f095a5f1e03c83fa0e7f296d6cba425411364680",
-        "build_env": {"REQUIRE_SPEEDUPS": "1"},
-    },
+# Pinned sdists: the real workloads (markupsafe, simplejson, regex) and the
+# public corpus of the CLI throughput run (all seven). The pins are those of
+# tests/corpus/packages.json, which is read (never written) when present;
+# these are the fallback and must agree with it.
+CORPUS_JSON = ROOT / "tests" / "corpus" / "packages.json"
+PINS = {
+    "markupsafe": {"version": "3.0.2", "sdist": "markupsafe-3.0.2.tar.gz",
+                   "sha256": "ee55d3edf80167e48ea11a923c7386f4669df67d7994554387f84e7d8b0a2bf0",
+                   # Without it a failed C build silently falls back to pure Python.
+                   "build_env": {"CIBUILDWHEEL": "1"}, "c_sources": ["src/markupsafe"]},
+    "lru-dict": {"version": "1.3.0", "sdist": "lru-dict-1.3.0.tar.gz",
+                 "sha256": "54fd1966d6bd1fcde781596cb86068214edeebff1db13a2cea11079e3fd07b6b",
+                 "build_env": {}, "c_sources": ["src/lru"]},
+    "pyrsistent": {"version": "0.20.0", "sdist": "pyrsistent-0.20.0.tar.gz",
+                   "sha256": "4c48f78f62ab596c679086084d0dd13254ae4f3d6c72a83ffdf5ebdef8f265a4",
+                   "build_env": {}, "c_sources": ["pvectorcmodule.c"]},
+    "simplejson": {"version": "3.19.3", "sdist": "simplejson-3.19.3.tar.gz",
+                   "sha256": "8e086896c36210ab6050f2f9f095a5f1e03c83fa0e7f296d6cba425411364680",
+                   "build_env": {"REQUIRE_SPEEDUPS": "1"}, "c_sources": ["simplejson"]},
+    "cbor2": {"version": "5.6.5", "sdist": "cbor2-5.6.5.tar.gz",
+              "sha256": "b682820677ee1dbba45f7da11898d2720f92e06be36acec290867d5ebf3d7e09",
+              "build_env": {"CBOR2_BUILD_C_EXTENSION": "1"}, "c_sources": ["source"]},
+    "bitarray": {"version": "3.0.0", "sdist": "bitarray-3.0.0.tar.gz",
+                 "sha256": "a2083dc20f0d828a7cdf7a16b20dae56aab0f43dc4f347a3b3039f6577992b03",
+                 "build_env": {}, "c_sources": ["bitarray"]},
+    "regex": {"version": "2024.11.6", "sdist": "regex-2024.11.6.tar.gz",
+              "sha256": "7ab159b063c52a0333c884e4679f8d7a85112ee3078fe3d9004b2dd875585519",
+              "build_env": {}, "c_sources": ["regex_3"]},
 }
+# Built and measured as real workloads (bench/workloads/driver.py).
+WORKLOAD_PACKAGES = ("markupsafe", "simplejson", "regex")
+# The public corpus of the CLI throughput run.
+CORPUS_PACKAGES = ("markupsafe", "lru-dict", "pyrsistent", "simplejson", "cbor2",
+                   "bitarray", "regex")
+# Downloads of sdists not in .cache/sdists (that cache is only read here).
+OWN_SDISTS = BUILD / "sdists"
+
+
+def load_pins():
+    """PINS, checked against tests/corpus/packages.json where that pins the
+    same package (a disagreement is an error: the two must measure the same
+    sources)."""
+    try:
+        corpus = json.loads(CORPUS_JSON.read_text())["packages"]
+    except (OSError, ValueError, KeyError):
+        return PINS
+    for name, pin in PINS.items():
+        other = corpus.get(name)
+        if other and (other.get("version"), other.get("sha256")) != (pin["version"], pin["sha256"]):
+            raise BuildError("%s: bench pins %s (%s), tests/corpus/packages.json pins %s (%s)"
+                             % (name, pin["version"], pin["sha256"][:12],
+                                other.get("version"), str(other.get("sha256"))[:12]))
+    return PINS
+
 
 # The layout control of the real workloads: the plain build compiled again
 # with only code alignment changed. How far that alone moves a workload is
@@ -79,11 +125,14 @@ LAYOUT_CFLAGS = "-falign-functions=64 -falign-loops=64 -falign-jumps=16"
 PERCALL_EXTRA_CFLAGS = "-falign-functions=64 -falign-loops=64"
 
 MODES = {
-    # percall: reps x rounds x loops of ~target_ms; workloads likewise.
+    # percall: reps x rounds x loops of ~target_ms; workloads likewise;
+    # cli: timed dry runs and --write runs of pyctx migrate.
     "default": {"percall": {"reps": 15, "rounds": 5, "target_ms": 2.0},
-                "workloads": {"reps": 15, "rounds": 7, "target_ms": 5.0}},
+                "workloads": {"reps": 15, "rounds": 5, "target_ms": 5.0},
+                "cli": {"runs": 9, "write_runs": 3}},
     "quick": {"percall": {"reps": 5, "rounds": 3, "target_ms": 1.0},
-              "workloads": {"reps": 5, "rounds": 3, "target_ms": 2.0}},
+              "workloads": {"reps": 5, "rounds": 3, "target_ms": 2.0},
+              "cli": {"runs": 3, "write_runs": 1}},
 }
 
 
@@ -194,20 +243,28 @@ def cached_build(python, src_dir, target, env, extra_key="", patterns=("*",)):
 
 
 def fetch_sdist(name, python):
-    pin = SDISTS[name]
-    SDIST_CACHE.mkdir(parents=True, exist_ok=True)
-    dest = SDIST_CACHE / pin["file"]
-    if not dest.exists():
+    """The pinned sdist: from .cache/sdists (shared with tests/corpus, read
+    only) or bench/.build/sdists, downloaded there with pip on first use."""
+    pin = PINS[name]
+    for d in (SDIST_CACHE, OWN_SDISTS):
+        if (d / pin["sdist"]).exists():
+            dest = d / pin["sdist"]
+            break
+    else:
         log("downloading %s==%s" % (name, pin["version"]))
-        tmp = SDIST_CACHE / (".dl-bench-%d" % os.getpid())
+        OWN_SDISTS.mkdir(parents=True, exist_ok=True)
+        tmp = OWN_SDISTS / (".dl-bench-%d" % os.getpid())
         tmp.mkdir(exist_ok=True)
         try:
+            # pip may build the sdist's metadata (cbor2: setuptools_scm), in an
+            # isolated environment; nothing is installed.
             run([str(python), "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-                 "--no-build-isolation", "--disable-pip-version-check", "-d", str(tmp),
+                 "--disable-pip-version-check", "-d", str(tmp),
                  "%s==%s" % (name, pin["version"])])
-            os.replace(tmp / pin["file"], dest)
+            os.replace(tmp / pin["sdist"], OWN_SDISTS / pin["sdist"])
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        dest = OWN_SDISTS / pin["sdist"]
     digest = sha256_file(dest)
     if digest != pin["sha256"]:
         raise BuildError("sha256 mismatch for %s: %s, pinned %s" % (dest, digest, pin["sha256"]))
@@ -225,9 +282,46 @@ def unpack_sdist(name, python):
             for m in tf.getmembers():
                 if m.name.startswith("/") or ".." in m.name.split("/"):
                     raise BuildError("unsafe member in %s: %s" % (sdist, m.name))
+            tops = {m.name.split("/")[0] for m in tf.getmembers()}
+            if tops != {top.name}:
+                raise BuildError("%s does not unpack into %s/ alone: %s" % (sdist, top.name, tops))
             tf.extractall(src_root)
-        (top / ".bench-unpacked").write_text(SDISTS[name]["sha256"])
+        (top / ".bench-unpacked").write_text(PINS[name]["sha256"])
     return top
+
+
+def migrate_sources(name, python, pyctx):
+    """A copy of the unpacked sdist with its C sources migrated by
+    `pyctx migrate --write` (all functions), then checked to be a fixed
+    point (a second run changes nothing). Redone every run (the CLI is under
+    development); builds are cached on the result's content."""
+    src = unpack_sdist(name, python)
+    dest = BUILD / "migrated-src" / src.name
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(src, dest)
+    paths = PINS[name]["c_sources"]
+    proc = subprocess.run([str(pyctx), "migrate", "--write", "--json"] + paths, cwd=dest,
+                          capture_output=True, text=True, errors="replace")
+    if proc.returncode not in (0, 2):
+        raise BuildError("pyctx migrate --write failed for %s (exit %d):\n%s" % (
+            name, proc.returncode, proc.stderr[-4000:]))
+    report = json.loads(proc.stdout)
+    again = subprocess.run([str(pyctx), "migrate", "--json"] + paths, cwd=dest,
+                           capture_output=True, text=True, errors="replace")
+    second = json.loads(again.stdout)
+    t = report["totals"]
+    return dest, {
+        "exit": proc.returncode,
+        "summary": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "",
+        "calls_rewritten": t["calls_rewritten"], "threaded": t["threaded"],
+        "entry_points": t["entry_points"], "refused": t["refused"],
+        "legacy_calls": t["legacy_calls"], "macros_rewritten": t["macros_rewritten"],
+        "macros_legacy": t["macros_legacy"],
+        "parse_errors": sum(1 for d in report["diagnostics"] if d["code"] == "parse-error"),
+        "refused_functions": [f["name"] for f in report["functions"]
+                              if f["status"]["kind"] == "refused"],
+        "second_run_changes": sum(1 for f in second["files"] if f.get("changed")),
+    }
 
 
 class RuntimeSnapshot:
@@ -261,6 +355,17 @@ class RuntimeSnapshot:
                 self.flags[(version, compat)] = {k: self._rewrite(v, digest)
                                                  for k, v in flags.items()}
         self.digest = digest.hexdigest()[:16]
+        # The migration CLI too: one binary for the whole run.
+        self.pyctx = self.root / "pyctx"
+        shutil.copy2(pyctx_bin(), self.pyctx)
+        self.pyctx_digest = sha256_file(self.pyctx)[:16]
+        # Text symbols of libpyctx.a (to tell an extension's own code apart).
+        self.runtime_symbols = set()
+        for lib in self.root.glob("lib-*/*.a"):
+            for line in capture(["nm", "--defined-only", str(lib)]).splitlines():
+                f = line.split()
+                if len(f) == 3 and f[1] in "tTwW":
+                    self.runtime_symbols.add(f[2])
 
     def _rewrite(self, value, digest):
         out = []
@@ -288,44 +393,67 @@ class RuntimeSnapshot:
         return dict(self.flags[(version, compat)])
 
 
-def build_percall(version, python, snapshot):
+def percall_build_job(version, python, snapshot):
+    """(description, job) building the per-call module; percall_module()
+    finds the result."""
     target = BUILD / version / "percall"
     env = snapshot.get(version)
     env["CFLAGS"] = env["CFLAGS"] + " " + PERCALL_EXTRA_CFLAGS
-    if cached_build(python, BENCH / "percall", target, env,
-                    patterns=("*.c", "*.h", "setup.py")):
-        log("%s: built the per-call module" % version)
-    so = next(target.glob("_pyctx_percall*.so"))
-    return target, so, env
+
+    def job():
+        if cached_build(python, BENCH / "percall", target, env,
+                        patterns=("*.c", "*.h", "setup.py")):
+            log("%s: built the per-call module" % version)
+    return "%s per-call module" % version, job
 
 
-def build_workloads(version, python, snapshot):
-    """Build the workload packages as plain, relaid (plain + LAYOUT_CFLAGS)
-    and compat; assemble one directory per contender (plus "copy", the plain
-    build once more) for PYTHONPATH."""
-    dirs = {"plain": BUILD / version / "plain", "relaid": BUILD / version / "relaid",
-            "compat": BUILD / version / "compat"}
+def percall_module(version, snapshot):
+    target = BUILD / version / "percall"
+    env = snapshot.get(version)
+    env["CFLAGS"] = env["CFLAGS"] + " " + PERCALL_EXTRA_CFLAGS
+    return target, next(target.glob("_pyctx_percall*.so")), env
+
+
+# The workload builds: plain (stock flags), relaid (plain + LAYOUT_CFLAGS:
+# the layout control), compat (unmodified sources, `--cflags --compat`),
+# migrated (sources after `pyctx migrate --write`, `--cflags`).
+WORKLOAD_KINDS = ("plain", "relaid", "compat", "migrated")
+
+
+def workload_build_jobs(version, python, snapshot, sources):
+    """[(description, job)] building every workload package in every kind.
+    sources: {package: {"pristine": dir, "migrated": dir}}."""
     flags = {"plain": {"CFLAGS": None, "LDFLAGS": None},
              "relaid": {"CFLAGS": LAYOUT_CFLAGS, "LDFLAGS": None},
-             "compat": snapshot.get(version, compat=True)}
-    for kind, target in dirs.items():
-        for name, pin in SDISTS.items():
-            src = unpack_sdist(name, python)
+             "compat": snapshot.get(version, compat=True),
+             "migrated": snapshot.get(version)}
+    jobs = []
+    for kind in WORKLOAD_KINDS:
+        for name in WORKLOAD_PACKAGES:
+            src = sources[name]["migrated" if kind == "migrated" else "pristine"]
             env = dict(flags[kind])
-            env.update(pin["build_env"])
-            sub = target / ("." + name)
-            if cached_build(python, src, sub, {k: v for k, v in env.items() if v is not None},
-                            extra_key=kind):
-                log("%s: built %s (%s)" % (version, name, kind))
-    # Assemble each build's packages into one directory for PYTHONPATH.
+            env.update(PINS[name]["build_env"])
+            env = {k: v for k, v in env.items() if v is not None}
+            sub = BUILD / version / kind / ("." + name)
+
+            def job(src=src, env=env, sub=sub, kind=kind, name=name):
+                if cached_build(python, src, sub, env, extra_key=kind):
+                    log("%s: built %s (%s)" % (version, name, kind))
+            jobs.append(("%s %s (%s)" % (version, name, kind), job))
+    return jobs
+
+
+def assemble_sites(version):
+    """One directory per contender for PYTHONPATH, holding every workload
+    package of that build (plus "copy": the plain build once more)."""
     out = {}
-    for kind, target in list(dirs.items()) + [("copy", None)]:
+    for kind in WORKLOAD_KINDS + ("copy",):
         site = BUILD / version / ("site-" + kind)
         shutil.rmtree(site, ignore_errors=True)
         site.mkdir(parents=True)
         source_kind = "plain" if kind == "copy" else kind
-        for name in SDISTS:
-            sub = dirs[source_kind] / ("." + name)
+        for name in WORKLOAD_PACKAGES:
+            sub = BUILD / version / source_kind / ("." + name)
             for entry in sub.iterdir():
                 if entry.name.startswith("."):
                     continue
@@ -336,6 +464,24 @@ def build_workloads(version, python, snapshot):
                     shutil.copy2(entry, dest)
         out[kind] = site
     return out
+
+
+def run_jobs(jobs, workers=2):
+    """Run build jobs two at a time (2 cores); the first failure is raised
+    after the others finished."""
+    started = time.time()
+    errors = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(job): what for what, job in jobs}
+        for fut in concurrent.futures.as_completed(futures):
+            try:
+                fut.result()
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append((futures[fut], exc))
+    if errors:
+        what, exc = errors[0]
+        raise BuildError("%s: %s" % (what, exc)) if not isinstance(exc, BuildError) else exc
+    return time.time() - started
 
 
 # ---------------------------------------------------------------------------
@@ -483,12 +629,34 @@ def analyse_loop(funcs, name):
     }
 
 
+def function_calls(funcs, name):
+    """Every call in a function (any path), in order, without repeats."""
+    calls = []
+    for _, insn in funcs.get(name, []) + funcs.get(name + ".cold", []):
+        if _mnemonic(insn) == "call":
+            target = _call_target(insn)
+            target = "(indirect)" if target.startswith("call *") else target
+            if target not in calls:
+                calls.append(target)
+    return calls
+
+
 def analyse_percall(so):
     funcs = disassemble(so)
     ops = ["is_true", "long_as_long", "tuple_new", "err_occurred", "decref_zero",
-           "incref_decref", "get_tstate"]
-    return {"loops": {op: {m: analyse_loop(funcs, "bench_%s_%s" % (m, op))
-                           for m in ("direct", "ctx", "legacy")} for op in ops}}
+           "incref_decref", "get_tstate", "runtime_type"]
+    loops = {op: {m: analyse_loop(funcs, "bench_%s_%s" % (m, op))
+                  for m in ("direct", "ctx", "legacy")} for op in ops}
+    loops["runtime_type"]["ctx_lean"] = analyse_loop(funcs, "bench_ctx_runtime_type_lean")
+    # The deallocators the runtime_type loops end up in (called through the
+    # type table or tp_dealloc, so not on the loops' own walk).
+    deallocs = {
+        "direct": function_calls(funcs, "bench_direct_rt_dealloc"),
+        "ctx": function_calls(funcs, "bench_ctx_rt_dealloc_impl"),
+        "ctx_lean": function_calls(funcs, "bench_ctx_rt_lean_dealloc_impl"),
+        "legacy": function_calls(funcs, "bench_legacy_rt_dealloc_impl"),
+    }
+    return {"loops": loops, "deallocators": deallocs}
 
 
 # ---------------------------------------------------------------------------
@@ -507,44 +675,64 @@ def run_driver(python, script, args, pythonpath, out):
         return json.load(f)
 
 
-def count_legacy_calls(python, site):
-    """Legacy (compat) API calls per call of each workload, from PYCTX_STATS
-    in separate, untimed processes: (run the workload 1 + K times) minus
-    (run it once), over K, so set-up and first-call work cancel out."""
-    script = BENCH / "workloads" / "driver.py"
-    k = 10
+WORKLOADS = ("markupsafe_escape", "simplejson_dumps", "simplejson_loads", "regex_search")
+
+
+def count_api_calls(python, site):
+    """API calls per call of each workload made by one build's extensions,
+    counted by the runtime in stats mode (PYCTX_STATS) in a separate,
+    untimed process (bench/workloads/driver.py --count): {workload:
+    {"legacy": n, "ctx": n, "legacy_by_function": {...}}}."""
+    stats = BUILD / "results" / ("stats-%d.jsonl" % os.getpid())
+    cmd = [str(python), str(BENCH / "workloads" / "driver.py"), "--build", "b=%s" % site,
+           "--count"]
+    proc = subprocess.run(cmd, env=clean_env("", PYCTX_STATS=stats), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, errors="replace")
+    stats.unlink(missing_ok=True)
+    if proc.returncode != 0:
+        log("API-call count in %s failed: %s" % (site, proc.stderr[-2000:]))
+        return None
+    return json.loads(proc.stdout)
+
+
+# The C extension module of each workload package, in a site directory.
+EXTENSION_GLOBS = {"markupsafe": "markupsafe/_speedups*.so",
+                   "simplejson": "simplejson/_speedups*.so", "regex": "regex/_regex*.so"}
+
+
+def code_facts(site, runtime_symbols):
+    """Per workload package of one build: the extension's text size (`size`)
+    and the pyctx wrappers the compiler kept out of line, with the number of
+    call sites of each (objdump): every ctx-form or legacy call is meant to
+    be inlined to a bit or flag test; C-variadic ones (Py_BuildValue,
+    PyArg_Parse*, ...) cannot be."""
     out = {}
-    for w in ("markupsafe_escape", "simplejson_dumps", "simplejson_loads"):
-        totals = []
-        for times in (1, 1 + k):
-            stats = BUILD / "results" / ("stats-%d.jsonl" % os.getpid())
-            stats.unlink(missing_ok=True)
-            cmd = [str(python), str(script), "--build", "compat=%s" % site,
-                   "--count", w, "--times", str(times)]
-            proc = subprocess.run(cmd, env=clean_env("", PYCTX_STATS=stats),
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, errors="replace")
-            if proc.returncode != 0 or not stats.exists():
-                log("legacy-call count of %s failed: %s" % (w, proc.stdout[-2000:]))
-                return None
-            calls = {}
-            for line in stats.read_text().splitlines():
-                rec = json.loads(line)
-                if not str(rec.get("module", "")).startswith(str(site)):
-                    continue
-                for name, n in rec.get("legacy_calls", {}).items():
-                    calls[name] = calls.get(name, 0) + n
-            stats.unlink()
-            totals.append(calls)
-        per_call = {name: (totals[1].get(name, 0) - totals[0].get(name, 0)) / k
-                    for name in set(totals[0]) | set(totals[1])}
-        per_call = {n: c for n, c in per_call.items() if c}
-        out[w] = {"total": sum(per_call.values()), "by_function": per_call}
+    for pkg, pattern in EXTENSION_GLOBS.items():
+        so = next(Path(site).glob(pattern), None)
+        if so is None:
+            continue
+        # The extension's own code: text symbols minus the runtime's (Rust,
+        # mangled or #[no_mangle] pyctx_* entry points of libpyctx.a, and the
+        # compiler builtins the Rust staticlib brings).
+        text = 0
+        for line in capture(["nm", "-S", "--defined-only", str(so)]).splitlines():
+            f = line.split()
+            if len(f) == 4 and f[2] in "tT" and f[3] not in runtime_symbols \
+                    and not f[3].startswith(("_ZN", "_R", "__", "rust_", "pyctx_slow_",
+                                             "pyctx_callback_", "pyctx_type_register",
+                                             "pyctx_freelist_claim", "atexit")):
+                text += int(f[1], 16)
+        calls = {}
+        for line in capture(["objdump", "-d", "--no-show-raw-insn", str(so)]).splitlines():
+            m = re.search(r"\bcall\s+[0-9a-f]+ <(pyctx_(?:ctx|fast|legacy)_[A-Za-z0-9_]+|"
+                          r"pyctx__dealloc)(?:\.[a-z]+\.\d+)?>", line)
+            if m:
+                calls[m.group(1)] = calls.get(m.group(1), 0) + 1
+        out[pkg] = {"own_code_bytes": text, "outlined_calls": calls}
     return out
 
 
-def measure(opts):
-    mode = MODES["quick" if opts.quick else "default"]
+def select_pythons(opts):
     pythons = interpreters()
     if opts.versions:
         wanted = opts.versions.split(",")
@@ -553,20 +741,80 @@ def measure(opts):
             raise SystemExit("no virtualenv for %s (have %s)" % (
                 ", ".join(missing), ", ".join(pythons)))
         pythons = {v: p for v, p in pythons.items() if v in wanted}
+    return pythons
+
+
+def measure(opts):
+    mode = MODES["quick" if opts.quick else "default"]
+    pythons = select_pythons(opts)
     results = {"mode": "quick" if opts.quick else "default", "settings": mode,
                "machine": machine_info(), "percall_extra_cflags": PERCALL_EXTRA_CFLAGS,
-               "layout_cflags": LAYOUT_CFLAGS,
+               "layout_cflags": LAYOUT_CFLAGS, "only": sorted(opts.only),
+               "pins": {n: {"version": PINS[n]["version"], "sha256": PINS[n]["sha256"]}
+                        for n in CORPUS_PACKAGES},
                "versions": {}}
     out_dir = BUILD / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
+    t_start = time.time()
+    load_pins()
     snapshot = RuntimeSnapshot(pythons)
     results["runtime_snapshot"] = snapshot.digest
+    results["pyctx_binary"] = snapshot.pyctx_digest
+    any_python = next(iter(pythons.values()))
+
+    # 1. sources: unpack the sdists, migrate the workload packages' copies.
+    unpacked = {}
+    needed = set()
+    if "workloads" in opts.only:
+        needed |= set(WORKLOAD_PACKAGES)
+    if "cli" in opts.only:
+        needed |= set(CORPUS_PACKAGES)
+    for name in CORPUS_PACKAGES:
+        if name in needed:
+            unpacked[name] = unpack_sdist(name, any_python)
+    sources = {}
+    if "workloads" in opts.only:
+        results["migration"] = {}
+        for name in WORKLOAD_PACKAGES:
+            dest, facts = migrate_sources(name, any_python, snapshot.pyctx)
+            sources[name] = {"pristine": unpacked[name], "migrated": dest}
+            results["migration"][name] = facts
+            log("migrated %s: %s" % (name, facts["summary"]))
+
+    # 2. builds, two at a time; meanwhile (nothing is timed yet) spatch
+    # without a macro file, whose outcome (not its time) is reported.
+    jobs = []
+    for version, python in pythons.items():
+        if "percall" in opts.only:
+            jobs.append(percall_build_job(version, python, snapshot))
+        if "workloads" in opts.only:
+            jobs += workload_build_jobs(version, python, snapshot, sources)
+    cli_work = BUILD / "cli"
+    background = None
+    if "cli" in opts.only:
+        cli_setup = cli_prepare(unpacked, snapshot, pythons, cli_work)
+        results["cli_setup"] = {k: v for k, v in cli_setup.items() if k != "tree"}
+        if cli_setup.get("spatch") and not opts.quick:
+            pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+            background = pool.submit(
+                cli.measure_spatch, cli_setup["tree"], cli_setup["files"], cli_setup["names"],
+                cli_work, macros=False, timeout=SPATCH_NOMACRO_TIMEOUT, per_file=True)
+            pool.shutdown(wait=False)
+    log("building (%d jobs, 2 at a time)" % len(jobs))
+    results["build_seconds"] = run_jobs(jobs)
+    if background is not None:
+        log("waiting for spatch without a macro file (per file, %d s timeout)"
+            % SPATCH_NOMACRO_TIMEOUT)
+        results["spatch_nomacros"] = background.result()[0]
+    results["setup_seconds"] = time.time() - t_start
+
+    # 3. measurements, one at a time.
     started = time.time()
     for version, python in pythons.items():
         entry = results["versions"].setdefault(version, {})
         entry["python"] = str(python)
         if "percall" in opts.only:
-            target, so, env = build_percall(version, python, snapshot)
+            target, so, env = percall_module(version, snapshot)
             entry["percall_cflags"] = env["CFLAGS"]
             entry["disasm"] = analyse_percall(so)
             log("%s: per-call measurements" % version)
@@ -577,20 +825,26 @@ def measure(opts):
                  "--target-ms", s["target_ms"]],
                 target, out_dir / ("percall-%s.json" % version))
         if "workloads" in opts.only:
-            sites = build_workloads(version, python, snapshot)
+            sites = assemble_sites(version)
             log("%s: workload measurements" % version)
             s = mode["workloads"]
             args = []
-            for kind in ("plain", "copy", "relaid", "compat"):
+            for kind in ("plain", "copy", "relaid", "compat", "migrated"):
                 args += ["--build", "%s=%s" % (kind, sites[kind])]
             entry["workloads"] = run_driver(
                 python, BENCH / "workloads" / "driver.py",
                 args + ["--reps", s["reps"], "--rounds", s["rounds"],
                         "--target-ms", s["target_ms"]],
                 "", out_dir / ("workloads-%s.json" % version))
-            entry["legacy_calls"] = count_legacy_calls(python, sites["compat"])
+            entry["api_calls"] = {kind: count_api_calls(python, sites[kind])
+                                  for kind in ("compat", "migrated")}
+            entry["code"] = {kind: code_facts(sites[kind], snapshot.runtime_symbols)
+                             for kind in ("plain", "compat", "migrated")}
+    if "cli" in opts.only:
+        results["cli"] = measure_cli(cli_setup, mode["cli"], cli_work, snapshot, pythons)
     results["machine"]["loadavg_end"] = os.getloadavg()
     results["seconds"] = time.time() - started
+    results["total_seconds"] = time.time() - t_start
     path = out_dir / "results.json"
     with open(path, "w") as f:
         json.dump(results, f, indent=1)
@@ -598,12 +852,116 @@ def measure(opts):
     return results
 
 
+# ---------------------------------------------------------------------------
+# CLI throughput and Coccinelle (bench/cli.py does the work)
+
+# spatch without a macro file: per-file timeout (its slowest file needs
+# minutes; the run overlaps the builds, so only its outcome is reported).
+SPATCH_NOMACRO_TIMEOUT = 20
+# Which interpreter's API list names the functions the semantic patch
+# rewrites (the issue asks for 3.12's).
+SPATCH_API_PYTHON = ("3.12", "3.13", "3.11", "3.10", "3.9")
+
+
+def cli_prepare(unpacked, snapshot, pythons, work):
+    """The corpus tree (the C source paths of the seven sdists), its files
+    and lines, the API names for the semantic patch, spatch's version."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    tree = work / "corpus"
+    c_sources = {n: PINS[n]["c_sources"] for n in unpacked}
+    paths = cli.make_tree(unpacked, c_sources, tree)
+    files = cli.c_files(tree, paths)
+    lines = {f: cli.count_lines(tree / f) for f in files}
+    all_pythons = interpreters()
+    api_version = next(v for v in SPATCH_API_PYTHON if v in all_pythons)
+    listing = run([str(snapshot.pyctx), "api", "list", "--python", str(all_pythons[api_version])])
+    names = sorted({l.split("\t")[0] for l in listing.splitlines() if l.strip()})
+    version = cli.spatch_version()
+    return {"tree": tree, "paths": paths, "files": files, "lines": lines,
+            "total_lines": sum(lines.values()),
+            "bytes": sum((tree / f).stat().st_size for f in files),
+            "packages": {n: PINS[n]["version"] for n in unpacked},
+            "names": names, "api_version": api_version, "spatch": version,
+            "spatch_missing_reason": None if version else (
+                "spatch not found: scripts/bench installs Debian's coccinelle with apt-get "
+                "(apt-cache policy coccinelle shows whether the package is available)")}
+
+
+def measure_cli(setup, settings, work, snapshot, pythons):
+    tree, files, names = setup["tree"], setup["files"], setup["names"]
+    t0 = time.time()
+    log("CLI: pyctx migrate over %d files (%d lines), %d timed runs" % (
+        len(files), setup["total_lines"], settings["runs"]))
+    out = {}
+    out["pyctx"], pyctx_tree = cli.measure_pyctx(snapshot.pyctx, tree, setup["paths"], work,
+                                                 settings["runs"], settings["write_runs"])
+    outputs = {"pyctx": pyctx_tree}
+    if setup["spatch"]:
+        log("CLI: spatch (Coccinelle %s) over the same files (%.0f s)" % (
+            setup["spatch"], time.time() - t0))
+        sp, sp_tree = cli.measure_spatch(tree, files, names, work, macros=True)
+        changed = [f for f in files if (sp_tree / f).read_bytes() != (tree / f).read_bytes()]
+        sp["files_changed"] = len(changed)
+        sp["again"] = cli.spatch_again(sp_tree, changed, work)
+        out["spatch"] = sp
+        outputs["spatch"] = sp_tree
+    # untimed analysis
+    log("CLI: comparing the outputs (%.0f s)" % (time.time() - t0))
+    all_pythons = interpreters()
+    includes = [capture([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['include'])"])
+                for py in all_pythons.values()]
+    live = cli.live_lines(tree, files, includes)
+    out["live_versions"] = list(all_pythons)
+    # Names with a ctx form on every installed CPython; a call of a name that
+    # has one on some versions only (PyUnicode_READ: 3.11+) is counted apart.
+    everywhere = None
+    for py in all_pythons.values():
+        listed = {l.split("\t")[0] for l in run([str(snapshot.pyctx), "api", "list", "--python",
+                                                  str(py)]).splitlines() if l.strip()}
+        everywhere = listed if everywhere is None else everywhere & listed
+    out["names_everywhere"] = len(everywhere)
+    out["compare"] = cli.compare(tree, outputs, files, set(names), live=live,
+                                 everywhere=everywhere)
+    out["layout"] = {tool: cli.layout_changes(tree, root, files) for tool, root in outputs.items()}
+    # Does each output still compile (one CPython: the one the API names came
+    # from)? pyctx's output includes pyctx.h itself: `--cflags`. spatch's
+    # does not (the semantic patch adds no #include), so it gets `--cflags
+    # --compat`, whose Python.h includes pyctx.h: the same as if it had.
+    api_v = setup["api_version"]
+    python = all_pythons[api_v]
+    include = includes[list(all_pythons).index(api_v)]
+    roots = {"original": (tree, [])}
+    if "pyctx" in outputs:
+        roots["pyctx"] = (outputs["pyctx"], shlex.split(
+            snapshot_flags(snapshot, api_v, pythons, python, compat=False)))
+    if "spatch" in outputs:
+        roots["spatch"] = (outputs["spatch"], shlex.split(
+            snapshot_flags(snapshot, api_v, pythons, python, compat=True)))
+    log("CLI: compiling the outputs (%.0f s)" % (time.time() - t0))
+    out["compile"] = cli.compile_check(roots, files, include)
+    out["compile_python"] = api_v
+    log("CLI: done (%.0f s)" % (time.time() - t0))
+    return out
+
+
+def snapshot_flags(snapshot, version, pythons, python, compat=False):
+    """--cflags [--compat] of the snapshot for `version`, or of the
+    checkout's pyctx for an interpreter outside this run's selection."""
+    if version in pythons:
+        return snapshot.get(version, compat=compat)["CFLAGS"]
+    return pyctx_flags(python, compat=compat)["CFLAGS"]
+
+
+PARTS = ("percall", "workloads", "cli")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a short, noisier run")
     ap.add_argument("--versions", help="comma-separated subset, e.g. 3.11,3.13")
-    ap.add_argument("--only", default="percall,workloads",
-                    help="percall, workloads or both (default)")
+    ap.add_argument("--only", default=",".join(PARTS),
+                    help="comma-separated parts: percall, workloads, cli (default: all)")
     ap.add_argument("--report-only", metavar="RESULTS_JSON",
                     help="render the report from saved raw results, measure nothing")
     ap.add_argument("--no-docs", action="store_true",
@@ -611,6 +969,9 @@ def main():
                          "--versions / --only)")
     opts = ap.parse_args()
     opts.only = set(opts.only.split(","))
+    unknown = opts.only - set(PARTS)
+    if unknown:
+        ap.error("unknown part(s) for --only: %s" % ", ".join(sorted(unknown)))
 
     if opts.report_only:
         with open(opts.report_only) as f:
@@ -627,7 +988,7 @@ def main():
 
     summary = report.summarise(results)
     print(report.console_table(summary))
-    partial = not opts.report_only and (opts.versions or opts.only != {"percall", "workloads"})
+    partial = not opts.report_only and (opts.versions or opts.only != set(PARTS))
     if partial and not opts.no_docs:
         log("partial run (--versions / --only): docs/ left alone; render it with "
             "--report-only bench/.build/results/results.json if wanted")

@@ -5,8 +5,13 @@ and loads several builds of the same packages into ONE process:
                         sdists, stock flags (the first --build is the baseline)
     --build compat=DIR  the same sources built with `pyctx flags --cflags
                         --compat` (every API call through compat)
+    --build migrated=DIR  the sources migrated by `pyctx migrate --write`,
+                        built with `pyctx flags --cflags` (ctx-form calls)
     (bench/run.py adds two controls: copy = the plain build in another
     directory, relaid = plain rebuilt with other code alignment)
+
+Packages: markupsafe and simplejson (escape, dumps, loads) and regex
+(search).
 
 How the builds coexist: each build is imported under the package's real
 name (its pure-Python modules use relative imports, and simplejson's C
@@ -18,7 +23,10 @@ build's functions keep calling their own C extension (checked below: each
 build's extension file lies in its directory, and the Python layer's C hooks
 are that extension's functions). The two extension modules are different
 files, so the dynamic loader maps both. A hot path that imported lazily
-would break this; the measured calls do not.
+would break this; the measured calls do not. regex's Python layer imports
+lazily while it compiles a pattern (`from regex import DEFAULT_VERSION`),
+so every build compiles its patterns while its modules are still in
+sys.modules (PREPARE below); searching never leaves the C extension.
 
 Timing: one sample = a batch of `inner` calls of the workload (calibrated
 so a batch takes about --target-ms), timed on two clocks (perf_counter_ns:
@@ -47,12 +55,37 @@ PACKAGES = {
     "markupsafe": ["markupsafe._speedups"],
     "simplejson": ["simplejson._speedups", "simplejson.encoder",
                    "simplejson.decoder", "simplejson.scanner"],
+    "regex": ["regex._regex", "regex.regex", "regex._regex_core"],
 }
+# The C extension of each package (checked to come from the build's directory).
+SPEEDUPS = {"markupsafe": "markupsafe._speedups", "simplejson": "simplejson._speedups",
+            "regex": "regex._regex"}
+
+# regex searches: (pattern, flags) over one sizeable text (regex_text()).
+# Each scans most of the text: the match, if any, is near the end.
+REGEX_SEARCHES = [
+    (r"zebra\s+quokka", 0),                              # literal prefix, no match
+    (r"\b(?:alpha|omega)\w*\s+\d{4}-\d{2}-\d{2}\b", 0),  # alternation + classes
+    (r"(?i)needle[ _-]?in[ _-]?a[ _-]?haystack", 0),     # case-insensitive
+    (r"\w@(\w+)\.example\.org", 0),                     # a group, matches at the end
+    (r"caf\u00e9\s+\u65e5\u672c", 0),                    # non-ASCII literal
+]
 
 
-def import_build(pkg, directory, submodules):
+def prepare_regex(mods):
+    """Compile the searches with this build (its Python layer imports lazily
+    while compiling, so this runs before the build leaves sys.modules)."""
+    compile_ = mods["regex"].compile
+    return [compile_(p, f) for p, f in REGEX_SEARCHES]
+
+
+PREPARE = {"regex": prepare_regex}
+
+
+def import_build(pkg, directory, submodules, prepare=None):
     """Import ``pkg`` (and submodules) from ``directory`` only; return its
-    modules {name: module} and take them out of sys.modules again."""
+    modules {name: module} and take them out of sys.modules again, and what
+    ``prepare(modules)`` returned while they were still there."""
     def ours(name):
         return name == pkg or name.startswith(pkg + ".")
 
@@ -60,20 +93,23 @@ def import_build(pkg, directory, submodules):
         raise RuntimeError("%s already imported from elsewhere" % name)
     sys.path.insert(0, directory)
     importlib.invalidate_caches()
+    prepared = None
     try:
         importlib.import_module(pkg)
         for sub in submodules:
             importlib.import_module(sub)
+        if prepare is not None:
+            prepared = prepare({n: m for n, m in sys.modules.items() if ours(n)})
     finally:
         sys.path.remove(directory)
         loaded = {n: sys.modules.pop(n) for n in [n for n in sys.modules if ours(n)]}
-    return loaded
+    return loaded, prepared
 
 
 def check_build(pkg, mods, directory):
     """The build really is the one in ``directory`` and uses its C code."""
     prefix = os.path.join(os.path.abspath(directory), "")
-    speedups = mods[pkg + "._speedups"]
+    speedups = mods[SPEEDUPS[pkg]]
     problems = []
     for name, mod in mods.items():
         f = getattr(mod, "__file__", None)
@@ -84,6 +120,10 @@ def check_build(pkg, mods, directory):
     if pkg == "markupsafe":
         if mods["markupsafe"]._escape_inner is not speedups._escape_inner:
             problems.append("markupsafe does not use its _speedups._escape_inner")
+    elif pkg == "regex":
+        for name in ("regex.regex", "regex._regex_core"):
+            if mods[name]._regex is not speedups:
+                problems.append("%s does not use its _regex" % name)
     else:
         if mods["simplejson.encoder"].c_make_encoder is not speedups.make_encoder:
             problems.append("simplejson.encoder does not use its C encoder")
@@ -161,26 +201,59 @@ def json_document():
     return {"version": 3, "generated": "2024-01-01T00:00:00Z", "records": records}
 
 
+def regex_text():
+    """About 200,000 characters of prose-like text (ASCII words, Latin-1 and
+    BMP words: a 2-byte string), with what the searches look for planted
+    near the end, so that each search scans most of it."""
+    rnd = random.Random(11)
+    pool = WORDS * 6 + LATIN1 + BMP + ["2024", "v1.2", "x-ray", "e-mail", "foo_bar"]
+    words, size = [], 0
+    while size < 200_000:
+        w = rnd.choice(pool)
+        if rnd.random() < 0.08:
+            w += rnd.choice([".", ",", ";", ":"])
+        words.append(w)
+        size += len(w) + 1
+    tail = ("then alpha 2024-05-17 and Needle-in-a haystack, "
+            "caf\u00e9 \u65e5\u672c, write to someone@somewhere.example.org")
+    return " ".join(words[:-40]) + " " + tail + " " + " ".join(words[-40:])
+
+
 # ---------------------------------------------------------------------------
 
-def make_workloads(builds):
+def make_workloads(builds, prepared):
     """{workload: {build: zero-argument callable}} plus a description."""
     texts = mixed_texts()
     doc = json_document()
-    workloads = {"markupsafe_escape": {}, "simplejson_dumps": {}, "simplejson_loads": {}}
+    text = regex_text()
+    workloads = {"markupsafe_escape": {}, "simplejson_dumps": {}, "simplejson_loads": {},
+                 "regex_search": {}}
     reference = None
     for build, mods in builds.items():
         escape = mods["markupsafe"]["markupsafe"].escape
         sj = mods["simplejson"]["simplejson"]
+        patterns = prepared[build]["regex"]
         encoded = sj.dumps(doc)
         # The builds must agree with each other (and with the stdlib).
-        out = ([str(escape(t)) for t in texts], encoded, sj.loads(encoded))
+        found = [m.span() if m else None for m in (p.search(text) for p in patterns)]
+        out = ([str(escape(t)) for t in texts], encoded, sj.loads(encoded), found)
         if reference is None:
             reference = out
             if json.loads(encoded) != doc or out[2] != doc:
                 raise RuntimeError("simplejson round trip differs from the input")
+            import re
+            expect = [m.span() if m else None for m in
+                      (re.search(p, text, f) for p, f in REGEX_SEARCHES)]
+            if found != expect:
+                raise RuntimeError("regex finds %r, re %r" % (found, expect))
         elif out != reference:
             raise RuntimeError("build %s computes different results" % build)
+
+        def search_all(patterns=patterns):
+            for p in patterns:
+                p.search(text)
+
+        workloads["regex_search"][build] = search_all
 
         def escape_all(escape=escape):
             for t in texts:
@@ -197,8 +270,50 @@ def make_workloads(builds):
         "simplejson_dumps": "simplejson.dumps of a %d-record document (%d bytes of JSON)" % (
             len(doc["records"]), len(reference[1])),
         "simplejson_loads": "simplejson.loads of the same %d bytes" % len(reference[1]),
+        "regex_search": "%d compiled regex patterns, each `search`ed over one %d-character "
+                        "text (2-byte kind; matches, if any, near the end; %d of %d "
+                        "patterns match)" % (
+                            len(REGEX_SEARCHES), len(text),
+                            sum(1 for f in reference[3] if f), len(REGEX_SEARCHES)),
     }
     return workloads, description
+
+
+def count_calls(workloads, files):
+    """API calls of one call of each workload, per form, made by the build's
+    extensions: the runtime's counters (`_pyctx.reports`, stats mode) read
+    before and after the workload's second call (the first may import or
+    fill caches; the workloads are deterministic)."""
+    import _pyctx  # registered by the runtime in stats / debug mode
+
+    ours = {os.path.abspath(f) for b in files.values() for f in b.values()}
+
+    def snapshot():
+        out = {"legacy": {}, "ctx": {}}
+        for path, report in _pyctx.reports.items():
+            if os.path.abspath(path) not in ours:
+                continue
+            rec = json.loads(report())
+            for form in out:
+                for name, n in rec.get(form + "_calls", {}).items():
+                    out[form][name] = out[form].get(name, 0) + n
+        return out
+
+    result = {}
+    for w, fns in workloads.items():
+        (fn,) = fns.values()
+        fn()
+        before = snapshot()
+        fn()
+        after = snapshot()
+        per = {}
+        for form in ("legacy", "ctx"):
+            a, b = before[form], after[form]
+            per[form] = {n: b.get(n, 0) - a.get(n, 0) for n in set(a) | set(b)}
+            per[form] = {n: c for n, c in per[form].items() if c}
+        result[w] = {"legacy": sum(per["legacy"].values()), "ctx": sum(per["ctx"].values()),
+                     "legacy_by_function": per["legacy"]}
+    return result
 
 
 def time_once(fn, inner):
@@ -234,10 +349,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--target-ms", type=float, default=5.0)
     ap.add_argument("--out")
-    ap.add_argument("--count", metavar="WORKLOAD",
-                    help="no timing: run WORKLOAD --times times and exit (run under "
-                         "PYCTX_STATS to count a compat build's legacy calls)")
-    ap.add_argument("--times", type=int, default=10)
+    ap.add_argument("--count", action="store_true",
+                    help="no timing (run under PYCTX_STATS, one --build): print as JSON "
+                         "the API calls (legacy and ctx form) one call of each workload "
+                         "makes in the build's extensions")
     opts = ap.parse_args()
 
     if not opts.count:
@@ -247,21 +362,18 @@ def main():
             if os.environ.get(var):
                 sys.exit("workloads driver: %s is set; benchmarks need release mode" % var)
 
-    builds, files = {}, {}
+    builds, files, prepared = {}, {}, {}
     for spec in opts.build:
         name, _, directory = spec.partition("=")
-        builds[name] = {}
-        files[name] = {}
+        builds[name], files[name], prepared[name] = {}, {}, {}
         for pkg, subs in PACKAGES.items():
-            mods = import_build(pkg, directory, subs)
+            mods, prepared[name][pkg] = import_build(pkg, directory, subs, PREPARE.get(pkg))
             files[name][pkg] = check_build(pkg, mods, directory)
             builds[name][pkg] = mods
 
-    workloads, description = make_workloads(builds)
+    workloads, description = make_workloads(builds, prepared)
     if opts.count:
-        for fn in workloads[opts.count].values():
-            for _ in range(opts.times):
-                fn()
+        print(json.dumps(count_calls(workloads, files)))
         return
     gc.collect()
     gc.freeze()  # inputs and modules: out of the way of gc.collect() per sample
