@@ -37,6 +37,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -111,35 +112,37 @@ symbol ctx;
 
 def timed(cmd, cwd, stdout=None, timeout=None):
     """Run cmd; wall time (perf_counter), CPU time and peak RSS of that
-    child alone (os.wait4)."""
+    child alone (os.wait4). With a timeout the child is killed when it runs
+    longer ("killed" in the result)."""
     out = open(stdout, "wb") if stdout else subprocess.DEVNULL
+    killed = threading.Event()
     try:
         t0 = time.perf_counter()
         proc = subprocess.Popen([str(c) for c in cmd], cwd=str(cwd), stdout=out,
                                 stderr=subprocess.PIPE)
+
+        def kill():
+            killed.set()
+            proc.kill()
+        timer = threading.Timer(timeout, kill) if timeout else None
+        if timer:
+            timer.start()
         try:
-            err = proc.stderr.read() if timeout is None else _read_with_timeout(proc, timeout)
+            err = proc.stderr.read()
         finally:
             proc.stderr.close()
         _, status, ru = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
+        if timer:
+            timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status) if hasattr(
             os, "waitstatus_to_exitcode") else (status >> 8)
     finally:
         if stdout:
             out.close()
     return {"wall": wall, "user": ru.ru_utime, "sys": ru.ru_stime,
-            "maxrss_kb": ru.ru_maxrss, "rc": proc.returncode,
+            "maxrss_kb": ru.ru_maxrss, "rc": proc.returncode, "killed": killed.is_set(),
             "stderr": err.decode("utf-8", "replace")}
-
-
-def _read_with_timeout(proc, timeout):
-    try:
-        _, err = proc.communicate(timeout=timeout)
-        return err or b""
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return b"bench: killed after %d s" % timeout
 
 
 # The corpus --------------------------------------------------------------------
@@ -341,7 +344,7 @@ def measure_spatch(tree, files, names, work, macros=True, timeout=None, per_file
         for f in files:
             r = timed(base + [f], out_tree, timeout=timeout)
             total += r["wall"]
-            killed = "killed after" in r["stderr"] or "Timeout" in r["stderr"]
+            killed = r["killed"] or "Timeout" in r["stderr"]
             res["files"][f] = {"wall": r["wall"], "rc": r["rc"], "timed_out": killed,
                                "bad_lines": _badcounts(r["stderr"], [f])[f]}
         res["wall_sum"] = total

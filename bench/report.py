@@ -945,6 +945,61 @@ def _observations(s):
                     ", ".join("%s: %.2f" % (v, r["relaid"]["median"]) for v, r in mk),
                     _legacy_count_text(s, "markupsafe_escape"),
                     1000 * min(wl[v]["markupsafe_escape"]["ms"]["plain"] for v, _ in mk)))
+        out += _migrated_observations(s)
+    return out
+
+
+def _migrated_observations(s):
+    """Migrated rows clearly beyond the target although the calls' tests
+    cannot explain them (few calls) and the layout control does not move."""
+    wl = s["workloads"]
+    mig = s["results"].get("migration") or {}
+    pkg_of = {"markupsafe_escape": "markupsafe", "simplejson_dumps": "simplejson",
+              "simplejson_loads": "simplejson", "regex_search": "regex"}
+    out = []
+    for w, label in WORKLOADS:
+        rows = []
+        for v in s["versions"]:
+            d = (wl.get(v) or {}).get(w)
+            if not d or "migrated" not in d["ratios"]:
+                continue
+            r = d["ratios"]
+            bound = call_bound(s, v, w, "migrated", "ctx")
+            if (r["migrated"]["q1"] > TARGETS["migrated"] and bound is not None
+                    and bound < 0.005 and r["relaid"]["median"] < TARGETS["migrated"]
+                    and abs(r["copy"]["median"] - 1) < 0.02):
+                rows.append((v, r, bound))
+        if not rows:
+            continue
+        pkg = pkg_of[w]
+        m = mig.get(pkg) or {}
+        v0 = rows[-1][0]
+        code = s["results"]["versions"][v0].get("code") or {}
+        a = (code.get("plain") or {}).get(pkg, {}).get("own_code_bytes")
+        b = (code.get("migrated") or {}).get(pkg, {}).get("own_code_bytes")
+        out_of_line = outlined((code.get("migrated") or {}).get(pkg))
+        calls = api_calls(s, v0, "migrated", w) or {}
+        out.append(
+            "**%s runs %s× the plain build when migrated** (%s), with its A/A control "
+            "at %s and its layout control at %s, although the migrated build makes only "
+            "%.0f ctx-form calls per call (%.2f%% of its time at 1 ns each): the cost is not "
+            "in the calls' tests but in the code around them, which the migration changed "
+            "throughout: %s functions threaded (a `PyCtx` parameter passed down the call "
+            "tree), %s entry points fetching the context, %s, %s. Which of these costs the "
+            "time is not isolated by this suite." % (
+                label.replace("`", ""), ", ".join("%.2f" % r["migrated"]["median"]
+                                                   for _, r, _ in rows),
+                ", ".join(v for v, _, _ in rows),
+                ", ".join("%.2f" % r["copy"]["median"] for _, r, _ in rows),
+                ", ".join("%.2f" % r["relaid"]["median"] for _, r, _ in rows),
+                calls.get("ctx", 0), 100 * rows[-1][2], m.get("threaded", "?"),
+                m.get("entry_points", "?"),
+                "own code %.2f× the plain build's (%s)" % (b / a, v0) if a and b else
+                "own code size unknown",
+                "wrappers GCC kept out of line: %s" % ", ".join(
+                    "`%s` ×%d" % (k, n) for k, n in sorted(out_of_line.items(),
+                                                           key=lambda kv: -kv[1])[:3])
+                if out_of_line else "every wrapper inlined"))
     return out
 
 
@@ -1112,8 +1167,7 @@ def _cli_section(s):
         "(gained a `PyCtx` parameter), %d entry points (open with `PyCtx ctx = "
         "PyCtx_Get();`), %d need no context, %d refused%s; %d API calls left legacy "
         "with a reason; macros: %d rewritten, %d left legacy; %d regions it could not "
-        "parse%s. Exit status %s (2: something could not be parsed, which is reported, "
-        "not skipped). A second run on the written tree changes %d files (calls "
+        "parse%s. Exit status %s. A second run on the written tree changes %d files (calls "
         "already passing ctx: %d). The JSON report is %.0f KB." % (
             t["calls_rewritten"], rep["files_changed"], t["functions"], t["threaded"],
             t["entry_points"], t["no_context"], t["refused"],
@@ -1122,7 +1176,9 @@ def _cli_section(s):
             len(rep["parse_errors"]),
             " (%s)" % "; ".join(rep["parse_errors"][:6]) + (
                 "; …" if len(rep["parse_errors"]) > 6 else "") if rep["parse_errors"] else "",
-            "/".join(str(x) for x in p["dry"]["rc"]),
+            "/".join(str(x) for x in p["dry"]["rc"]) + (
+                " (2: something could not be parsed; it is reported, not skipped)"
+                if 2 in p["dry"]["rc"] else ""),
             p["second_run"]["files_changed"], p["second_run"]["calls_already_ctx"],
             p["json_bytes"] / 1024))
     add("")
@@ -1196,7 +1252,8 @@ def _cocci_section(s):
     nm = r.get("spatch_nomacros")
     if nm:
         timed_out = [f for f, x in nm["files"].items() if x["timed_out"]]
-        bad = {f: x["bad_lines"] for f, x in nm["files"].items() if x["bad_lines"]}
+        bad = {f: x["bad_lines"] for f, x in nm["files"].items()
+               if x["bad_lines"] and not x["timed_out"]}
         add("Without the macro file (each file alone, %d s limit per file; this run "
             "overlapped the builds, so its times are not reported): %s%s." % (
                 _nomacro_timeout(r),
@@ -1308,6 +1365,13 @@ def _cocci_verdict(s):
     if "spatch" not in by:
         return ""
     code_p, code_s = by["pyctx"]["code"], by["spatch"]["code"]
+    switching = sorted({d["name"] for d in c["compare"]["differ"]
+                        if d["ctx"] == ["spatch"] and d["name"] in (
+                            "PyEval_SaveThread", "PyEval_RestoreThread")})
+    switch = ("; and a function that releases or re-acquires the GIL (regex's "
+              "`release_GIL` / `acquire_GIL`: %s) keeps its legacy calls, since the thread "
+              "state, and with it the context, changes under them — spatch gave them ctx "
+              "too" % ", ".join("`%s`" % n for n in switching)) if switching else ""
     return (
         "**What each got right.** On the call sites alone spatch is the %s: it "
         "rewrote %d of %d ordinary calls against pyctx's %d, and it also rewrites inside "
@@ -1319,7 +1383,7 @@ def _cocci_verdict(s):
         "when every expansion has a context; a name the project defines itself "
         "(`pythoncapi_compat.h`, lru-dict's `Py_TYPE` fallback) is the project's, not "
         "the API's — in this single project-wide run that last rule also holds back "
-        "calls in the other packages (above). What spatch cannot do with a call-site "
+        "calls in the other packages (above)%s. What spatch cannot do with a call-site "
         "rule is decide where the context comes from: threading needs the project's call "
         "graph and a fixpoint (a function needs a context if any callee does), entry "
         "points reached through function pointers must keep their signature and fetch "
@@ -1330,7 +1394,7 @@ def _cocci_verdict(s):
         "statements it touched (re-wrapped lines) where pyctx leaves every byte outside "
         "its insertions alone." % (
             "more eager" if code_s["ctx"] > code_p["ctx"] else "less complete",
-            code_s["ctx"], code_s["sites"], code_p["ctx"]))
+            code_s["ctx"], code_s["sites"], code_p["ctx"], switch))
 
 
 def _legacy_count_text(s, w):
