@@ -823,8 +823,10 @@ def markdown(s, png_name):
     add("## Reproduce")
     add("")
     add("```sh")
-    add("scripts/bench                    # everything, every installed CPython (~%.0f min here)"
+    add("scripts/bench                    # everything, every installed CPython (~%.0f min here,"
         % max(1, round(r.get("total_seconds", 0) / 60)))
+    add("                                 # builds cached; after a runtime change the compat and")
+    add("                                 # migrated builds are redone first, two at a time)")
     add("scripts/bench --quick            # short, noisier run")
     add("scripts/bench --versions 3.12 --only percall --no-docs")
     add("scripts/bench --only cli --no-docs   # CLI throughput and Coccinelle only")
