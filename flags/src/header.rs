@@ -50,6 +50,19 @@ struct Dispatch<'t> {
     name: &'t str,
     form: &'t Form,
     orig: Orig,
+    /// Allowed with a dealloc context: its check lets one through inline.
+    dealloc_ok: bool,
+}
+
+impl Dispatch<'_> {
+    /// The inline check the ctx form runs.
+    fn check(&self) -> &'static str {
+        if self.dealloc_ok {
+            "pyctx__check_dealloc_ok"
+        } else {
+            "pyctx__check"
+        }
+    }
 }
 
 /// Why a table entry got no ctx form in this header (reported, not silent).
@@ -361,6 +374,7 @@ fn select<'t>(
             name,
             form,
             orig,
+            dealloc_ok: entry.dealloc_safe || entry.gil_free,
         });
     }
     // An object-like alias of another dispatched name (`#define PyObject_Del
@@ -454,6 +468,7 @@ fn arg_names(n: usize) -> Vec<String> {
 }
 
 fn function_forms(d: &Dispatch) -> (String, String) {
+    let check = d.check();
     let name = d.name;
     let id = d.id;
     let args = arg_names(d.form.params.len());
@@ -482,7 +497,7 @@ fn function_forms(d: &Dispatch) -> (String, String) {
     let mut legacy_params = vec!["const char *pyctx_caller".to_string()];
     legacy_params.extend(decls.iter().cloned());
     let forms = format!(
-        "static inline {ret} pyctx_ctx_{name}({cp}) {{ pyctx__check(pyctx_caller, pyctx_c, {id}u); {ret_kw}{ctx_call}; }}\n\
+        "static inline {ret} pyctx_ctx_{name}({cp}) {{ {check}(pyctx_caller, pyctx_c, {id}u); {ret_kw}{ctx_call}; }}\n\
          static inline {ret} pyctx_legacy_{name}({lp}) {{ pyctx__compat_enter(pyctx_caller, {id}u); {ret_kw}{call}; }}\n",
         cp = ctx_params.join(", "),
         lp = legacy_params.join(", "),
@@ -537,6 +552,7 @@ fn variadic_forms(d: &Dispatch) -> (String, String) {
 }
 
 fn macro_forms(d: &Dispatch, def: &MacroDef) -> (String, String) {
+    let check = d.check();
     let name = d.name;
     let id = d.id;
     let params = def.params.clone().unwrap_or_default();
@@ -557,12 +573,12 @@ fn macro_forms(d: &Dispatch, def: &MacroDef) -> (String, String) {
     };
     let forms = if stmt {
         format!(
-            "#define pyctx_ctxm_{name}({cp}) do {{ pyctx__check(__func__, (pyctx_c), {id}u); {target}; }} while (0)\n",
+            "#define pyctx_ctxm_{name}({cp}) do {{ {check}(__func__, (pyctx_c), {id}u); {target}; }} while (0)\n",
             cp = ctx_params.join(", ")
         )
     } else {
         format!(
-            "#define pyctx_ctxm_{name}({cp}) (pyctx__check(__func__, (pyctx_c), {id}u), {target})\n",
+            "#define pyctx_ctxm_{name}({cp}) ({check}(__func__, (pyctx_c), {id}u), {target})\n",
             cp = ctx_params.join(", ")
         )
     };

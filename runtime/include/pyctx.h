@@ -151,6 +151,17 @@ static inline void pyctx__check(const char *caller, PyCtx ctx, unsigned api_id)
         pyctx_slow_ctx(caller, ctx, api_id, pyctx__current_tstate());
 }
 
+/* The check of API functions allowed in a deallocator: a release-mode
+ * dealloc context passes inline as well (a deallocator's decrefs and type
+ * checks stay off the slow path); debug and stats modes check every call. */
+static inline void pyctx__check_dealloc_ok(const char *caller, PyCtx ctx, unsigned api_id)
+{
+    uintptr_t v = (uintptr_t)ctx;
+    if (PYCTX__UNLIKELY(!(v & PYCTX__BIT_FAST)) &&
+        !((v & PYCTX__BITS) == PYCTX__BIT_DEALLOC && pyctx_fast_bit && (v & ~PYCTX__BITS) != 0))
+        pyctx_slow_ctx(caller, ctx, api_id, pyctx__current_tstate());
+}
+
 /* A legacy call: in release mode one load and one branch. The context is
  * derived from the current thread state only when the runtime asked to see
  * legacy calls (debug / stats), never cached. */
