@@ -467,18 +467,24 @@ fn arg_names(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("pyctx_a{i}")).collect()
 }
 
-fn function_forms(d: &Dispatch) -> (String, String) {
-    let check = d.check();
-    let name = d.name;
-    let id = d.id;
+/// Argument names and declarations of a function's fixed parameters.
+fn c_params(d: &Dispatch) -> (Vec<String>, Vec<String>) {
     let args = arg_names(d.form.params.len());
-    let decls: Vec<String> = d
+    let decls = d
         .form
         .params
         .iter()
         .zip(&args)
         .map(|(p, a)| declarator(&p.ty, a))
         .collect();
+    (args, decls)
+}
+
+fn function_forms(d: &Dispatch) -> (String, String) {
+    let check = d.check();
+    let name = d.name;
+    let id = d.id;
+    let (args, decls) = c_params(d);
     let ret = d.form.ret.trim();
     let ret_kw = if ret == "void" { "" } else { "return " };
     let call = format!("PyCtxOrig_{name}({})", args.join(", "));
@@ -518,14 +524,7 @@ fn function_forms(d: &Dispatch) -> (String, String) {
 fn variadic_forms(d: &Dispatch) -> (String, String) {
     let name = d.name;
     let id = d.id;
-    let args = arg_names(d.form.params.len());
-    let decls: Vec<String> = d
-        .form
-        .params
-        .iter()
-        .zip(&args)
-        .map(|(p, a)| declarator(&p.ty, a))
-        .collect();
+    let (args, decls) = c_params(d);
     let ret = d.form.ret.trim();
     let last = args.last().expect("variadic has a fixed parameter");
     let body = if ret == "void" {

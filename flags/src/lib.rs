@@ -17,9 +17,6 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Bumped whenever the generator's output changes shape, to invalidate caches.
-const GENERATOR_VERSION: u32 = 4;
-
 /// The pyctx checkout: `PYCTX_HOME`, else the workspace this binary was
 /// built from.
 pub fn project_root() -> PathBuf {
@@ -42,8 +39,8 @@ pub fn generated_include_dir(interp: &Interpreter) -> Result<PathBuf> {
     let python_h = std::fs::read(interp.include.join("Python.h")).unwrap_or_default();
     let pyconfig_h = std::fs::read(interp.include.join("pyconfig.h")).unwrap_or_default();
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    GENERATOR_VERSION.hash(&mut h);
-    // The generator's own code: any change to it regenerates.
+    // The generator's own code: any change to it regenerates (no version
+    // number to remember to bump).
     include_str!("header.rs").hash(&mut h);
     include_str!("cpp.rs").hash(&mut h);
     include_str!("../../runtime/include/pyctx.h").hash(&mut h);
