@@ -58,9 +58,11 @@ macro_rules! cpython_api {
                 // SAFETY: each symbol, when present, is CPython's function of
                 // the declared (stable ABI) signature.
                 unsafe {
-                    Some(Api { $($name: std::mem::transmute::<*mut c_void, _>(
-                        crate::tstate::lookup_one(
-                            &CString::new(stringify!($name)).ok()?)?),)* })
+                    Some(Api { $($name: std::mem::transmute::<
+                        *mut c_void,
+                        unsafe extern "C" fn($($arg),*) -> $ret,
+                    >(crate::tstate::lookup_one(
+                        &CString::new(stringify!($name)).ok()?)?),)* })
                 }
             })
             .as_ref()
