@@ -111,6 +111,7 @@ extern "C" fn init_at_load() {
             stats::module_path()
         );
     }
+    stats::set_not_seen(outcome.not_redirected.clone());
     if SLOTS.set(outcome).is_ok() {
         // SAFETY: the slot table is published; at load nothing else runs
         // the extension's code.

@@ -217,18 +217,22 @@ fn items<'t>(
         text: sel,
     });
 
-    // Section 1: one accessor per exported function a ctx form calls. The
-    // asm barrier hides that the pointer is the function's own address, so
-    // the call loads it from the GOT instead of going through the call slot
-    // that compat redirects in debug and stats modes: a ctx-form call is
-    // never counted as a legacy call.
+    // Section 1: one accessor per exported function a ctx form calls. It
+    // reaches the function through a pointer the runtime looks up by name
+    // (once per translation unit), never through the extension's own
+    // reference to the symbol: the call slot of that reference is what
+    // compat redirects in debug and stats modes, so a ctx-form call is never
+    // counted as a legacy call; and taking `&NAME` here would make the
+    // linker route the extension's plain calls through an address slot
+    // compat must leave alone (`.plt.got`), hiding them.
     let reals: BTreeSet<&str> = dispatch.iter().filter_map(|d| d.real.as_deref()).collect();
     for real in &reals {
         items.push(Item {
             section: 1,
             key: real.to_string(),
             text: format!(
-                "static inline __typeof__(&{real}) pyctx_real_{real}(void) {{ __typeof__(&{real}) pyctx_p = &{real}; __asm__(\"\" : \"+r\"(pyctx_p)); return pyctx_p; }}\n"
+                "static __typeof__({real}) *pyctx_slot_{real};\n\
+                 static inline __typeof__({real}) *pyctx_real_{real}(void) {{ __typeof__({real}) *pyctx_p = __atomic_load_n(&pyctx_slot_{real}, __ATOMIC_RELAXED); if (PYCTX__UNLIKELY(pyctx_p == NULL)) {{ pyctx_p = (__typeof__({real}) *)pyctx_resolve(\"{real}\"); __atomic_store_n(&pyctx_slot_{real}, pyctx_p, __ATOMIC_RELAXED); }} return pyctx_p; }}\n"
             ),
         });
     }

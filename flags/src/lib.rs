@@ -119,6 +119,7 @@ pub const RUNTIME_SYMBOLS: &[&str] = &[
     "pyctx_slow_ctx",
     "pyctx_compat_init",
     "pyctx_current_tstate",
+    "pyctx_resolve",
     "pyctx_type_table",
     "pyctx_type_register",
     "pyctx_freelists",

@@ -70,6 +70,15 @@ extern uintptr_t pyctx_fast_bit;
  * naming the function, the capability and the caller, then aborts. */
 void pyctx_slow_ctx(const char *caller, PyCtx ctx, unsigned api_id, PyThreadState *current);
 
+/* CPython's exported function `name`, looked up at run time; stops with a
+ * named error when CPython has none. The ctx forms call CPython through
+ * such pointers (see the generated header's first section). */
+void (*pyctx_resolve(const char *name))(void);
+
+/* The calling thread's attached thread state or NULL, for builds whose
+ * headers hide the thread state (Py_LIMITED_API). */
+PyThreadState *pyctx_current_tstate(void);
+
 /* ---- the context API's own functions ---- */
 
 #if PY_VERSION_HEX < 0x030C0000
@@ -87,7 +96,12 @@ void pyctx_slow_ctx(const char *caller, PyCtx ctx, unsigned api_id, PyThreadStat
 static inline PyThreadState *pyctx__current_tstate(void)
 {
 #if PY_VERSION_HEX >= 0x030D0000
-    return PyThreadState_GetUnchecked();
+    /* Through the function's address, not the extension's call slot for
+     * it: compat redirects call slots in debug/stats mode, and this is
+     * pyctx's own call, not a legacy call of the extension's. */
+    PyThreadState *(*getter)(void) = &PyThreadState_GetUnchecked;
+    __asm__("" : "+r"(getter));
+    return getter();
 #elif PY_VERSION_HEX >= 0x030C0000
     return _PyThreadState_UncheckedGet();
 #else

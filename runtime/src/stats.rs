@@ -24,6 +24,18 @@ struct Counters {
 
 static COUNTERS: OnceLock<Counters> = OnceLock::new();
 
+/// API functions the extension reaches only through address slots (taken
+/// as pointers, or called through the GOT: `-fno-plt`, or a symbol whose
+/// address the code also takes): compat leaves those slots alone to keep
+/// function-pointer identity, so calls through them are not counted. Set
+/// by compat at load; reported so a count of zero is not mistaken for none.
+static NOT_SEEN: OnceLock<Vec<String>> = OnceLock::new();
+
+/// Record the API functions whose calls compat cannot see (once, at load).
+pub fn set_not_seen(names: Vec<String>) {
+    let _ = NOT_SEEN.set(names);
+}
+
 fn zeroed() -> Vec<AtomicU64> {
     (0..API.len()).map(|_| AtomicU64::new(0)).collect()
 }
@@ -164,13 +176,20 @@ pub fn report_json() -> String {
             )
         })
         .collect();
+    let not_seen: Vec<String> = NOT_SEEN
+        .get()
+        .into_iter()
+        .flatten()
+        .map(|n| json_str(n))
+        .collect();
     format!(
-        "{{\"module\": {}, \"pid\": {}, \"ctx_calls\": {}, \"legacy_calls\": {}, \"legacy_by_caller\": {{{}}}}}",
+        "{{\"module\": {}, \"pid\": {}, \"ctx_calls\": {}, \"legacy_calls\": {}, \"legacy_by_caller\": {{{}}}, \"legacy_not_seen\": [{}]}}",
         json_str(&module_path()),
         std::process::id(),
         json_counts(s.ctx.iter().copied()),
         json_counts(s.legacy.iter().copied()),
-        by_caller.join(", ")
+        by_caller.join(", "),
+        not_seen.join(", ")
     )
 }
 

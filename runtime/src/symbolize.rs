@@ -36,8 +36,10 @@ fn load_symbols(path: &str) -> Symbols {
     out
 }
 
-/// The name of the function containing `addr` (a return address: the
-/// byte before it is the call instruction), else `object+0xOFFSET`.
+/// The name of the function of this extension containing `addr` (a return
+/// address: the byte before it is the call instruction), else
+/// `object+0xOFFSET` (a stripped object), or `(a tail call)` when `addr` is
+/// outside the extension.
 pub fn function_at(addr: usize) -> String {
     static CACHE: Mutex<Option<HashMap<String, Symbols>>> = Mutex::new(None);
     if addr == 0 {
@@ -55,6 +57,12 @@ pub fn function_at(addr: usize) -> String {
     let path = unsafe { CStr::from_ptr(info.dli_fname) }
         .to_string_lossy()
         .into_owned();
+    // A return address outside the extension: its function ended with a
+    // tail call (`return PyModuleDef_Init(&def);` compiles to a jump), so
+    // the return address is its own caller's, in CPython.
+    if path != crate::stats::module_path() {
+        return "(a tail call)".into();
+    }
     let offset = (site - info.dli_fbase as usize) as u64;
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
     let symbols = cache
