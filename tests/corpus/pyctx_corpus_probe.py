@@ -149,10 +149,18 @@ _RANK = {None: 0, "passed": 1, "skipped": 1, "xfailed": 1, "xpassed": 2, "failed
 
 def _record_unittest(outcomes):
     """Patch unittest.TestResult so every test's outcome lands in outcomes
-    (test id -> outcome; a failing subtest fails its test; the worst wins)."""
-    base = unittest.TestResult
+    (test id -> outcome; a failing subtest fails its test; the worst wins).
 
-    def note(test, outcome):
+    Only the result of the package's runner counts: the first one whose
+    startTestRun is called (a runner calls it; a test that runs a test case
+    of its own into a private TestResult, as tornado's testing_test does,
+    does not)."""
+    base = unittest.TestResult
+    runner_result = []
+
+    def note(result, test, outcome):
+        if not runner_result or result is not runner_result[0]:
+            return
         tid = test.id()
         if _RANK[outcome] >= _RANK[outcomes.get(tid)]:
             outcomes[tid] = outcome
@@ -161,19 +169,26 @@ def _record_unittest(outcomes):
         orig = getattr(base, name)
 
         def method(self, test, *args):
-            note(test, outcome)
+            note(self, test, outcome)
             return orig(self, test, *args)
         setattr(base, name, method)
 
     for name, outcome in _UNITTEST_OUTCOMES.items():
         wrap(name, outcome)
-    orig_sub = base.addSubTest
+    orig_sub, orig_start = base.addSubTest, base.startTestRun
 
     def add_sub_test(self, test, subtest, err):
         if err is not None:
-            note(test, "failed" if issubclass(err[0], test.failureException) else "error")
+            note(self, test,
+                 "failed" if issubclass(err[0], test.failureException) else "error")
         return orig_sub(self, test, subtest, err)
+
+    def start_test_run(self):
+        if not runner_result:
+            runner_result.append(self)
+        return orig_start(self)
     base.addSubTest = add_sub_test
+    base.startTestRun = start_test_run
 
 
 def run_module(module, args):
