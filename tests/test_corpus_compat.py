@@ -155,3 +155,53 @@ def test_stable_abi_check_catches_a_non_stable_symbol(corpus, python, tmp_path):
     assert len(problems) == 1, problems
     assert "references 1 CPython symbol(s)" in problems[0] and "PyUnicode_New" in problems[0], \
         problems
+
+
+def test_unittest_runner_records_outcomes_and_reruns_failures(tmp_path):
+    """The unittest runner (tornado's kind of suite) as the harness drives
+    it: outcomes come from the package's own runner only (a test that runs
+    a test case into a private result does not add that case), and a test
+    that fails once and passes when rerun alone is counted as passed and
+    listed as flaky."""
+    pkg_dir = tmp_path / "target" / "flakymod"
+    pkg_dir.mkdir(parents=True)
+    (pkg_dir / "__init__.py").write_text("")
+    marker = tmp_path / "ran-once"
+    (pkg_dir / "runner.py").write_text(
+        "import os, unittest\n"
+        "class Inner(unittest.TestCase):\n"
+        "    def test_inner(self):\n"
+        "        self.fail('only in a private result')\n"
+        "class T(unittest.TestCase):\n"
+        "    def test_ok(self):\n"
+        "        pass\n"
+        "    def test_flaky(self):\n"
+        "        first = not os.path.exists(%r)\n"
+        "        open(%r, 'w').close()\n"
+        "        self.assertFalse(first, 'fails the first time only')\n"
+        "    def test_nested(self):\n"
+        "        result = unittest.TestResult()\n"
+        "        Inner('test_inner').run(result)\n"
+        "        self.assertEqual(len(result.failures), 1)\n"
+        "    @unittest.skip('never')\n"
+        "    def test_skip(self):\n"
+        "        pass\n"
+        "def load_tests(loader, tests, pattern):\n"
+        "    return loader.loadTestsFromTestCase(T)\n"
+        "if __name__ == '__main__':\n"
+        "    unittest.main(module=None, argv=['runner'] + (os.sys.argv[1:] or ['flakymod.runner']))\n"
+        % (str(marker), str(marker)))
+    python = session.INSTALLED[-1]
+    run = harness.BuildRun(package="flakymod", python=python, version=session.version_of(python),
+                           mode="plain", target=str(tmp_path / "target"))
+    pkg = {"tests": {"cwd": "scratch", "copy": [], "env": {}, "runner": "unittest",
+                     "module": "flakymod.runner", "args": []},
+           "imports": ["flakymod"], "checks": ["flakymod.__file__.startswith(TARGET)"]}
+    t = harness.run_tests(run, pkg, str(tmp_path), str(tmp_path / "work"))
+    assert t.counts is not None, t.output_tail
+    assert (t.counts.passed, t.counts.failed, t.counts.skipped, t.counts.errors) == (3, 0, 1, 0), (
+        t.counts, t.outcomes, t.output_tail)
+    assert t.flaky == ["flakymod.runner.T.test_flaky"], (t.flaky, t.outcomes)
+    assert not any("Inner" in tid for tid in t.outcomes), t.outcomes
+    assert t.probe["checks"] == {"flakymod.__file__.startswith(TARGET)": True}, t.probe
+    assert t.returncode == 0, t.output_tail

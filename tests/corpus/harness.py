@@ -47,6 +47,7 @@ import argparse
 import collections
 import concurrent.futures
 import dataclasses
+import email.parser
 import hashlib
 import json
 import os
@@ -173,14 +174,11 @@ def sdist_requires_python(tree: str) -> Optional[str]:
     """The Requires-Python field of an unpacked sdist's PKG-INFO."""
     try:
         with open(os.path.join(tree, "PKG-INFO"), encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if not line.strip():
-                    break          # end of the headers
-                if line.lower().startswith("requires-python:"):
-                    return line.split(":", 1)[1].strip()
+            headers = email.parser.HeaderParser().parse(f)   # RFC 822, as the spec says
     except OSError:
-        pass
-    return None
+        return None
+    value = headers.get("Requires-Python")
+    return value.strip() if value else None
 
 
 def migratable(pkg: dict) -> bool:
@@ -471,6 +469,9 @@ class TestRun:
     # a rerun with `-x --capture=no` (pytest's fd capture swallows what a
     # dying process writes to stderr).
     crash_output: Optional[str] = None
+    # Tests that failed in the run and passed when rerun alone (counted as
+    # passed; see rerun_failures).
+    flaky: List[str] = dataclasses.field(default_factory=list)
 
     def ids(self, outcome: str) -> List[str]:
         return sorted(k for k, v in self.outcomes.items() if v == outcome)
@@ -892,6 +893,11 @@ def unittest_counts(output: str, probe: dict) -> Optional[Counts]:
     outcomes = probe.get("outcomes")
     if not isinstance(outcomes, dict):
         return None
+    return counts_of(outcomes)
+
+
+def counts_of(outcomes: Dict[str, str]) -> Counts:
+    """Counts from per-test outcomes (passed, failed, error, skipped, ...)."""
     c = Counts()
     for outcome in outcomes.values():
         field = {"error": "errors"}.get(outcome, outcome)
@@ -951,10 +957,8 @@ def _read_json(path: str) -> dict:
         return {"error": "no probe output (%s)" % exc}
 
 
-def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str,
-              test_deps: Optional[str] = None) -> TestRun:
-    base = os.path.join(workdir, run.mode)
-    tcfg = pkg["tests"]
+def _test_dir(base: str, tcfg: dict, pristine: str) -> str:
+    """A fresh directory to run the suite in (see tests.cwd / tests.copy)."""
     if tcfg["cwd"] == "source":
         cwd = os.path.join(base, "testsrc")
         shutil.rmtree(cwd, ignore_errors=True)
@@ -972,12 +976,63 @@ def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str,
             shutil.copytree(src, dst, symlinks=True)
         else:
             shutil.copy2(src, dst)
+    return cwd
 
+
+def _test_command(python: str, tcfg: dict, junit: str) -> List[str]:
+    runner = tcfg.get("runner", "pytest")
+    if runner == "pytest":
+        return [python, "-m", "pytest", "-p", PROBE_MODULE, "-p", "no:cacheprovider",
+                "-q", "-rfE", "--junitxml", junit] + list(tcfg["pytest_args"])
+    if runner == "unittest":
+        return [python, PROBE_SCRIPT, "--run", tcfg["module"]] + list(tcfg.get("args", []))
+    raise HarnessError("unknown tests.runner %r" % runner)
+
+
+def _fresh_probe(run: BuildRun, probe_cfg: dict, env: Dict[str, str], out: str) -> dict:
+    """The probe's checks in a fresh interpreter: no test runner, no stats."""
+    env2 = dict(env)
+    env2.pop("PYCTX_STATS", None)
+    env2["PYTHONPATH"] = run.target
+    cfg = {k: v for k, v in probe_cfg.items() if k != "hypothesis"}
+    env2["PYCTX_CORPUS_PROBE"] = json.dumps(dict(cfg, out=out))
+    cwd = os.path.join(os.path.dirname(out), "probe-cwd")
+    os.makedirs(cwd, exist_ok=True)
+    proc = _run([run.python, PROBE_SCRIPT], cwd=cwd, env=env2, timeout=300)
+    probe = _read_json(out)
+    if proc.returncode != 0:
+        probe["exit"] = "%d: %s" % (proc.returncode, _tail(proc.stdout, 20))
+    return probe
+
+
+def _crash_output(run: BuildRun, tcfg: dict, proc, cwd: str, env: Dict[str, str]) -> str:
+    """What a test process that died left: pyctx's own messages first. A
+    unittest runner does not capture, so its output has them; pytest's fd
+    capture swallows them, so the suite is rerun with `-x --capture=no`."""
+    if tcfg.get("runner", "pytest") == "unittest":
+        mine = [line for line in proc.stdout.splitlines() if line.startswith("pyctx:")]
+        return "\n".join(mine[:10] + ["[exit %d; last lines]" % proc.returncode,
+                                       _tail(proc.stdout, 20)])
+    env3 = {k: v for k, v in env.items() if k not in ("PYCTX_STATS", "PYCTX_CORPUS_PROBE")}
+    cmd3 = [run.python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-x",
+            "--capture=no"] + list(tcfg["pytest_args"])
+    p3 = _run(cmd3, cwd=cwd, env=env3, timeout=1200)
+    with open(os.path.join(os.path.dirname(cwd), "tests-rerun.log"), "w") as f:
+        f.write("$ (cd %s && %s)\n%s" % (cwd, " ".join(shlex.quote(c) for c in cmd3), p3.stdout))
+    mine = [line for line in p3.stdout.splitlines() if line.startswith("pyctx:")]
+    return "\n".join(mine[:10] + ["[rerun -x --capture=no, exit %d; last lines]"
+                                   % p3.returncode, _tail(p3.stdout, 12)])
+
+
+def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str,
+              test_deps: Optional[str] = None) -> TestRun:
+    base = os.path.join(workdir, run.mode)
+    tcfg = pkg["tests"]
+    cwd = _test_dir(base, tcfg, pristine)
     stats = os.path.join(base, "stats.jsonl")
     junit = os.path.join(base, "junit.xml")
     probe_out = os.path.join(base, "probe.json")
-    script_out = os.path.join(base, "probe-script.json")
-    for p in (stats, junit, probe_out, script_out):
+    for p in (stats, junit, probe_out, os.path.join(base, "probe-script.json")):
         if os.path.exists(p):
             os.unlink(p)
     probe_cfg = {"target": run.target, "imports": pkg.get("imports", []),
@@ -990,67 +1045,69 @@ def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str,
     env["PYTHONPATH"] = os.pathsep.join([run.target, HERE] + ([test_deps] if test_deps else []))
     env["PYCTX_STATS"] = stats
     env["PYCTX_CORPUS_PROBE"] = json.dumps(dict(probe_cfg, out=probe_out))
-    runner = tcfg.get("runner", "pytest")
-    if runner == "pytest":
-        cmd = [run.python, "-m", "pytest", "-p", PROBE_MODULE, "-p", "no:cacheprovider",
-               "-q", "-rfE", "--junitxml", junit] + list(tcfg["pytest_args"])
-    elif runner == "unittest":
-        cmd = [run.python, PROBE_SCRIPT, "--run", tcfg["module"]] + list(tcfg.get("args", []))
-    else:
-        raise HarnessError("unknown tests.runner %r" % runner)
+    cmd = _test_command(run.python, tcfg, junit)
     t0 = time.monotonic()
     proc = _run(cmd, cwd=cwd, env=env, timeout=1200)
     seconds = time.monotonic() - t0
     with open(os.path.join(base, "tests.log"), "w") as f:
         f.write("$ (cd %s && %s)\n%s" % (cwd, " ".join(shlex.quote(c) for c in cmd), proc.stdout))
-
-    # Same checks in a fresh interpreter: no pytest, no stats collection.
-    env2 = dict(env)
-    env2.pop("PYCTX_STATS")
-    env2["PYTHONPATH"] = run.target
-    probe_cfg.pop("hypothesis", None)
-    env2["PYCTX_CORPUS_PROBE"] = json.dumps(dict(probe_cfg, out=script_out))
-    scratch2 = os.path.join(base, "probe-cwd")
-    os.makedirs(scratch2, exist_ok=True)
-    p2 = _run([run.python, PROBE_SCRIPT], cwd=scratch2, env=env2, timeout=300)
-    script_probe = _read_json(script_out)
-    if p2.returncode != 0:
-        script_probe["exit"] = "%d: %s" % (p2.returncode, _tail(p2.stdout, 20))
+    script_probe = _fresh_probe(run, probe_cfg, env, os.path.join(base, "probe-script.json"))
 
     probe = _read_json(probe_out)
-    if runner == "unittest":
+    if tcfg.get("runner", "pytest") == "unittest":
         counts, outcomes = unittest_counts(proc.stdout, probe), probe.get("outcomes", {})
     else:
         counts, outcomes = parse_pytest_summary(proc.stdout), parse_junit(junit)
-    crash_output = None
-    if counts is None and runner == "unittest":
-        # No capture to get around: the crash is in the output already.
-        mine = [line for line in proc.stdout.splitlines() if line.startswith("pyctx:")]
-        crash_output = "\n".join(mine[:10] + ["[exit %d; last lines]" % proc.returncode,
-                                               _tail(proc.stdout, 20)])
-    elif counts is None:
-        env3 = dict(env)
-        for k in ("PYCTX_STATS", "PYCTX_CORPUS_PROBE"):
-            env3.pop(k)
-        cmd3 = [run.python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-x",
-                "--capture=no"] + list(tcfg["pytest_args"])
-        p3 = _run(cmd3, cwd=cwd, env=env3, timeout=1200)
-        with open(os.path.join(base, "tests-rerun.log"), "w") as f:
-            f.write("$ (cd %s && %s)\n%s" % (cwd, " ".join(shlex.quote(c) for c in cmd3),
-                                           p3.stdout))
-        mine = [line for line in p3.stdout.splitlines() if line.startswith("pyctx:")]
-        crash_output = "\n".join(mine[:10] + ["[rerun -x --capture=no, exit %d; last lines]"
-                                               % p3.returncode, _tail(p3.stdout, 12)])
+    run.tests = TestRun(returncode=proc.returncode, counts=counts, outcomes=outcomes,
+                        crash_output=(_crash_output(run, tcfg, proc, cwd, env)
+                                      if counts is None else None),
+                        probe=probe, script_probe=script_probe,
+                        output_tail=_tail(proc.stdout, 80), seconds=seconds)
+    if tcfg.get("runner", "pytest") == "unittest" and counts is not None:
+        rerun_failures(run, tcfg, cwd, env, probe_out)
+    _collect_stats(run, stats)
+    return run.tests
 
-    tests = TestRun(returncode=proc.returncode,
-                    counts=counts, crash_output=crash_output,
-                    outcomes=outcomes,
-                    probe=probe,
-                    script_probe=script_probe,
-                    output_tail=_tail(proc.stdout, 80),
-                    seconds=seconds)
-    run.tests = tests
-    run.stats_lines = read_stats(stats)
+
+# At most this many failing tests are rerun; more is not a timing accident.
+MAX_RERUN = 10
+
+
+def rerun_failures(run: BuildRun, tcfg: dict, cwd: str, env: Dict[str, str],
+                   probe_out: str) -> None:
+    """Rerun the failing tests of a unittest suite once, by name, in a fresh
+    process; those that pass count as passed and are listed as flaky.
+
+    tornado's suite has timing tests (a 0.1 s request timeout, a TLS
+    handshake timeout, autoreload's subprocess) that fail on a 2-core
+    machine at load 15 in a plain build. Rerunning only what failed keeps
+    the comparison between builds about the builds. Same environment (the
+    stats of the rerun add to the build's), same runner."""
+    t = run.tests
+    bad = t.ids("failed") + t.ids("error")
+    if not bad or len(bad) > MAX_RERUN:
+        return
+    out = os.path.join(os.path.dirname(probe_out), "probe-rerun.json")
+    env2 = dict(env)
+    env2["PYCTX_CORPUS_PROBE"] = json.dumps(dict(json.loads(env["PYCTX_CORPUS_PROBE"]), out=out))
+    cmd = [run.python, PROBE_SCRIPT, "--run", tcfg["module"]] + list(tcfg.get("args", [])) + bad
+    proc = _run(cmd, cwd=cwd, env=env2, timeout=1200)
+    with open(os.path.join(os.path.dirname(probe_out), "tests-rerun.log"), "w") as f:
+        f.write("$ (cd %s && %s)\n%s" % (cwd, " ".join(shlex.quote(c) for c in cmd), proc.stdout))
+    again = _read_json(out).get("outcomes", {})
+    if unittest_counts(proc.stdout, {"outcomes": again}) is None:
+        return
+    t.flaky = sorted(tid for tid in bad if again.get(tid) == "passed")
+    for tid in t.flaky:
+        t.outcomes[tid] = "passed"
+    t.counts = counts_of(t.outcomes)
+    if t.flaky == sorted(bad) and proc.returncode == 0:
+        t.returncode = 0
+
+
+def _collect_stats(run: BuildRun, path: str) -> None:
+    """The PYCTX_STATS lines of this build's .so files, summed."""
+    run.stats_lines = read_stats(path)
     legacy, ctx, by_caller = {}, {}, {}
     for line in run.stats_lines:
         if not run.is_mine(line):
@@ -1064,7 +1121,6 @@ def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str,
             for k, v in calls.items():
                 mine[k] = mine.get(k, 0) + int(v)
     run.legacy_calls, run.ctx_calls, run.legacy_by_caller = legacy, ctx, by_caller
-    return tests
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -1803,6 +1859,9 @@ def _details(run: BuildRun) -> List[str]:
     t = run.tests
     if t is None:
         return lines
+    if t.flaky:
+        lines.append("[%s %s %s] failed, then passed when rerun alone (counted as passed): %s"
+                     % (run.package, run.version, run.mode, ", ".join(t.flaky)))
     bad = t.ids("failed") + t.ids("error")
     if bad or t.counts is None or t.returncode not in (0,):
         lines.append("[%s %s %s] pytest exit %d; failing: %s\n%s" % (
