@@ -1039,6 +1039,8 @@ def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str,
                  "checks": pkg.get("checks", [])}
     if tcfg.get("hypothesis"):
         probe_cfg["hypothesis"] = tcfg["hypothesis"]
+    if tcfg.get("skip_tests"):
+        probe_cfg["skip_tests"] = tcfg["skip_tests"]
 
     env = _base_env()
     env.update(tcfg.get("env", {}))
