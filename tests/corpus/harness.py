@@ -410,7 +410,8 @@ def pyctx_flags(python: str, compat: bool = True) -> Dict[str, str]:
     setuptools compiles C++ with CXXFLAGS *instead of* the interpreter's
     CFLAGS and ignores CFLAGS from the environment, so a C++ source would
     never see our flags: CXXFLAGS is the interpreter's CFLAGS (what a plain
-    build uses) plus ours.
+    build uses) plus ours. When we have none (compat by linking), CXXFLAGS
+    is left unset, so the compile step is exactly the plain build's.
     """
     mode = ["--compat"] if compat else []
     cflags = _flag_output(["flags", "--cflags"] + mode + ["--python", python],
@@ -422,10 +423,10 @@ def pyctx_flags(python: str, compat: bool = True) -> Dict[str, str]:
             raise
         ldflags = _flag_output(["flags", "--ldflags", "--python", python])
     cflags_text = " ".join(shlex.quote(t) for t in cflags)
-    base = _config_var(python, "CFLAGS")
-    return {"CFLAGS": cflags_text,
-            "CXXFLAGS": (base + " " + cflags_text).strip(),
-            "LDFLAGS": " ".join(shlex.quote(t) for t in ldflags)}
+    flags = {"CFLAGS": cflags_text, "LDFLAGS": " ".join(shlex.quote(t) for t in ldflags)}
+    if cflags:
+        flags["CXXFLAGS"] = (_config_var(python, "CFLAGS") + " " + cflags_text).strip()
+    return flags
 
 
 def _config_var(python: str, name: str) -> str:
