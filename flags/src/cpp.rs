@@ -35,16 +35,29 @@ pub struct Preprocessed {
     pub inline_functions: HashSet<String>,
 }
 
-fn source(ssize_t_clean: bool) -> String {
+/// Which API the headers are read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variant {
+    pub ssize_t_clean: bool,
+    /// `Py_LIMITED_API` as `(major, minor)`, or `None` for the full API.
+    pub limited: Option<(u32, u32)>,
+}
+
+fn source(variant: Variant) -> String {
     let mut s = String::new();
-    if ssize_t_clean {
+    if let Some((major, minor)) = variant.limited {
+        s.push_str(&format!(
+            "#define Py_LIMITED_API 0x{major:02X}{minor:02X}0000\n"
+        ));
+    }
+    if variant.ssize_t_clean {
         s.push_str("#define PY_SSIZE_T_CLEAN 1\n");
     }
     s.push_str("#include <Python.h>\n");
     s
 }
 
-fn run_cpp(interp: &Interpreter, mode: &[&str], ssize_t_clean: bool) -> Result<String> {
+fn run_cpp(interp: &Interpreter, mode: &[&str], variant: Variant) -> Result<String> {
     let cc = interp.compiler();
     let mut child = Command::new(&cc)
         .args(["-x", "c", "-E"])
@@ -61,7 +74,7 @@ fn run_cpp(interp: &Interpreter, mode: &[&str], ssize_t_clean: bool) -> Result<S
         .stdin
         .take()
         .expect("piped stdin")
-        .write_all(source(ssize_t_clean).as_bytes())?;
+        .write_all(source(variant).as_bytes())?;
     let out = child.wait_with_output()?;
     if !out.status.success() {
         bail!(
@@ -73,9 +86,9 @@ fn run_cpp(interp: &Interpreter, mode: &[&str], ssize_t_clean: bool) -> Result<S
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-pub fn preprocess(interp: &Interpreter, ssize_t_clean: bool) -> Result<Preprocessed> {
-    let defines = run_cpp(interp, &["-dM"], ssize_t_clean)?;
-    let text = run_cpp(interp, &["-P"], ssize_t_clean)?;
+pub fn preprocess(interp: &Interpreter, variant: Variant) -> Result<Preprocessed> {
+    let defines = run_cpp(interp, &["-dM"], variant)?;
+    let text = run_cpp(interp, &["-P"], variant)?;
     Ok(Preprocessed {
         macros: parse_defines(&defines),
         identifiers: identifiers(&text),

@@ -68,23 +68,48 @@ pub fn generated_include_dir(interp: &Interpreter) -> Result<PathBuf> {
         return Ok(dir);
     }
     let table = Table::load(&table_path)?;
-    let plain = cpp::preprocess(interp, false)?;
-    let clean = cpp::preprocess(interp, true)?;
-    let gen = header::generate(&table, &interp.minor_version(), &plain, &clean);
-    if gen.dispatched.is_empty() {
-        bail!(
-            "the API table has no entries for CPython {}: regenerate it with `pyctx api generate`",
-            interp.minor_version()
-        );
-    }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let version = interp.minor_version();
     let mut report = String::new();
-    for s in &gen.skipped {
-        report.push_str(&format!("{}\t{}\n", s.name, s.reason));
+    let apis = apis_for(interp);
+    for &api in &apis {
+        let limited = match api {
+            header::Api::Full => None,
+            header::Api::Limited(major, minor) => Some((major, minor)),
+        };
+        let read = |ssize_t_clean| {
+            cpp::preprocess(
+                interp,
+                cpp::Variant {
+                    ssize_t_clean,
+                    limited,
+                },
+            )
+        };
+        let gen = header::generate(&table, &version, api, &read(false)?, &read(true)?);
+        if gen.dispatched.is_empty() {
+            bail!(
+                "the API table has no entries for CPython {version}: regenerate it with `pyctx api generate`"
+            );
+        }
+        for s in &gen.skipped {
+            report.push_str(&format!("{}\t{}\t{}\n", api.file_name(), s.name, s.reason));
+        }
+        write_atomically(&dir.join(api.file_name()), gen.text.as_bytes())?;
     }
     write_atomically(&dir.join("skipped.tsv"), report.as_bytes())?;
-    write_atomically(&path, gen.text.as_bytes())?;
+    // The selector last: its presence marks a complete cache entry.
+    write_atomically(&path, header::selector(&version, &apis).as_bytes())?;
     Ok(dir)
+}
+
+/// The APIs a source may ask for on `interp`: the full API, and
+/// `Py_LIMITED_API` at every level from 3.9 (the oldest CPython pyctx
+/// supports) to the interpreter's own version.
+fn apis_for(interp: &Interpreter) -> Vec<header::Api> {
+    let mut apis = vec![header::Api::Full];
+    apis.extend((9..=interp.minor).map(|minor| header::Api::Limited(interp.major, minor)));
+    apis
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {

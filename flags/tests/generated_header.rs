@@ -80,7 +80,7 @@ fn every_variadic_function_has_a_ctx_form() {
             interp.minor_version(),
             bad.join("\n")
         );
-        let header = std::fs::read_to_string(dir.join("pyctx_api.h")).unwrap();
+        let header = std::fs::read_to_string(dir.join("pyctx_api_full.h")).unwrap();
         for name in [
             "PyErr_Format",
             "Py_BuildValue",
@@ -150,7 +150,7 @@ fn hot_primitives_read_state_through_the_context() {
     for python in installed() {
         let interp = Interpreter::probe(python.to_str().unwrap()).unwrap();
         let dir = pyctx_flags::generated_include_dir(&interp).unwrap();
-        let header = std::fs::read_to_string(dir.join("pyctx_api.h")).unwrap();
+        let header = std::fs::read_to_string(dir.join("pyctx_api_full.h")).unwrap();
         for name in [
             "PyErr_Occurred",
             "PyThreadState_Get",
@@ -169,5 +169,27 @@ fn hot_primitives_read_state_through_the_context() {
                 interp.minor_version()
             );
         }
+    }
+}
+
+#[test]
+fn limited_api_levels_have_headers_of_their_own() {
+    for python in installed() {
+        let interp = Interpreter::probe(python.to_str().unwrap()).unwrap();
+        let dir = pyctx_flags::generated_include_dir(&interp).unwrap();
+        let selector = std::fs::read_to_string(dir.join("pyctx_api.h")).unwrap();
+        for minor in 9..=interp.minor {
+            let file = format!("pyctx_api_abi3_{minor}.h");
+            assert!(selector.contains(&file), "{selector}");
+            let text = std::fs::read_to_string(dir.join(&file)).unwrap();
+            // The limited API has PyTuple_GetItem but not PyTuple_GET_ITEM,
+            // and no fast paths read VM state there.
+            assert!(text.contains("pyctx_ctx_PyTuple_GetItem("), "{file}");
+            assert!(!text.contains("pyctx_ctxm_PyTuple_GET_ITEM("), "{file}");
+            assert!(!text.contains("pyctx_fast_"), "{file}");
+        }
+        assert!(!dir
+            .join(format!("pyctx_api_abi3_{}.h", interp.minor + 1))
+            .exists());
     }
 }

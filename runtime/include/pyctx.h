@@ -23,8 +23,8 @@
 #pragma GCC system_header
 #endif
 
-#ifdef Py_LIMITED_API
-#error "pyctx: builds with Py_LIMITED_API are not supported yet"
+#if defined(Py_LIMITED_API) && (Py_LIMITED_API + 0) < 0x03090000
+#error "pyctx: Py_LIMITED_API must name 3.9 or later (0x03090000 and up): pyctx supports CPython 3.9-3.13"
 #endif
 #ifdef __cplusplus
 #error "pyctx: C++ sources are not supported yet (the context forms of variadic functions use C11 _Generic)"
@@ -81,7 +81,7 @@ PyThreadState *pyctx_current_tstate(void);
 
 /* ---- the context API's own functions ---- */
 
-#if PY_VERSION_HEX < 0x030C0000
+#if PY_VERSION_HEX < 0x030C0000 && !defined(Py_LIMITED_API)
 #if defined(_POSIX_THREADS) || defined(__linux__) || defined(__APPLE__)
 #include <pthread.h>
 /* PyThread_get_thread_ident() is (unsigned long)pthread_self() with
@@ -95,7 +95,11 @@ PyThreadState *pyctx_current_tstate(void);
 /* The thread state attached to the calling thread, or NULL. */
 static inline PyThreadState *pyctx__current_tstate(void)
 {
-#if PY_VERSION_HEX >= 0x030D0000
+#if defined(Py_LIMITED_API)
+    /* The limited API hides the thread state and its unchecked getter:
+     * the runtime finds them at run time. */
+    return pyctx_current_tstate();
+#elif PY_VERSION_HEX >= 0x030D0000
     /* Through the function's address, not the extension's call slot for
      * it: compat redirects call slots in debug/stats mode, and this is
      * pyctx's own call, not a legacy call of the extension's. */

@@ -123,6 +123,10 @@ typedef struct {
     }                                                                      \
     static const PyCtxDeallocDef name##_pyctx = {name, impl};
 
+/* The type table and the freelists read type and thread-state fields the
+ * limited API hides: they are for full-API builds. */
+#ifndef Py_LIMITED_API
+
 /* The runtime's type table (libpyctx.a): open addressing on the type
  * pointer, PYCTX__TYPES entries, entry 0 unused. An entry matches a type only
  * while the type's tp_dealloc is the registered trampoline, and entries are
@@ -271,5 +275,7 @@ static inline void PyCtx_Free(PyCtx ctx, PyObject *op)
     }
     PyObject_Free(op);
 }
+
+#endif /* !Py_LIMITED_API */
 
 #endif /* PYCTX_TYPES_H */

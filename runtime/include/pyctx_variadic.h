@@ -25,6 +25,19 @@ typedef char *const *pyctx__kwlist_t;
 typedef char **pyctx__kwlist_t;
 #endif
 
+/* Tuple access: CPython's macros, or under Py_LIMITED_API (which has no
+ * such macros) the functions. Every use below is on a tuple it checked or
+ * made, with an index in range. */
+#ifdef Py_LIMITED_API
+#define PYCTX__TUPLE_SIZE(t) PyTuple_Size(t)
+#define PYCTX__TUPLE_ITEM(t, i) PyTuple_GetItem(t, i)
+#define PYCTX__TUPLE_SET(t, i, v) ((void)PyTuple_SetItem(t, i, v))
+#else
+#define PYCTX__TUPLE_SIZE(t) PyTuple_GET_SIZE(t)
+#define PYCTX__TUPLE_ITEM(t, i) PyTuple_GET_ITEM(t, i)
+#define PYCTX__TUPLE_SET(t, i, v) PyTuple_SET_ITEM(t, i, v)
+#endif
+
 /* -- formats with a va_list variant -- */
 
 static inline PyObject *pyctx_v_PyErr_Format(PyObject *exc, const char *fmt, va_list va)
@@ -86,7 +99,7 @@ static inline int pyctx_v_PyArg_UnpackTuple(PyObject *args, const char *name, Py
         PyErr_SetString(PyExc_SystemError, "PyArg_UnpackTuple() argument list is not a tuple");
         return 0;
     }
-    n = PyTuple_GET_SIZE(args);
+    n = PYCTX__TUPLE_SIZE(args);
     if (n < min || n > max) {
         const char *what = n < min ? (min == max ? "" : "at least ") : (min == max ? "" : "at most ");
         Py_ssize_t want = n < min ? min : max;
@@ -99,7 +112,7 @@ static inline int pyctx_v_PyArg_UnpackTuple(PyObject *args, const char *name, Py
         return 0;
     }
     for (i = 0; i < n; i++)
-        *va_arg(va, PyObject **) = PyTuple_GET_ITEM(args, i);
+        *va_arg(va, PyObject **) = PYCTX__TUPLE_ITEM(args, i);
     return 1;
 }
 
@@ -114,7 +127,7 @@ static inline PyObject *pyctx_v_PyTuple_Pack(Py_ssize_t n, va_list va)
     for (i = 0; i < n; i++) {
         PyObject *item = va_arg(va, PyObject *);
         Py_INCREF(item);
-        PyTuple_SET_ITEM(tuple, i, item);
+        PYCTX__TUPLE_SET(tuple, i, item);
     }
     return tuple;
 }
@@ -170,7 +183,7 @@ static inline PyObject *pyctx_v_PyObject_CallMethod(PyObject *obj, const char *n
     return result;
 }
 
-#if PY_VERSION_HEX < 0x030D0000
+#if PY_VERSION_HEX < 0x030D0000 && !defined(Py_LIMITED_API)
 static inline PyObject *pyctx_v_PyEval_CallFunction(PyObject *callable, const char *fmt, va_list va)
 {
     return pyctx__call_va(callable, fmt, va);
@@ -199,7 +212,7 @@ static inline PyObject *pyctx__objargs_tuple(va_list va)
     for (i = 0; i < n; i++) {
         PyObject *item = va_arg(va, PyObject *);
         Py_INCREF(item);
-        PyTuple_SET_ITEM(tuple, i, item);
+        PYCTX__TUPLE_SET(tuple, i, item);
     }
     return tuple;
 }
@@ -290,6 +303,9 @@ static inline int pyctx_v_PyErr_ResourceWarning(PyObject *source, Py_ssize_t lev
     return r;
 }
 
+/* Not in the limited API (nor are the two below before 3.13): the
+ * generated header offers no ctx form for them there. */
+#ifndef Py_LIMITED_API
 static inline int pyctx_v_PyErr_WarnExplicitFormat(PyObject *category, const char *filename, int lineno,
                                                    const char *module, PyObject *registry, const char *fmt,
                                                    va_list va)
@@ -302,8 +318,9 @@ static inline int pyctx_v_PyErr_WarnExplicitFormat(PyObject *category, const cha
     Py_DECREF(text);
     return r;
 }
+#endif
 
-#if PY_VERSION_HEX >= 0x030D0000
+#if PY_VERSION_HEX >= 0x030D0000 && !defined(Py_LIMITED_API)
 static inline void pyctx_v_PyErr_FormatUnraisable(const char *fmt, va_list va)
 {
     PyObject *text;
@@ -323,6 +340,7 @@ static inline void pyctx_v_PyErr_FormatUnraisable(const char *fmt, va_list va)
 
 /* PySys_Audit builds its argument tuple from argFormat; build it here and
  * pass it as the one "O" argument, which yields the same tuple. */
+#if !defined(Py_LIMITED_API) || Py_LIMITED_API >= 0x030D0000
 static inline int pyctx_v_PySys_Audit(const char *event, const char *fmt, va_list va)
 {
     int r;
@@ -336,5 +354,6 @@ static inline int pyctx_v_PySys_Audit(const char *event, const char *fmt, va_lis
     Py_DECREF(args);
     return r;
 }
+#endif
 
 #endif /* PYCTX_VARIADIC_H */
