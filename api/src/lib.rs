@@ -7,10 +7,12 @@
 //! (module [`generate`], libclang) and consumed by the header generator, the
 //! runtime's name table and the migration CLI.
 
+pub mod abi;
 pub mod classify;
 pub mod generate;
 pub mod model;
 
 pub use generate::{discover_interpreters, generate};
 
+pub use abi::{LimitedApi, WrapSymbol};
 pub use model::*;

@@ -289,15 +289,8 @@ fn object_like_aliases_carry_their_targets_signature() {
 
 fn form(kind: Kind, ret: &str, header: &str) -> Form {
     Form {
-        versions: Vec::new(),
-        kind,
         ret: ret.to_string(),
-        params: Vec::new(),
-        variadic: false,
-        shape: None,
-        header: header.to_string(),
-        also_function: false,
-        alias_of: None,
+        ..Form::new(kind, header)
     }
 }
 
