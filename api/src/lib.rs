@@ -9,6 +9,7 @@
 
 pub mod abi;
 pub mod classify;
+pub mod coverage;
 pub mod generate;
 pub mod model;
 

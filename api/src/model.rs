@@ -135,9 +135,10 @@ pub struct Form {
     /// `cpython/` header that must not be included directly.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub needs_include: Option<String>,
-    /// The name itself is an exported function symbol (`PyAPI_FUNC`) in
-    /// these versions, even when user code sees a macro of the same name.
-    /// False for static inline functions and macros.
+    /// The name itself is an exported function symbol (declared
+    /// `PyAPI_FUNC` in these versions, with or without `Py_LIMITED_API`),
+    /// even when user code sees a macro of the same name. False for static
+    /// inline functions and macros.
     #[serde(default, skip_serializing_if = "is_false")]
     pub exported: bool,
     /// Under `PY_SSIZE_T_CLEAN`, an object-like macro renames this name to

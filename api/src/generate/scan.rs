@@ -411,15 +411,22 @@ impl Scan {
         alias_target(self.macros.get(name)?)
     }
 
-    /// Every exported symbol these headers declare: `PyAPI_FUNC` functions
-    /// and `PyAPI_DATA` variables, private ones included.
-    pub fn exported_symbols(&self) -> BTreeSet<String> {
+    /// Every `PyAPI_FUNC` function these headers declare, private ones
+    /// included.
+    pub fn exported_functions(&self) -> BTreeSet<String> {
         self.functions
             .values()
             .filter(|f| f.kind == Kind::Function)
             .map(|f| f.name.clone())
-            .chain(self.data.iter().cloned())
             .collect()
+    }
+
+    /// Every exported symbol these headers declare: `PyAPI_FUNC` functions
+    /// and `PyAPI_DATA` variables, private ones included.
+    pub fn exported_symbols(&self) -> BTreeSet<String> {
+        let mut all = self.exported_functions();
+        all.extend(self.data.iter().cloned());
+        all
     }
 
     /// Every public name (no leading `_`) these headers declare in any

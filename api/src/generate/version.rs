@@ -68,6 +68,7 @@ pub fn scan_interpreter(interp: &Interpreter) -> Result<VersionScan> {
 
     let mut limited_names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut limited_symbols = BTreeSet::new();
+    let mut limited_functions = BTreeSet::new();
     for l in versions_up_to(&interp.minor) {
         let define = limited_api_define(l);
         let mut modes = vec![vec![define.clone()]];
@@ -77,6 +78,7 @@ pub fn scan_interpreter(interp: &Interpreter) -> Result<VersionScan> {
         for args in modes {
             let scan = run(&args).with_context(|| format!("{} with {define}", what()))?;
             limited_symbols.extend(scan.exported_symbols());
+            limited_functions.extend(scan.exported_functions());
             if args.len() == 1 {
                 limited_names.insert(l.to_string(), scan.forms().into_keys().collect());
             }
@@ -85,6 +87,9 @@ pub fn scan_interpreter(interp: &Interpreter) -> Result<VersionScan> {
 
     let mut forms = plain.forms();
     for (name, form) in forms.iter_mut() {
+        // 3.9 declares `Py_CompileString` as a function only under the
+        // limited API (a macro otherwise): the symbol is exported all the same.
+        form.exported |= limited_functions.contains(name);
         let clean_alias = clean.alias_of(name);
         if clean_alias != form.alias_of {
             form.clean_alias_of = clean_alias;
