@@ -93,7 +93,9 @@ impl Table {
 
     /// The names a `Py_LIMITED_API=limited` build may call on CPython
     /// `version`: entries whose form there has `limited_since` at most
-    /// `limited`. A `limited` newer than `version` is refused (the headers
+    /// `limited`, except exported functions that are not in the stable ABI
+    /// although the headers declare them (`StableAbi::not_stable`, 3.9 and
+    /// 3.10 only). A `limited` newer than `version` is refused (the headers
     /// of `version` cannot build for it).
     pub fn limited_api<'a>(
         &'a self,
@@ -108,11 +110,13 @@ impl Table {
                 limited.version()
             );
         }
-        Ok(self.for_version(version).filter(move |(_, _, f)| {
+        let not_stable: &[String] = self.stable_abi.get(version).map_or(&[], |a| &a.not_stable);
+        Ok(self.for_version(version).filter(move |(_, e, f)| {
             f.limited_since
                 .as_deref()
                 .and_then(minor_of)
                 .is_some_and(|since| since <= limited.minor)
+                && !(f.exported && not_stable.contains(&e.name))
         }))
     }
 

@@ -123,6 +123,19 @@ fn platform_of(conditions: &[String]) -> Option<(&'static str, &'static str)> {
     })
 }
 
+/// Every line of every header under `include_dir` (`internal/` included),
+/// for tests that look for a directive by text.
+pub fn header_lines(include_dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut files = Vec::new();
+    collect_headers(include_dir, include_dir, &mut files)?;
+    let mut out = Vec::new();
+    for rel in files {
+        let text = std::fs::read_to_string(include_dir.join(rel))?;
+        out.extend(text.lines().map(str::to_string));
+    }
+    Ok(out)
+}
+
 fn collect_headers(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
     for e in std::fs::read_dir(dir)? {
         let p: PathBuf = e?.path();

@@ -23,29 +23,33 @@ pub struct Table {
 
 /// The stable ABI of one interpreter: every symbol (functions and data,
 /// private ones included) an extension built with `Py_LIMITED_API` may
-/// reference, on this platform.
+/// reference, on this platform. How it is assembled:
+/// [`crate::generate::version::stable_abis`] and docs/api-table.md.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StableAbi {
-    /// Where the list comes from: [`ABI_FROM_CPYTHON`] (CPython's own list,
-    /// shipped with the interpreter from 3.11, plus `headers_only`) or
-    /// [`ABI_FROM_HEADERS`] (older interpreters ship no list).
+    /// Where the list comes from, e.g. `test.test_stable_abi_ctypes of
+    /// 3.12` (CPython's own list, shipped from 3.11) or `headers of 3.9,
+    /// filtered by test.test_stable_abi_ctypes of 3.13`.
     pub source: String,
     /// Sorted.
     pub symbols: Vec<String>,
-    /// With [`ABI_FROM_CPYTHON`]: symbols the headers declare under some
-    /// `Py_LIMITED_API` value that CPython's list lacks (3.11 and 3.12 leave
-    /// out `PyModule_Create2`, which `PyModule_Create` calls, because a
-    /// `Py_TRACE_REFS` build renames it). Included in `symbols`. Sorted.
+    /// Symbols in `symbols` that the version's own CPython list lacks but
+    /// its limited headers declare and a newer list holds
+    /// (`PyModule_Create2` in 3.11 and 3.12). Sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub headers_only: Vec<String>,
+    pub added_from_headers: Vec<String>,
+    /// Symbols the limited headers declare that are not in the stable ABI
+    /// (3.9's `PyNode_New`, ...): not in `symbols`. Sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_stable: Vec<String>,
 }
 
-/// [`StableAbi::source`]: `SYMBOL_NAMES` of the interpreter's own
-/// `test.test_stable_abi_ctypes` (3.11 and later), evaluated by it, plus
-/// what the headers declare under the limited API.
+/// The name of CPython's own list of its stable ABI: `SYMBOL_NAMES` of the
+/// interpreter's `test.test_stable_abi_ctypes` (3.11 and later), evaluated
+/// by the interpreter itself.
 pub const ABI_FROM_CPYTHON: &str = "test.test_stable_abi_ctypes";
-/// [`StableAbi::source`]: every `PyAPI_FUNC` / `PyAPI_DATA` the headers
-/// declare under some `Py_LIMITED_API` value up to the interpreter's own.
+/// Every `PyAPI_FUNC` / `PyAPI_DATA` the headers declare under some
+/// `Py_LIMITED_API` value up to the interpreter's own.
 pub const ABI_FROM_HEADERS: &str = "headers";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

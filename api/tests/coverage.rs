@@ -8,32 +8,16 @@
 //! Fails (never skips) when a supported CPython is not installed.
 
 use pyctx_api::coverage::{declared_functions, Declared};
-use pyctx_api::generate::{self, Interpreter};
+mod common;
+
 use pyctx_api::Table;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// One interpreter per supported version (fails when one is missing).
-pub fn interpreters() -> Vec<Interpreter> {
-    let found: Vec<Interpreter> = generate::discover_interpreters()
-        .unwrap_or_else(|e| panic!("{e:#}"))
-        .iter()
-        .map(|p| Interpreter::query(p).unwrap_or_else(|e| panic!("{e:#}")))
-        .collect();
-    let minors: Vec<String> = found.iter().map(|i| i.minor.clone()).collect();
-    let missing = generate::missing_versions(&minors);
-    assert!(
-        missing.is_empty(),
-        "CPython {} not installed under the pyenv root; install them with pyenv",
-        missing.join(", ")
-    );
-    found
-}
 
 #[test]
 fn every_public_pyapi_func_is_in_the_table_or_platform_specific() {
     let table = Table::load_default().unwrap_or_else(|e| panic!("{e:#}"));
     let mut problems = Vec::new();
-    for interp in interpreters() {
+    for interp in common::interpreters() {
         let v = interp.minor.as_str();
         let declared = declared_functions(&interp.include_dir)
             .unwrap_or_else(|e| panic!("{}: {e}", interp.include_dir.display()));

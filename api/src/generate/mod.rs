@@ -299,13 +299,18 @@ pub fn generate(interpreters: &[PathBuf]) -> Result<Table> {
     }
 
     let per_version = scan_all(&interps);
-    let mut versions = Vec::new();
-    let mut stable_abi = BTreeMap::new();
-    for (interp, scan) in interps.iter().zip(per_version) {
-        let scan = scan?;
-        stable_abi.insert(interp.minor.clone(), scan.stable_abi);
-        versions.push((interp.minor.clone(), scan.forms));
-    }
+    let scans = per_version.into_iter().collect::<Result<Vec<_>>>()?;
+    let by_minor: Vec<(String, &version::VersionScan)> = interps
+        .iter()
+        .map(|i| i.minor.clone())
+        .zip(scans.iter())
+        .collect();
+    let stable_abi = version::stable_abis(&by_minor);
+    let versions = interps
+        .iter()
+        .zip(scans)
+        .map(|(i, s)| (i.minor.clone(), s.forms))
+        .collect();
     let mut table = merge(versions);
     table.stable_abi = stable_abi;
     table.generated_from = interps

@@ -8,7 +8,8 @@
 //! 3. one parse per `Py_LIMITED_API` value from 3.9 up to the interpreter's
 //!    own version: `limited_since`, and the symbols a limited build may
 //!    reference (the stable ABI derived from the headers);
-//! 4. the interpreter's own stable-ABI list, where it ships one.
+//! 4. the interpreter's own stable-ABI list, where it ships one (the
+//!    table's stable ABI is assembled from all versions: [`stable_abis`]).
 
 use super::scan::Scan;
 use super::{tu_source, Interpreter};
@@ -22,9 +23,9 @@ use std::process::Command;
 pub struct VersionScan {
     /// Name -> form, every fact filled (`versions` empty).
     pub forms: BTreeMap<String, Form>,
-    /// The stable ABI stored in the table: CPython's own list (when the
-    /// interpreter ships one) joined with [`VersionScan::limited_symbols`].
-    pub stable_abi: StableAbi,
+    /// CPython's own stable-ABI list, when the interpreter ships one
+    /// ([`cpython_stable_abi`]).
+    pub cpython_list: Option<BTreeSet<String>>,
     /// Every exported symbol (functions and data, private ones included)
     /// declared under some `Py_LIMITED_API` value up to this version, in
     /// either `PY_SSIZE_T_CLEAN` mode: the stable ABI as the headers see it.
@@ -107,24 +108,10 @@ pub fn scan_interpreter(interp: &Interpreter) -> Result<VersionScan> {
             .map(str::to_string);
     }
 
-    let stable_abi = match cpython_stable_abi(interp)? {
-        Some(listed) => {
-            let listed: BTreeSet<String> = listed.into_iter().collect();
-            StableAbi {
-                source: ABI_FROM_CPYTHON.to_string(),
-                symbols: listed.union(&limited_symbols).cloned().collect(),
-                headers_only: limited_symbols.difference(&listed).cloned().collect(),
-            }
-        }
-        None => StableAbi {
-            source: ABI_FROM_HEADERS.to_string(),
-            symbols: limited_symbols.iter().cloned().collect(),
-            headers_only: Vec::new(),
-        },
-    };
+    let cpython_list = cpython_stable_abi(interp)?.map(|l| l.into_iter().collect());
     Ok(VersionScan {
         forms,
-        stable_abi,
+        cpython_list,
         limited_symbols,
         limited_names,
     })
@@ -167,4 +154,61 @@ pub fn cpython_stable_abi(interp: &Interpreter) -> Result<Option<Vec<String>>> {
         bail!("{}: SYMBOL_NAMES is empty", module.display());
     }
     Ok(Some(symbols))
+}
+
+/// The stable ABI of each version (`(minor, scan)` oldest first), judged by
+/// the newest list CPython ships among them:
+///
+/// - a version that ships its own list: that list, plus what its limited
+///   headers declare that the newest list holds (`added_from_headers`:
+///   3.11 and 3.12 leave out `PyModule_Create2`, which a `Py_TRACE_REFS`
+///   build renames, though `PyModule_Create` calls it);
+/// - older versions: what their limited headers declare, less what the
+///   newest list lacks (`not_stable`: declarations 3.9 and 3.10 leak into
+///   the limited API, such as `PyNode_New`, fixed by PEP 652 in 3.10/3.11);
+/// - with no list at all: the limited headers' declarations as they are.
+pub fn stable_abis(scans: &[(String, &VersionScan)]) -> BTreeMap<String, StableAbi> {
+    let newest = scans
+        .iter()
+        .rev()
+        .find_map(|(v, s)| s.cpython_list.as_ref().map(|l| (v, l)));
+    let mut out = BTreeMap::new();
+    for (v, scan) in scans {
+        let declared = &scan.limited_symbols;
+        let abi = match (&scan.cpython_list, newest) {
+            (Some(own), Some((_, newest))) => {
+                let added: BTreeSet<String> = declared
+                    .iter()
+                    .filter(|s| !own.contains(*s) && newest.contains(*s))
+                    .cloned()
+                    .collect();
+                StableAbi {
+                    source: format!("{ABI_FROM_CPYTHON} of {v}"),
+                    symbols: own.union(&added).cloned().collect(),
+                    added_from_headers: added.into_iter().collect(),
+                    not_stable: declared
+                        .iter()
+                        .filter(|s| !own.contains(*s) && !newest.contains(*s))
+                        .cloned()
+                        .collect(),
+                }
+            }
+            (None, Some((newest_v, newest))) => StableAbi {
+                source: format!(
+                    "{ABI_FROM_HEADERS} of {v}, filtered by {ABI_FROM_CPYTHON} of {newest_v}"
+                ),
+                symbols: declared.intersection(newest).cloned().collect(),
+                added_from_headers: Vec::new(),
+                not_stable: declared.difference(newest).cloned().collect(),
+            },
+            _ => StableAbi {
+                source: format!("{ABI_FROM_HEADERS} of {v}"),
+                symbols: declared.iter().cloned().collect(),
+                added_from_headers: Vec::new(),
+                not_stable: Vec::new(),
+            },
+        };
+        out.insert(v.clone(), abi);
+    }
+    out
 }
