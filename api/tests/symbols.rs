@@ -269,3 +269,46 @@ fn wrap_symbols_cover_exported_names_and_alias_targets_once() {
     let e = table.wrap_symbols("3.8").unwrap_err().to_string();
     assert!(e.contains("not supported"), "{e}");
 }
+
+/// Every `#define NAME _NAME_SizeT` of the headers (text) is in the table:
+/// the form of NAME has it as `clean_alias_of` (or `alias_of`) and in
+/// `links_to`, and it is a wrap symbol with NAME's id.
+#[test]
+fn every_ssize_t_clean_rename_is_recorded() {
+    let table = table();
+    let mut seen = 0;
+    for interp in common::interpreters() {
+        let v = interp.minor.as_str();
+        let wrap: BTreeMap<String, usize> = table
+            .wrap_symbols(v)
+            .unwrap()
+            .into_iter()
+            .map(|w| (w.symbol, w.id))
+            .collect();
+        for line in pyctx_api::coverage::header_lines(&interp.include_dir).unwrap() {
+            let mut w = line.trim_start().trim_start_matches('#').split_whitespace();
+            let (Some("define"), Some(name), Some(target), None) =
+                (w.next(), w.next(), w.next(), w.next())
+            else {
+                continue;
+            };
+            if name.starts_with('_') || !target.ends_with("_SizeT") || name.contains('(') {
+                continue;
+            }
+            seen += 1;
+            let (id, _, form) = table
+                .for_version(v)
+                .find(|(_, e, _)| e.name == name)
+                .unwrap_or_else(|| panic!("{v}: {name} (renamed to {target}) is not in the table"));
+            let recorded = form.clean_alias_of.as_deref() == Some(target)
+                || form.alias_of.as_deref() == Some(target);
+            assert!(recorded, "{v}: {name} -> {target} not recorded: {form:?}");
+            assert!(form.links_to.iter().any(|s| s == target), "{v}: {name}");
+            assert_eq!(wrap.get(target), Some(&id), "{v}: wrap {target}");
+        }
+    }
+    assert!(
+        seen > 0,
+        "no _SizeT renames found: the test looks at nothing"
+    );
+}
