@@ -1,10 +1,11 @@
 //! Data model of the API table (the schema of `api/table.json`).
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Schema version written into the table; bump when the layout changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// CPython minor versions the project supports, oldest first.
 pub const SUPPORTED_VERSIONS: &[&str] = &["3.9", "3.10", "3.11", "3.12", "3.13"];
@@ -13,19 +14,56 @@ pub const SUPPORTED_VERSIONS: &[&str] = &["3.9", "3.10", "3.11", "3.12", "3.13"]
 pub struct Table {
     pub schema: u32,
     /// Minor version -> exact interpreter version the headers came from.
-    pub generated_from: std::collections::BTreeMap<String, String>,
+    pub generated_from: BTreeMap<String, String>,
     /// Sorted by name; an entry's index is its stable id within one table.
     pub entries: Vec<Entry>,
+    /// Minor version -> the symbols of its stable ABI (see [`StableAbi`]).
+    pub stable_abi: BTreeMap<String, StableAbi>,
 }
+
+/// The stable ABI of one interpreter: every symbol (functions and data,
+/// private ones included) an extension built with `Py_LIMITED_API` may
+/// reference, on this platform. How it is assembled:
+/// [`crate::generate::version::stable_abis`] and docs/api-table.md.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StableAbi {
+    /// Where the list comes from, e.g. `test.test_stable_abi_ctypes of
+    /// 3.12` (CPython's own list, shipped from 3.11) or `headers of 3.9,
+    /// filtered by test.test_stable_abi_ctypes of 3.13`.
+    pub source: String,
+    /// Sorted.
+    pub symbols: Vec<String>,
+    /// Symbols in `symbols` that the version's own CPython list lacks but
+    /// its limited headers declare and a newer list holds
+    /// (`PyModule_Create2` in 3.11 and 3.12). Sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub added_from_headers: Vec<String>,
+    /// Symbols the limited headers declare that are not in the stable ABI
+    /// (3.9's `PyNode_New`, ...): not in `symbols`. Sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_stable: Vec<String>,
+}
+
+/// The name of CPython's own list of its stable ABI: `SYMBOL_NAMES` of the
+/// interpreter's `test.test_stable_abi_ctypes` (3.11 and later), evaluated
+/// by the interpreter itself.
+pub const ABI_FROM_CPYTHON: &str = "test.test_stable_abi_ctypes";
+/// Every `PyAPI_FUNC` / `PyAPI_DATA` the headers declare under some
+/// `Py_LIMITED_API` value up to the interpreter's own.
+pub const ABI_FROM_HEADERS: &str = "headers";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Entry {
     pub name: String,
     /// Allowed with a `dealloc` context (decref, clear, free, untrack, type
-    /// checks, plain accessors).
+    /// checks, plain accessors). Not stored: computed by
+    /// [`crate::classify`] when the table is loaded, so a rule change needs
+    /// no regeneration.
+    #[serde(skip)]
     pub dealloc_safe: bool,
     /// Allowed without an attached thread state (raw memory, locks, GIL
-    /// acquisition).
+    /// acquisition). Computed like `dealloc_safe`.
+    #[serde(skip)]
     pub gil_free: bool,
     /// One record per distinct form; each lists the versions it holds for.
     pub forms: Vec<Form>,
@@ -90,6 +128,39 @@ pub struct Form {
     /// (`ret` and typed `params` when the target is a function).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias_of: Option<String>,
+    /// Object-like macros that are not aliases but act on the VM
+    /// (`PyDateTime_IMPORT`, `Py_BEGIN_ALLOW_THREADS`): used without
+    /// parentheses, so they get no ctx form of the same spelling.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub object_like: bool,
+    /// The public header a user must include for this name besides
+    /// `Python.h` (`datetime.h`, `frameobject.h`, ...); absent when
+    /// `Python.h` declares it. (`header` is where it is declared, maybe a
+    /// `cpython/` header that must not be included directly.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_include: Option<String>,
+    /// The name itself is an exported function symbol (declared
+    /// `PyAPI_FUNC` in these versions, with or without `Py_LIMITED_API`),
+    /// even when user code sees a macro of the same name. False for static
+    /// inline functions and macros.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub exported: bool,
+    /// Under `PY_SSIZE_T_CLEAN`, an object-like macro renames this name to
+    /// another (`PyArg_ParseTuple` -> `_PyArg_ParseTuple_SizeT`); absent when
+    /// that mode changes nothing (then `alias_of` holds in both modes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clean_alias_of: Option<String>,
+    /// Exported function symbols other than the name itself that a call
+    /// `NAME(...)` references, in either `PY_SSIZE_T_CLEAN` mode: where the
+    /// object-like alias chains end (`PyObject_Del` -> `PyObject_Free`,
+    /// `Py_BuildValue` -> `_Py_BuildValue_SizeT`). Sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links_to: Vec<String>,
+    /// The oldest `Py_LIMITED_API` value ("3.9" for `0x03090000`, ...) under
+    /// which these versions' headers declare the name; absent when no value
+    /// up to the interpreter's own version does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limited_since: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -97,11 +168,34 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl Form {
+    /// A form with no versions, parameters or optional facts yet.
+    pub fn new(kind: Kind, header: &str) -> Form {
+        Form {
+            versions: Vec::new(),
+            kind,
+            ret: String::new(),
+            params: Vec::new(),
+            variadic: false,
+            shape: None,
+            header: header.to_string(),
+            also_function: false,
+            alias_of: None,
+            object_like: false,
+            needs_include: None,
+            exported: false,
+            clean_alias_of: None,
+            links_to: Vec::new(),
+            limited_since: None,
+        }
+    }
+
     /// Does this form get a ctx form (`NAME(ctx, ...)`)?
     pub fn has_ctx_form(&self) -> bool {
         match self.kind {
             Kind::Function | Kind::Inline => true,
-            Kind::Macro => matches!(self.shape, Some(MacroShape::Expr | MacroShape::Stmt)),
+            Kind::Macro => {
+                !self.object_like && matches!(self.shape, Some(MacroShape::Expr | MacroShape::Stmt))
+            }
         }
     }
 }
@@ -134,7 +228,19 @@ impl Table {
                 SCHEMA_VERSION
             );
         }
+        let mut table = table;
+        table.classify();
         Ok(table)
+    }
+
+    /// Fill every entry's capability classes from the rules in
+    /// [`crate::classify`] (they are not stored in the file).
+    pub fn classify(&mut self) {
+        for e in &mut self.entries {
+            let caps = crate::classify::classify(&e.name, &e.forms);
+            e.dealloc_safe = caps.dealloc_safe;
+            e.gil_free = caps.gil_free;
+        }
     }
 
     pub fn load_default() -> anyhow::Result<Table> {

@@ -7,14 +7,8 @@ use pyctx_api::{Form, Kind, MacroShape, Table};
 fn function() -> Form {
     Form {
         versions: vec!["3.12".into()],
-        kind: Kind::Function,
         ret: "int".into(),
-        params: Vec::new(),
-        variadic: false,
-        shape: None,
-        header: "x.h".into(),
-        also_function: false,
-        alias_of: None,
+        ..Form::new(Kind::Function, "x.h")
     }
 }
 

@@ -116,7 +116,30 @@ static int PyT_StaticNotInline(int x) { return x; }
 #define PyT_REDEF(x) (x)
 #undef PyT_REDEF
 #define PyT_REDEF(x) PyT_New(x)
+#ifdef PY_SSIZE_T_CLEAN
+#define PyT_Parse _PyT_Parse_SizeT
+#endif
+PyAPI_FUNC(int) _PyT_Parse_SizeT(PyObject *, const char *, ...);
+#if !defined(Py_LIMITED_API) || Py_LIMITED_API+0 >= 0x030a0000
+PyAPI_FUNC(int) PyT_Since310(void);
+#endif
+#define PyT_IMPORT PyT_Api = PyT_New(0)
+#define PyT_RETURN_NEW return PyT_New(0)
+#define PyT_RETURN_ZERO return 0
+#define PyT_VALUE _PyT_CAST(&_PyT_NoneStruct)
 "#;
+
+const EXTRA_H: &str = "\
+PyAPI_FUNC(int) PyT_Extra(void);
+#define PyT_EXTRA_MACRO(x) PyT_Extra()
+";
+
+/// Named like one of the generator's functions-only headers.
+const TOKEN_H: &str = "\
+PyAPI_FUNC(int) PyToken_One(int);
+#define ISEOF(x) ((x) == 0)
+#define TYPE(n) ((n)->n_type)
+";
 
 fn fixture(tag: &str) -> IncludeDir {
     IncludeDir::new(
@@ -126,6 +149,8 @@ fn fixture(tag: &str) -> IncludeDir {
             ("pyconfig.h", PYCONFIG),
             ("cpython/sub.h", SUB),
             ("test.h", TEST_H),
+            ("extra.h", EXTRA_H),
+            ("token.h", TOKEN_H),
         ],
     )
 }
@@ -155,6 +180,8 @@ fn shape_rules_each_decide_their_case() {
     assert_shape(&d, "PyT_STMT", Stmt, 3);
     assert_shape(&d, "PyT_DO_IF", Stmt, 3);
     assert_shape(&d, "PyT_STMT_PLAIN", Utility, 3);
+    assert_shape(&d, "PyT_RETURN_NEW", Stmt, 3);
+    assert_shape(&d, "PyT_RETURN_ZERO", Utility, 3);
     assert_shape(&d, "PyT_VARIADIC", Syntax, 4);
     assert_shape(&d, "PyT_PASTE", Syntax, 5);
     assert_shape(&d, "PyT_INIT", Syntax, 6);
@@ -289,15 +316,8 @@ fn object_like_aliases_carry_their_targets_signature() {
 
 fn form(kind: Kind, ret: &str, header: &str) -> Form {
     Form {
-        versions: Vec::new(),
-        kind,
         ret: ret.to_string(),
-        params: Vec::new(),
-        variadic: false,
-        shape: None,
-        header: header.to_string(),
-        also_function: false,
-        alias_of: None,
+        ..Form::new(kind, header)
     }
 }
 
@@ -336,4 +356,86 @@ fn merge_groups_identical_forms_in_version_order() {
     );
     assert_eq!(table.entries[0].forms[0].versions, ["3.9", "3.10"]);
     assert!(table.entries[2].form_for("3.9").is_none());
+}
+
+const WITH_EXTRAS: &str = "#include <test.h>\n#include <extra.h>\n#include <token.h>\n";
+
+fn scan_with(dir: &IncludeDir, source: &str, args: &[&str]) -> Scan {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    Scan::run(dir.path(), source, &args).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+#[test]
+fn needs_include_names_the_header_that_brings_a_name_in() {
+    let dir = fixture("include");
+    let forms = scan_with(&dir, WITH_EXTRAS, &[]).forms();
+    let f = |n: &str| forms.get(n).unwrap_or_else(|| panic!("{n} missing"));
+    // Reached from the first include (Python.h's place): nothing else needed,
+    // even through a nested header.
+    assert_eq!(f("PyT_New").needs_include, None);
+    assert_eq!(
+        (
+            f("PyT_Inline").header.as_str(),
+            f("PyT_Inline").needs_include.as_deref()
+        ),
+        ("cpython/sub.h", None)
+    );
+    assert_eq!(f("PyT_Extra").needs_include.as_deref(), Some("extra.h"));
+    assert_eq!(
+        f("PyT_EXTRA_MACRO").needs_include.as_deref(),
+        Some("extra.h")
+    );
+    // token.h is recorded for its functions only.
+    assert!(pyctx_api::generate::records_functions_only("token.h"));
+    assert_eq!(f("PyToken_One").needs_include.as_deref(), Some("token.h"));
+    assert!(!forms.contains_key("ISEOF") && !forms.contains_key("TYPE"));
+}
+
+#[test]
+fn exported_symbols_data_and_acting_object_like_macros() {
+    let dir = fixture("exported");
+    let scan = scan_with(&dir, WITH_EXTRAS, &[]);
+    let forms = scan.forms();
+    let f = |n: &str| forms.get(n).unwrap_or_else(|| panic!("{n} missing"));
+    assert!(f("PyT_New").exported);
+    assert!(!f("PyT_Inline").exported, "static inline is no symbol");
+    assert!(f("PyT_Size").exported, "a macro over an exported function");
+    assert!(!f("PyT_SELF").exported, "a macro over a static inline");
+    assert!(!f("PyT_CALL").exported);
+    // PyAPI_DATA, const or not, private or not.
+    assert!(scan.data.contains("_PyT_NoneStruct") && scan.data.contains("_PyT_table"));
+    assert!(scan.exported_symbols().contains("_PyT_Private"));
+    // An object-like macro that calls a function is recorded, without a
+    // ctx form; values and casts are not.
+    let import = f("PyT_IMPORT");
+    assert!(import.object_like && !import.has_ctx_form());
+    assert!(!forms.contains_key("PyT_VALUE") && !forms.contains_key("PyT_NONE_OBJ"));
+}
+
+#[test]
+fn ssize_t_clean_aliases_and_limited_api_declarations() {
+    let dir = fixture("modes");
+    let plain = scan_with(&dir, WITH_EXTRAS, &[]);
+    let clean = scan_with(&dir, WITH_EXTRAS, &["-DPY_SSIZE_T_CLEAN"]);
+    assert_eq!(plain.alias_of("PyT_Parse"), None);
+    assert_eq!(plain.link_symbol("PyT_Parse").as_deref(), Some("PyT_Parse"));
+    assert_eq!(
+        clean.alias_of("PyT_Parse").as_deref(),
+        Some("_PyT_Parse_SizeT")
+    );
+    assert_eq!(
+        clean.link_symbol("PyT_Parse").as_deref(),
+        Some("_PyT_Parse_SizeT")
+    );
+    // Chains end at the exported function; macros and inlines are no symbol.
+    assert_eq!(plain.link_symbol("PyT_ALIAS2").as_deref(), Some("PyT_Free"));
+    assert_eq!(plain.link_symbol("PyT_MACRO_ALIAS"), None);
+    assert_eq!(plain.link_symbol("PyT_Inline"), None);
+
+    use pyctx_api::generate::version::limited_api_define;
+    assert_eq!(limited_api_define("3.10"), "-DPy_LIMITED_API=0x030a0000");
+    let l39 = scan_with(&dir, WITH_EXTRAS, &[&limited_api_define("3.9")]).forms();
+    let l310 = scan_with(&dir, WITH_EXTRAS, &[&limited_api_define("3.10")]).forms();
+    assert!(!l39.contains_key("PyT_Since310") && l310.contains_key("PyT_Since310"));
+    assert!(plain.forms().contains_key("PyT_Since310"));
 }

@@ -46,6 +46,9 @@ pub fn generated_include_dir(interp: &Interpreter) -> Result<PathBuf> {
     include_str!("../../runtime/include/pyctx.h").hash(&mut h);
     include_str!("../../runtime/include/pyctx_types.h").hash(&mut h);
     table_bytes.hash(&mut h);
+    // Capability classes are computed from these rules when the table
+    // loads (not stored in it), and the header's checks depend on them.
+    include_str!("../../api/src/classify.rs").hash(&mut h);
     header::VARIADIC_SHIM.hash(&mut h);
     header::FAST_PATHS.hash(&mut h);
     interp.include.hash(&mut h);

@@ -3,14 +3,21 @@
 use anyhow::Result;
 use pyctx_api::Table;
 use pyctx_flags::interp::Interpreter;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[derive(clap::Subcommand)]
 pub enum ApiCommand {
-    /// Print the names the runtime offers in ctx form for an interpreter, one
-    /// per line: name, kind, then the C signature.
+    /// Print every public name of an interpreter that has or needs a ctx
+    /// form (every exported `PyAPI_FUNC` included), one per line: name,
+    /// kind, C signature, the header to include, and whether the generated
+    /// header offers the ctx form now (else why not). The summary on stderr
+    /// counts the public `PyAPI_FUNC` names and says which are left out.
     List {
         #[arg(long, default_value = "python3", value_name = "PATH")]
         python: String,
+        /// Only the names the generated header offers in ctx form.
+        #[arg(long)]
+        offered: bool,
     },
     /// Regenerate the table from CPython headers with libclang (default: the
     /// newest 3.9-3.13 of each minor under the pyenv root) and write it.
@@ -29,7 +36,7 @@ pub enum ApiCommand {
 
 pub fn run(cmd: ApiCommand) -> Result<()> {
     match cmd {
-        ApiCommand::List { python } => list(&python),
+        ApiCommand::List { python, offered } => list(&python, offered),
         ApiCommand::Generate {
             python,
             output,
@@ -38,28 +45,75 @@ pub fn run(cmd: ApiCommand) -> Result<()> {
     }
 }
 
-fn list(python: &str) -> Result<()> {
-    let interp = Interpreter::probe(python)?;
-    // The generated header decides what is really offered (a table entry
-    // whose header is not reachable from Python.h gets no ctx form).
-    let dir = pyctx_flags::generated_include_dir(&interp)?;
+/// What the generated header of `interp` does with each name: `None` when
+/// it offers the ctx form, else the reason it does not.
+fn header_status(interp: &Interpreter) -> Result<HashMap<String, Option<String>>> {
+    let dir = pyctx_flags::generated_include_dir(interp)?;
     let text = std::fs::read_to_string(dir.join("pyctx_api.h"))?;
     let skipped = std::fs::read_to_string(dir.join("skipped.tsv")).unwrap_or_default();
-    let offered: std::collections::HashSet<&str> = text
+    let mut status: HashMap<String, Option<String>> = text
         .lines()
         .filter_map(|l| l.strip_prefix("#define PyCtxOrig_"))
         .filter_map(|l| l.split(['(', ' ']).next())
-        // aliases left as CPython's macros reach their target's ctx form
-        .chain(skipped.lines().filter_map(|l| {
-            let (name, reason) = l.split_once('\t')?;
-            reason.starts_with("alias of ").then_some(name)
-        }))
+        .map(|n| (n.to_string(), None))
         .collect();
+    for line in skipped.lines() {
+        let Some((name, reason)) = line.split_once('\t') else {
+            continue;
+        };
+        // Aliases left as CPython's macros reach their target's ctx form.
+        let why = (!reason.starts_with("alias of ")).then(|| reason.to_string());
+        status.entry(name.to_string()).or_insert(why);
+    }
+    Ok(status)
+}
+
+fn signature(name: &str, form: &pyctx_api::Form) -> String {
+    let params: Vec<String> = form
+        .params
+        .iter()
+        .map(|p| {
+            if p.ty.is_empty() {
+                p.name.clone()
+            } else {
+                p.ty.clone()
+            }
+        })
+        .chain(form.variadic.then(|| "...".to_string()))
+        .collect();
+    let ret = if form.ret.is_empty() {
+        String::new()
+    } else {
+        format!("{} ", form.ret)
+    };
+    format!(
+        "{ret}{name}(PyCtx{}{})",
+        if params.is_empty() { "" } else { ", " },
+        params.join(", ")
+    )
+}
+
+fn list(python: &str, offered_only: bool) -> Result<()> {
+    let interp = Interpreter::probe(python)?;
+    let status = header_status(&interp)?;
     let table = Table::load_default()?;
     let version = interp.minor_version();
     let mut out = String::new();
+    let (mut offered, mut listed) = (0, 0);
     for (_, entry, form) in table.for_version(&version) {
-        if !offered.contains(entry.name.as_str()) {
+        if !(form.has_ctx_form() || form.exported) {
+            continue;
+        }
+        let state = match status.get(&entry.name) {
+            Some(None) => "ctx form".to_string(),
+            Some(Some(why)) => format!("no ctx form yet: {why}"),
+            None if !form.has_ctx_form() => "no ctx form: plain arithmetic macro".to_string(),
+            None => "no ctx form yet: not in the generated header".to_string(),
+        };
+        let is_offered = matches!(status.get(&entry.name), Some(None));
+        offered += usize::from(is_offered);
+        listed += 1;
+        if offered_only && !is_offered {
             continue;
         }
         let kind = match form.kind {
@@ -67,39 +121,69 @@ fn list(python: &str) -> Result<()> {
             pyctx_api::Kind::Inline => "inline",
             pyctx_api::Kind::Macro => "macro",
         };
-        let params: Vec<String> = form
-            .params
-            .iter()
-            .map(|p| {
-                if p.ty.is_empty() {
-                    p.name.clone()
-                } else {
-                    p.ty.clone()
-                }
-            })
-            .chain(form.variadic.then(|| "...".to_string()))
-            .collect();
-        let ret = if form.ret.is_empty() {
-            String::new()
-        } else {
-            format!("{} ", form.ret)
-        };
         out.push_str(&format!(
-            "{}\t{}\t{}{}(PyCtx{}{})\n",
+            "{}\t{kind}\t{}\t{}\t{state}\n",
             entry.name,
-            kind,
-            ret,
-            entry.name,
-            if params.is_empty() { "" } else { ", " },
-            params.join(", ")
+            signature(&entry.name, form),
+            form.needs_include.as_deref().unwrap_or("Python.h"),
         ));
     }
     use std::io::Write;
     match std::io::stdout().write_all(out.as_bytes()) {
         // `pyctx api list | head` is fine.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => Ok(r?),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        r => r?,
     }
+    eprintln!("{}", coverage_summary(&table, &interp, listed, offered)?);
+    Ok(())
+}
+
+/// The stderr summary: how many public `PyAPI_FUNC` names the headers
+/// declare, how many the list holds, and which are left and why.
+fn coverage_summary(
+    table: &Table,
+    interp: &Interpreter,
+    listed: usize,
+    offered: usize,
+) -> Result<String> {
+    let version = interp.minor_version();
+    let declared = pyctx_api::coverage::declared_functions(&interp.include)?;
+    let exported: HashSet<&str> = table
+        .for_version(&version)
+        .filter(|(_, _, f)| f.exported)
+        .map(|(_, e, _)| e.name.as_str())
+        .collect();
+    let mut names: BTreeMap<&str, Option<&str>> = BTreeMap::new();
+    for d in &declared {
+        // Left only when every declaration is platform-specific.
+        let why = d.platform().map(|(_, why)| why);
+        let slot = names.entry(&d.name).or_insert(why);
+        if why.is_none() {
+            *slot = None;
+        }
+    }
+    let mut left: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (name, why) in &names {
+        if !exported.contains(name) {
+            left.entry(why.unwrap_or("missing from the API table"))
+                .or_default()
+                .push(name);
+        }
+    }
+    let n_left: usize = left.values().map(Vec::len).sum();
+    let mut s = format!(
+        "pyctx: CPython {}.{}.{}: {listed} names listed, {offered} with a ctx form in the generated header; \
+         {} of {} public PyAPI_FUNC names listed",
+        interp.major,
+        interp.minor,
+        interp.micro,
+        names.len() - n_left,
+        names.len()
+    );
+    for (why, names) in left {
+        s.push_str(&format!("\n  left, {why}: {}", names.join(" ")));
+    }
+    Ok(s)
 }
 
 fn generate(

@@ -83,16 +83,6 @@ pub(crate) fn is_header_path(p: &Path) -> bool {
 }
 
 /// The C API names that have a context form (`NAME(ctx, ...)`).
-/// Headers of the C API that `Python.h` does not include: the generated
-/// `pyctx_api.h` has no dispatch for what they declare.
-const NOT_INCLUDED_BY_PYTHON_H: &[&str] = &[
-    "datetime.h",
-    "marshal.h",
-    "frameobject.h",
-    "cpython/frameobject.h",
-    "structmember.h",
-];
-
 #[derive(Debug, Clone, Default)]
 pub struct ApiNames {
     names: HashSet<String>,
@@ -118,8 +108,10 @@ impl ApiNames {
                 .filter(|e| {
                     !e.forms.is_empty()
                         && e.forms.iter().all(|f| {
-                            f.has_ctx_form()
-                                && !NOT_INCLUDED_BY_PYTHON_H.contains(&f.header.as_str())
+                            // `needs_include`: not reachable from Python.h
+                            // (datetime.h, ...): the generated pyctx_api.h has
+                            // no dispatch for it.
+                            f.has_ctx_form() && f.needs_include.is_none()
                         })
                 })
                 .map(|e| e.name.clone())

@@ -7,6 +7,7 @@
 
 use anyhow::{anyhow, bail, Result};
 use clang_sys::*;
+use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_uint};
 use std::path::{Path, PathBuf};
@@ -151,6 +152,51 @@ impl Unit {
             unit: self,
         }
         .children()
+    }
+}
+
+impl Unit {
+    /// For every file the translation unit includes (directly or not): the
+    /// line of the main file whose `#include` brought it in. The main file
+    /// itself is absent. Files are keyed by their path as clang reports it.
+    pub fn top_level_include_lines(&self) -> HashMap<PathBuf, u32> {
+        let mut out: HashMap<PathBuf, u32> = HashMap::new();
+        // SAFETY: the visitor only writes into `out`, which outlives the call.
+        unsafe {
+            clang_getInclusions(
+                self.tu,
+                collect_inclusion,
+                &mut out as *mut HashMap<PathBuf, u32> as CXClientData,
+            );
+        }
+        out
+    }
+}
+
+extern "C" fn collect_inclusion(
+    file: CXFile,
+    stack: *mut CXSourceLocation,
+    depth: c_uint,
+    data: CXClientData,
+) {
+    if depth == 0 || stack.is_null() {
+        return; // the main file
+    }
+    // SAFETY: `data` is the map passed by `top_level_include_lines`; `stack`
+    // holds `depth` locations, the last one in the main file.
+    unsafe {
+        let out = &mut *(data as *mut HashMap<PathBuf, u32>);
+        let outermost = *stack.add(depth as usize - 1);
+        let mut line: c_uint = 0;
+        clang_getFileLocation(
+            outermost,
+            std::ptr::null_mut(),
+            &mut line,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
+        let path = PathBuf::from(take_string(clang_getFileName(file)));
+        out.entry(path).or_insert(line);
     }
 }
 

@@ -2,14 +2,16 @@
 //! (loaded at run time through `clang-sys`).
 //!
 //! For each interpreter: ask it for its include dir and exact version, parse
-//! one translation unit including `Python.h` and the optional public headers
-//! (see [`TU_HEADERS`]), collect functions and function-like macros
-//! ([`scan`]), decide macro shapes ([`shape`]); then merge the versions into
-//! one [`Table`] and classify capabilities ([`crate::classify`]).
+//! one translation unit including `Python.h` and the public headers it does
+//! not include (see [`EXTRA_HEADERS`]), collect functions and macros
+//! ([`scan`]), decide macro shapes ([`shape`]), and parse again with
+//! `PY_SSIZE_T_CLEAN` and each `Py_LIMITED_API` value ([`version`]); then
+//! merge the versions into one [`Table`].
 
 pub mod clang;
 pub mod scan;
 pub mod shape;
+pub mod version;
 
 use crate::classify;
 use crate::model::{Entry, Form, Table, SCHEMA_VERSION, SUPPORTED_VERSIONS};
@@ -20,8 +22,79 @@ use std::process::Command;
 
 pub use clang::LIBCLANG_MISSING;
 
-/// Headers the translation unit includes (after `Python.h`), when present.
-pub const TU_HEADERS: &[&str] = &["structmember.h", "datetime.h", "marshal.h", "frameobject.h"];
+/// A public header that `Python.h` does not include, read after it when the
+/// interpreter has it. Names first reached through one get `needs_include`.
+pub struct ExtraHeader {
+    pub name: &'static str,
+    /// Record only its `PyAPI_FUNC` functions, not its macros.
+    pub functions_only: bool,
+    pub why: &'static str,
+}
+
+const WHY_DOCUMENTED: &str = "documented public header outside Python.h";
+const WHY_PARSER: &str = "old parser and tokenizer API (removed in 3.10 and 3.12): its \
+     PyAPI_FUNC functions are public; its macros (TYPE, STR, CHILD, NAME, ISEOF, ...) are \
+     parser internals with unprefixed names that a dispatch macro must never capture";
+
+/// Headers the translation unit includes after `Python.h`, when present, in
+/// this order. Every other header of the include dir is either reached
+/// from these, internal (`internal/`, needs `Py_BUILD_CORE`), or declares
+/// no `PyAPI_FUNC` (`api/tests/coverage.rs` checks this against the
+/// headers' text).
+pub const EXTRA_HEADERS: &[ExtraHeader] = &[
+    ExtraHeader {
+        name: "structmember.h",
+        functions_only: false,
+        why: WHY_DOCUMENTED,
+    },
+    ExtraHeader {
+        name: "datetime.h",
+        functions_only: false,
+        why: WHY_DOCUMENTED,
+    },
+    ExtraHeader {
+        name: "marshal.h",
+        functions_only: false,
+        why: WHY_DOCUMENTED,
+    },
+    ExtraHeader {
+        name: "frameobject.h",
+        functions_only: false,
+        why: WHY_DOCUMENTED,
+    },
+    ExtraHeader {
+        name: "token.h",
+        functions_only: true,
+        why: WHY_PARSER,
+    },
+    ExtraHeader {
+        name: "node.h",
+        functions_only: true,
+        why: WHY_PARSER,
+    },
+    ExtraHeader {
+        name: "parsetok.h",
+        functions_only: true,
+        why: WHY_PARSER,
+    },
+    ExtraHeader {
+        name: "symtable.h",
+        functions_only: true,
+        why: WHY_PARSER,
+    },
+    ExtraHeader {
+        name: "ast.h",
+        functions_only: true,
+        why: WHY_PARSER,
+    },
+];
+
+/// Is `header` (a [`EXTRA_HEADERS`] name) one whose macros are not recorded?
+pub fn records_functions_only(header: &str) -> bool {
+    EXTRA_HEADERS
+        .iter()
+        .any(|h| h.name == header && h.functions_only)
+}
 
 /// What an interpreter says about itself.
 #[derive(Debug, Clone)]
@@ -32,6 +105,8 @@ pub struct Interpreter {
     /// "3.12.1"
     pub version: String,
     pub include_dir: PathBuf,
+    /// The standard library (`sysconfig.get_paths()['stdlib']`).
+    pub stdlib_dir: PathBuf,
 }
 
 impl Interpreter {
@@ -49,7 +124,8 @@ impl Interpreter {
                 "import sys, sysconfig, platform\n\
                  print(platform.python_version())\n\
                  print('%d.%d' % sys.version_info[:2])\n\
-                 print(sysconfig.get_paths()['include'])",
+                 print(sysconfig.get_paths()['include'])\n\
+                 print(sysconfig.get_paths()['stdlib'])",
             ])
             .output()
             .with_context(|| format!("cannot run interpreter {}", exe.display()))?;
@@ -63,8 +139,8 @@ impl Interpreter {
         }
         let text = String::from_utf8(out.stdout).context("interpreter printed non-UTF-8")?;
         let mut lines = text.lines();
-        let (Some(version), Some(minor), Some(include)) =
-            (lines.next(), lines.next(), lines.next())
+        let (Some(version), Some(minor), Some(include), Some(stdlib)) =
+            (lines.next(), lines.next(), lines.next(), lines.next())
         else {
             bail!(
                 "interpreter {} printed unexpected output: {text:?}",
@@ -84,6 +160,7 @@ impl Interpreter {
             minor: minor.to_string(),
             version: version.to_string(),
             include_dir,
+            stdlib_dir: PathBuf::from(stdlib),
         })
     }
 }
@@ -172,9 +249,9 @@ pub fn missing_versions(found: &[String]) -> Vec<&'static str> {
 /// The translation unit for one include dir.
 pub fn tu_source(include_dir: &Path) -> String {
     let mut s = String::from("#include <Python.h>\n");
-    for h in TU_HEADERS {
-        if include_dir.join(h).is_file() {
-            s.push_str(&format!("#include <{h}>\n"));
+    for h in EXTRA_HEADERS {
+        if include_dir.join(h.name).is_file() {
+            s.push_str(&format!("#include <{}>\n", h.name));
         }
     }
     s
@@ -182,15 +259,7 @@ pub fn tu_source(include_dir: &Path) -> String {
 
 /// The public API of one interpreter's headers: name -> form.
 pub fn scan_interpreter(interp: &Interpreter) -> Result<BTreeMap<String, Form>> {
-    let scan = scan::Scan::run(&interp.include_dir, &tu_source(&interp.include_dir), &[])
-        .with_context(|| {
-            format!(
-                "CPython {} ({})",
-                interp.version,
-                interp.include_dir.display()
-            )
-        })?;
-    Ok(scan.forms())
+    Ok(version::scan_interpreter(interp)?.forms)
 }
 
 /// Generate the table from the given interpreters (executables, or install
@@ -229,39 +298,59 @@ pub fn generate(interpreters: &[PathBuf]) -> Result<Table> {
         }
     }
 
-    // Parse the versions on two threads (the machines have two cores).
-    let lib = clang_sys::get_library();
-    let per_version: Vec<Result<BTreeMap<String, Form>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..2)
-            .map(|t| {
-                let lib = lib.clone();
-                let interps = &interps;
-                s.spawn(move || {
-                    clang_sys::set_library(lib);
-                    (0..interps.len())
-                        .filter(|i| i % 2 == t)
-                        .map(|i| (i, scan_interpreter(&interps[i])))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut all: Vec<(usize, Result<_>)> = Vec::new();
-        for h in handles {
-            all.extend(h.join().expect("scan thread panicked"));
-        }
-        all.sort_by_key(|(i, _)| *i);
-        all.into_iter().map(|(_, r)| r).collect()
-    });
-    let mut versions = Vec::new();
-    for (interp, forms) in interps.iter().zip(per_version) {
-        versions.push((interp.minor.clone(), forms?));
-    }
+    let per_version = scan_all(&interps);
+    let scans = per_version.into_iter().collect::<Result<Vec<_>>>()?;
+    let by_minor: Vec<(String, &version::VersionScan)> = interps
+        .iter()
+        .map(|i| i.minor.clone())
+        .zip(scans.iter())
+        .collect();
+    let stable_abi = version::stable_abis(&by_minor);
+    let versions = interps
+        .iter()
+        .zip(scans)
+        .map(|(i, s)| (i.minor.clone(), s.forms))
+        .collect();
     let mut table = merge(versions);
+    table.stable_abi = stable_abi;
     table.generated_from = interps
         .iter()
         .map(|i| (i.minor.clone(), i.version.clone()))
         .collect();
     Ok(table)
+}
+
+/// Scan the interpreters on two threads (the machines have two cores),
+/// newest first: they need the most parses. Results in `interps` order.
+fn scan_all(interps: &[Interpreter]) -> Vec<Result<version::VersionScan>> {
+    let lib = clang_sys::get_library();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut all: Vec<(usize, Result<version::VersionScan>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let lib = lib.clone();
+                let next = &next;
+                s.spawn(move || {
+                    clang_sys::set_library(lib);
+                    let mut done = Vec::new();
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if k >= interps.len() {
+                            break done;
+                        }
+                        let i = interps.len() - 1 - k;
+                        done.push((i, version::scan_interpreter(&interps[i])));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("scan thread panicked"))
+            .collect()
+    });
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, r)| r).collect()
 }
 
 fn version_rank(minor: &str) -> usize {
@@ -308,5 +397,6 @@ pub fn merge(versions: Vec<(String, BTreeMap<String, Form>)>) -> Table {
         schema: SCHEMA_VERSION,
         generated_from: BTreeMap::new(),
         entries,
+        stable_abi: BTreeMap::new(),
     }
 }

@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 /// introduces (see [`pyapi_func_define`]).
 pub const API_ANNOTATION: &str = "pyctx_api";
 
+/// Annotation our predefined `PyAPI_DATA` attaches to every exported variable.
+pub const DATA_ANNOTATION: &str = "pyctx_api_data";
+
 /// `-D` argument that makes every `PyAPI_FUNC(T) f(...)` declaration carry
 /// `annotate("pyctx_api")`. CPython defines `PyAPI_FUNC` under `#ifndef
 /// PyAPI_FUNC` (pyport.h up to 3.12, exports.h from 3.13) on every non-Windows
@@ -25,6 +28,15 @@ pub const API_ANNOTATION: &str = "pyctx_api";
 pub fn pyapi_func_define() -> String {
     format!("-DPyAPI_FUNC(RTYPE)=__attribute__((annotate(\"{API_ANNOTATION}\"))) RTYPE")
 }
+
+/// Like [`pyapi_func_define`] for `PyAPI_DATA(T) name;` (exported variables).
+pub fn pyapi_data_define() -> String {
+    format!("-DPyAPI_DATA(RTYPE)=extern __attribute__((annotate(\"{DATA_ANNOTATION}\"))) RTYPE")
+}
+
+/// The export macros the generator predefines (and so re-reads from the
+/// header text: [`Scan::add_export_macros`]).
+const EXPORT_MACROS: &[&str] = &["PyAPI_FUNC", "PyAPI_DATA"];
 
 /// Prefix of the variables that mark a macro as no longer defined.
 const UNDEF_PROBE: &str = "pyctx_undefined__";
@@ -78,6 +90,9 @@ pub struct RawFunction {
     pub params: Vec<Param>,
     pub variadic: bool,
     pub header: String,
+    /// The public header besides `Python.h` that declares it (see
+    /// [`Scan::run`]); `None` when `Python.h` does.
+    pub needs_include: Option<String>,
 }
 
 /// Everything found in one version's headers.
@@ -93,35 +108,82 @@ pub struct Scan {
     /// Variables declared under the include dir (`PyAPI_DATA`, statics such
     /// as `PyDateTimeAPI`).
     pub vm_vars: BTreeSet<String>,
+    /// Exported variables (`PyAPI_DATA`), private ones included.
+    pub data: BTreeSet<String>,
+}
+
+/// Where a declaration lives: its header relative to the include dir, and
+/// the public header a user must include for it (`None`: `Python.h`).
+#[derive(Debug, Clone)]
+struct Place {
+    header: String,
+    needs_include: Option<String>,
 }
 
 struct Locator {
     include_dir: PathBuf,
-    cache: HashMap<PathBuf, Option<String>>,
+    /// File -> line of the translation unit's `#include` that brought it in.
+    include_lines: HashMap<PathBuf, u32>,
+    /// Line of the translation unit -> the header it includes, except the
+    /// first `#include` (the base header, `Python.h`): what it reaches needs
+    /// no other include.
+    extra_at_line: HashMap<u32, String>,
+    cache: HashMap<PathBuf, Option<Place>>,
 }
 
 impl Locator {
-    fn new(include_dir: &Path) -> Locator {
+    fn new(include_dir: &Path, unit: &Unit, source: &str) -> Locator {
         let include_dir = include_dir
             .canonicalize()
             .unwrap_or_else(|_| include_dir.to_path_buf());
+        let mut extra_at_line = HashMap::new();
+        let mut base_seen = false;
+        for (i, line) in source.lines().enumerate() {
+            let Some(h) = included_header(line) else {
+                continue;
+            };
+            if base_seen {
+                extra_at_line.insert(i as u32 + 1, h);
+            }
+            base_seen = true;
+        }
         Locator {
             include_dir,
+            include_lines: unit.top_level_include_lines(),
+            extra_at_line,
             cache: HashMap::new(),
         }
     }
 
-    /// Header path relative to the include dir, if the cursor is inside it.
-    fn header(&mut self, c: &Cursor<'_>) -> Option<String> {
+    /// Where the cursor is, if it is inside the include dir.
+    fn place(&mut self, c: &Cursor<'_>) -> Option<Place> {
         let (file, _) = c.file_offset()?;
         if let Some(hit) = self.cache.get(&file) {
             return hit.clone();
         }
         let canon = file.canonicalize().unwrap_or_else(|_| file.clone());
-        let rel = relative_to(&canon, &self.include_dir);
-        self.cache.insert(file, rel.clone());
-        rel
+        let place = relative_to(&canon, &self.include_dir).map(|header| Place {
+            header,
+            needs_include: self
+                .include_lines
+                .get(&file)
+                .and_then(|line| self.extra_at_line.get(line))
+                .cloned(),
+        });
+        self.cache.insert(file, place.clone());
+        place
     }
+}
+
+/// `#include <X>` / `#include "X"` -> X.
+fn included_header(line: &str) -> Option<String> {
+    let rest = line.trim_start().strip_prefix('#')?.trim_start();
+    let rest = rest.strip_prefix("include")?.trim();
+    let inner = rest
+        .strip_prefix('<')
+        .and_then(|r| r.strip_suffix('>'))
+        .or_else(|| rest.strip_prefix('"').and_then(|r| r.strip_suffix('"')))?;
+    Some(inner.trim().to_string())
 }
 
 impl Scan {
@@ -133,6 +195,7 @@ impl Scan {
             "-std=gnu11".to_string(),
             format!("-I{}", include_dir.display()),
             pyapi_func_define(),
+            pyapi_data_define(),
         ];
         args.extend(extra_args.iter().cloned());
         // A macro the headers `#undef` may be gone by the end of the headers:
@@ -144,13 +207,16 @@ impl Scan {
             ));
         }
         let unit = Unit::parse("pyctx_api_scan.c", &source, &args)?;
-        let mut scan = Scan::collect(&unit, include_dir);
-        scan.add_pyapi_func_macro(include_dir)?;
+        let mut scan = Scan::collect(&unit, include_dir, &source);
+        scan.add_export_macros(include_dir)?;
         Ok(scan)
     }
 
-    fn collect(unit: &Unit, include_dir: &Path) -> Scan {
-        let mut loc = Locator::new(include_dir);
+    /// Walk the translation unit. `source` is its text: its first `#include`
+    /// is the base header (`Python.h`); what a later `#include` brings in
+    /// first records that header as `needs_include`.
+    fn collect(unit: &Unit, include_dir: &Path, source: &str) -> Scan {
+        let mut loc = Locator::new(include_dir, unit, source);
         let mut scan = Scan::default();
         let mut undefined = Vec::new();
         for c in unit.top_level() {
@@ -164,19 +230,19 @@ impl Scan {
                     continue;
                 }
             }
-            let Some(header) = loc.header(&c) else {
+            let Some(place) = loc.place(&c) else {
                 continue;
             };
             match kind {
                 CXCursor_MacroDefinition => {
-                    if CONFIG_HEADERS.contains(&header.as_str()) {
+                    if CONFIG_HEADERS.contains(&place.header.as_str()) {
                         continue;
                     }
-                    if let Some(def) = macro_def(&c, header) {
+                    if let Some(def) = macro_def(&c, place.header, place.needs_include) {
                         scan.macros.insert(def.name.clone(), def);
                     }
                 }
-                CXCursor_FunctionDecl => scan.add_function(&c, header),
+                CXCursor_FunctionDecl => scan.add_function(&c, place),
                 CXCursor_TypedefDecl if c.typedef_target_kind() == CXType_Record => {
                     scan.vm_types.insert(c.spelling());
                 }
@@ -187,8 +253,13 @@ impl Scan {
                         scan.vm_types.insert(name);
                     }
                 }
-                CXCursor_VarDecl if !c.is_const_data() => {
-                    scan.vm_vars.insert(c.spelling());
+                CXCursor_VarDecl => {
+                    if c.has_annotation(DATA_ANNOTATION) {
+                        scan.data.insert(c.spelling());
+                    }
+                    if !c.is_const_data() {
+                        scan.vm_vars.insert(c.spelling());
+                    }
                 }
                 _ => {}
             }
@@ -199,7 +270,7 @@ impl Scan {
         scan
     }
 
-    fn add_function(&mut self, c: &Cursor<'_>, header: String) {
+    fn add_function(&mut self, c: &Cursor<'_>, place: Place) {
         let name = c.spelling();
         let is_api = c.has_annotation(API_ANNOTATION);
         let is_inline =
@@ -240,69 +311,33 @@ impl Scan {
                 ret,
                 params,
                 variadic,
-                header,
+                header: place.header,
+                needs_include: place.needs_include,
             },
         );
     }
 
-    /// Our `-D` replaced the header's `#define PyAPI_FUNC(RTYPE) ...`, so the
-    /// preprocessing record lacks it: read it from the header that holds the
-    /// `#ifndef PyAPI_FUNC` default (exports.h or pyport.h).
-    fn add_pyapi_func_macro(&mut self, include_dir: &Path) -> Result<()> {
-        for header in ["exports.h", "pyport.h"] {
-            let Ok(text) = std::fs::read_to_string(include_dir.join(header)) else {
-                continue;
-            };
-            if !text
-                .lines()
-                .any(|l| is_directive(l, "ifndef", "PyAPI_FUNC"))
-            {
-                continue;
-            }
-            let Some(line) = text
-                .lines()
-                .rev()
-                .find(|l| is_directive(l, "define", "PyAPI_FUNC("))
-            else {
-                continue;
-            };
-            let rest = line.trim_start().trim_start_matches('#').trim_start();
-            let rest = rest["define".len()..].trim_start();
-            let body_start = rest.find(')').map(|i| i + 1).unwrap_or(rest.len());
-            let params = rest["PyAPI_FUNC(".len()..body_start - 1]
-                .split(',')
-                .map(|p| p.trim().to_string())
-                .filter(|p| !p.is_empty())
-                .collect();
-            let body = rest[body_start..]
-                .split_whitespace()
-                .map(|w| Token {
-                    kind: TokenKind::Ident,
-                    text: w.to_string(),
-                    offset: 0,
-                })
-                .collect();
-            self.macros.insert(
-                "PyAPI_FUNC".to_string(),
-                MacroDef {
-                    name: "PyAPI_FUNC".to_string(),
-                    function_like: true,
-                    params,
-                    variadic: false,
-                    body,
-                    header: header.to_string(),
-                },
-            );
-            return Ok(());
+    /// Our `-D`s replaced the headers' `#define PyAPI_FUNC(RTYPE) ...` and
+    /// `PyAPI_DATA`, so the preprocessing record lacks them: read each from
+    /// the header that holds its `#ifndef` default (exports.h or pyport.h).
+    fn add_export_macros(&mut self, include_dir: &Path) -> Result<()> {
+        for name in EXPORT_MACROS {
+            let def = export_macro_default(include_dir, name).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: no `#ifndef {name}` default definition in exports.h or pyport.h; \
+                     the generator's {name} detection needs updating for these headers",
+                    include_dir.display()
+                )
+            })?;
+            self.macros.insert(name.to_string(), def);
         }
-        anyhow::bail!(
-            "{}: no `#ifndef PyAPI_FUNC` default definition in exports.h or pyport.h; \
-             the generator's PyAPI_FUNC detection needs updating for these headers",
-            include_dir.display()
-        )
+        Ok(())
     }
 
     /// The public API of this version: name -> form (with empty `versions`).
+    /// Fills `needs_include` and `exported`; the facts that need other
+    /// scans (`PY_SSIZE_T_CLEAN`, `Py_LIMITED_API`) are added by
+    /// [`super::scan_interpreter`].
     pub fn forms(&self) -> BTreeMap<String, Form> {
         let shapes = shape::classify(self);
         let mut out = BTreeMap::new();
@@ -310,57 +345,110 @@ impl Scan {
             if f.name.starts_with('_') {
                 continue;
             }
-            out.insert(
-                f.name.clone(),
-                Form {
-                    versions: Vec::new(),
-                    kind: f.kind,
-                    ret: f.ret.clone(),
-                    params: f.params.clone(),
-                    variadic: f.variadic,
-                    shape: None,
-                    header: f.header.clone(),
-                    also_function: false,
-                    alias_of: None,
-                },
-            );
+            let mut form = Form::new(f.kind, &f.header);
+            form.ret = f.ret.clone();
+            form.params = f.params.clone();
+            form.variadic = f.variadic;
+            form.needs_include = f.needs_include.clone();
+            form.exported = f.kind == Kind::Function;
+            out.insert(f.name.clone(), form);
         }
         for m in self.macros.values() {
-            if m.name.starts_with('_') {
+            if m.name.starts_with('_')
+                || m.needs_include
+                    .as_deref()
+                    .is_some_and(super::records_functions_only)
+            {
                 continue;
             }
-            let also_function = out.contains_key(&m.name);
-            let form = if m.function_like {
-                Form {
-                    versions: Vec::new(),
-                    kind: Kind::Macro,
-                    ret: String::new(),
-                    params: m
-                        .params
-                        .iter()
-                        .map(|p| Param {
-                            name: p.clone(),
-                            ty: String::new(),
-                        })
-                        .collect(),
-                    variadic: m.variadic,
-                    shape: Some(shapes[&m.name]),
-                    header: m.header.clone(),
-                    also_function,
-                    alias_of: None,
-                }
+            let function = out.get(&m.name);
+            let also_function = function.is_some();
+            let exported = function.is_some_and(|f| f.exported);
+            let mut form = if m.function_like {
+                let mut form = Form::new(Kind::Macro, &m.header);
+                form.params = macro_params(&m.params);
+                form.variadic = m.variadic;
+                form.shape = Some(shapes[&m.name]);
+                form
             } else if let Some(form) = self.alias_form(m, &shapes) {
-                Form {
-                    also_function,
-                    ..form
-                }
+                form
+            } else if shape::acts(self, m) {
+                let mut form = Form::new(Kind::Macro, &m.header);
+                form.shape = Some(shapes[&m.name]);
+                form.object_like = true;
+                form
             } else {
                 continue;
             };
+            form.also_function = also_function;
+            form.exported = exported;
+            form.needs_include = m.needs_include.clone();
             out.insert(m.name.clone(), form);
         }
         out
     }
+
+    /// Where the object-like alias chain starting at `name` ends in an
+    /// exported function (`PyAPI_FUNC`), if it does; `name` itself when it
+    /// is one and no object-like macro renames it.
+    pub fn link_symbol(&self, name: &str) -> Option<String> {
+        let mut name = name.to_string();
+        for _ in 0..8 {
+            match self.macros.get(&name) {
+                Some(m) if m.function_like => return None,
+                Some(m) => name = alias_target(m)?,
+                None => {
+                    let f = self.functions.get(&name)?;
+                    return (f.kind == Kind::Function).then_some(name);
+                }
+            }
+        }
+        None
+    }
+
+    /// The direct target of `name` if it is an object-like renaming macro.
+    pub fn alias_of(&self, name: &str) -> Option<String> {
+        alias_target(self.macros.get(name)?)
+    }
+
+    /// Every `PyAPI_FUNC` function these headers declare, private ones
+    /// included.
+    pub fn exported_functions(&self) -> BTreeSet<String> {
+        self.functions
+            .values()
+            .filter(|f| f.kind == Kind::Function)
+            .map(|f| f.name.clone())
+            .collect()
+    }
+
+    /// Every exported symbol these headers declare: `PyAPI_FUNC` functions
+    /// and `PyAPI_DATA` variables, private ones included.
+    pub fn exported_symbols(&self) -> BTreeSet<String> {
+        let mut all = self.exported_functions();
+        all.extend(self.data.iter().cloned());
+        all
+    }
+
+    /// Every public name (no leading `_`) these headers declare in any
+    /// form: functions, static inline functions, macros.
+    pub fn public_names(&self) -> BTreeSet<String> {
+        self.functions
+            .keys()
+            .chain(self.macros.keys())
+            .filter(|n| !n.starts_with('_'))
+            .cloned()
+            .collect()
+    }
+}
+
+fn macro_params(params: &[String]) -> Vec<Param> {
+    params
+        .iter()
+        .map(|p| Param {
+            name: p.clone(),
+            ty: String::new(),
+        })
+        .collect()
 }
 
 impl Scan {
@@ -377,39 +465,21 @@ impl Scan {
         let target = alias_target(m)?;
         let mut name = target.clone();
         for _ in 0..8 {
+            let mut form = Form::new(Kind::Macro, &m.header);
+            form.alias_of = Some(target.clone());
             if let Some(f) = self.functions.get(&name) {
-                return Some(Form {
-                    versions: Vec::new(),
-                    kind: Kind::Macro,
-                    ret: f.ret.clone(),
-                    params: f.params.clone(),
-                    variadic: f.variadic,
-                    shape: Some(crate::model::MacroShape::Expr),
-                    header: m.header.clone(),
-                    also_function: false,
-                    alias_of: Some(target),
-                });
+                form.ret = f.ret.clone();
+                form.params = f.params.clone();
+                form.variadic = f.variadic;
+                form.shape = Some(crate::model::MacroShape::Expr);
+                return Some(form);
             }
             let next = self.macros.get(&name)?;
             if next.function_like {
-                return Some(Form {
-                    versions: Vec::new(),
-                    kind: Kind::Macro,
-                    ret: String::new(),
-                    params: next
-                        .params
-                        .iter()
-                        .map(|p| Param {
-                            name: p.clone(),
-                            ty: String::new(),
-                        })
-                        .collect(),
-                    variadic: next.variadic,
-                    shape: Some(shapes[&next.name]),
-                    header: m.header.clone(),
-                    also_function: false,
-                    alias_of: Some(target),
-                });
+                form.params = macro_params(&next.params);
+                form.variadic = next.variadic;
+                form.shape = Some(shapes[&next.name]);
+                return Some(form);
             }
             name = alias_target(next)?;
         }
@@ -434,6 +504,50 @@ fn alias_target(m: &MacroDef) -> Option<String> {
     (is_ident && name != m.name).then(|| name.to_string())
 }
 
+/// The `#define NAME(RTYPE) ...` that follows `#ifndef NAME` in exports.h
+/// (3.13) or pyport.h (earlier): the definition in force on non-Windows.
+fn export_macro_default(include_dir: &Path, name: &str) -> Option<MacroDef> {
+    for header in ["exports.h", "pyport.h"] {
+        let Ok(text) = std::fs::read_to_string(include_dir.join(header)) else {
+            continue;
+        };
+        if !text.lines().any(|l| is_directive(l, "ifndef", name)) {
+            continue;
+        }
+        let open = format!("{name}(");
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| is_directive(l, "define", &open))?;
+        let rest = line.trim_start().trim_start_matches('#').trim_start();
+        let rest = rest["define".len()..].trim_start();
+        let body_start = rest.find(')').map(|i| i + 1).unwrap_or(rest.len());
+        let params = rest[open.len()..body_start - 1]
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect();
+        let body = rest[body_start..]
+            .split_whitespace()
+            .map(|w| Token {
+                kind: TokenKind::Ident,
+                text: w.to_string(),
+                offset: 0,
+            })
+            .collect();
+        return Some(MacroDef {
+            name: name.to_string(),
+            function_like: true,
+            params,
+            variadic: false,
+            body,
+            header: header.to_string(),
+            needs_include: None,
+        });
+    }
+    None
+}
+
 fn is_directive(line: &str, directive: &str, arg_prefix: &str) -> bool {
     let Some(rest) = line.trim_start().strip_prefix('#') else {
         return false;
@@ -445,7 +559,7 @@ fn is_directive(line: &str, directive: &str, arg_prefix: &str) -> bool {
 }
 
 /// Split a macro definition's tokens into name, parameters and body.
-fn macro_def(c: &Cursor<'_>, header: String) -> Option<MacroDef> {
+fn macro_def(c: &Cursor<'_>, header: String, needs_include: Option<String>) -> Option<MacroDef> {
     let name = c.spelling();
     let tokens = c.tokens();
     let mut it = tokens.into_iter().peekable();
@@ -490,5 +604,6 @@ fn macro_def(c: &Cursor<'_>, header: String) -> Option<MacroDef> {
         variadic,
         body: it.collect(),
         header,
+        needs_include,
     })
 }

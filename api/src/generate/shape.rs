@@ -6,7 +6,7 @@
 //! |---|------|-------|
 //! | 1 | listed in [`EXCEPTIONS`] | as listed |
 //! | 2 | empty body (an annotation or no-op marker) | `syntax` |
-//! | 3 | the whole body is `do ... while (0)` | `stmt` if it touches the VM, else `utility` |
+//! | 3 | the whole body is `do ... while (0)`, or a `return` statement (`Py_RETURN_NONE`) | `stmt` if it touches the VM, else `utility` |
 //! | 4 | variadic (`...`) | `syntax` |
 //! | 5 | token pasting `##` | `syntax` |
 //! | 6 | body starts with `{` or `}`, or its brackets do not balance (initialisers, block openers/closers) | `syntax` |
@@ -46,6 +46,9 @@ pub struct MacroDef {
     pub body: Vec<Token>,
     /// Relative to the include dir.
     pub header: String,
+    /// The public header besides `Python.h` that defines it (`None`:
+    /// `Python.h` does).
+    pub needs_include: Option<String>,
 }
 
 /// Macros the rules cannot decide, with the reason. Keep this short.
@@ -146,7 +149,7 @@ impl Classifier<'_> {
         let Some(first) = body.first() else {
             return d(Syntax, 2);
         };
-        if is_do_while_zero(body) {
+        if is_do_while_zero(body) || first.text == "return" {
             return if self.touches_vm(def) {
                 d(Stmt, 3)
             } else {
@@ -225,6 +228,41 @@ impl Classifier<'_> {
         }
         false
     }
+}
+
+/// Does an object-like macro act on the VM, i.e. call a function
+/// (`PyDateTime_IMPORT`, `Py_BEGIN_ALLOW_THREADS`, `Py_RETURN_NONE` up to
+/// 3.11)? Values (`Py_None`, and `Py_True` although it casts through
+/// `_PyObject_CAST(...)`) do not.
+pub fn acts(scan: &Scan, def: &MacroDef) -> bool {
+    calls_function(scan, def, &mut Vec::new())
+}
+
+/// Does the body call, directly or through function-like macros, a function
+/// declared in the headers? A call is a name followed by `(`, not after
+/// `.`/`->`, not one of the macro's parameters, outside unevaluated operands.
+fn calls_function<'s>(scan: &'s Scan, def: &'s MacroDef, seen: &mut Vec<&'s str>) -> bool {
+    if seen.contains(&def.name.as_str()) {
+        return false;
+    }
+    seen.push(&def.name);
+    let toks = evaluated_tokens(&def.body);
+    toks.windows(2).enumerate().any(|(i, w)| {
+        let (t, next) = (w[0], w[1]);
+        let after_member = i > 0 && matches!(toks[i - 1].text.as_str(), "." | "->");
+        if t.kind != TokenKind::Ident
+            || next.text != "("
+            || after_member
+            || def.params.contains(&t.text)
+        {
+            return false;
+        }
+        scan.functions.contains_key(&t.text)
+            || scan
+                .macros
+                .get(&t.text)
+                .is_some_and(|m| m.function_like && calls_function(scan, m, seen))
+    })
 }
 
 /// `do STATEMENT while (0)` spanning the whole body (brackets balanced):
