@@ -1,6 +1,6 @@
-//! Generate the pool of compat stubs (x86_64 assembly): one stub per API
-//! function an extension could call, so the pool is as large as the table
-//! has exported functions plus their PY_SSIZE_T_CLEAN twins.
+//! Generate the pool of compat stubs (x86_64 assembly): one stub per
+//! exported symbol an extension could call as a legacy call (the table's
+//! `wrap_symbols`: API functions and the `_SizeT` functions aliases lead to).
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -8,13 +8,12 @@ fn main() {
     let table_path = pyctx_api::Table::default_path();
     println!("cargo:rerun-if-changed={}", table_path.display());
     let table = pyctx_api::Table::load(&table_path).expect("API table loads");
-    let functions = table
-        .entries
+    // One stub per symbol an extension could call on the largest version.
+    let pool = pyctx_api::SUPPORTED_VERSIONS
         .iter()
-        .filter(|e| e.forms.iter().any(|f| f.kind == pyctx_api::Kind::Function))
-        .count();
-    // Every function may also have a `_NAME_SizeT` twin (see redirect.rs).
-    let pool = 2 * functions;
+        .map(|v| table.wrap_symbols(v).expect("a supported version").len())
+        .max()
+        .unwrap_or(0);
     let mut asm = String::new();
     let _ = writeln!(asm, ".set PYCTX_COMPAT_POOL, {pool}");
     let _ = writeln!(

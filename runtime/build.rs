@@ -12,12 +12,22 @@ fn main() {
     for e in &table.entries {
         let _ = writeln!(
             out,
-            "    ApiInfo {{ name: {:?}, dealloc_safe: {}, gil_free: {}, exported: {} }},",
-            e.name,
-            e.dealloc_safe,
-            e.gil_free,
-            e.forms.iter().any(|f| f.kind == pyctx_api::Kind::Function)
+            "    ApiInfo {{ name: {:?}, dealloc_safe: {}, gil_free: {} }},",
+            e.name, e.dealloc_safe, e.gil_free
         );
+    }
+    out.push_str("];\n");
+    // Exported symbols whose calls are legacy calls of a table entry, over
+    // every supported version (a symbol keeps one id across versions).
+    let mut wrap = std::collections::BTreeMap::new();
+    for version in pyctx_api::SUPPORTED_VERSIONS {
+        for w in table.wrap_symbols(version).expect("a supported version") {
+            wrap.entry(w.symbol).or_insert(w.id);
+        }
+    }
+    out.push_str("/// Exported CPython symbol -> id of the API entry whose legacy call it is,\n/// sorted by symbol.\npub static LEGACY_SYMBOLS: &[(&str, u32)] = &[\n");
+    for (symbol, id) in wrap {
+        let _ = writeln!(out, "    ({symbol:?}, {id}),");
     }
     out.push_str("];\n");
     let dest = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("api_table.rs");

@@ -13,8 +13,7 @@
 //! redirected: a legacy call is CPython's own call, at CPython's own cost.
 
 use pyctx_runtime::context::{decode, Capability, Decoded, BIT_DETACHED, OFFSET};
-use pyctx_runtime::{api_info, check, mode, stats, symbolize, tstate, API};
-use std::collections::HashMap;
+use pyctx_runtime::{api_info, check, mode, stats, symbolize, tstate};
 use std::sync::OnceLock;
 
 pub mod redirect;
@@ -60,26 +59,6 @@ pub fn legacy_call(return_address: usize, id: u32) {
     stats::count_legacy(id, return_address);
 }
 
-/// The API id whose legacy call a call of the exported symbol `name` is:
-/// an exported API function, or CPython's `PY_SSIZE_T_CLEAN` twin of one
-/// (`_PyArg_ParseTuple_SizeT` for `PyArg_ParseTuple`: CPython's headers map
-/// the public name to `_NAME_SizeT`).
-pub fn legacy_id(name: &str) -> Option<u32> {
-    static IDS: OnceLock<HashMap<&'static str, u32>> = OnceLock::new();
-    let ids = IDS.get_or_init(|| {
-        API.iter()
-            .enumerate()
-            .filter(|(_, info)| info.exported)
-            .map(|(i, info)| (info.name, i as u32))
-            .collect()
-    });
-    let public = name
-        .strip_prefix('_')
-        .and_then(|n| n.strip_suffix("_SizeT"))
-        .unwrap_or(name);
-    ids.get(public).copied()
-}
-
 /// The redirected slots of this extension, indexed by stub number.
 static SLOTS: OnceLock<redirect::Outcome> = OnceLock::new();
 
@@ -103,7 +82,7 @@ extern "C" fn init_at_load() {
     if !mode::get().checked() {
         return;
     }
-    let (outcome, plan) = redirect::plan_own_redirects(&legacy_id);
+    let (outcome, plan) = redirect::plan_own_redirects(&pyctx_runtime::legacy_id);
     if outcome.pool_exhausted > 0 {
         eprintln!(
             "pyctx: {} API call slots of {} were not redirected (compat stub pool exhausted): their legacy calls are not counted",

@@ -26,12 +26,19 @@ pub struct ApiInfo {
     pub name: &'static str,
     pub dealloc_safe: bool,
     pub gil_free: bool,
-    /// A function CPython exports (`PyAPI_FUNC`) in some version: calls of
-    /// it go through the caller's call slots, which compat can redirect.
-    pub exported: bool,
 }
 
 include!(concat!(env!("OUT_DIR"), "/api_table.rs"));
+
+/// The API id whose legacy call a call of the exported symbol `name` is
+/// (`_PyArg_ParseTuple_SizeT` is `PyArg_ParseTuple`'s), from the table's
+/// `wrap_symbols` over every supported version.
+pub fn legacy_id(symbol: &str) -> Option<u32> {
+    LEGACY_SYMBOLS
+        .binary_search_by(|(s, _)| s.cmp(&symbol))
+        .ok()
+        .map(|i| LEGACY_SYMBOLS[i].1)
+}
 
 /// The table entry for an id passed by generated code, if it is one.
 pub fn api_info(id: u32) -> Option<&'static ApiInfo> {
