@@ -39,6 +39,9 @@ pub fn run(args: Args) -> Result<()> {
         }
         out.extend(pyctx_flags::ldflags()?);
     }
-    println!("{}", out.join(" "));
+    // Not println!: a closed pipe is an error main() ends quietly, not a
+    // panic.
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{}", out.join(" "))?;
     Ok(())
 }
