@@ -88,6 +88,12 @@ fn main() -> ExitCode {
             eprintln!("pyctx: error: {e:#}");
             Exit::Failure
         }
+        // `println!` panics when stdout is closed: the same closed pipe.
+        Err(panic)
+            if panic.starts_with("failed printing to stdout") && panic.contains("Broken pipe") =>
+        {
+            Exit::Success
+        }
         Err(panic) => {
             eprintln!("pyctx: internal error: {panic} (a bug in pyctx: please report it)");
             Exit::Failure

@@ -16,10 +16,13 @@ fn big_project(name: &str) -> std::path::PathBuf {
 #[test]
 fn a_closed_pipe_ends_the_run_quietly_with_status_0() {
     let dir = big_project("pipe");
-    for mode in [&["--color", "never"][..], &["--json"][..]] {
+    for mode in [
+        &["migrate", "--color", "never"][..],
+        &["migrate", "--json"][..],
+        &["status"][..],
+    ] {
         // `pyctx migrate DIR | head -c 100`: read a little, then close.
         let mut child = Command::new(bin())
-            .arg("migrate")
             .args(mode)
             .arg(&dir)
             .stdout(Stdio::piped())
