@@ -29,7 +29,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use tempfile::{NamedTempFile, TempPath};
+use tempfile::NamedTempFile;
 
 /// One file to replace.
 pub struct Job<'a> {
@@ -235,9 +235,9 @@ fn unchanged(t: &Target) -> Result<(), Failure> {
 /// Step 4: rename every staged file into place, or restore what was
 /// renamed.
 fn commit(targets: &[Target], staged: Vec<NamedTempFile>) -> Result<(), Vec<Failure>> {
-    let mut backups: Vec<TempPath> = Vec::with_capacity(targets.len());
+    let mut backups: Vec<PathBuf> = Vec::with_capacity(targets.len());
     for (n, (t, tmp)) in targets.iter().zip(staged).enumerate() {
-        let step = || -> Result<TempPath, Failure> {
+        let step = || -> Result<PathBuf, Failure> {
             let now = fs::metadata(&t.real).map_err(|_| changed(t))?;
             if Stamp::of(&now) != *t.job.stamp {
                 return Err(changed(t));
@@ -260,15 +260,17 @@ fn commit(targets: &[Target], staged: Vec<NamedTempFile>) -> Result<(), Vec<Fail
         }
     }
     sync_dirs(targets);
-    // Dropping the backups removes the extra links.
-    drop(backups);
+    for b in backups {
+        let _ = fs::remove_file(b);
+    }
     Ok(())
 }
 
 /// The original kept under a temporary name until the commit is over: a
 /// hard link (the same inode), or, where the file system has none, a copy
-/// of the same bytes and mode.
-fn backup(t: &Target) -> Result<TempPath, Failure> {
+/// of the same bytes and mode. Not removed automatically: should pyctx die
+/// half-way (a panic unwinding, a kill), the originals stay on disk.
+fn backup(t: &Target) -> Result<PathBuf, Failure> {
     let prefix = temp_prefix(&t.real);
     let builder = || {
         let mut b = tempfile::Builder::new();
@@ -283,24 +285,22 @@ fn backup(t: &Target) -> Result<TempPath, Failure> {
             fs::set_permissions(b, t.meta.permissions())
         })
     });
-    kept.map(NamedTempFile::into_temp_path)
+    kept.and_then(|k| k.into_temp_path().keep().map_err(|e| e.error))
         .map_err(|e| fail(t.job.path, format!("cannot keep the original: {e}")))
 }
 
 /// Put the originals back after a failed commit; what could not be put
 /// back is reported with the backup's name.
-fn restore(done: &[Target], backups: Vec<TempPath>) -> Vec<Failure> {
+fn restore(done: &[Target], backups: Vec<PathBuf>) -> Vec<Failure> {
     let mut failures = Vec::new();
     for (t, b) in done.iter().zip(backups) {
-        if let Err(e) = b.persist(&t.real) {
-            let kept = e.path.keep().map(|p| p.display().to_string());
+        if let Err(e) = fs::rename(&b, &t.real) {
             failures.push(fail(
                 t.job.path,
                 format!(
-                    "was written, and its original could not be put back ({}); the original \
+                    "was written, and its original could not be put back ({e}); the original \
                      is kept at {}",
-                    e.error,
-                    kept.unwrap_or_else(|_| "(lost)".into())
+                    b.display()
                 ),
             ));
         }
