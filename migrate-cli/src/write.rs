@@ -243,12 +243,19 @@ fn commit(targets: &[Target], staged: Vec<NamedTempFile>) -> Result<(), Vec<Fail
                 return Err(changed(t));
             }
             let backup = backup(t)?;
-            if testing::rename_fails(n + 1) {
-                return Err(fail(t.job.path, "cannot replace it: injected failure"));
+            let renamed = if testing::rename_fails(n + 1) {
+                Err("injected failure".to_string())
+            } else {
+                tmp.persist(&t.real).map_err(|e| e.error.to_string())
+            };
+            match renamed {
+                Ok(_) => Ok(backup),
+                Err(e) => {
+                    // This file was not replaced: its backup is not needed.
+                    let _ = fs::remove_file(&backup);
+                    Err(fail(t.job.path, format!("cannot replace it: {e}")))
+                }
             }
-            tmp.persist(&t.real)
-                .map_err(|e| fail(t.job.path, format!("cannot replace it: {}", e.error)))?;
-            Ok(backup)
         };
         match step() {
             Ok(b) => backups.push(b),

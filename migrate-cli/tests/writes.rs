@@ -49,7 +49,7 @@ fn a_folder_that_cannot_be_written_leaves_the_whole_project_as_it_was() {
         err.contains("pyctx: nothing written (3 file(s) to change)"),
         "{err}"
     );
-    assert_eq!(after, before, "every original and nothing else");
+    assert_same(&after, &before, "every original and nothing else");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["written"], 0);
     for f in report["files"].as_array().unwrap() {
@@ -99,7 +99,7 @@ fn a_rename_failing_half_way_puts_the_replaced_files_back() {
     );
     assert!(err.contains("nothing written"), "{err}");
     // Same bytes and the same inodes: the originals themselves came back.
-    assert_eq!(snapshot(&dir), before);
+    assert_same(&snapshot(&dir), &before, "restored");
 }
 
 #[test]
@@ -120,7 +120,7 @@ fn a_read_only_file_is_an_error_naming_it() {
         )),
         "{err}"
     );
-    assert_eq!(snapshot(&dir), before, "other.c not written either");
+    assert_same(&snapshot(&dir), &before, "other.c not written either");
 }
 
 #[test]
@@ -156,7 +156,7 @@ fn a_hard_linked_file_is_refused_and_both_names_keep_the_old_text() {
         err.contains("mod.c: error[write]: has 2 hard links"),
         "{err}"
     );
-    assert_eq!(snapshot(&dir), before);
+    assert_same(&snapshot(&dir), &before, "unchanged");
     let a = std::fs::metadata(dir.join("mod.c")).unwrap();
     let b = std::fs::metadata(elsewhere.join("copy.c")).unwrap();
     assert_eq!((a.ino(), a.nlink()), (b.ino(), 2), "still one file");
@@ -209,7 +209,7 @@ fn an_owner_that_cannot_be_kept_is_refused() {
         err.contains("error[write]: cannot keep its owner (uid 0, gid 0)"),
         "{err}"
     );
-    assert_eq!(snapshot(&dir), before);
+    assert_same(&snapshot(&dir), &before, "unchanged");
 }
 
 #[test]
@@ -257,5 +257,5 @@ fn engine_errors_write_nothing() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("nothing written (1 file(s) to change)"));
-    assert_eq!(snapshot(&dir), before);
+    assert_same(&snapshot(&dir), &before, "unchanged");
 }

@@ -161,3 +161,21 @@ pub fn temp_files(dir: &Path) -> Vec<PathBuf> {
         })
         .collect()
 }
+
+/// Panic naming the entries that differ between two snapshots (content,
+/// inode, mode or owner), entries only in one of them included.
+#[track_caller]
+pub fn assert_same(after: &Snapshot, before: &Snapshot, what: &str) {
+    let keys: std::collections::BTreeSet<&PathBuf> = after.keys().chain(before.keys()).collect();
+    let differ: Vec<String> = keys
+        .into_iter()
+        .filter(|k| after.get(*k) != before.get(*k))
+        .map(|k| match (before.get(k), after.get(k)) {
+            (None, Some(_)) => format!("{}: new", k.display()),
+            (Some(_), None) => format!("{}: gone", k.display()),
+            (Some(b), Some(a)) if a.0 != b.0 => format!("{}: content changed", k.display()),
+            _ => format!("{}: inode, mode or owner changed", k.display()),
+        })
+        .collect();
+    assert!(differ.is_empty(), "{what}: {differ:#?}");
+}
