@@ -292,7 +292,8 @@ pub fn run(args: Args) -> Result<Exit> {
         Color::Never => anstream::ColorChoice::Never,
     });
     let mut run = run_engine(&args.selection)?;
-    let cwd = std::env::current_dir().context("cannot get the current directory")?;
+    // Only names the files in diffs; a folder that is gone names them from /.
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let (write_result, written) = if args.write {
         write_files(&mut run)
     } else {
