@@ -119,7 +119,7 @@ fn check<'a>(job: &'a Job<'a>) -> Result<Target<'a>, Failure> {
             ),
         ));
     }
-    if let Err(e) = fs::OpenOptions::new().write(true).open(&real) {
+    if let Err(e) = rustix::fs::access(&real, rustix::fs::Access::WRITE_OK) {
         return Err(fail(p, format!("not writable{shown}: {e}")));
     }
     if meta.nlink() > 1 {

@@ -213,6 +213,30 @@ fn an_owner_that_cannot_be_kept_is_refused() {
 }
 
 #[test]
+fn a_file_the_user_may_not_write_is_refused() {
+    // Root-owned and 0644, in a folder the user may write: a rename would
+    // succeed, but the user has no right to change the file.
+    if !is_root() {
+        eprintln!("not root: needs a file owned by someone else");
+        return;
+    }
+    let dir = project("not-writable");
+    std::fs::write(dir.join("other.c"), needs_ctx("other")).unwrap();
+    give_away(&dir);
+    let file = dir.join("mod.c");
+    std::os::unix::fs::chown(&file, Some(0), Some(0)).unwrap();
+    let before = snapshot(&dir);
+    let out = pyctx_unprivileged(&["migrate", "--write", s(&dir)], &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{}: error[write]: not writable", file.display())),
+        "{err}"
+    );
+    assert_same(&snapshot(&dir), &before, "unchanged");
+}
+
+#[test]
 fn a_file_edited_while_pyctx_runs_is_not_overwritten() {
     let dir = project("edited");
     std::fs::write(dir.join("other.c"), needs_ctx("other")).unwrap();
