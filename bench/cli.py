@@ -21,6 +21,15 @@ same files:
   without one is recorded too, per file with a timeout (that run overlaps
   the builds, so only its outcome is reported, not its time).
 
+**Large files** (`measure_large`, issue 11): one generated C file of 1, 10
+and 50 MB (helpers that gain `PyCtx ctx`, methods calling them, a method
+table: every function changes), migrated in each mode -- `--check`, the
+default diff, `--json`, `--write` -- with wall time, CPU time (user + sys:
+steadier than wall time on a shared machine) and peak RSS of each run set
+against `--check` on the same file. Diff and JSON are built from
+the engine's edit list, so they should cost little over `--check`. Run on
+its own: `python3 bench/cli.py --large [--sizes 1,10,50] [--pyctx PATH]`.
+
 What each got right is counted by one neutral scanner (`scan_calls`): every
 call of an API name in the original sources (comments, strings and
 definitions of those names excluded), classified as ordinary code, inside a
@@ -653,3 +662,135 @@ def compile_check(roots, files, python_include, jobs=2):
         for label, f, r in pool.map(one, jobs_list):
             out[label][f] = r
     return out
+
+
+# Large files: diff and JSON against --check ------------------------------------
+
+_UNIT = """\
+/* unit {i}: a helper that needs the context and a method that calls it */
+static PyObject *
+helper_{i}(PyObject *o, long n)
+{{
+    PyObject *r = PyLong_FromLong(n + {i});
+    if (r == NULL) {{
+        return NULL;
+    }}
+    if (PyObject_SetAttrString(o, "value_{i}", r) < 0) {{
+        Py_DECREF(r);
+        return NULL;
+    }}
+    return r;
+}}
+
+static PyObject *
+meth_{i}(PyObject *self, PyObject *args)
+{{
+    PyObject *o;
+    long n;
+    if (!PyArg_ParseTuple(args, "Ol", &o, &n)) {{
+        return NULL;
+    }}
+    return helper_{i}(o, n);
+}}
+
+"""
+
+
+def large_source(megabytes):
+    """A C extension of about `megabytes` MB in which every function
+    changes: units of a helper (threaded) and a method (entry point), then
+    the method table and the module's init."""
+    target = int(megabytes * 1e6)
+    head = "#define PY_SSIZE_T_CLEAN\n#include <Python.h>\n\n"
+    parts, size, i = [head], len(head), 0
+    table = []
+    while size < target:
+        unit = _UNIT.format(i=i)
+        parts.append(unit)
+        size += len(unit) + 48  # and its method table row
+        table.append('    {"meth_%d", meth_%d, METH_VARARGS, NULL},\n' % (i, i))
+        i += 1
+    parts.append("static PyMethodDef methods[] = {\n")
+    parts.extend(table)
+    parts.append("    {NULL, NULL, 0, NULL}\n};\n\n")
+    parts.append("static struct PyModuleDef mod = {PyModuleDef_HEAD_INIT, \"big\", NULL, -1, methods};\n\n")
+    parts.append("PyMODINIT_FUNC\nPyInit_big(void)\n{\n    return PyModule_Create(&mod);\n}\n")
+    return "".join(parts), i
+
+
+LARGE_MODES = {"check": ["--check"], "diff": ["--color", "never"], "json": ["--json"],
+               "write": ["--write"]}
+
+
+def measure_large(pyctx, work, sizes=(1, 10, 50), runs=1):
+    """Each mode on one generated file per size: wall time and peak RSS,
+    and their ratios to --check (same file, same run of this function).
+    `--write` runs on a fresh copy each time."""
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for mb in sizes:
+        text, units = large_source(mb)
+        src = work / ("large-%dmb" % mb)
+        shutil.rmtree(src, ignore_errors=True)
+        src.mkdir()
+        (src / "big.c").write_text(text)
+        row = {"bytes": len(text.encode()), "units": units, "modes": {}}
+        for mode, flags in LARGE_MODES.items():
+            results = []
+            for _ in range(runs):
+                target = src
+                if mode == "write":
+                    target = work / ("large-%dmb-write" % mb)
+                    copy_tree(src, target)
+                r = timed([pyctx, "migrate"] + flags + ["big.c"], target,
+                          stdout=work / ("large-%s.out" % mode))
+                results.append(r)
+            ok_rc = 1 if mode == "check" else 0
+            bad = [r for r in results if r["rc"] != ok_rc]
+            row["modes"][mode] = {
+                "wall": summary([r["wall"] for r in results]),
+                "cpu": summary([r["user"] + r["sys"] for r in results]),
+                "maxrss_kb": max(r["maxrss_kb"] for r in results),
+                "rc": sorted({r["rc"] for r in results}),
+                "output_bytes": (work / ("large-%s.out" % mode)).stat().st_size,
+                "error": bad[0]["stderr"][-500:] if bad else None,
+            }
+        check = row["modes"]["check"]
+        for mode, m in row["modes"].items():
+            m["time_vs_check"] = m["wall"]["median"] / check["wall"]["median"]
+            m["cpu_vs_check"] = m["cpu"]["median"] / check["cpu"]["median"]
+            m["rss_vs_check"] = m["maxrss_kb"] / check["maxrss_kb"]
+            m["rss_vs_size"] = m["maxrss_kb"] * 1024 / row["bytes"]
+        out["%d" % mb] = row
+    return out
+
+
+def large_table(res):
+    """Markdown table of measure_large's result."""
+    lines = ["| size | mode | wall (s) | × --check | CPU (s) | × --check | peak RSS (MB) "
+             "| × --check | RSS / file size |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for mb, row in res.items():
+        for mode, m in row["modes"].items():
+            lines.append("| %s MB | %s | %.2f | %.2f | %.2f | %.2f | %.0f | %.2f | %.1f |" % (
+                mb, mode, m["wall"]["median"], m["time_vs_check"], m["cpu"]["median"],
+                m["cpu_vs_check"], m["maxrss_kb"] / 1024, m["rss_vs_check"], m["rss_vs_size"]))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--large", action="store_true", required=True,
+                    help="measure the large-file modes (the only standalone part)")
+    ap.add_argument("--sizes", default="1,10,50")
+    ap.add_argument("--runs", type=int, default=1)
+    root = Path(__file__).resolve().parent.parent
+    ap.add_argument("--pyctx", default=str(root / "target" / "release" / "pyctx"))
+    ap.add_argument("--work", default=str(root / "bench" / ".build" / "cli-large"))
+    opts = ap.parse_args()
+    result = measure_large(opts.pyctx, opts.work,
+                           sizes=[int(x) for x in opts.sizes.split(",")], runs=opts.runs)
+    print(large_table(result))
+    print(json.dumps(result, indent=1))

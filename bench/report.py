@@ -2,6 +2,7 @@
 table, docs/benchmarks.md and the plot. Standard library, plus matplotlib
 for the plot only (imported lazily)."""
 
+from cli import large_table
 from common import paired_ratios, summary
 
 CLOCK = "cpu"  # the clock the report uses; "wall" is kept for comparison
@@ -1201,6 +1202,17 @@ def _cli_section(s):
                 ", ".join("`%s`" % x for x in rep.get("project_api_names", [])
                           if not x.startswith("bitarray"))
                 or "see the `api-name` notes"))
+        add("")
+    large = c.get("large")
+    if large:
+        add("### Large files: every mode against `--check`")
+        add("")
+        add("One generated C file per size in which every function changes "
+            "(`bench/cli.py`, `large_source`), migrated in each mode. Diff and JSON are "
+            "built from the engine's edit list (time linear in the file); CPU time is "
+            "user + sys of the child, steadier than wall time on a shared machine.")
+        add("")
+        add(large_table(large))
         add("")
     cm = _cocci_section(s)
     if cm:

@@ -129,10 +129,10 @@ MODES = {
     # cli: timed dry runs and --write runs of pyctx migrate.
     "default": {"percall": {"reps": 15, "rounds": 5, "target_ms": 2.0},
                 "workloads": {"reps": 15, "rounds": 5, "target_ms": 5.0},
-                "cli": {"runs": 9, "write_runs": 3}},
+                "cli": {"runs": 9, "write_runs": 3, "large_sizes": (1, 10, 50)}},
     "quick": {"percall": {"reps": 5, "rounds": 3, "target_ms": 1.0},
               "workloads": {"reps": 5, "rounds": 3, "target_ms": 2.0},
-              "cli": {"runs": 3, "write_runs": 1}},
+              "cli": {"runs": 3, "write_runs": 1, "large_sizes": (1, 10)}},
 }
 
 
@@ -897,6 +897,9 @@ def measure_cli(setup, settings, work, snapshot, pythons):
     out["pyctx"], pyctx_tree = cli.measure_pyctx(snapshot.pyctx, tree, setup["paths"], work,
                                                  settings["runs"], settings["write_runs"])
     outputs = {"pyctx": pyctx_tree}
+    log("CLI: large files, every mode against --check (%.0f s)" % (time.time() - t0))
+    out["large"] = cli.measure_large(snapshot.pyctx, work / "large",
+                                     sizes=settings["large_sizes"])
     if setup["spatch"]:
         log("CLI: spatch (Coccinelle %s) over the same files (%.0f s)" % (
             setup["spatch"], time.time() - t0))

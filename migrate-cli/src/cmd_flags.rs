@@ -33,6 +33,9 @@ pub fn run(args: Args) -> Result<()> {
     if args.ldflags {
         out.extend(pyctx_flags::ldflags(&interp, args.compat)?);
     }
-    println!("{}", out.join(" "));
+    // Not println!: a closed pipe is an error main() ends quietly, not a
+    // panic.
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{}", out.join(" "))?;
     Ok(())
 }

@@ -1,21 +1,25 @@
 //! `pyctx migrate`: rewrite C sources to the context API.
 //!
 //! Default: print a unified diff and change nothing. `--write` applies the
-//! edits (atomically per file, keeping permissions), `--check` only reports
+//! edits to every file or to none (`write.rs`), `--check` only reports
 //! whether anything is left to migrate, `--json` prints the engine's report
-//! (schema: docs/cli.md).
+//! (schema: docs/cli.md). Exit statuses: `exit.rs`.
 //!
-//! Exit status: 0 done (or nothing to do), 1 `--check` found work, 2 usage,
-//! I/O or engine errors. A function the engine cannot parse or rewrite is
-//! reported (file:line, reason) and left untouched; `--check` still exits 1
-//! only when there is work it can do.
+//! The pipeline: check the options → find and read the files
+//! (`sources.rs`) → run the engine (a panic becomes a diagnostic for the
+//! file that caused it) → write (`--write`) → render (`report.rs`).
 
-use crate::sources;
+use crate::exit::Exit;
+use crate::report::{self, WriteResult};
+use crate::sources::{self, Stamp};
+use crate::{guard, names, testing, write};
 use anyhow::{bail, Context, Result};
-use pyctx_rewrite::{ApiNames, Options, Outcome, Severity, SourceFile};
+use pyctx_rewrite::{
+    ApiNames, Code, Diagnostic, FileOutcome, Options, Outcome, Severity, SourceFile, Totals,
+};
 use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(clap::Args, Clone)]
 pub struct Selection {
@@ -49,11 +53,20 @@ pub struct Selection {
     pub trampolines: bool,
 }
 
+/// When to colour the output.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Color {
+    /// On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE forces it).
+    Auto,
+    Always,
+    Never,
+}
+
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
     pub selection: Selection,
-    /// Apply the edits in place (atomically per file).
+    /// Apply the edits in place: every file or none (docs/cli.md).
     #[arg(long, conflicts_with = "check")]
     pub write: bool,
     /// Change nothing; exit 1 when anything is left to migrate.
@@ -62,49 +75,57 @@ pub struct Args {
     /// Print the report as JSON (docs/cli.md) instead of a diff.
     #[arg(long)]
     pub json: bool,
-    /// Colour the diff: auto (on a terminal), always, never.
-    #[arg(long, default_value = "auto", value_name = "WHEN")]
-    pub color: String,
+    /// Colour the diff and the diagnostics.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub color: Color,
 }
 
 /// Files and engine options from the command line, and the engine's result.
 pub struct Run {
     pub files: Vec<SourceFile>,
+    /// Each file as it was when read, for `--write`.
+    pub stamps: Vec<Stamp>,
     pub outcome: Outcome,
 }
 
-pub fn run_engine(sel: &Selection) -> Result<Run> {
+/// Usage errors found before reading anything.
+fn check_options(sel: &Selection, table: &pyctx_api::Table) -> Result<()> {
     if sel.paths.is_empty() && sel.compile_commands.is_none() {
         bail!("give files, folders or --compile-commands FILE");
     }
-    if sel.ctx_name.is_empty()
-        || !sel
-            .ctx_name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        || sel.ctx_name.starts_with(|c: char| c.is_ascii_digit())
-    {
-        bail!("--ctx-name {:?} is not a C identifier", sel.ctx_name);
+    if let Some(why) = names::ctx_name_problem(&sel.ctx_name, table) {
+        bail!("--ctx-name {:?}: {why}", sel.ctx_name);
     }
-    let paths = sources::collect(&sel.paths, sel.compile_commands.as_deref())?;
-    let progress = Progress::new(paths.len());
-    let files = sources::read(&paths)?;
+    names::check_nonempty("--only", sel.only.as_deref().unwrap_or_default())?;
+    names::check_nonempty("--exclude", &sel.exclude)?;
+    names::check_nonempty("--entry", &sel.entry)
+}
+
+/// `--files GLOB`: the files it selects; matching none is an error.
+fn glob_files(glob: &str, paths: &[PathBuf]) -> Result<BTreeSet<PathBuf>> {
+    let pat =
+        glob::Pattern::new(glob).with_context(|| format!("--files {glob:?}: not a valid glob"))?;
+    let set: BTreeSet<PathBuf> = paths
+        .iter()
+        .filter(|p| pat.matches_path(p))
+        .cloned()
+        .collect();
+    if set.is_empty() {
+        bail!("--files {glob:?} matches none of the {} files", paths.len());
+    }
+    Ok(set)
+}
+
+pub fn run_engine(sel: &Selection) -> Result<Run> {
+    let table = pyctx_api::Table::load_default()?;
+    check_options(sel, &table)?;
+    let found = sources::collect(&sel.paths, sel.compile_commands.as_deref())?;
+    let progress = Progress::new(found.paths.len());
+    let (files, stamps) = sources::read(&found.paths)?;
     progress.done("read");
     let only_files = match &sel.files {
         None => None,
-        Some(g) => {
-            let pat = glob::Pattern::new(g)
-                .with_context(|| format!("--files {g:?}: not a valid glob"))?;
-            let set: BTreeSet<PathBuf> = paths
-                .iter()
-                .filter(|p| pat.matches_path(p))
-                .cloned()
-                .collect();
-            if set.is_empty() {
-                bail!("--files {g:?} matches none of the {} files", paths.len());
-            }
-            Some(set)
-        }
+        Some(g) => Some(glob_files(g, &found.paths)?),
     };
     let opts = Options {
         ctx_name: sel.ctx_name.clone(),
@@ -114,13 +135,104 @@ pub fn run_engine(sel: &Selection) -> Result<Run> {
         entry: sel.entry.iter().cloned().collect(),
         trampolines: sel.trampolines,
     };
-    let api = ApiNames::load_default()?;
-    let outcome = pyctx_rewrite::migrate(&files, &api, &opts);
+    let api = ApiNames::from_table(&table);
+    let mut outcome = migrate_guarded(&files, &api, &opts);
     progress.done("migrated");
-    Ok(Run { files, outcome })
+    if !had_errors(&outcome) {
+        let defined: BTreeSet<&str> = outcome.functions.iter().map(|f| f.name.as_str()).collect();
+        let n = files.len();
+        let only = sel.only.as_deref().unwrap_or_default();
+        names::check_defined("--only", only, &defined, n)?;
+        names::check_defined("--exclude", &sel.exclude, &defined, n)?;
+        names::check_defined("--entry", &sel.entry, &defined, n)?;
+    }
+    outcome.diagnostics.splice(0..0, found.warnings);
+    Ok(Run {
+        files,
+        stamps,
+        outcome,
+    })
 }
 
-/// The exit status for a finished run.
+/// The engine over `files`; a panic becomes a diagnostic.
+///
+/// The engine works on the whole project at once, so a panic does not say
+/// which file caused it: each file is then run alone, the files that panic
+/// alone are left out (each with an `internal` error), and the rest is
+/// migrated again. When no single file panics, the whole run is the error.
+/// Either way the run has an error, so `--write` writes nothing: a project
+/// migrated without one of its files may not build.
+fn migrate_guarded(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome {
+    let run = |fs: &[SourceFile]| {
+        guard::catch(|| {
+            testing::panic_if("engine", fs.iter().map(|f| f.path.as_path()));
+            pyctx_rewrite::migrate(fs, api, opts)
+        })
+    };
+    let whole = match run(files) {
+        Ok(o) => return o,
+        Err(m) => m,
+    };
+    let bad: Vec<(usize, String)> = files
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| run(std::slice::from_ref(f)).err().map(|m| (i, m)))
+        .collect();
+    if bad.is_empty() {
+        return failed_run(files, &whole);
+    }
+    let rest: Vec<SourceFile> = files
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !bad.iter().any(|(b, _)| b == i))
+        .map(|(_, f)| f.clone())
+        .collect();
+    let mut outcome = match run(&rest) {
+        Ok(o) => o,
+        Err(m) => return failed_run(files, &m),
+    };
+    // Back to one entry per input file, in input order.
+    let mut done = std::mem::take(&mut outcome.files).into_iter();
+    outcome.files = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match bad.iter().any(|(b, _)| *b == i) {
+            true => FileOutcome::unchanged(f.path.clone()),
+            false => done.next().expect("one outcome per file run"),
+        })
+        .collect();
+    for (i, m) in bad {
+        let d = report::panic_diagnostic(&files[i].path, "migrating", &m);
+        outcome.diagnostics.push(d);
+    }
+    outcome
+}
+
+/// Nothing migrated: one `internal` error for the run.
+fn failed_run(files: &[SourceFile], message: &str) -> Outcome {
+    Outcome {
+        files: files
+            .iter()
+            .map(|f| FileOutcome::unchanged(f.path.clone()))
+            .collect(),
+        functions: vec![],
+        macros: vec![],
+        diagnostics: vec![Diagnostic {
+            file: PathBuf::new(),
+            line: 0,
+            column: 0,
+            severity: Severity::Error,
+            code: Code::Internal,
+            message: format!(
+                "pyctx panicked while migrating the project (no single file causes it): \
+                 {message}; nothing was changed (a bug in pyctx: please report it)"
+            ),
+        }],
+        totals: Totals::default(),
+    }
+}
+
+/// Did the run end in an error (exit status 2, nothing written)?
 pub fn had_errors(outcome: &Outcome) -> bool {
     // A function the engine refuses (K&R, a syntax tree with errors, an
     // `if` split by `#if`) is reported with file:line and left untouched;
@@ -131,164 +243,81 @@ pub fn had_errors(outcome: &Outcome) -> bool {
         .any(|d| d.severity == Severity::Error)
 }
 
-pub fn run(args: Args) -> Result<u8> {
-    let Run { files, outcome } = run_engine(&args.selection)?;
-    let color = match args.color.as_str() {
-        "always" => true,
-        "never" => false,
-        "auto" => std::io::stdout().is_terminal(),
-        other => bail!("--color {other:?}: use auto, always or never"),
+/// `--write`: every changed file or none; failures become `write` errors.
+fn write_files(run: &mut Run) -> (WriteResult, Vec<bool>) {
+    let mut written = vec![false; run.files.len()];
+    testing::before_write();
+    if had_errors(&run.outcome) {
+        return (WriteResult::NothingWritten, written);
+    }
+    let mut jobs = Vec::new();
+    let mut index = Vec::new();
+    for (i, (src, f)) in run.files.iter().zip(&run.outcome.files).enumerate() {
+        if let Some(new) = &f.new_text {
+            jobs.push(write::Job {
+                path: &src.path,
+                old: &src.text,
+                new,
+                stamp: &run.stamps[i],
+            });
+            index.push(i);
+        }
+    }
+    match write::write_all(&jobs) {
+        Ok(()) => {
+            for i in index {
+                written[i] = true;
+            }
+            (WriteResult::Written, written)
+        }
+        Err(failures) => {
+            let diags = failures.into_iter().map(|f| Diagnostic {
+                file: f.path,
+                line: 0,
+                column: 0,
+                severity: Severity::Error,
+                code: Code::Write,
+                message: f.message,
+            });
+            run.outcome.diagnostics.extend(diags);
+            (WriteResult::NothingWritten, written)
+        }
+    }
+}
+
+pub fn run(args: Args) -> Result<Exit> {
+    anstream::ColorChoice::write_global(match args.color {
+        Color::Auto => anstream::ColorChoice::Auto,
+        Color::Always => anstream::ColorChoice::Always,
+        Color::Never => anstream::ColorChoice::Never,
+    });
+    let mut run = run_engine(&args.selection)?;
+    // Only names the files in diffs; a folder that is gone names them from /.
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let (write_result, written) = if args.write {
+        write_files(&mut run)
+    } else {
+        (WriteResult::DryRun, vec![false; run.files.len()])
     };
-    let mut out = std::io::stdout().lock();
+    let stdout = std::io::stdout();
+    let color = anstream::AutoStream::choice(&stdout) != anstream::ColorChoice::Never;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     if args.json {
-        let json = serde_json::to_string_pretty(&report_json(&files, &outcome))?;
-        writeln!(out, "{json}")?;
+        report::write_json(&mut out, &run.files, &mut run.outcome, &written, &cwd)?;
     } else if !args.check && !args.write {
-        for (src, f) in files.iter().zip(&outcome.files) {
-            if let Some(new) = &f.new_text {
-                write_diff(&mut out, &src.path, &src.text, new, color)?;
-            }
-        }
+        let failed = report::write_diffs(&mut out, &run.files, &run.outcome, &cwd, color)?;
+        run.outcome.diagnostics.extend(failed);
     }
+    out.flush()?;
     // Diagnostics always reach stderr: nothing is skipped silently.
-    let mut err = std::io::stderr().lock();
-    for d in &outcome.diagnostics {
-        if d.severity >= Severity::Warning {
-            let sev = if d.severity == Severity::Error {
-                "error"
-            } else {
-                "warning"
-            };
-            writeln!(
-                err,
-                "{}:{}:{}: {sev}[{}]: {}",
-                d.file.display(),
-                d.line,
-                d.column,
-                d.code,
-                d.message
-            )?;
-        }
-    }
-    let t = &outcome.totals;
-    writeln!(
-        err,
-        "pyctx: {} file(s) {}, {} call(s) rewritten, {} function(s) threaded, {} entry point(s), {} bridge(s), {} refused",
-        t.files_changed,
-        if args.write { "written" } else { "to change" },
-        t.calls_rewritten,
-        t.threaded,
-        t.entry_points,
-        t.bridges,
-        t.refused
-    )?;
-    if args.write {
-        for f in &outcome.files {
-            if let Some(new) = &f.new_text {
-                write_atomically(&f.path, new)?;
-            }
-        }
-    }
-    if had_errors(&outcome) {
-        return Ok(2);
-    }
-    if args.check && outcome.changed() {
-        return Ok(1);
-    }
-    Ok(0)
-}
-
-/// The `--json` document: the engine's report plus per-file diffs.
-pub fn report_json(files: &[SourceFile], outcome: &Outcome) -> serde_json::Value {
-    let mut v = serde_json::to_value(outcome).expect("outcome serialises");
-    if let Some(list) = v.get_mut("files").and_then(|f| f.as_array_mut()) {
-        for (entry, (src, f)) in list.iter_mut().zip(files.iter().zip(&outcome.files)) {
-            if let Some(obj) = entry.as_object_mut() {
-                obj.remove("new_text");
-                let diff = f
-                    .new_text
-                    .as_ref()
-                    .map(|new| unified(&src.path, &src.text, new));
-                obj.insert("changed".into(), serde_json::Value::Bool(diff.is_some()));
-                obj.insert(
-                    "diff".into(),
-                    diff.map_or(serde_json::Value::Null, serde_json::Value::String),
-                );
-            }
-        }
-    }
-    if let Some(obj) = v.as_object_mut() {
-        obj.insert("schema".into(), serde_json::Value::from(1));
-    }
-    v
-}
-
-fn unified(path: &Path, old: &str, new: &str) -> String {
-    let name = path.display().to_string();
-    similar::TextDiff::from_lines(old, new)
-        .unified_diff()
-        .context_radius(3)
-        .header(&format!("a/{name}"), &format!("b/{name}"))
-        .to_string()
-}
-
-fn write_diff(out: &mut impl Write, path: &Path, old: &str, new: &str, color: bool) -> Result<()> {
-    let text = unified(path, old, new);
-    if !color {
-        out.write_all(text.as_bytes())?;
-        return Ok(());
-    }
-    for line in text.split_inclusive('\n') {
-        let code = if line.starts_with("+++") || line.starts_with("---") {
-            "1"
-        } else if line.starts_with('+') {
-            "32"
-        } else if line.starts_with('-') {
-            "31"
-        } else if line.starts_with("@@") {
-            "36"
-        } else {
-            ""
-        };
-        if code.is_empty() {
-            out.write_all(line.as_bytes())?;
-        } else {
-            let body = line.trim_end_matches('\n');
-            write!(out, "\x1b[{code}m{body}\x1b[0m{}", &line[body.len()..])?;
-        }
-    }
-    Ok(())
-}
-
-/// Replace `path` by `text` via a temporary file in the same folder and a
-/// rename, keeping the file's permissions: never a half-written file.
-pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .context("not a file path")?
-        .to_string_lossy();
-    let tmp = dir.join(format!(".{name}.pyctx-{}.tmp", std::process::id()));
-    let perms = std::fs::metadata(path)
-        .with_context(|| format!("{}: cannot stat", path.display()))?
-        .permissions();
-    let result = (|| -> Result<()> {
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("{}: cannot create", tmp.display()))?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::set_permissions(&tmp, perms)?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("{}: cannot replace", path.display()))?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    report::write_summary(&mut anstream::stderr().lock(), &run.outcome, write_result)?;
+    Ok(if had_errors(&run.outcome) {
+        Exit::Failure
+    } else if args.check && run.outcome.changed() {
+        Exit::WorkLeft
+    } else {
+        Exit::Success
+    })
 }
 
 /// A one-line progress note on a terminal, for large trees only.

@@ -1,14 +1,29 @@
 //! The `pyctx` command.
+//!
+//! Terminal plumbing lives here once: a closed stdout (`pyctx migrate DIR |
+//! head`) ends the run quietly with status 0, a panic anywhere is an
+//! internal error with status 2 (per-file panics are diagnostics, see
+//! `guard.rs`), and every command's status is an [`exit::Exit`].
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use exit::Exit;
 use std::process::ExitCode;
 
 mod cmd_api;
 mod cmd_flags;
 mod cmd_migrate;
 mod cmd_status;
+mod diff;
+#[cfg(test)]
+mod docs;
+mod exit;
+mod guard;
+mod names;
+mod report;
 mod sources;
+mod testing;
+mod write;
 
 #[derive(Parser)]
 #[command(
@@ -34,19 +49,55 @@ enum Command {
     Api(cmd_api::ApiCommand),
 }
 
+/// The status a command's own code (`Ok(n)`) maps to.
+fn from_code(code: u8) -> Exit {
+    Exit::ALL
+        .iter()
+        .copied()
+        .find(|e| e.code() == code)
+        .unwrap_or(Exit::Failure)
+}
+
+fn dispatch(cli: Cli) -> Result<Exit> {
+    match cli.command {
+        Command::Migrate(args) => cmd_migrate::run(args),
+        Command::Status(args) => cmd_status::run(args).map(from_code),
+        Command::Flags(args) => cmd_flags::run(args).map(|()| Exit::Success),
+        Command::Api(cmd) => cmd_api::run(cmd).map(|()| Exit::Success),
+    }
+}
+
+/// Did the error come from writing to a reader that went away?
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .and_then(|j| j.io_error_kind())
+                .is_some_and(|k| k == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: Result<u8> = match cli.command {
-        Command::Migrate(args) => cmd_migrate::run(args),
-        Command::Status(args) => cmd_status::run(args),
-        Command::Flags(args) => cmd_flags::run(args).map(|()| 0),
-        Command::Api(cmd) => cmd_api::run(cmd).map(|()| 0),
-    };
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
+    guard::install_hook();
+    let exit = match guard::catch(|| dispatch(cli)) {
+        Ok(Ok(exit)) => exit,
+        Ok(Err(e)) if is_broken_pipe(&e) => Exit::Success,
+        Ok(Err(e)) => {
             eprintln!("pyctx: error: {e:#}");
-            ExitCode::from(2)
+            Exit::Failure
         }
-    }
+        // `println!` panics when stdout is closed: the same closed pipe.
+        Err(panic)
+            if panic.starts_with("failed printing to stdout") && panic.contains("Broken pipe") =>
+        {
+            Exit::Success
+        }
+        Err(panic) => {
+            eprintln!("pyctx: internal error: {panic} (a bug in pyctx: please report it)");
+            Exit::Failure
+        }
+    };
+    exit.into()
 }

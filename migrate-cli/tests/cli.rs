@@ -1,30 +1,9 @@
 //! The `pyctx migrate` / `pyctx status` front end: modes, exit codes, atomic
 //! writes, bad input. (The rewrite rules are tested in rewrite/tests.)
 
+mod common;
+use common::*;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const LEGACY: &str = "#include <Python.h>\r\n\r\nstatic PyObject *\r\nhelper(PyObject *o)\r\n{\r\n    /* PyObject_Repr(o) in a comment stays */\r\n    return PyObject_Repr(o);\r\n}\r\n\r\nstatic PyObject *\r\nmeth(PyObject *self, PyObject *arg)\r\n{\r\n    return helper(arg);\r\n}\r\n\r\nstatic PyMethodDef methods[] = {{\"meth\", meth, METH_O, NULL}, {NULL, NULL, 0, NULL}};\r\n";
-
-fn pyctx(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pyctx"))
-        .args(args)
-        .output()
-        .expect("pyctx runs")
-}
-
-fn project(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pyctx-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("mod.c"), LEGACY).unwrap();
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 #[test]
 fn default_mode_prints_a_diff_and_changes_nothing() {

@@ -14,13 +14,9 @@ use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
-/// A text edit: delete `del` bytes at `at`, insert `text`.
-#[derive(Debug, Clone)]
-struct Edit {
-    at: usize,
-    del: usize,
-    text: String,
-}
+/// A text edit: delete `del` bytes at `at`, insert `text` (handed to the
+/// front end in [`FileOutcome::text_edits`]).
+type Edit = crate::TextEdit;
 
 type DefId = (usize, usize);
 
@@ -300,11 +296,11 @@ fn include_edit(src: &[u8], fs: &FileScan) -> Edit {
     }
 }
 
-fn apply(src: &str, mut edits: Vec<Edit>) -> Result<String, String> {
-    edits.sort_by_key(|e| e.at);
+/// `edits` sorted by offset.
+fn apply(src: &str, edits: &[Edit]) -> Result<String, String> {
     let mut out = String::with_capacity(src.len() + edits.len() * 8);
     let mut pos = 0;
-    for e in &edits {
+    for e in edits {
         if e.at < pos || !src.is_char_boundary(e.at) || !src.is_char_boundary(e.at + e.del) {
             return Err(format!(
                 "internal error: overlapping edits at byte {}",
@@ -429,12 +425,7 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
         return Outcome {
             files: files
                 .iter()
-                .map(|f| FileOutcome {
-                    path: f.path.clone(),
-                    new_text: None,
-                    edits: 0,
-                    include_added: false,
-                })
+                .map(|f| FileOutcome::unchanged(f.path.clone()))
                 .collect(),
             functions: vec![],
             macros: vec![],
@@ -1890,10 +1881,11 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
             }
         }
         let n = e.len();
+        e.sort_by_key(|x| x.at);
         let new_text = if e.is_empty() {
             None
         } else {
-            match apply(&files[fi].text, e) {
+            match apply(&files[fi].text, &e) {
                 Ok(t) => Some(t),
                 Err(msg) => {
                     diag(fi, 0, Severity::Error, "internal", msg);
@@ -1905,6 +1897,7 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
             path: files[fi].path.clone(),
             edits: if new_text.is_some() { n } else { 0 },
             include_added: include_added && new_text.is_some(),
+            text_edits: if new_text.is_some() { e } else { Vec::new() },
             new_text,
         });
     }

@@ -35,7 +35,9 @@
 //!   depend on thread timing or hash order.
 //! - **Safety**: every byte outside an edit is kept (line endings, comments,
 //!   strings, dead `#if 0` code). Edits are insertions at exact byte
-//!   offsets, plus one replacement: `(void)` → `(PyCtx ctx)`.
+//!   offsets, plus two replacements: `(void)` → `(PyCtx ctx)` and a
+//!   bridge's `PyCtx_Get()` → the caller's context; the list of edits is
+//!   part of the result ([`FileOutcome::text_edits`]).
 //! - **Idempotence**: migrating the output again yields no edits.
 //!
 //! The rules and policies are specified in `docs/migration-policy.md`.
@@ -227,6 +229,35 @@ pub struct FileOutcome {
     pub edits: usize,
     /// `#include "pyctx.h"` was added.
     pub include_added: bool,
+    /// The edits that turn the old text into [`FileOutcome::new_text`],
+    /// sorted by offset and not overlapping (empty when nothing changed).
+    /// Front ends build diffs from them in time linear in the file.
+    #[serde(skip)]
+    pub text_edits: Vec<TextEdit>,
+}
+
+impl FileOutcome {
+    /// A file left as it was.
+    pub fn unchanged(path: impl Into<PathBuf>) -> FileOutcome {
+        FileOutcome {
+            path: path.into(),
+            new_text: None,
+            edits: 0,
+            include_added: false,
+            text_edits: Vec::new(),
+        }
+    }
+}
+
+/// One edit of a file's text: delete `del` bytes at byte offset `at`
+/// (of the old text), insert `text` there. Almost every edit is an
+/// insertion (`del == 0`); the replacements are listed in
+/// `docs/migration-policy.md` (Rule 8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextEdit {
+    pub at: usize,
+    pub del: usize,
+    pub text: String,
 }
 
 /// What became of one function definition.
@@ -345,11 +376,130 @@ pub struct Diagnostic {
     pub line: usize,
     pub column: usize,
     pub severity: Severity,
-    /// A stable short code: `refused`, `parse-error`, `macro-legacy`,
-    /// `macro-alias`, `macro-ctx`, `lvalue`, `bridge`, `api-name`,
-    /// `ctx-renamed`, `thread-switch`, `options`, `trampoline`, `internal`.
-    pub code: String,
+    /// A stable short code ([`Code`]; serialised as its kebab-case name).
+    pub code: Code,
     pub message: String,
+}
+
+/// Every diagnostic code pyctx emits, the engine's and the command line's:
+/// the one list that `docs/cli.md` is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Code {
+    Refused,
+    ParseError,
+    MacroLegacy,
+    MacroAlias,
+    MacroCtx,
+    Lvalue,
+    Bridge,
+    ApiName,
+    CtxRenamed,
+    ThreadSwitch,
+    Options,
+    Trampoline,
+    Internal,
+    /// Emitted by the command line, not the engine: a folder entry that
+    /// could not be followed (symlink loop, dangling link, unreadable).
+    Walk,
+    /// Emitted by the command line: `--write` refused or failed for a file;
+    /// nothing was written.
+    Write,
+}
+
+impl Code {
+    pub const ALL: &'static [Code] = &[
+        Code::Refused,
+        Code::ParseError,
+        Code::MacroLegacy,
+        Code::MacroAlias,
+        Code::MacroCtx,
+        Code::Lvalue,
+        Code::Bridge,
+        Code::ApiName,
+        Code::CtxRenamed,
+        Code::ThreadSwitch,
+        Code::Options,
+        Code::Trampoline,
+        Code::Internal,
+        Code::Walk,
+        Code::Write,
+    ];
+
+    /// The stable spelling (reports, JSON, `docs/cli.md`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Refused => "refused",
+            Code::ParseError => "parse-error",
+            Code::MacroLegacy => "macro-legacy",
+            Code::MacroAlias => "macro-alias",
+            Code::MacroCtx => "macro-ctx",
+            Code::Lvalue => "lvalue",
+            Code::Bridge => "bridge",
+            Code::ApiName => "api-name",
+            Code::CtxRenamed => "ctx-renamed",
+            Code::ThreadSwitch => "thread-switch",
+            Code::Options => "options",
+            Code::Trampoline => "trampoline",
+            Code::Internal => "internal",
+            Code::Walk => "walk",
+            Code::Write => "write",
+        }
+    }
+
+    /// One line for the documentation table.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Code::Refused => "a function that cannot be rewritten safely (K&R, syntax errors, an `if` split by `#if`, a name made by a macro); left byte for byte",
+            Code::ParseError => "a region outside functions that does not parse; names used in it keep their signatures",
+            Code::MacroLegacy => "a project macro whose body calls the API is left legacy (its expansions run through compat)",
+            Code::MacroAlias => "a project macro names an API function without calling it; its expansions are left as written",
+            Code::MacroCtx => "a project macro passes the context to the API where no context of that name is in scope",
+            Code::Lvalue => "an API macro assigned to or whose address is taken is left legacy",
+            Code::Bridge => "an unselected caller passes `PyCtx_Get()` to a function that gained a context",
+            Code::ApiName => "the project defines a C API name itself; its uses are left as written",
+            Code::CtxRenamed => "the context name is taken in a function; another name is used there",
+            Code::ThreadSwitch => "a function that switches the thread state (`PyGILState_Ensure`, ...) stays legacy",
+            Code::Options => "the options cannot be honoured (a context name that is not a C identifier)",
+            Code::Trampoline => "an entry point keeps `PyCtx_Get()` instead of a trampoline, and why",
+            Code::Internal => "a bug in pyctx (overlapping edits, a panic while processing the file); that file is not changed",
+            Code::Walk => "a folder entry that cannot be followed (symlink loop, dangling link, unreadable) is skipped",
+            Code::Write => "`--write` refused or failed for this file (read-only, hard links, owner, changed on disk, I/O); nothing was written",
+        }
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Code {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Code, String> {
+        Code::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| format!("unknown diagnostic code {s:?}"))
+    }
+}
+
+/// Lets code that still spells codes as strings (`code: "refused".into()`)
+/// keep compiling. An unknown spelling is a bug in pyctx: it panics, naming
+/// the code, so that a test producing it fails until the variant is added.
+impl From<&str> for Code {
+    fn from(s: &str) -> Code {
+        s.parse()
+            .unwrap_or_else(|e| panic!("{e}: add it to pyctx_rewrite::Code"))
+    }
+}
+
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
