@@ -378,41 +378,6 @@ const THREAD_STATE_SWITCHES: &[&str] = &[
     "Py_EndInterpreter",
 ];
 
-/// Project macros to blank before parsing (see [`crate::mask::Blanks`]).
-fn blank_macros(files: &[SourceFile], lexed: &[scan::Lexed]) -> crate::mask::Blanks {
-    let mut attr_ok: HashMap<String, bool> = HashMap::new();
-    let mut stmt_ok: HashMap<String, bool> = HashMap::new();
-    for (f, l) in files.iter().zip(lexed) {
-        let src = f.text.as_bytes();
-        for m in &l.dir.macros {
-            let body: Vec<&[u8]> = l.toks[m.body.clone()]
-                .iter()
-                .filter(|t| t.kind != Tok::Comment)
-                .map(|t| &src[t.start..t.end])
-                .collect();
-            let attr = m.params.is_none()
-                && (body.is_empty()
-                    || (matches!(body[0], b"__attribute__" | b"__attribute" | b"__declspec")
-                        && body.get(1) == Some(&&b"("[..])
-                        && body.last() == Some(&&b")"[..])));
-            *attr_ok.entry(m.name.clone()).or_insert(true) &= attr;
-            let stmt = m.params.is_some()
-                && (body.is_empty() || matches!(body.last(), Some(&b";") | Some(&b"}")));
-            *stmt_ok.entry(m.name.clone()).or_insert(true) &= stmt;
-        }
-    }
-    let pick = |m: HashMap<String, bool>| -> HashSet<String> {
-        m.into_iter()
-            .filter(|(_, ok)| *ok)
-            .map(|(n, _)| n)
-            .collect()
-    };
-    crate::mask::Blanks {
-        words: pick(attr_ok),
-        stmt_macros: pick(stmt_ok),
-    }
-}
-
 /// Migrate a project: see the crate documentation for the contract and
 /// `docs/migration-policy.md` for the rules.
 pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome {
@@ -447,11 +412,12 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
         .par_iter()
         .map(|f| scan::lex_file(f.text.as_bytes()))
         .collect();
-    let blank = blank_macros(files, &lexed);
+    let model = crate::macros::learn(files, &lexed);
     let scans: Vec<FileScan> = files
         .par_iter()
         .zip(lexed)
-        .map(|(f, l)| scan::scan_file(f.text.as_bytes(), l, &blank))
+        .enumerate()
+        .map(|(i, (f, l))| scan::scan_file(f.text.as_bytes(), l, model.for_file(i).roles()))
         .collect();
     let nf = files.len();
     let srcs: Vec<&[u8]> = files.iter().map(|f| f.text.as_bytes()).collect();

@@ -42,6 +42,7 @@
 
 mod engine;
 mod lex;
+mod macros;
 mod mask;
 mod scan;
 
@@ -50,6 +51,8 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 pub use engine::migrate;
+#[doc(hidden)]
+pub use macros::cpython_syntax_header;
 
 /// One source file of the project (a `.c` or a header).
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@
 //! what the first one is) or any other use.
 
 use crate::lex::{self, Directives, Lines, Token};
+use crate::macros::FileRoles;
 use crate::mask;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -446,12 +447,21 @@ fn declared_name<'t>(mut node: Node<'t>) -> Option<Node<'t>> {
     }
 }
 
-fn has_static(src: &[u8], decl: Node) -> bool {
+/// `static` among the declaration's specifiers, written or standing in a
+/// macro too short to be written `static` (`static_at`, from the mask).
+fn has_static(src: &[u8], decl: Node, static_at: &[usize]) -> bool {
     let mut c = decl.walk();
     let found = decl
         .children(&mut c)
         .any(|ch| ch.kind() == "storage_class_specifier" && text(src, ch) == "static");
+    let head_end = decl
+        .child_by_field_name("declarator")
+        .map(|d| d.start_byte())
+        .unwrap_or(decl.start_byte());
     found
+        || static_at
+            .iter()
+            .any(|&at| (decl.start_byte()..head_end).contains(&at))
 }
 
 /// A `;` tree-sitter had to assume after a call statement: `MACRO(x)` on
@@ -512,12 +522,11 @@ pub fn lex_file(src: &[u8]) -> Lexed {
     Lexed { toks, dir }
 }
 
-/// Phase 1. `blank_macros`: project macros that expand to nothing or to an
-/// attribute (`#define UNUSED __attribute__((unused))`), blanked before
-/// parsing so that `UNUSED int x;` parses.
-pub fn scan_file(src: &[u8], lexed: Lexed, blanks: &mask::Blanks) -> FileScan {
+/// Phase 1. `roles`: the macros that stand for syntax in this file
+/// ([`crate::macros`]), written as their stand-ins before parsing.
+pub fn scan_file(src: &[u8], lexed: Lexed, roles: FileRoles) -> FileScan {
     let Lexed { toks, dir } = lexed;
-    let masked = mask::mask(src, &toks, &dir.dead, blanks, &dir.directive_lines);
+    let masked = mask::mask(src, &toks, &dir.dead, roles, &dir.directive_lines);
     let lines = Lines::new(src);
     let mut parser = Parser::new();
     parser
@@ -580,7 +589,15 @@ pub fn scan_file(src: &[u8], lexed: Lexed, blanks: &mask::Blanks) -> FileScan {
             "function_definition" => {
                 let in_error = anc.iter().any(|a| a.node.is_error());
                 let idx = funcs.len();
-                let f = scan_function(src, &fs.lines, n, in_error, idx, &mut protos);
+                let f = scan_function(
+                    src,
+                    &masked.static_at,
+                    &fs.lines,
+                    n,
+                    in_error,
+                    idx,
+                    &mut protos,
+                );
                 if f.is_static {
                     static_names.insert(f.name.clone());
                 }
@@ -589,7 +606,7 @@ pub fn scan_file(src: &[u8], lexed: Lexed, blanks: &mask::Blanks) -> FileScan {
             }
             "declaration" => {
                 let in_error = anc.iter().any(|a| a.node.is_error());
-                let st = has_static(src, n);
+                let st = has_static(src, n, &masked.static_at);
                 let mut c = n.walk();
                 let decls: Vec<Node> = n.children_by_field_name("declarator", &mut c).collect();
                 for d in decls {
@@ -680,6 +697,7 @@ pub fn scan_file(src: &[u8], lexed: Lexed, blanks: &mask::Blanks) -> FileScan {
 
 fn scan_function(
     src: &[u8],
+    static_at: &[usize],
     lines: &Lines,
     n: Node,
     in_error: bool,
@@ -864,7 +882,7 @@ fn scan_function(
         name,
         name_at,
         range: n.byte_range(),
-        is_static: has_static(src, n),
+        is_static: has_static(src, n, static_at),
         params,
         body_open,
         body_close,
