@@ -249,6 +249,43 @@ pub struct Directives {
     pub guard_define_end: Option<usize>,
     /// Token-index ranges of every directive line (`#` to the newline).
     pub directive_lines: Vec<Range<usize>>,
+    /// Live conditionals whose value depends on the configuration (not
+    /// every condition known), in the order their `#endif` comes.
+    pub conditionals: Vec<Conditional>,
+}
+
+/// One `#if` / `#ifdef` ... `#endif` whose groups are all live.
+#[derive(Debug, Clone)]
+pub struct Conditional {
+    /// Byte ranges of its directive lines, `#if` first, `#endif` last
+    /// (line endings excluded).
+    pub lines: Vec<Range<usize>>,
+    /// Has an `#else` (else the last group is implicitly empty).
+    pub has_else: bool,
+}
+
+impl Conditional {
+    /// Byte ranges of its groups: the text between two directive lines.
+    pub fn groups(&self, src: &[u8]) -> Vec<Range<usize>> {
+        self.lines
+            .windows(2)
+            .map(|w| {
+                let mut from = w[0].end;
+                if src.get(from) == Some(&b'\r') {
+                    from += 1;
+                }
+                if src.get(from) == Some(&b'\n') {
+                    from += 1;
+                }
+                from.min(w[1].start)..w[1].start
+            })
+            .collect()
+    }
+
+    /// From the start of `#if` to the end of `#endif`.
+    pub fn span(&self) -> Range<usize> {
+        self.lines[0].start..self.lines[self.lines.len() - 1].end
+    }
 }
 
 struct Frame {
@@ -266,6 +303,7 @@ struct Frame {
     /// Byte offset where the current dead group began (start of the line
     /// after its directive).
     dead_from: usize,
+    has_else: bool,
 }
 
 /// Macros no build that pyctx supports defines: PyPy's and GraalPy's
@@ -607,6 +645,7 @@ pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
                             parent_dead: cur_dead,
                             taken: cond == Some(true),
                             dead_from: next_line,
+                            has_else: false,
                         });
                     }
                     b"elif" | b"else" | b"elifdef" | b"elifndef" => {
@@ -622,6 +661,7 @@ pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
                                 None
                             };
                             f.all_known &= cond.is_some() || f.taken;
+                            f.has_else |= name == b"else";
                             f.lines.push(line_start..line_end);
                             f.dead = f.parent_dead || f.taken || cond == Some(false);
                             if cond == Some(true) && name == b"elif" {
@@ -635,9 +675,14 @@ pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
                             if f.dead && !f.parent_dead {
                                 d.dead.push(f.dead_from..line_start);
                             }
+                            f.lines.push(line_start..line_end);
                             if f.all_known && !f.parent_dead {
-                                f.lines.push(line_start..line_end);
                                 d.dead.extend(f.lines);
+                            } else if !f.parent_dead {
+                                d.conditionals.push(Conditional {
+                                    lines: f.lines,
+                                    has_else: f.has_else,
+                                });
                             }
                         }
                     }

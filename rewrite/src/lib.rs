@@ -40,6 +40,7 @@
 //!
 //! The rules and policies are specified in `docs/migration-policy.md`.
 
+mod configs;
 mod engine;
 mod lex;
 mod macros;
