@@ -1061,19 +1061,6 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
             }
         }
         if reason.is_none() {
-            'hidden: for fi in 0..nf {
-                for (n, at) in &scans[fi].hidden_macros {
-                    if n == name {
-                        reason = Some(format!(
-                            "it is used as a statement without `;` ({})",
-                            pos_str(files, &scans, fi, *at)
-                        ));
-                        break 'hidden;
-                    }
-                }
-            }
-        }
-        if reason.is_none() {
             for &(fi, oi) in &g.sites {
                 let o = &occs[fi][oi];
                 let here = pos_str(files, &scans, fi, o.at);
@@ -1440,16 +1427,6 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                 reports.push((fi, di, rep));
                 continue;
             }
-            for (name, at) in &s.hidden_macros {
-                if f.range.contains(at) && groups.get(name).map(|g| g.calls_api).unwrap_or(false) {
-                    legacy(
-                        *at,
-                        name,
-                        format!("expands macro `{name}`, written as a statement without `;`: left legacy"),
-                        &mut rep.legacy_calls,
-                    );
-                }
-            }
             if !st.selected {
                 rep.status = Status::Legacy;
                 if let Some((sw, at)) = &switches[fi][di] {
@@ -1618,6 +1595,16 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
             for &oi in &by_func[fi][di] {
                 let o = &occs[fi][oi];
                 if o.in_error {
+                    // A call the tree does not show (in the arguments of
+                    // a macro standing for syntax): it stays as written.
+                    if matches!(o.kind, OccKind::Call(_)) && is_api(&o.name) && !shadowed(fi, o) {
+                        legacy(
+                            o.at,
+                            &o.name,
+                            "in the arguments of a macro the parser cannot see through".into(),
+                            &mut rep.legacy_calls,
+                        );
+                    }
                     continue;
                 }
                 if !o.in_cond

@@ -1050,8 +1050,88 @@ pub fn collect_occurrences(
         }
         out[from..].sort_by_key(|o| o.at);
     }
+    hidden_sites(src, fs, interesting, &mut out);
     out.sort_by_key(|o| o.at);
     out
+}
+
+/// Sites of macros that stand for syntax (`{`, `}`, a statement without
+/// `;`; blanked for the parser, see [`crate::macros::Role`]): each is an
+/// expansion of its macro, and the names in its arguments are uses the
+/// tree does not show (marked `in_error`).
+fn hidden_sites(
+    src: &[u8],
+    fs: &FileScan,
+    interesting: &(dyn Fn(&str) -> bool + Sync),
+    out: &mut Vec<Occ>,
+) {
+    use lex::Tok;
+    for (name, at) in &fs.hidden_macros {
+        let func = fs.funcs.iter().position(|f| f.range.contains(at));
+        let in_cond = func.is_some_and(|f| {
+            fs.dir.conditionals.iter().any(|c| {
+                let s = c.span();
+                s.contains(at) && fs.funcs[f].range.contains(&s.start)
+            })
+        });
+        let k = fs.toks.partition_point(|t| t.start < *at);
+        let open = fs
+            .toks
+            .get(k + 1)
+            .filter(|t| t.kind == Tok::Punct(b'('))
+            .map(|t| t.start);
+        let call = |open: usize, first: FirstArg| {
+            OccKind::Call(CallInfo {
+                open,
+                empty: false,
+                newline_after_open: false,
+                first,
+                lvalue: false,
+            })
+        };
+        if interesting(name) {
+            out.push(Occ {
+                name: name.clone(),
+                at: *at,
+                func,
+                kind: open.map_or(OccKind::Other, |o| call(o, FirstArg::Other)),
+                in_error: false,
+                in_cond,
+            });
+        }
+        if open.is_none() {
+            continue;
+        }
+        let mut depth = 0usize;
+        for j in k + 1..fs.toks.len() {
+            let t = fs.toks[j];
+            match t.kind {
+                Tok::Punct(b'(') => depth += 1,
+                Tok::Punct(b')') => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                Tok::Ident => {
+                    let w = std::str::from_utf8(&src[t.start..t.end]).unwrap_or("");
+                    if !interesting(w) {
+                        continue;
+                    }
+                    let next = fs.toks.get(j + 1).filter(|n| n.kind == Tok::Punct(b'('));
+                    out.push(Occ {
+                        name: w.to_string(),
+                        at: t.start,
+                        func,
+                        kind: next.map_or(OccKind::Other, |n| call(n.start, FirstArg::Other)),
+                        in_error: true,
+                        in_cond,
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Phase 2 over one tree: `skip` regions are left out, code in `varied`
