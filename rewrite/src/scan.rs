@@ -1058,7 +1058,8 @@ pub fn collect_occurrences(
 /// Sites of macros that stand for syntax (`{`, `}`, a statement without
 /// `;`; blanked for the parser, see [`crate::macros::Role`]): each is an
 /// expansion of its macro, and the names in its arguments are uses the
-/// tree does not show (marked `in_error`).
+/// tree does not show: calls there are marked `in_error` (left as
+/// written), other uses are uses as values.
 fn hidden_sites(
     src: &[u8],
     fs: &FileScan,
@@ -1118,13 +1119,15 @@ fn hidden_sites(
                     if !interesting(w) {
                         continue;
                     }
+                    // A call the engine cannot edit (in_error); any other
+                    // use of a name is a use as a value (address taken).
                     let next = fs.toks.get(j + 1).filter(|n| n.kind == Tok::Punct(b'('));
                     out.push(Occ {
                         name: w.to_string(),
                         at: t.start,
                         func,
                         kind: next.map_or(OccKind::Other, |n| call(n.start, FirstArg::Other)),
-                        in_error: true,
+                        in_error: next.is_some(),
                         in_cond,
                     });
                 }
