@@ -238,8 +238,10 @@ pub struct Include {
 pub struct Directives {
     pub macros: Vec<MacroDef>,
     pub includes: Vec<Include>,
-    /// Byte ranges compiled never: `#if 0` groups and the groups after a
-    /// `#if 1`. Each covers whole lines between two directive lines.
+    /// Byte ranges compiled never: `#if 0` groups, the groups after a
+    /// `#if 1`, and groups holding an `#error` (no configuration that
+    /// compiles takes them). Each covers whole lines between two
+    /// directive lines.
     pub dead: Vec<Range<usize>>,
     /// Token index of the first token that is not a comment or part of a
     /// directive line (the start of "code"), or the token count.
@@ -304,6 +306,10 @@ struct Frame {
     /// after its directive).
     dead_from: usize,
     has_else: bool,
+    /// Start of the current group, and whether it holds an `#error` (a
+    /// configuration that does not compile: its group is dead).
+    group_from: usize,
+    group_errors: bool,
 }
 
 /// Macros no build that pyctx supports defines: PyPy's and GraalPy's
@@ -646,13 +652,19 @@ pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
                             taken: cond == Some(true),
                             dead_from: next_line,
                             has_else: false,
+                            group_from: next_line,
+                            group_errors: false,
                         });
                     }
                     b"elif" | b"else" | b"elifdef" | b"elifndef" => {
                         if let Some(f) = stack.last_mut() {
                             if f.dead && !f.parent_dead {
                                 d.dead.push(f.dead_from..line_start);
+                            } else if f.group_errors && !f.parent_dead {
+                                d.dead.push(f.group_from..line_start);
                             }
+                            f.group_from = next_line;
+                            f.group_errors = false;
                             let cond = if name == b"elif" {
                                 known_condition(src, &line_toks[1.min(line_toks.len())..])
                             } else if name == b"else" {
@@ -674,6 +686,8 @@ pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
                         if let Some(mut f) = stack.pop() {
                             if f.dead && !f.parent_dead {
                                 d.dead.push(f.dead_from..line_start);
+                            } else if f.group_errors && !f.parent_dead {
+                                d.dead.push(f.group_from..line_start);
                             }
                             f.lines.push(line_start..line_end);
                             if f.all_known && !f.parent_dead {
@@ -692,6 +706,11 @@ pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
                             .unwrap_or(j);
                         if let Some(m) = parse_define(src, toks, word + 1, j) {
                             d.macros.push(m);
+                        }
+                    }
+                    b"error" if !cur_dead => {
+                        if let Some(f) = stack.last_mut() {
+                            f.group_errors = true;
                         }
                     }
                     b"include" if !cur_dead => {
@@ -869,6 +888,12 @@ mod tests {
         );
         let partly = "#if 0\na\n#elif X\nb\n#endif\n";
         assert_eq!(dead_text(partly), vec!["a\n"]);
+    }
+
+    #[test]
+    fn groups_with_error_are_dead() {
+        let src = "#if A\na\n#elif B\n#error \"no\"\n  \"more\"\n#else\nc\n#endif\n#error top\n";
+        assert_eq!(dead_text(src), vec!["#error \"no\"\n  \"more\"\n"]);
     }
 
     #[test]
