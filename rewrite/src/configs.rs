@@ -34,6 +34,9 @@ pub struct View {
 /// More groups than this in one conditional: left unparsed.
 const MAX_CONFIGS: usize = 8;
 
+/// At most this many neighbouring regions are tried as one.
+const MAX_JOINED: usize = 4;
+
 /// Top-level constructs (inside top-level conditionals too): byte range and
 /// whether it holds an error.
 fn tops(n: Node, out: &mut Vec<(Range<usize>, bool)>) {
@@ -122,10 +125,25 @@ pub fn views(
     if !tree.root_node().has_error() {
         return Vec::new();
     }
-    regions(src, tree, conds)
-        .into_iter()
-        .filter_map(|r| view(src, text, r, conds, lines))
-        .collect()
+    // tree-sitter may split one broken construct into several (`static
+    // PyMethodDef m[] = {` apart from its entries): a region that does not
+    // parse is tried again together with the next ones.
+    let regions = regions(src, tree, conds);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < regions.len() {
+        let last = (i + MAX_JOINED).min(regions.len());
+        match (i..last).find_map(|j| {
+            view(src, text, regions[i].start..regions[j].end, conds, lines).map(|v| (j, v))
+        }) {
+            Some((j, v)) => {
+                out.push(v);
+                i = j + 1;
+            }
+            None => i += 1,
+        }
+    }
+    out
 }
 
 fn view(
@@ -250,6 +268,16 @@ mod tests {
         let (views, _) = parse(src);
         assert_eq!(views.len(), 1);
         assert!(src[views[0].range.clone()].ends_with("};"));
+    }
+
+    #[test]
+    fn a_construct_split_by_the_error_recovery_is_one_region() {
+        let src = "#include <x.h>\n\nstatic M m[] = {\n    // first\n#ifdef A\n    {\"a\", f, 1},\n    {\"b\", g, 1},\n\
+                   #endif\n#ifdef B\n    {\"c\", h, 1},\n#endif\n    {0}\n};\nint ok(void) { return 0; }\n";
+        let (views, tree) = parse(src);
+        assert!(tree.root_node().has_error());
+        assert_eq!(views.len(), 1);
+        assert!(src[views[0].range.clone()].starts_with("static M m[]"));
     }
 
     #[test]
