@@ -177,16 +177,13 @@ pub fn parse_text(
             dl += 1;
         }
         if dl < directive_lines.len() && directive_lines[dl].start <= i {
-            // Directive lines (`#define NAME ...`) keep their text, but
-            // for the body of a `#define`, which the engine reads from the
-            // tokens: tree-sitter has no use for it and can trip on it
-            // (comments between continued lines).
+            // Directive lines keep their text, but for `#define` and
+            // `#undef`, which the engine reads from the tokens: tree-sitter
+            // has no use for them and trips on them (a `#define` inside an
+            // initialiser, comments between continued lines).
             let line = directive_lines[dl].clone();
-            if let Some(body) = define_body(src, toks, line.clone()) {
-                // A body of blanks would make tree-sitter read the next
-                // lines as the macro's value: `0` stands in for it.
-                blank(&mut buf, body.clone());
-                buf[body.start] = b'0';
+            if defines_or_undefines(src, toks, line.clone()) {
+                blank(&mut buf, toks[line.start].start..toks[line.end - 1].end);
             }
             i = line.end;
             continue;
@@ -206,30 +203,12 @@ pub fn parse_text(
     buf
 }
 
-/// The bytes of a `#define` line's body (after the name and parameters).
-fn define_body(src: &[u8], toks: &[Token], line: Range<usize>) -> Option<Range<usize>> {
-    let code: Vec<usize> = line
-        .clone()
-        .filter(|&k| toks[k].kind != Tok::Comment)
-        .collect();
-    let word = |k: usize| &src[toks[k].start..toks[k].end];
-    if code.len() < 3 || word(code[1]) != b"define" {
-        return None;
-    }
-    let name = toks[code[2]];
-    let mut k = 3;
-    if code
-        .get(3)
-        .map(|&c| toks[c])
-        .is_some_and(|t| t.kind == Tok::Punct(b'(') && t.start == name.end)
-    {
-        while k < code.len() && toks[code[k]].kind != Tok::Punct(b')') {
-            k += 1;
-        }
-        k += 1;
-    }
-    let first = *code.get(k)?;
-    Some(toks[first].start..toks[line.end - 1].end)
+/// Is the directive line (token range, `#` first) a `#define` or `#undef`?
+fn defines_or_undefines(src: &[u8], toks: &[Token], line: Range<usize>) -> bool {
+    line.clone()
+        .skip(1)
+        .find(|&k| toks[k].kind != Tok::Comment)
+        .is_some_and(|k| matches!(&src[toks[k].start..toks[k].end], b"define" | b"undef"))
 }
 
 /// The code token before `i` (comments and newlines skipped).
@@ -547,11 +526,11 @@ mod tests {
     }
 
     #[test]
-    fn define_bodies_are_not_parsed() {
-        let src = "#define F(x) { a; /* c */ \\\n  } else\n#define G 1\nint y;\n";
+    fn defines_are_not_parsed() {
+        let src = "#define F(x) { a; /* c */ \\\n  } else\n#undef G\nint y;\n";
         assert_eq!(
             masked(src).0,
-            "#define F(x) 0             \n        \n#define G 0\nint y;\n"
+            "                           \n        \n        \nint y;\n"
         );
     }
 
