@@ -10,14 +10,26 @@
 #define PyException_HEAD ;
 #define PyFPE_END_PROTECT(v)
 #define PyFPE_START_PROTECT(err_string, leave_stmt)
+#define PyMem_NEW(type, n) (((type *)0))
+#define PyMem_New(type, n) (((type *)0))
+#define PyMem_RESIZE(p, type, n) (((type *)0))
+#define PyMem_Resize(p, type, n) (((type *)0))
 #define PyModuleDef_HEAD_INIT ;
+#define PyObject_GC_New(type, typeobj) (((type *)0))
+#define PyObject_GC_NewVar(type, typeobj, n) (((type *)0))
+#define PyObject_GC_Resize(type, op, n) (((type *)0))
 #define PyObject_HEAD ;
 #define PyObject_HEAD_INIT(type) ;
+#define PyObject_NEW(type, typeobj) (((type *)0))
+#define PyObject_NEW_VAR(type, typeobj, n) (((type *)0))
+#define PyObject_New(type, typeobj) (((type *)0))
+#define PyObject_NewVar(type, typeobj, n) (((type *)0))
 #define PyObject_VAR_HEAD ;
 #define PyVarObject_HEAD_INIT(type, size) ;
 #define Py_ALIGNED(x)
 #define Py_ALLOW_RECURSION {
 #define Py_ALWAYS_INLINE
+#define Py_ARRAY_LENGTH(array) (((array *)0))
 #define Py_BEGIN_ALLOW_THREADS {
 #define Py_BEGIN_CRITICAL_SECTION(op) {
 #define Py_BEGIN_CRITICAL_SECTION2(a, b) {
@@ -33,7 +45,9 @@
 #define Py_LOCAL(type) static type
 #define Py_LOCAL_INLINE(type) static type
 #define Py_LOCAL_SYMBOL
+#define Py_MEMBER_SIZE(type, member) (((type *)0))
 #define Py_NO_INLINE
+#define Py_SAFE_DOWNCAST(VALUE, WIDE, NARROW) (((NARROW *)0))
 #define Py_TRASHCAN_BEGIN(op, dealloc) {
 #define Py_TRASHCAN_BEGIN_CONDITION(op, cond) {
 #define Py_TRASHCAN_END }
@@ -49,14 +63,22 @@
 #define _PyInterpreterConfig_LEGACY_INIT ;
 #define _PyObject_EXTRA_INIT
 #define _PyObject_HEAD_EXTRA
+#define _Py_CAST(type, expr) (((type *)0))
 #define _Py_COMP_DIAG_IGNORE_DEPR_DECLS
 #define _Py_COMP_DIAG_POP
 #define _Py_COMP_DIAG_PUSH
+#define _Py_CONTAINER_OF(ptr, type, member) (((type *)0))
 #define _Py_DEPRECATED_EXTERNALLY(version)
 #define _Py_HOT_FUNCTION
 #define _Py_IDENTIFIER(varname) ;
+#define _Py_IS_TYPE_SIGNED(type) (((type *)0))
+#define _Py_InIntegralTypeRange(type, v) (((type *)0))
+#define _Py_IntegralTypeMax(type) (((type *)0))
+#define _Py_IntegralTypeMin(type) (((type *)0))
+#define _Py_IntegralTypeSigned(type) (((type *)0))
 #define _Py_NO_INLINE
 #define _Py_NO_RETURN
 #define _Py_SET_EDOM_FOR_NAN(X) ;
+#define _Py_STATIC_CAST(type, expr) (((type *)0))
 #define _Py_static_string(varname, value) ;
 #define _Py_static_string_init(value) ;

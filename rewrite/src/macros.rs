@@ -61,6 +61,10 @@ pub enum Role {
 pub struct Roles {
     pub object: HashMap<String, Role>,
     pub function: HashMap<String, Role>,
+    /// Function-like macros taking a type (`PyMem_New(type, n)`): the
+    /// positions of those parameters. A type such as `PyObject *` is no
+    /// expression; the mask glues it into one identifier-like token.
+    pub type_args: HashMap<String, Vec<usize>>,
 }
 
 /// The roles in force in one file.
@@ -83,6 +87,10 @@ impl<'a> FileRoles<'a> {
             .function
             .get(name)
             .or_else(|| self.scoped.iter().find_map(|r| r.function.get(name)))
+    }
+
+    pub fn type_args(&self, name: &str) -> Option<&'a [usize]> {
+        self.global.type_args.get(name).map(|v| v.as_slice())
     }
 
     /// No roles at all (unit tests of the mask).
@@ -369,8 +377,123 @@ fn classify_all(defs: &Defs) -> Roles {
                 map.insert(name.clone(), r);
             }
         }
+        let mut ks: Vec<usize> = defs[name].iter().flat_map(type_params).collect();
+        ks.sort_unstable();
+        ks.dedup();
+        if !ks.is_empty() {
+            roles.type_args.insert(name.clone(), ks);
+        }
+    }
+    // A parameter passed on as another macro's type argument is one too
+    // (`PyObject_NEW(type, o)` → `PyObject_New(type, o)`).
+    loop {
+        let mut grew = false;
+        for (name, ds) in defs {
+            for d in ds {
+                for k in passed_types(d, &roles.type_args) {
+                    let ks = roles.type_args.entry(name.clone()).or_default();
+                    if !ks.contains(&k) {
+                        ks.push(k);
+                        ks.sort_unstable();
+                        grew = true;
+                    }
+                }
+            }
+        }
+        if !grew {
+            break;
+        }
     }
     roles
+}
+
+/// Parameters of `d` passed alone as a type argument of a macro in `known`.
+fn passed_types(d: &Def, known: &HashMap<String, Vec<usize>>) -> Vec<usize> {
+    let Some(params) = &d.params else {
+        return Vec::new();
+    };
+    let b = &d.body;
+    let mut out = Vec::new();
+    for i in 0..b.len() {
+        let Some(ks) = known.get(&b[i].1).filter(|_| b[i].0 == Tok::Ident) else {
+            continue;
+        };
+        if !matches!(b.get(i + 1), Some((Tok::Punct(b'('), _))) {
+            continue;
+        }
+        let Some(close) = close_of(b, i + 1) else {
+            continue;
+        };
+        // The arguments at depth 1, split on commas.
+        let mut args: Vec<Vec<&(Tok, String)>> = vec![Vec::new()];
+        let mut depth = 0usize;
+        for t in &b[i + 2..close] {
+            match t.0 {
+                Tok::Punct(b'(') => depth += 1,
+                Tok::Punct(b')') => depth = depth.saturating_sub(1),
+                Tok::Punct(b',') if depth == 0 => {
+                    args.push(Vec::new());
+                    continue;
+                }
+                _ => {}
+            }
+            args.last_mut().unwrap().push(t);
+        }
+        for &k in ks {
+            if let Some([t]) = args.get(k).map(Vec::as_slice) {
+                let p = params.iter().position(|q| *q == t.1);
+                if let (Tok::Ident, Some(p)) = (t.0, p) {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Parameters a function-like definition uses as types: in a cast
+/// (`(P)x`, `(P)(x)`, `(P *)`), or in `sizeof(P)` / `offsetof(P, m)`.
+/// Taking a function parameter `(f)(x)` for a cast is harmless: gluing
+/// changes only arguments of several words, which no expression is.
+fn type_params(d: &Def) -> Vec<usize> {
+    let Some(params) = &d.params else {
+        return Vec::new();
+    };
+    let b = &d.body;
+    let punct = |k: usize, c: u8| b.get(k).is_some_and(|(t, _)| *t == Tok::Punct(c));
+    let word = |k: usize| {
+        b.get(k)
+            .filter(|(t, _)| *t == Tok::Ident)
+            .map(|(_, w)| w.as_str())
+    };
+    let mut out = Vec::new();
+    for k in 1..b.len() {
+        let Some(p) = word(k).and_then(|w| params.iter().position(|q| q == w)) else {
+            continue;
+        };
+        if !punct(k - 1, b'(') {
+            continue;
+        }
+        let before = k.checked_sub(2).and_then(word);
+        let mut j = k + 1;
+        while punct(j, b'*') {
+            j += 1;
+        }
+        let cast = punct(j, b')')
+            && (j > k + 1
+                || matches!(b.get(j + 1), Some((Tok::Ident | Tok::Number, _)))
+                || punct(j + 1, b'('));
+        let sized = matches!(
+            before,
+            Some("sizeof" | "_Alignof" | "__alignof__" | "alignof")
+        ) && punct(k + 1, b')');
+        let offset = before == Some("offsetof") && punct(k + 1, b',');
+        let called = before.is_some() && !sized && !offset;
+        if (cast && !called) || sized || offset {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// Index of the `)` matching the `(` at `open`.
@@ -638,6 +761,26 @@ pub fn cpython_syntax_header(defines: &[String]) -> String {
                 lines.push(canonical(name, params.as_deref(), role));
             }
         }
+        for (name, ks) in &roles.type_args {
+            let cpython = ["Py", "_Py", "PY", "_PY"]
+                .iter()
+                .any(|p| name.starts_with(p));
+            if !cpython || roles.function.contains_key(name) {
+                continue;
+            }
+            let Some(params) = defs[name].iter().find_map(|d| d.params.clone()) else {
+                continue;
+            };
+            let casts: Vec<String> = ks
+                .iter()
+                .map(|&k| format!("(({} *)0)", params[k]))
+                .collect();
+            lines.push(format!(
+                "{} ({})",
+                canonical(name, Some(&params), &Role::Blank),
+                casts.join(", ")
+            ));
+        }
     }
     lines.sort();
     lines.dedup();
@@ -757,6 +900,22 @@ mod tests {
         assert_eq!(r.function.get("EXPR"), None);
         assert_eq!(r.object.get("INIT"), Some(&Role::Stmt));
         assert_eq!(r.function.get("STR"), None);
+    }
+
+    #[test]
+    fn type_arguments() {
+        let r = roles(
+            "#define NEW(type, o) ((type *)alloc(o))\n#define CAST(type, e) ((type)(e))\n\
+             #define SIZE(t) (sizeof(t) * 2)\n#define OFF(t, m) offsetof(t, m)\n\
+             #define NEW2(o, type) NEW(type, o)\n#define CALL(f, x) g(f)(x)\n#define ADD(a, b) ((a) + (b))\n",
+        );
+        let ks = |n: &str| r.type_args.get(n).cloned().unwrap_or_default();
+        assert_eq!(ks("NEW"), [0]);
+        assert_eq!(ks("CAST"), [0]);
+        assert_eq!(ks("SIZE"), [0]);
+        assert_eq!(ks("OFF"), [0]);
+        assert_eq!(ks("NEW2"), [1]);
+        assert!(ks("CALL").is_empty() && ks("ADD").is_empty());
     }
 
     #[test]

@@ -193,9 +193,12 @@ pub fn parse_text(
             i = next;
             continue;
         }
-        if let Some(k) = type_argument(word) {
+        let name = std::str::from_utf8(word).unwrap_or("");
+        if let Some(ks) = roles.type_args(name) {
             if toks.get(i + 1).map(|n| n.kind) == Some(Tok::Punct(b'(')) {
-                glue_type_argument(&mut buf, toks, i + 1, k);
+                for &k in ks {
+                    glue_type_argument(&mut buf, toks, i + 1, k);
+                }
             }
         }
         i += 1;
@@ -212,11 +215,22 @@ fn defines_or_undefines(src: &[u8], toks: &[Token], line: Range<usize>) -> bool 
 }
 
 /// The code token before `i` (comments and newlines skipped).
-fn prev_code(toks: &[Token], i: usize) -> Option<&Token> {
-    toks[..i]
-        .iter()
+fn prev_code(toks: &[Token], i: usize) -> Option<usize> {
+    (0..i)
         .rev()
-        .find(|t| !matches!(t.kind, Tok::Comment | Tok::Newline))
+        .find(|&k| !matches!(toks[k].kind, Tok::Comment | Tok::Newline))
+}
+
+/// Is token `k` on a directive line (its logical line starts with `#`)?
+fn on_directive_line(toks: &[Token], k: usize) -> bool {
+    let start = (0..k)
+        .rev()
+        .find(|&j| toks[j].kind == Tok::Newline)
+        .map_or(0, |j| j + 1);
+    toks[start..=k]
+        .iter()
+        .find(|t| t.kind != Tok::Comment)
+        .is_some_and(|t| t.kind == Tok::Punct(b'#'))
 }
 
 /// Is the macro site `toks[i]` (ending before token `after`) where a
@@ -235,18 +249,15 @@ fn statement_position(src: &[u8], toks: &[Token], i: usize, after: usize) -> boo
     ) {
         return false;
     }
-    match prev_code(toks, i) {
-        None => true,
-        Some(p) => match p.kind {
-            Tok::Punct(b';' | b'{' | b'}' | b')' | b':') => true,
-            Tok::Ident => matches!(&src[p.start..p.end], b"else" | b"do"),
-            // The end of a directive line.
-            _ => {
-                let line = crate::lex::line_start_of(src, p.start);
-                src[p.end..toks[i].start].contains(&b'\n')
-                    && src[line..p.start].iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'#')
-            }
-        },
+    let Some(k) = prev_code(toks, i) else {
+        return true;
+    };
+    let p = toks[k];
+    match p.kind {
+        _ if on_directive_line(toks, k) => true,
+        Tok::Punct(b';' | b'{' | b'}' | b')' | b':') => true,
+        Tok::Ident => matches!(&src[p.start..p.end], b"else" | b"do"),
+        _ => false,
     }
 }
 
@@ -318,29 +329,6 @@ fn stand_in(
         Role::Op(op) => write(buf, op.as_bytes()),
     }
     Some(after)
-}
-
-/// CPython macros taking a type as an argument, and its position. A type
-/// such as `PyObject *` or `unsigned char` is no expression; glued into one
-/// identifier-like token (`PyObject__`, `unsigned_char`) the call parses.
-fn type_argument(word: &[u8]) -> Option<usize> {
-    match word {
-        b"_Py_CAST"
-        | b"_Py_STATIC_CAST"
-        | b"_Py_reinterpret_cast"
-        | b"_Py_const_cast"
-        | b"PyMem_New"
-        | b"PyMem_NEW"
-        | b"PyObject_New"
-        | b"PyObject_NEW"
-        | b"PyObject_NewVar"
-        | b"PyObject_NEW_VAR"
-        | b"PyObject_GC_New"
-        | b"PyObject_GC_NewVar"
-        | b"PyObject_GC_Resize" => Some(0),
-        b"PyMem_Resize" | b"PyMem_RESIZE" => Some(1),
-        _ => None,
-    }
 }
 
 /// Glue the `k`th argument of the call whose `(` is token `open` into one
@@ -469,25 +457,18 @@ mod tests {
 
     #[test]
     fn type_arguments_are_glued() {
-        let src = "x = _Py_CAST(PyObject *, f(a)); p = PyMem_Resize(p, unsigned char, n);\n\
-                   q = _Py_CAST(T /* c */ *, y);\n";
-        let toks = lex(src.as_bytes());
-        let d = scan_directives(src.as_bytes(), &toks);
-        let out = parse_text(
-            src.as_bytes(),
-            &toks,
-            &d.dead,
-            FileRoles::none(),
-            &d.directive_lines,
-            &mut Stand {
-                hidden: &mut Vec::new(),
-                static_at: &mut Vec::new(),
-            },
-        );
+        // CPython's macros (learned from its headers) and the project's.
+        let src = "#define TO_FNPTR(type, p) ((type)(p))\n\
+                   x = _Py_CAST(PyObject *, f(a)); p = PyMem_Resize(p, unsigned char, n);\n\
+                   q = _Py_CAST(T /* c */ *, y); r = TO_FNPTR(void (*)(void), r);\n\
+                   s = TO_FNPTR(char *, s);\n";
         assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "x = _Py_CAST(PyObject__, f(a)); p = PyMem_Resize(p, unsigned_char, n);\n\
-             q = _Py_CAST(T /* c */ *, y);\n"
+            masked(src).0.lines().skip(1).collect::<Vec<_>>(),
+            [
+                "x = _Py_CAST(PyObject__, f(a)); p = PyMem_Resize(p, unsigned_char, n);",
+                "q = _Py_CAST(T /* c */ *, y); r = TO_FNPTR(void (*)(void), r);",
+                "s = TO_FNPTR(char__, s);",
+            ]
         );
     }
 
