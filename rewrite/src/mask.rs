@@ -332,60 +332,53 @@ fn stand_in(
 }
 
 /// Glue the `k`th argument of the call whose `(` is token `open` into one
-/// identifier: every blank and `*` becomes `_` (newlines kept).
+/// identifier when it is a type: words and `*` (`unsigned char *`), or a
+/// function pointer type (`void (*)(int, char *)`). Every blank, `*`,
+/// parenthesis, bracket and comma in it becomes `_` (newlines kept). Any
+/// other argument (an expression) is left alone.
 fn glue_type_argument(buf: &mut [u8], toks: &[Token], open: usize, k: usize) {
+    let Some(close) = matching_paren(toks, open) else {
+        return;
+    };
     let mut depth = 0usize;
-    let mut arg = 0usize;
-    let mut start: Option<usize> = None;
-    for t in &toks[open..] {
+    let mut args: Vec<Vec<Token>> = vec![Vec::new()];
+    for t in &toks[open + 1..close] {
         match t.kind {
-            Tok::Punct(b'(') => {
-                depth += 1;
-                if depth == 1 {
-                    continue;
-                }
-            }
-            Tok::Punct(b')') if depth == 1 => {
-                if arg == k {
-                    if let Some(s) = start {
-                        glue(buf, s, t.start);
-                    }
-                }
-                return;
-            }
-            Tok::Punct(b')') => depth -= 1,
-            Tok::Punct(b',') if depth == 1 => {
-                if arg == k {
-                    if let Some(s) = start {
-                        glue(buf, s, t.start);
-                    }
-                    return;
-                }
-                arg += 1;
+            Tok::Newline => continue,
+            Tok::Punct(b'(') => depth += 1,
+            Tok::Punct(b')') => depth = depth.saturating_sub(1),
+            Tok::Punct(b',') if depth == 0 => {
+                args.push(Vec::new());
                 continue;
             }
             _ => {}
         }
-        if depth == 1 && arg == k {
-            match t.kind {
-                Tok::Ident | Tok::Punct(b'*') => {
-                    start.get_or_insert(t.start);
-                }
-                // Not a plain type: leave the call alone.
-                _ => return,
-            }
-        }
+        args.last_mut().unwrap().push(*t);
+    }
+    let Some(arg) = args.get(k).filter(|a| a.len() > 1) else {
+        return;
+    };
+    let words = arg
+        .iter()
+        .all(|t| matches!(t.kind, Tok::Ident | Tok::Punct(b'*')));
+    let fn_pointer = arg.windows(3).any(|w| {
+        w[0].kind == Tok::Punct(b'(')
+            && w[1].kind == Tok::Punct(b'*')
+            && w[2].kind == Tok::Punct(b')')
+    }) && arg.iter().all(|t| {
+        matches!(
+            t.kind,
+            Tok::Ident | Tok::Number | Tok::Punct(b'*' | b'(' | b')' | b',' | b'[' | b']')
+        )
+    });
+    if words || fn_pointer {
+        glue(buf, arg[0].start, arg[arg.len() - 1].end);
     }
 }
 
-fn glue(buf: &mut [u8], from: usize, to: usize) {
-    // Trim trailing blanks so the glued token ends where the type does.
-    let mut end = to;
-    while end > from && matches!(buf[end - 1], b' ' | b'\t' | b'\n' | b'\r') {
-        end -= 1;
-    }
+fn glue(buf: &mut [u8], from: usize, end: usize) {
     for b in &mut buf[from..end] {
-        if matches!(*b, b' ' | b'\t' | b'*') {
+        if matches!(*b, b' ' | b'\t' | b'*' | b'(' | b')' | b',' | b'[' | b']') {
             *b = b'_';
         }
     }
@@ -466,7 +459,7 @@ mod tests {
             masked(src).0.lines().skip(1).collect::<Vec<_>>(),
             [
                 "x = _Py_CAST(PyObject__, f(a)); p = PyMem_Resize(p, unsigned_char, n);",
-                "q = _Py_CAST(T /* c */ *, y); r = TO_FNPTR(void (*)(void), r);",
+                "q = _Py_CAST(T /* c */ *, y); r = TO_FNPTR(void_____void_, r);",
                 "s = TO_FNPTR(char__, s);",
             ]
         );
