@@ -59,10 +59,41 @@ fn meets(a: &Range<usize>, b: &Range<usize>) -> bool {
     a.start < b.end.max(b.start + 1) && b.start < a.end.max(a.start + 1)
 }
 
-/// The regions to parse per configuration: broken constructs, grown to
-/// whole lines, to every conditional one of whose directive lines they
-/// meet, and to every construct they meet, until nothing changes.
-fn regions(src: &[u8], tree: &Tree, conds: &[Conditional]) -> Vec<Range<usize>> {
+/// Grow `r` to whole lines, to every conditional one of whose directive
+/// lines it meets, and to every construct it meets, until nothing changes.
+fn grow(
+    src: &[u8],
+    mut r: Range<usize>,
+    conds: &[Conditional],
+    tops: &[(Range<usize>, bool)],
+) -> Range<usize> {
+    loop {
+        let before = r.clone();
+        r = crate::lex::line_start_of(src, r.start)..line_end(src, r.end);
+        for c in conds {
+            if c.lines.iter().any(|l| meets(l, &r)) {
+                let s = c.span();
+                r = r.start.min(s.start)..r.end.max(s.end);
+            }
+        }
+        for (t, _) in tops {
+            if meets(t, &r) {
+                r = r.start.min(t.start)..r.end.max(t.end);
+            }
+        }
+        if r == before {
+            return r;
+        }
+    }
+}
+
+/// The regions to parse per configuration: each broken construct, grown
+/// (overlapping ones merged); and the constructs, in order.
+fn regions(
+    src: &[u8],
+    tree: &Tree,
+    conds: &[Conditional],
+) -> (Vec<Range<usize>>, Vec<(Range<usize>, bool)>) {
     let mut all = Vec::new();
     tops(tree.root_node(), &mut all);
     let mut out: Vec<Range<usize>> = Vec::new();
@@ -70,31 +101,13 @@ fn regions(src: &[u8], tree: &Tree, conds: &[Conditional]) -> Vec<Range<usize>> 
         if !broken {
             continue;
         }
-        let mut r = crate::lex::line_start_of(src, r.start)..line_end(src, r.end);
-        loop {
-            let before = r.clone();
-            for c in conds {
-                if c.lines.iter().any(|l| meets(l, &r)) {
-                    let s = c.span();
-                    r = r.start.min(s.start)..r.end.max(s.end);
-                }
-            }
-            for (t, _) in &all {
-                if meets(t, &r) {
-                    r = r.start.min(t.start)..r.end.max(t.end);
-                }
-            }
-            r = crate::lex::line_start_of(src, r.start)..line_end(src, r.end);
-            if r == before {
-                break;
-            }
-        }
+        let r = grow(src, r.clone(), conds, &all);
         match out.last_mut() {
             Some(last) if last.end >= r.start => last.end = last.end.max(r.end),
             _ => out.push(r),
         }
     }
-    out
+    (out, all)
 }
 
 fn line_end(src: &[u8], at: usize) -> usize {
@@ -126,21 +139,30 @@ pub fn views(
         return Vec::new();
     }
     // tree-sitter may split one broken construct into several (`static
-    // PyMethodDef m[] = {` apart from its entries): a region that does not
-    // parse is tried again together with the next ones.
-    let regions = regions(src, tree, conds);
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < regions.len() {
-        let last = (i + MAX_JOINED).min(regions.len());
-        match (i..last).find_map(|j| {
-            view(src, text, regions[i].start..regions[j].end, conds, lines).map(|v| (j, v))
-        }) {
-            Some((j, v)) => {
-                out.push(v);
-                i = j + 1;
-            }
-            None => i += 1,
+    // PyMethodDef m[] = {` apart from its entries), or leave a prefix
+    // under `#if` (an attribute) apart from the definition it belongs to:
+    // a region that does not parse is tried again with the constructs
+    // after it.
+    let (regions, tops) = regions(src, tree, conds);
+    let mut out: Vec<View> = Vec::new();
+    for r in regions {
+        if out.last().is_some_and(|v| v.range.end >= r.end) {
+            continue; // taken in by the view before
+        }
+        let mut tries = vec![r.clone()];
+        tries.extend(
+            tops.iter()
+                .filter(|(t, _)| t.start >= r.end)
+                .take(MAX_JOINED)
+                .map(|(t, _)| grow(src, r.start..t.end, conds, &tops)),
+        );
+        let after = out.last().map_or(0, |v| v.range.end);
+        if let Some(v) = tries
+            .into_iter()
+            .filter(|t| t.start >= after)
+            .find_map(|t| view(src, text, t, conds, lines))
+        {
+            out.push(v);
         }
     }
     out
@@ -278,6 +300,21 @@ mod tests {
         assert!(tree.root_node().has_error());
         assert_eq!(views.len(), 1);
         assert!(src[views[0].range.clone()].starts_with("static M m[]"));
+    }
+
+    #[test]
+    fn a_prefix_under_if_joins_the_definition_after_it() {
+        let src =
+            "int a;\n#ifdef __GNUC__\n# if __GNUC__ >= 4\n__attribute__((noinline))\n# endif\n\
+                   #endif\nstatic int\nf(int x)\n{\n    return x;\n}\nint b;\n";
+        let (views, tree) = parse(src);
+        assert!(tree.root_node().has_error());
+        assert_eq!(views.len(), 1);
+        let text = &src[views[0].range.clone()];
+        assert!(
+            text.starts_with("#ifdef __GNUC__") && text.ends_with("}"),
+            "{text}"
+        );
     }
 
     #[test]

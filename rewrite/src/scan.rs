@@ -1052,6 +1052,8 @@ pub fn collect_occurrences(
     }
     hidden_sites(src, fs, interesting, &mut out);
     out.sort_by_key(|o| o.at);
+    // One spelling is one use, whichever tree shows it.
+    out.dedup_by_key(|o| o.at);
     out
 }
 
