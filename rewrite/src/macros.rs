@@ -65,6 +65,10 @@ pub struct Roles {
     /// positions of those parameters. A type such as `PyObject *` is no
     /// expression; the mask glues it into one identifier-like token.
     pub type_args: HashMap<String, Vec<usize>>,
+    /// Function-like macros with a parameter used as a statement
+    /// (`if (x == NULL) { on_error; }`): its positions. An argument there
+    /// may be a statement (`goto error`), which no expression is.
+    pub stmt_args: HashMap<String, Vec<usize>>,
 }
 
 /// The roles in force in one file.
@@ -91,6 +95,10 @@ impl<'a> FileRoles<'a> {
 
     pub fn type_args(&self, name: &str) -> Option<&'a [usize]> {
         self.global.type_args.get(name).map(|v| v.as_slice())
+    }
+
+    pub fn stmt_args(&self, name: &str) -> Option<&'a [usize]> {
+        self.global.stmt_args.get(name).map(|v| v.as_slice())
     }
 
     /// No roles at all (unit tests of the mask).
@@ -383,6 +391,12 @@ fn classify_all(defs: &Defs) -> Roles {
         if !ks.is_empty() {
             roles.type_args.insert(name.clone(), ks);
         }
+        let mut ks: Vec<usize> = defs[name].iter().flat_map(stmt_params).collect();
+        ks.sort_unstable();
+        ks.dedup();
+        if !ks.is_empty() {
+            roles.stmt_args.insert(name.clone(), ks);
+        }
     }
     // A parameter passed on as another macro's type argument is one too
     // (`PyObject_NEW(type, o)` → `PyObject_New(type, o)`).
@@ -446,6 +460,32 @@ fn passed_types(d: &Def, known: &HashMap<String, Vec<usize>>) -> Vec<usize> {
                     out.push(p);
                 }
             }
+        }
+    }
+    out
+}
+
+/// Parameters a function-like definition uses as whole statements: `P;`
+/// after `{`, `}`, `;`, `)`, `else` or `do`.
+fn stmt_params(d: &Def) -> Vec<usize> {
+    let Some(params) = &d.params else {
+        return Vec::new();
+    };
+    let b = &d.body;
+    let mut out = Vec::new();
+    for k in 0..b.len() {
+        let (Tok::Ident, w) = (&b[k].0, b[k].1.as_str()) else {
+            continue;
+        };
+        let Some(p) = params.iter().position(|q| q == w) else {
+            continue;
+        };
+        let ends = matches!(b.get(k + 1), Some((Tok::Punct(b';'), _)));
+        let starts = k == 0
+            || matches!(&b[k - 1], (Tok::Punct(b'{' | b'}' | b';' | b')'), _))
+            || matches!(&b[k - 1], (Tok::Ident, w) if w == "else" || w == "do");
+        if starts && ends {
+            out.push(p);
         }
     }
     out
@@ -916,6 +956,17 @@ mod tests {
         assert_eq!(ks("OFF"), [0]);
         assert_eq!(ks("NEW2"), [1]);
         assert!(ks("CALL").is_empty() && ks("ADD").is_empty());
+    }
+
+    #[test]
+    fn statement_arguments() {
+        let r = roles(
+            "#define GET(x, k, on_error) do { x = get(k); if (!x) { on_error; } } while (0)\n\
+             #define TRY(e, fail) if ((e) < 0) fail;\n#define VAL(x) f(x);\n",
+        );
+        assert_eq!(r.stmt_args.get("GET"), Some(&vec![2]));
+        assert_eq!(r.stmt_args.get("TRY"), Some(&vec![1]));
+        assert_eq!(r.stmt_args.get("VAL"), None);
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct Masked {
     pub skip: Vec<Range<usize>>,
     /// Statement macro invocations blanked (name, offset of the name).
     pub hidden: Vec<(String, usize)>,
+    /// See [`Stand::hidden_args`].
+    pub hidden_args: Vec<Range<usize>>,
     /// Runtime trampoline lines blanked (`PYCTX__TRAMPOLINE(...)`,
     /// `PYCTX_DEALLOC(...)`, `PYCTX_METH_*(...)`, `PYCTX_SLOT_*(...)`,
     /// `PYCTX_MODULE_EXEC(...)`): token index ranges of their arguments.
@@ -93,6 +95,7 @@ pub fn mask(
     directive_lines: &[Range<usize>],
 ) -> Masked {
     let mut hidden = Vec::new();
+    let mut hidden_args = Vec::new();
     let mut static_at = Vec::new();
     let mut text = parse_text(
         src,
@@ -102,6 +105,7 @@ pub fn mask(
         directive_lines,
         &mut Stand {
             hidden: &mut hidden,
+            hidden_args: &mut hidden_args,
             static_at: &mut static_at,
         },
     );
@@ -132,6 +136,7 @@ pub fn mask(
         text,
         skip: merged,
         hidden,
+        hidden_args,
         trampolines,
         static_at,
     }
@@ -142,6 +147,9 @@ pub struct Stand<'a> {
     /// Macro sites hidden from the parser (name, offset): their expansion
     /// is not visible in the tree.
     pub hidden: &'a mut Vec<(String, usize)>,
+    /// Arguments hidden from the parser (token index ranges): names in
+    /// them are uses the tree does not show.
+    pub hidden_args: &'a mut Vec<Range<usize>>,
     /// See [`Masked::static_at`].
     pub static_at: &'a mut Vec<usize>,
 }
@@ -194,6 +202,11 @@ pub fn parse_text(
             continue;
         }
         let name = std::str::from_utf8(word).unwrap_or("");
+        if let Some(ks) = roles.stmt_args(name) {
+            if toks.get(i + 1).map(|n| n.kind) == Some(Tok::Punct(b'(')) {
+                statement_arguments(src, toks, i + 1, ks, &mut buf, out);
+            }
+        }
         if let Some(ks) = roles.type_args(name) {
             if toks.get(i + 1).map(|n| n.kind) == Some(Tok::Punct(b'(')) {
                 for &k in ks {
@@ -294,6 +307,9 @@ fn stand_in(
         Role::Open | Role::Close => {
             write(buf, if *role == Role::Open { b"{" } else { b"}" });
             out.hidden.push((name.to_string(), t.start));
+            if let Some(c) = close {
+                out.hidden_args.push(i + 2..c);
+            }
         }
         Role::Stmt => {
             if !statement_position(src, toks, i, after) {
@@ -301,6 +317,9 @@ fn stand_in(
             }
             blank(buf, span);
             out.hidden.push((name.to_string(), t.start));
+            if let Some(c) = close {
+                out.hidden_args.push(i + 2..c);
+            }
         }
         Role::Head => match close {
             // `NAME(a, b)` → `if  (a, b)`: the arguments stay visible.
@@ -329,6 +348,75 @@ fn stand_in(
         Role::Op(op) => write(buf, op.as_bytes()),
     }
     Some(after)
+}
+
+/// The arguments (token index ranges, comments included) of the call whose
+/// `(` is token `open`.
+fn arguments(toks: &[Token], open: usize) -> Option<Vec<Range<usize>>> {
+    let close = matching_paren(toks, open)?;
+    let mut depth = 0usize;
+    let mut out = Vec::new();
+    let mut from = open + 1;
+    for j in open + 1..close {
+        match toks[j].kind {
+            Tok::Punct(b'(') => depth += 1,
+            Tok::Punct(b')') => depth = depth.saturating_sub(1),
+            Tok::Punct(b',') if depth == 0 => {
+                out.push(from..j);
+                from = j + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(from..close);
+    Some(out)
+}
+
+/// Words that start a statement and no expression.
+const STATEMENT_WORDS: &[&[u8]] = &[
+    b"goto",
+    b"return",
+    b"break",
+    b"continue",
+    b"do",
+    b"if",
+    b"while",
+    b"for",
+    b"switch",
+];
+
+/// Arguments at statement parameters (`ks`) of the call whose `(` is token
+/// `open` that are statements (`goto error`, `return NULL`, `{ ... }`):
+/// written `0` (blanks after it) and hidden.
+fn statement_arguments(
+    src: &[u8],
+    toks: &[Token],
+    open: usize,
+    ks: &[usize],
+    buf: &mut [u8],
+    out: &mut Stand,
+) {
+    let Some(args) = arguments(toks, open) else {
+        return;
+    };
+    for &k in ks {
+        let Some(arg) = args.get(k) else { continue };
+        let code: Vec<&Token> = toks[arg.clone()]
+            .iter()
+            .filter(|t| !matches!(t.kind, Tok::Comment | Tok::Newline))
+            .collect();
+        let (Some(first), Some(last)) = (code.first(), code.last()) else {
+            continue;
+        };
+        let statement = first.kind == Tok::Punct(b'{')
+            || (first.kind == Tok::Ident
+                && STATEMENT_WORDS.contains(&&src[first.start..first.end]));
+        if statement {
+            blank(buf, first.start..last.end);
+            buf[first.start] = b'0';
+            out.hidden_args.push(arg.clone());
+        }
+    }
 }
 
 /// Glue the `k`th argument of the call whose `(` is token `open` into one
@@ -472,7 +560,7 @@ mod tests {
         let lexed = [crate::scan::lex_file(src.as_bytes())];
         let model = crate::macros::learn(&files, &lexed);
         let roles = model.for_file(0);
-        let (mut hidden, mut static_at) = (Vec::new(), Vec::new());
+        let (mut hidden, mut hidden_args, mut static_at) = (Vec::new(), Vec::new(), Vec::new());
         let out = parse_text(
             src.as_bytes(),
             &lexed[0].toks,
@@ -481,6 +569,7 @@ mod tests {
             &lexed[0].dir.directive_lines,
             &mut Stand {
                 hidden: &mut hidden,
+                hidden_args: &mut hidden_args,
                 static_at: &mut static_at,
             },
         );
@@ -505,6 +594,17 @@ mod tests {
         assert_eq!(
             masked(src).0,
             "                           \n        \n        \nint y;\n"
+        );
+    }
+
+    #[test]
+    fn statement_arguments_stand_in() {
+        let src = "#define GET(x, on_error) do { x = g(); if (!x) { on_error; } } while (0)\n\
+                   void f(void) { GET(a, goto error); GET(b, h(c)); error: ; }\n";
+        let (text, _, _) = masked(src);
+        assert_eq!(
+            text.lines().nth(1),
+            Some("void f(void) { GET(a, 0         ); GET(b, h(c)); error: ; }")
         );
     }
 

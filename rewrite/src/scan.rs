@@ -33,6 +33,8 @@ pub struct FileScan {
     pub top_errors: Vec<(usize, String)>,
     /// Statement macro invocations blanked before parsing (name, offset).
     pub hidden_macros: Vec<(String, usize)>,
+    /// Macro arguments blanked before parsing (token index ranges).
+    pub hidden_args: Vec<Range<usize>>,
     /// Runtime trampoline lines (token index ranges, blanked for parsing).
     pub trampolines: Vec<std::ops::Range<usize>>,
     /// Regions parsed once per configuration (their trees stand in for
@@ -578,6 +580,7 @@ pub fn scan_file(src: &[u8], lexed: Lexed, roles: FileRoles) -> FileScan {
         static_names: HashSet::new(),
         top_errors: Vec::new(),
         hidden_macros: masked.hidden.clone(),
+        hidden_args: masked.hidden_args.clone(),
         trampolines: masked.trampolines.clone(),
         views: Vec::new(),
     };
@@ -1069,72 +1072,63 @@ fn hidden_sites(
     out: &mut Vec<Occ>,
 ) {
     use lex::Tok;
-    for (name, at) in &fs.hidden_macros {
-        let func = fs.funcs.iter().position(|f| f.range.contains(at));
-        let in_cond = func.is_some_and(|f| {
+    let func_of = |at: usize| fs.funcs.iter().position(|f| f.range.contains(&at));
+    let in_cond = |func: Option<usize>, at: usize| {
+        func.is_some_and(|f| {
             fs.dir.conditionals.iter().any(|c| {
                 let s = c.span();
-                s.contains(at) && fs.funcs[f].range.contains(&s.start)
+                s.contains(&at) && fs.funcs[f].range.contains(&s.start)
             })
-        });
+        })
+    };
+    let call = |open: usize| {
+        OccKind::Call(CallInfo {
+            open,
+            empty: false,
+            newline_after_open: false,
+            first: FirstArg::Other,
+            lvalue: false,
+        })
+    };
+    for (name, at) in &fs.hidden_macros {
+        if !interesting(name) {
+            continue;
+        }
         let k = fs.toks.partition_point(|t| t.start < *at);
         let open = fs
             .toks
             .get(k + 1)
             .filter(|t| t.kind == Tok::Punct(b'('))
             .map(|t| t.start);
-        let call = |open: usize, first: FirstArg| {
-            OccKind::Call(CallInfo {
-                open,
-                empty: false,
-                newline_after_open: false,
-                first,
-                lvalue: false,
-            })
-        };
-        if interesting(name) {
-            out.push(Occ {
-                name: name.clone(),
-                at: *at,
-                func,
-                kind: open.map_or(OccKind::Other, |o| call(o, FirstArg::Other)),
-                in_error: false,
-                in_cond,
-            });
-        }
-        if open.is_none() {
-            continue;
-        }
-        let mut depth = 0usize;
-        for j in k + 1..fs.toks.len() {
+        let func = func_of(*at);
+        out.push(Occ {
+            name: name.clone(),
+            at: *at,
+            func,
+            kind: open.map_or(OccKind::Other, call),
+            in_error: false,
+            in_cond: in_cond(func, *at),
+        });
+    }
+    for r in &fs.hidden_args {
+        for j in r.clone() {
             let t = fs.toks[j];
-            match t.kind {
-                Tok::Punct(b'(') => depth += 1,
-                Tok::Punct(b')') => {
-                    depth -= 1;
-                    if depth == 0 {
-                        break;
-                    }
-                }
-                Tok::Ident => {
-                    let w = std::str::from_utf8(&src[t.start..t.end]).unwrap_or("");
-                    if !interesting(w) {
-                        continue;
-                    }
-                    // A call the engine cannot edit (in_error); any other
-                    // use of a name is a use as a value (address taken).
-                    let next = fs.toks.get(j + 1).filter(|n| n.kind == Tok::Punct(b'('));
-                    out.push(Occ {
-                        name: w.to_string(),
-                        at: t.start,
-                        func,
-                        kind: next.map_or(OccKind::Other, |n| call(n.start, FirstArg::Other)),
-                        in_error: next.is_some(),
-                        in_cond,
-                    });
-                }
-                _ => {}
+            let w = std::str::from_utf8(&src[t.start..t.end]).unwrap_or("");
+            if t.kind != Tok::Ident || !interesting(w) {
+                continue;
             }
+            // A call the engine cannot edit (in_error); any other use of a
+            // name is a use as a value (address taken).
+            let next = fs.toks.get(j + 1).filter(|n| n.kind == Tok::Punct(b'('));
+            let func = func_of(t.start);
+            out.push(Occ {
+                name: w.to_string(),
+                at: t.start,
+                func,
+                kind: next.map_or(OccKind::Other, |n| call(n.start)),
+                in_error: next.is_some(),
+                in_cond: in_cond(func, t.start),
+            });
         }
     }
 }
