@@ -154,8 +154,9 @@ impl FileRolesOwned<'_> {
 /// CPython's syntax macros, one canonical definition per role (generated).
 const CPYTHON_SYNTAX: &str = include_str!("../data/cpython-syntax.h");
 
-/// Standard headers that define words (C99 7.9 `<iso646.h>`, C11 7.23
-/// `<stdnoreturn.h>`), as the standard specifies them.
+/// System headers whose macros stand for syntax, with the definitions
+/// their standards give (C99 7.9 `<iso646.h>`, C11 7.23 `<stdnoreturn.h>`,
+/// the Windows SDK's calling conventions).
 const STANDARD_HEADERS: &[(&str, &str)] = &[
     (
         "iso646.h",
@@ -164,6 +165,13 @@ const STANDARD_HEADERS: &[(&str, &str)] = &[
          #define or_eq |=\n#define xor ^\n#define xor_eq ^=\n",
     ),
     ("stdnoreturn.h", "#define noreturn _Noreturn\n"),
+    // The Windows SDK's calling conventions (minwindef.h, winnt.h), which
+    // extensions spell in `DllMain` and callbacks.
+    (
+        "windows.h",
+        "#define WINAPI __stdcall\n#define WINAPIV __cdecl\n#define APIENTRY __stdcall\n\
+         #define CALLBACK __stdcall\n#define NTAPI __stdcall\n#define STDMETHODCALLTYPE __stdcall\n",
+    ),
 ];
 
 /// Storage classes, qualifiers, function specifiers and calling
@@ -290,46 +298,49 @@ pub fn learn(files: &[SourceFile], lexed: &[Lexed]) -> MacroModel {
     }
 }
 
-/// For each file, the scoped headers it includes, directly or through the
-/// project's own headers (matched by path suffix).
+/// For each file, the scoped headers it sees: those it includes, directly
+/// or through the project's own headers (matched by path suffix), and, for
+/// a header, those its includers see (a header relies on what was included
+/// before it).
 fn headers_seen(
     files: &[SourceFile],
     lexed: &[Lexed],
     scoped: &[(&'static str, Roles)],
 ) -> Vec<Vec<usize>> {
     let paths: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
-    let includes_of = |i: usize| -> Vec<String> {
-        lexed[i]
-            .dir
-            .includes
-            .iter()
-            .map(|inc| inc.path.clone())
-            .collect()
-    };
-    let mut out = Vec::with_capacity(files.len());
+    let mut reach: Vec<HashSet<usize>> = Vec::with_capacity(files.len());
+    let mut direct: Vec<HashSet<usize>> = Vec::with_capacity(files.len());
     for start in 0..files.len() {
         let mut seen_files: HashSet<usize> = HashSet::from([start]);
         let mut stack = vec![start];
-        let mut hs: Vec<usize> = Vec::new();
+        let mut hs: HashSet<usize> = HashSet::new();
         while let Some(f) = stack.pop() {
-            for inc in includes_of(f) {
-                if let Some(k) = scoped.iter().position(|(h, _)| *h == inc) {
-                    if !hs.contains(&k) {
-                        hs.push(k);
-                    }
+            for inc in &lexed[f].dir.includes {
+                if let Some(k) = scoped.iter().position(|(h, _)| *h == inc.path) {
+                    hs.insert(k);
                     continue;
                 }
                 for (j, p) in paths.iter().enumerate() {
-                    if p.ends_with(&inc) && seen_files.insert(j) {
+                    if p.ends_with(&inc.path) && seen_files.insert(j) {
                         stack.push(j);
                     }
                 }
             }
         }
-        hs.sort_unstable();
-        out.push(hs);
+        reach.push(seen_files);
+        direct.push(hs);
     }
-    out
+    (0..files.len())
+        .map(|i| {
+            let mut hs: Vec<usize> = (0..files.len())
+                .filter(|&j| reach[j].contains(&i))
+                .flat_map(|j| direct[j].iter().copied())
+                .collect();
+            hs.sort_unstable();
+            hs.dedup();
+            hs
+        })
+        .collect()
 }
 
 /// A role before definitions are joined: an empty body agrees with more.
@@ -1030,6 +1041,8 @@ mod tests {
             ),
             SourceFile::new("common.h", "#include <iso646.h>\n"),
             SourceFile::new("b.c", "int and;\n"),
+            SourceFile::new("w.c", "#include <windows.h>\n#include \"w.h\"\n"),
+            SourceFile::new("w.h", "int WINAPI DllMain(void *h, int r, void *x);\n"),
         ];
         let lexed: Vec<Lexed> = files
             .iter()
@@ -1040,6 +1053,10 @@ mod tests {
         let b = m.for_file(2);
         assert_eq!(a.roles().object("and"), Some(&Role::Op("&&".into())));
         assert_eq!(b.roles().object("and"), None);
+        // A header sees what its includers included before it.
+        let w = m.for_file(4);
+        assert_eq!(w.roles().object("WINAPI"), Some(&Role::Blank));
+        assert_eq!(w.roles().object("and"), None);
         assert_eq!(
             a.roles().object("Py_BEGIN_ALLOW_THREADS"),
             Some(&Role::Open),

@@ -627,11 +627,12 @@ pub fn scan_file(src: &[u8], lexed: Lexed, roles: FileRoles) -> FileScan {
     fs
 }
 
-/// Is `r` inside one of `regions`?
+/// Is `r` inside one of `regions`? (A zero-width node, a token the error
+/// recovery assumed, counts at either end.)
 fn inside(regions: &[Range<usize>], r: &Range<usize>) -> bool {
     regions
         .iter()
-        .any(|g| g.start <= r.start && r.end <= g.end && r.start < g.end)
+        .any(|g| g.start <= r.start && r.end <= g.end && (r.start < g.end || r.start == r.end))
 }
 
 /// What phase 1 gathers, over the whole-file tree and the trees of each
