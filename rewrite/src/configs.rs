@@ -31,6 +31,9 @@ pub struct View {
     pub varied: Vec<Range<usize>>,
 }
 
+/// Top-level constructs: byte range, and whether it holds an error.
+type Tops = Vec<(Range<usize>, bool)>;
+
 /// More groups than this in one conditional: left unparsed.
 const MAX_CONFIGS: usize = 8;
 
@@ -39,7 +42,7 @@ const MAX_JOINED: usize = 4;
 
 /// Top-level constructs (inside top-level conditionals too): byte range and
 /// whether it holds an error.
-fn tops(n: Node, out: &mut Vec<(Range<usize>, bool)>) {
+fn tops(n: Node, out: &mut Tops) {
     let mut c = n.walk();
     for ch in n.children(&mut c) {
         let conditional = matches!(
@@ -89,11 +92,7 @@ fn grow(
 
 /// The regions to parse per configuration: each broken construct, grown
 /// (overlapping ones merged); and the constructs, in order.
-fn regions(
-    src: &[u8],
-    tree: &Tree,
-    conds: &[Conditional],
-) -> (Vec<Range<usize>>, Vec<(Range<usize>, bool)>) {
+fn regions(src: &[u8], tree: &Tree, conds: &[Conditional]) -> (Vec<Range<usize>>, Tops) {
     let mut all = Vec::new();
     tops(tree.root_node(), &mut all);
     let mut out: Vec<Range<usize>> = Vec::new();

@@ -100,16 +100,6 @@ impl<'a> FileRoles<'a> {
     pub fn stmt_args(&self, name: &str) -> Option<&'a [usize]> {
         self.global.stmt_args.get(name).map(|v| v.as_slice())
     }
-
-    /// No roles at all (unit tests of the mask).
-    #[cfg(test)]
-    pub fn none() -> FileRoles<'static> {
-        static EMPTY: std::sync::OnceLock<Roles> = std::sync::OnceLock::new();
-        FileRoles {
-            global: EMPTY.get_or_init(Roles::default),
-            scoped: &[],
-        }
-    }
 }
 
 /// What the engine learns before parsing.

@@ -357,8 +357,8 @@ fn arguments(toks: &[Token], open: usize) -> Option<Vec<Range<usize>>> {
     let mut depth = 0usize;
     let mut out = Vec::new();
     let mut from = open + 1;
-    for j in open + 1..close {
-        match toks[j].kind {
+    for (j, t) in toks.iter().enumerate().take(close).skip(open + 1) {
+        match t.kind {
             Tok::Punct(b'(') => depth += 1,
             Tok::Punct(b')') => depth = depth.saturating_sub(1),
             Tok::Punct(b',') if depth == 0 => {
@@ -534,7 +534,6 @@ fn data_initializers(toks: &[Token]) -> Vec<Range<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lex::{lex, scan_directives};
 
     #[test]
     fn type_arguments_are_glued() {
