@@ -20,7 +20,11 @@ fn repo() -> PathBuf {
 fn defines(python: &Path) -> String {
     let interp = Interpreter::probe(&python.display().to_string())
         .unwrap_or_else(|e| panic!("{}: {e:#}", python.display()));
-    let pre = pyctx_flags::cpp::preprocess(&interp, true)
+    let full_clean = pyctx_flags::cpp::Variant {
+        ssize_t_clean: true,
+        limited: None,
+    };
+    let pre = pyctx_flags::cpp::preprocess(&interp, full_clean)
         .unwrap_or_else(|e| panic!("{}: {e:#}", python.display()));
     let mut out = String::new();
     for m in pre.macros.values() {
