@@ -40,10 +40,21 @@
 //!
 //! The rules and policies are specified in `docs/migration-policy.md`.
 
+mod check;
+mod decide;
+mod edit;
 mod engine;
 mod lex;
 mod mask;
+mod model;
+mod parse;
+mod pp;
+mod report;
+mod resolve;
 mod scan;
+mod text;
+mod trampoline;
+mod units;
 
 use serde::Serialize;
 use std::collections::{BTreeSet, HashSet};
@@ -188,6 +199,12 @@ pub struct Options {
     /// (`PYCTX__TRAMPOLINE` / `PYCTX_DEALLOC`) defining `NAME` with its
     /// original signature, instead of opening with `PyCtx_Get()`.
     pub trampolines: bool,
+    /// The translation units: the files the build compiles (paths as in
+    /// [`SourceFile::path`], or suffixes of them), e.g. from
+    /// `compile_commands.json`. `None`: every given file that is not a
+    /// header and that no other given file includes. Static functions
+    /// are resolved per unit (see `docs/migration-policy.md`).
+    pub units: Option<BTreeSet<PathBuf>>,
 }
 
 impl Default for Options {
@@ -199,6 +216,7 @@ impl Default for Options {
             only_files: None,
             entry: BTreeSet::new(),
             trampolines: false,
+            units: None,
         }
     }
 }
@@ -355,7 +373,8 @@ pub struct Diagnostic {
     pub severity: Severity,
     /// A stable short code: `refused`, `parse-error`, `macro-legacy`,
     /// `macro-alias`, `macro-ctx`, `lvalue`, `bridge`, `api-name`,
-    /// `ctx-renamed`, `thread-switch`, `options`, `trampoline`, `internal`.
+    /// `ctx-renamed`, `thread-switch`, `options`, `trampoline`, `check`,
+    /// `internal`.
     pub code: String,
     pub message: String,
 }
