@@ -4,7 +4,7 @@
 //! new texts (adding `#include "pyctx.h"` where a file changed).
 
 use crate::decide::{Selection, Threading};
-use crate::model::{Diag, FileId, Model};
+use crate::model::{Diag, FileId, Model, NodeId};
 use crate::resolve::uses_own_ctx;
 use crate::scan::{CallInfo, FirstArg, FuncDef, OccKind};
 use crate::text::{self, call_text, param_edit, prologue_edit, Edit};
@@ -31,6 +31,7 @@ pub(crate) fn edit(m: &Model, sel: &Selection, thr: &Threading, opts: &Options) 
         diags: Vec::new(),
     };
     let protos = prototype_edits(m, sel, thr, &opts.ctx_name, &mut out.edits);
+    let mut incoming: HashMap<NodeId, usize> = HashMap::new();
     for fi in 0..m.files.len() {
         for di in 0..m.files[fi].scan.funcs.len() {
             let mut fe = FuncEdit {
@@ -42,10 +43,16 @@ pub(crate) fn edit(m: &Model, sel: &Selection, thr: &Threading, opts: &Options) 
                 di,
                 edits: &mut out.edits[fi],
                 diags: &mut out.diags,
+                incoming: &mut incoming,
             };
             let mut rep = fe.report_skeleton(protos.get(&(fi, di)).copied().unwrap_or(0));
             fe.run(&mut rep);
             out.functions.push((fi, di, rep));
+        }
+    }
+    for (fi, di, rep) in &mut out.functions {
+        if let Some(id) = m.facts[*fi].node_of[*di] {
+            rep.callers_updated = incoming.get(&id).copied().unwrap_or(0);
         }
     }
     macro_edits(m, sel, thr, &opts.ctx_name, &mut out);
@@ -100,10 +107,10 @@ fn prototype_edits(
 }
 
 /// The first argument is already a context the function has.
-fn passes_ctx(f: &FuncDef, c: &CallInfo, bridges_count: bool) -> bool {
+fn passes_ctx(f: &FuncDef, c: &CallInfo) -> bool {
     match &c.first {
         FirstArg::PyCtxCall => true,
-        FirstArg::PyCtxGet(_) => bridges_count,
+        FirstArg::PyCtxGet(_) => true,
         FirstArg::Ident(v) => f.pyctx_vars.contains(v),
         _ => false,
     }
@@ -119,6 +126,8 @@ struct FuncEdit<'m, 'e> {
     di: usize,
     edits: &'e mut Vec<Edit>,
     diags: &'e mut Vec<Diag>,
+    /// Per threaded function: its calls that receive a context now.
+    incoming: &'e mut HashMap<NodeId, usize>,
 }
 
 impl FuncEdit<'_, '_> {
@@ -176,6 +185,7 @@ impl FuncEdit<'_, '_> {
             prototypes_updated,
             calls_rewritten: 0,
             calls_already_ctx: 0,
+            callers_updated: 0,
             bridges: Vec::new(),
             legacy_calls: Vec::new(),
             legacy_reason: None,
@@ -280,13 +290,13 @@ impl FuncEdit<'_, '_> {
             }
             if let OccKind::Call(c) = &o.kind {
                 if let Some(&t) = m.facts[fi].call_target.get(&oi) {
-                    if self.thr.threaded[t] {
-                        self.bridge(&f, o.at, &o.name, c, rep);
+                    if self.thr.threaded[t] && self.bridge(&f, o.at, &o.name, c, rep) {
+                        *self.incoming.entry(t).or_default() += 1;
                     }
                     continue;
                 }
                 if m.is_api(&o.name) && !m.shadowed(fi, o) {
-                    if passes_ctx(&f, c, true) {
+                    if passes_ctx(&f, c) {
                         rep.calls_already_ctx += 1;
                     } else {
                         let why = if switch.is_some() {
@@ -307,13 +317,12 @@ impl FuncEdit<'_, '_> {
                 );
             }
         }
-        if self.thr.node_threaded(m.facts[fi].node_of[di])
-            && m.facts[fi].node_of[di].is_some_and(|id| m.nodes[id].already)
-        {
+        if m.facts[fi].node_of[di].is_some_and(|id| m.nodes[id].already) {
             rep.ctx_var = self.sel.defs[fi][di].var.clone();
         }
     }
 
+    /// Returns whether the bridge is added now.
     fn bridge(
         &mut self,
         f: &FuncDef,
@@ -321,8 +330,8 @@ impl FuncEdit<'_, '_> {
         callee: &str,
         c: &CallInfo,
         rep: &mut FunctionReport,
-    ) {
-        let done = passes_ctx(f, c, true);
+    ) -> bool {
+        let done = passes_ctx(f, c);
         let (line, column) = self.m.files[self.fi].scan.lines.pos(at);
         if !done {
             self.edits
@@ -343,6 +352,7 @@ impl FuncEdit<'_, '_> {
             callee: callee.to_string(),
             added: !done,
         });
+        !done
     }
 
     /// Selected and parseable: the signature (parameter, prologue or
@@ -444,10 +454,12 @@ impl FuncEdit<'_, '_> {
                 unconditional_use = true;
             }
             if let OccKind::Call(c) = &o.kind {
-                let target_threaded = m.facts[fi]
+                let target = m.facts[fi]
                     .call_target
                     .get(&oi)
-                    .is_some_and(|&t| self.thr.threaded[t]);
+                    .copied()
+                    .filter(|&t| self.thr.threaded[t]);
+                let target_threaded = target.is_some();
                 let api_call = m.is_api(&o.name) && !m.shadowed(fi, o);
                 if target_threaded || api_call {
                     if api_call && c.lvalue {
@@ -471,7 +483,13 @@ impl FuncEdit<'_, '_> {
                     if !o.in_cond && uses_own_ctx(f, c) {
                         unconditional_use = true;
                     }
+                    let before = rep.calls_rewritten;
                     self.pass_ctx(f, c, var, has_ctx, rep);
+                    let inserted =
+                        rep.calls_rewritten > before && !matches!(c.first, FirstArg::PyCtxGet(_));
+                    if let (Some(t), true) = (target, inserted) {
+                        *self.incoming.entry(t).or_default() += 1;
+                    }
                     continue;
                 }
             }
@@ -504,7 +522,7 @@ impl FuncEdit<'_, '_> {
                 text: var.to_string(),
             });
             rep.calls_rewritten += 1;
-        } else if passes_ctx(f, c, true) {
+        } else if passes_ctx(f, c) {
             rep.calls_already_ctx += 1;
         } else if has_ctx {
             self.edits.push(Edit::insert(c.open + 1, call_text(var, c)));
@@ -663,12 +681,17 @@ pub(crate) fn apply(m: &Model, fi: FileId, mut edits: Vec<Edit>) -> Result<Appli
     let f = &m.files[fi];
     let mut include_added = false;
     if !edits.is_empty() {
-        let has = f
-            .scan
-            .dir
-            .includes
-            .iter()
-            .any(|i| i.path == "pyctx.h" || i.path.ends_with("/pyctx.h"));
+        // An include of pyctx.h inside a conditional group does not count:
+        // some configuration would miss it.
+        let lines = &f.scan.dir.directive_lines;
+        let depths = crate::pp::depths(f.src(), &f.scan.toks, lines);
+        let has = f.scan.dir.includes.iter().any(|i| {
+            (i.path == "pyctx.h" || i.path.ends_with("/pyctx.h"))
+                && lines
+                    .iter()
+                    .position(|r| r.start == i.hash_tok)
+                    .is_some_and(|k| depths[k].0 == 0)
+        });
         if !has {
             edits.push(text::include_edit(f.src(), &f.scan));
             include_added = true;

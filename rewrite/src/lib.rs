@@ -301,6 +301,10 @@ pub struct FunctionReport {
     pub calls_rewritten: usize,
     /// Calls that already passed a context before this run.
     pub calls_already_ctx: usize,
+    /// Calls of this function (threaded) that receive a context or a
+    /// bridge in this run, anywhere in the project: until they do, its
+    /// callers do not match its signature.
+    pub callers_updated: usize,
     /// Calls that pass `PyCtx_Get()` (in unselected functions).
     pub bridges: Vec<Bridge>,
     /// API uses left in legacy form, with the reason.
@@ -382,13 +386,22 @@ pub struct Diagnostic {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Totals {
     pub files_changed: usize,
+    /// State of the code (after this run): how many functions are in each
+    /// status, whether this run or an earlier one put them there.
     pub functions: usize,
     pub threaded: usize,
     pub entry_points: usize,
     pub no_context: usize,
     pub legacy: usize,
     pub refused: usize,
+    /// Changes made by this run (all zero on already-migrated code).
     pub calls_rewritten: usize,
+    pub params_added: usize,
+    pub prologues_added: usize,
+    pub prototypes_updated: usize,
+    pub bridges_added: usize,
+    /// State of the code again: calls passing a context before this run,
+    /// bridges (added now or before), API calls left legacy, macros.
     pub calls_already_ctx: usize,
     pub bridges: usize,
     pub legacy_calls: usize,

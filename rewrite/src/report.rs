@@ -63,6 +63,10 @@ pub(crate) fn totals(
             Status::Refused { .. } => t.refused += 1,
         }
         t.calls_rewritten += r.calls_rewritten;
+        t.params_added += usize::from(r.param_added);
+        t.prologues_added += usize::from(r.prologue_added);
+        t.prototypes_updated += r.prototypes_updated;
+        t.bridges_added += r.bridges.iter().filter(|b| b.added).count();
         t.calls_already_ctx += r.calls_already_ctx;
         t.bridges += r.bridges.len();
         t.legacy_calls += r.legacy_calls.len();
