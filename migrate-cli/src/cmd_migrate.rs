@@ -113,6 +113,7 @@ pub fn run_engine(sel: &Selection) -> Result<Run> {
         only_files,
         entry: sel.entry.iter().cloned().collect(),
         trampolines: sel.trampolines,
+        ..Options::default()
     };
     let api = ApiNames::load_default()?;
     let outcome = pyctx_rewrite::migrate(&files, &api, &opts);
