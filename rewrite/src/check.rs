@@ -461,4 +461,102 @@ mod tests {
         let guarded = "#ifndef H\n#define H\n#include \"pyctx.h\"\nint f(PyCtx c);\n#endif\n";
         assert!(include_seen(0, guarded).is_none());
     }
+
+    fn model<'a>(files: &'a [crate::SourceFile], api: &'a crate::ApiNames) -> Model<'a> {
+        let parsed = crate::parse::parse(files, api);
+        let paths: Vec<&std::path::Path> = files.iter().map(|f| f.path.as_path()).collect();
+        let incs: Vec<Vec<&str>> = parsed
+            .files
+            .iter()
+            .map(|f| {
+                f.scan
+                    .dir
+                    .includes
+                    .iter()
+                    .map(|i| i.path.as_str())
+                    .collect()
+            })
+            .collect();
+        let units = crate::units::Units::build(&paths, &incs, None);
+        crate::resolve::resolve(parsed, units, api, &crate::Options::default()).0
+    }
+
+    fn violations(files: &[(&str, &str, Option<&str>)]) -> Vec<Violation> {
+        let src: Vec<crate::SourceFile> = files
+            .iter()
+            .map(|(p, t, _)| crate::SourceFile::new(*p, *t))
+            .collect();
+        let api = crate::ApiNames::default();
+        let m = model(&src, &api);
+        let after: Vec<Option<&str>> = files.iter().map(|(_, _, a)| *a).collect();
+        let threaded = vec![true; m.nodes.len()];
+        Checker::new(&m).check(&m, &after, &HashMap::new(), &threaded)
+    }
+
+    const INC: &str = "#include \"pyctx.h\"\n";
+
+    #[test]
+    fn a_unity_build_call_that_misses_its_context() {
+        let a_after = format!("{INC}static int f(PyCtx ctx, int x) {{ return x; }}\n");
+        let v = violations(&[
+            ("m.c", "#include \"a.c\"\n#include \"b.c\"\n", None),
+            ("a.c", "static int f(int x) { return x; }\n", Some(&a_after)),
+            ("b.c", "static int g(int x) { return f(x); }\n", None),
+        ]);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].message
+                .starts_with("`f` would take 2 argument(s) at a.c:1"),
+            "{}",
+            v[0].message
+        );
+        assert_eq!(v[0].file, 2);
+    }
+
+    #[test]
+    fn statics_of_different_units_are_different_functions() {
+        let a_after = format!("{INC}static int h(PyCtx ctx, int x) {{ return x; }}\nint a(PyCtx ctx) {{ return h(ctx, 1); }}\n");
+        let v = violations(&[
+            (
+                "a.c",
+                "static int h(int x) { return x; }\nint a(void) { return h(1); }\n",
+                Some(&a_after),
+            ),
+            (
+                "b.c",
+                "static int h(int x) { return -x; }\nint b(void) { return h(1); }\n",
+                None,
+            ),
+        ]);
+        assert!(v.is_empty(), "{v:?}");
+    }
+
+    #[test]
+    fn a_macro_twin_must_keep_its_arguments() {
+        let before = "#ifdef X\n#define get(a, b) ((a) + (b))\n#else\nstatic int get(int a, int b) { return a + b; }\n#endif\n\
+                      static int use(int x) { return get(x, 1); }\n";
+        let after = format!("{INC}#ifdef X\n#define get(a, b) ((a) + (b))\n#else\nstatic int get(PyCtx ctx, int a, int b) {{ return a + b; }}\n#endif\n\
+                      static int use(PyCtx ctx, int x) {{ return get(ctx, x, 1); }}\n");
+        let v = violations(&[("a.c", before, Some(&after))]);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].message.contains("its macro definition"),
+            "{}",
+            v[0].message
+        );
+        assert_eq!(v[0].nodes.len(), 1);
+    }
+
+    #[test]
+    fn completing_a_half_migration_is_not_a_violation() {
+        // The input called the threaded `pair` without a context; the
+        // output fixes that call only.
+        let before = "static int pair(PyCtx ctx, int a) { return a; }\n\
+                      int ok(PyCtx ctx) { return pair(ctx, 1); }\nint todo(PyCtx ctx) { return pair(2); }\n";
+        let after = "static int pair(PyCtx ctx, int a) { return a; }\n\
+                      int ok(PyCtx ctx) { return pair(ctx, 1); }\nint todo(PyCtx ctx) { return pair(ctx, 2); }\n";
+        let after = format!("{INC}{after}");
+        let v = violations(&[("a.c", before, Some(&after))]);
+        assert!(v.is_empty(), "{v:?}");
+    }
 }

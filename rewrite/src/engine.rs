@@ -52,13 +52,29 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
             .collect();
         Units::build(&paths, &incs, opts.units.as_ref())
     };
-    let (model, mut diags) = resolve::resolve(parsed, units, api, opts);
+    let (model, diags) = resolve::resolve(parsed, units, api, opts);
     let sel = decide::select(&model, opts);
-    let checker = Checker::new(&model);
+    rounds(&model, &sel, diags, opts, decide::thread)
+}
+
+/// The signature of [`decide::thread`] (tests substitute a faulty one to
+/// see the check catch it).
+type ThreadFn = fn(&Model, &Selection, &BTreeMap<NodeId, String>, &Options) -> Threading;
+
+/// decide → edit → check until the check finds nothing a fallback can
+/// repair, then report.
+fn rounds(
+    model: &Model,
+    sel: &Selection,
+    mut diags: Vec<Diag>,
+    opts: &Options,
+    thread: ThreadFn,
+) -> Outcome {
+    let checker = Checker::new(model);
     let mut fallbacks: BTreeMap<NodeId, String> = BTreeMap::new();
     loop {
-        let round = Round::run(&model, &sel, &fallbacks, opts);
-        let violations = round.check(&model, &checker);
+        let round = Round::run(model, sel, &fallbacks, opts, thread);
+        let violations = round.check(model, &checker);
         let mut progress = false;
         let mut unresolved: Vec<&Violation> = Vec::new();
         for v in &violations {
@@ -79,8 +95,8 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
         if progress {
             continue;
         }
-        diags.extend(fallback_notes(&model, &fallbacks));
-        return round.finish(&model, diags, &unresolved);
+        diags.extend(fallback_notes(model, &fallbacks));
+        return round.finish(model, diags, &unresolved);
     }
 }
 
@@ -98,8 +114,9 @@ impl Round {
         sel: &Selection,
         fallbacks: &BTreeMap<NodeId, String>,
         opts: &Options,
+        thread: ThreadFn,
     ) -> Round {
-        let thr = decide::thread(m, sel, fallbacks, opts);
+        let thr = thread(m, sel, fallbacks, opts);
         let mut edited = edit::edit(m, sel, &thr, opts);
         let mut apply_errors = Vec::new();
         let applied = std::mem::take(&mut edited.edits)
@@ -199,5 +216,103 @@ fn options_error(files: &[SourceFile], message: String) -> Outcome {
             message,
         }],
         totals: Totals::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SRC: &str = "#include <Python.h>\n\
+        static int leaf(PyObject *o) { return PyObject_IsTrue(o); }\n\
+        static int mid(PyObject *o) { return leaf(o); }\n\
+        static PyObject *top(PyObject *s, PyObject *o) { return PyBool_FromLong(mid(o)); }\n\
+        static PyMethodDef t[] = {{\"top\", top, METH_O, NULL}};\n";
+
+    fn run(thread: ThreadFn) -> Outcome {
+        let files = vec![SourceFile::new("a.c", SRC)];
+        let api = ApiNames::from_names(["PyObject_IsTrue", "PyBool_FromLong"]);
+        let opts = Options::default();
+        let parsed = parse::parse(&files, &api);
+        let units = Units::build(&[Path::new("a.c")], &[vec!["Python.h"]], None);
+        let (m, diags) = resolve::resolve(parsed, units, &api, &opts);
+        let sel = decide::select(&m, &opts);
+        rounds(&m, &sel, diags, &opts, thread)
+    }
+
+    /// A decide phase that forgets `mid` needs a context for its call of
+    /// the threaded `leaf` (unless `leaf` was sent back).
+    fn forgets_a_caller(
+        m: &Model,
+        sel: &Selection,
+        fb: &BTreeMap<NodeId, String>,
+        opts: &Options,
+    ) -> Threading {
+        let mut t = decide::thread(m, sel, fb, opts);
+        let (leaf, mid) = (m.nodes_by_name["leaf"][0], m.nodes_by_name["mid"][0]);
+        if !fb.contains_key(&leaf) {
+            t.threaded[mid] = false;
+            t.needs[0][1] = false;
+        }
+        t
+    }
+
+    /// A decide phase that threads `leaf` whatever the check says.
+    fn ignores_fallbacks(
+        m: &Model,
+        sel: &Selection,
+        _: &BTreeMap<NodeId, String>,
+        opts: &Options,
+    ) -> Threading {
+        let mut t = forgets_a_caller(m, sel, &BTreeMap::new(), opts);
+        t.threaded[m.nodes_by_name["leaf"][0]] = true;
+        t
+    }
+
+    #[test]
+    fn a_sound_decision_passes_the_check() {
+        let out = run(decide::thread);
+        assert!(
+            out.diagnostics.iter().all(|d| d.code != "check"),
+            "{}",
+            out.render()
+        );
+        assert_eq!(out.totals.threaded, 2);
+    }
+
+    #[test]
+    fn the_check_sends_a_mismatched_function_back_to_its_signature() {
+        let out = run(forgets_a_caller);
+        let text = out.files[0].new_text.as_deref().unwrap();
+        // leaf fell back: an entry point, so mid's legacy call still fits.
+        assert!(
+            text.contains("leaf(PyObject *o) { PyCtx ctx = PyCtx_Get();"),
+            "{text}"
+        );
+        assert!(text.contains("return leaf(o);"), "{text}");
+        let leaf = out.functions.iter().find(|r| r.name == "leaf").unwrap();
+        assert_eq!(leaf.status, crate::Status::EntryPoint);
+        let why = leaf.entry_reason.as_deref().unwrap();
+        assert!(
+            why.starts_with("the output check found: `leaf` would take"),
+            "{why}"
+        );
+        assert!(out
+            .diagnostics
+            .iter()
+            .any(|d| d.code == "check" && d.severity == Severity::Warning));
+    }
+
+    #[test]
+    fn what_no_fallback_repairs_is_an_error_and_nothing_is_written() {
+        let out = run(ignores_fallbacks);
+        assert!(out.files.iter().all(|f| f.new_text.is_none()));
+        assert!(
+            out.diagnostics
+                .iter()
+                .any(|d| d.code == "check" && d.severity == Severity::Error),
+            "{}",
+            out.render()
+        );
     }
 }
