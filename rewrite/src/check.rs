@@ -217,9 +217,8 @@ impl Checker {
             .map(|t| t.map(|t| sites(t.as_bytes(), &names)))
             .collect();
         let mut pairs: Vec<Vec<Pair>> = Vec::with_capacity(m.files.len());
-        for fi in 0..m.files.len() {
-            let b = &self.before[fi];
-            let a = after_sites[fi].as_ref().unwrap_or(b);
+        for (fi, (b, a)) in self.before.iter().zip(&after_sites).enumerate() {
+            let a = a.as_ref().unwrap_or(b);
             let aligned = b.len() == a.len()
                 && b.iter()
                     .zip(a)
@@ -347,8 +346,15 @@ fn judge(
         SiteKind::FnMacro => "its macro definition",
         SiteKind::ObjMacro => "its object-like macro definition",
     };
+    let scope = match key.0 {
+        Some(u) => format!(
+            "in the unit of {}",
+            m.files[m.units.units[u].root].source.path.display()
+        ),
+        None => "across the units".to_string(),
+    };
     let message = format!(
-        "`{name}` would take {} argument(s) at {} ({}) but {} at {} ({}): the sites of one function must agree in every configuration and unit",
+        "`{name}` would take {} argument(s) at {} ({}) but {} at {} ({}), {scope}: the sites of one function must agree in every configuration and unit",
         gained.after.args,
         here(gained),
         what(gained),

@@ -21,17 +21,12 @@ pub(crate) struct Unit {
     pub root: FileId,
     /// The root and every file it includes, transitively; sorted.
     pub closure: Vec<FileId>,
-    /// The root is compiled (named, or a non-header nobody includes); a
-    /// unit of a file no compiled unit reaches is not.
-    pub compiled: bool,
 }
 
 pub(crate) struct Units {
     pub units: Vec<Unit>,
     /// Per file: the units whose closure holds it (at least one).
     pub of_file: Vec<Vec<usize>>,
-    /// Per file: the given files its `#include "..."` lines name.
-    pub includes: Vec<Vec<FileId>>,
 }
 
 impl Units {
@@ -70,7 +65,6 @@ impl Units {
             .map(|f| Unit {
                 root: f,
                 closure: closure(&inc, f),
-                compiled: true,
             })
             .collect();
         let mut seen = vec![false; n];
@@ -90,7 +84,6 @@ impl Units {
                 units.push(Unit {
                     root: f,
                     closure: c,
-                    compiled: false,
                 });
             }
         }
@@ -100,11 +93,7 @@ impl Units {
                 of_file[f].push(ui);
             }
         }
-        Units {
-            units,
-            of_file,
-            includes: inc,
-        }
+        Units { units, of_file }
     }
 }
 
@@ -200,7 +189,6 @@ mod tests {
         let roots: Vec<usize> = u.units.iter().map(|x| x.root).collect();
         assert_eq!(roots, vec![0, 1, 4]);
         assert_eq!(u.of_file[3], vec![0, 1]);
-        assert!(!u.units[2].compiled);
         assert_eq!(u.units[0].closure, vec![0, 2, 3]);
     }
 
@@ -211,9 +199,9 @@ mod tests {
             &[("a.c", &["b.c"]), ("b.c", &[]), ("c.c", &[])],
             Some(&["a.c", "b.c"]),
         );
-        let roots: Vec<(usize, bool)> = u.units.iter().map(|x| (x.root, x.compiled)).collect();
-        // c.c is not compiled: a unit of its own, not a compiled one.
-        assert_eq!(roots, vec![(0, true), (1, true), (2, false)]);
+        let roots: Vec<usize> = u.units.iter().map(|x| x.root).collect();
+        // c.c is not compiled, yet reached by no unit: one of its own.
+        assert_eq!(roots, vec![0, 1, 2]);
         assert_eq!(u.of_file[1], vec![0, 1]);
     }
 
@@ -223,8 +211,8 @@ mod tests {
             &[("x/a.c", &["util.h"]), ("x/util.h", &[]), ("y/util.h", &[])],
             None,
         );
-        assert_eq!(u.includes[0], vec![1]);
+        assert_eq!(u.units[0].closure, vec![0, 1]);
         let v = build(&[("x/a.c", &["../inc/u.h"]), ("inc/u.h", &[])], None);
-        assert_eq!(v.includes[0], vec![1]);
+        assert_eq!(v.units[0].closure, vec![0, 1]);
     }
 }
