@@ -39,6 +39,13 @@
 //! - **Idempotence**: migrating the output again yields no edits.
 //!
 //! The rules and policies are specified in `docs/migration-policy.md`.
+//!
+//! # Phases
+//!
+//! parse → units → resolve → decide → edit →
+//! check → report, driven by `engine::migrate`; decide → edit → check
+//! repeat while the check (which reads the output back as text) sends
+//! functions back to their signature. ARCHITECTURE.md has the map.
 
 mod check;
 mod decide;
