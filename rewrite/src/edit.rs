@@ -711,3 +711,105 @@ pub(crate) fn apply(m: &Model, fi: FileId, mut edits: Vec<Edit>) -> Result<Appli
         include_added,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ApiNames, SourceFile};
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    /// Parse, resolve and decide `files`, then run the edit phase.
+    fn edited(files: &[SourceFile], opts: &Options) -> (Vec<String>, Vec<FunctionReport>) {
+        let api = ApiNames::from_names(["PyObject_IsTrue", "PyBool_FromLong"]);
+        let parsed = crate::parse::parse(files, &api);
+        let paths: Vec<&Path> = files.iter().map(|f| f.path.as_path()).collect();
+        let incs: Vec<Vec<&str>> = parsed
+            .files
+            .iter()
+            .map(|f| {
+                f.scan
+                    .dir
+                    .includes
+                    .iter()
+                    .map(|i| i.path.as_str())
+                    .collect()
+            })
+            .collect();
+        let units = crate::units::Units::build(&paths, &incs, None);
+        let (m, _) = crate::resolve::resolve(parsed, units, &api, opts);
+        let sel = crate::decide::select(&m, opts);
+        let thr = crate::decide::thread(&m, &sel, &BTreeMap::new(), opts);
+        let mut e = edit(&m, &sel, &thr, opts);
+        let texts = std::mem::take(&mut e.edits)
+            .into_iter()
+            .enumerate()
+            .map(|(fi, ed)| {
+                apply(&m, fi, ed)
+                    .unwrap()
+                    .text
+                    .unwrap_or_else(|| files[fi].text.clone())
+            })
+            .collect();
+        (texts, e.functions.into_iter().map(|(_, _, r)| r).collect())
+    }
+
+    const H: &str = "int helper(PyObject *o);\n";
+    const C: &str = "#include <Python.h>\n#include \"h.h\"\n\
+        int helper(PyObject *o) { return PyObject_IsTrue(o); }\n\
+        static PyObject *meth(PyObject *s, PyObject *o) { return PyBool_FromLong(helper(o)); }\n\
+        static int legacy(PyObject *o) { return helper(o); }\n\
+        static PyMethodDef t[] = {{\"m\", meth, METH_O, NULL}, {\"l\", (PyCFunction)legacy, 0, NULL}};\n";
+
+    #[test]
+    fn threading_edits_definition_prototype_and_every_call() {
+        let files = [SourceFile::new("h.h", H), SourceFile::new("a.c", C)];
+        let opts = Options {
+            exclude: ["legacy".to_string()].into(),
+            ..Options::default()
+        };
+        let (texts, reps) = edited(&files, &opts);
+        assert_eq!(
+            texts[0],
+            "#include \"pyctx.h\"\nint helper(PyCtx ctx, PyObject *o);\n"
+        );
+        let a = &texts[1];
+        assert!(
+            a.contains("#include <Python.h>\n#include \"pyctx.h\"\n"),
+            "{a}"
+        );
+        assert!(
+            a.contains("int helper(PyCtx ctx, PyObject *o) { return PyObject_IsTrue(ctx, o); }"),
+            "{a}"
+        );
+        assert!(
+            a.contains("{ PyCtx ctx = PyCtx_Get(); return PyBool_FromLong(ctx, helper(ctx, o)); }"),
+            "{a}"
+        );
+        // The unselected caller passes a bridge.
+        assert!(a.contains("return helper(PyCtx_Get(), o);"), "{a}");
+        let helper = &reps[0];
+        assert_eq!(helper.status, Status::Threaded);
+        assert_eq!((helper.prototypes_updated, helper.callers_updated), (1, 2));
+        let legacy = &reps[2];
+        assert_eq!(legacy.status, Status::Legacy);
+        assert!(legacy.bridges[0].added);
+    }
+
+    #[test]
+    fn the_output_is_a_fixed_point() {
+        let files = [SourceFile::new("h.h", H), SourceFile::new("a.c", C)];
+        let (texts, _) = edited(&files, &Options::default());
+        let again: Vec<SourceFile> = ["h.h", "a.c"]
+            .iter()
+            .zip(&texts)
+            .map(|(p, t)| SourceFile::new(*p, t.clone()))
+            .collect();
+        let (texts2, reps) = edited(&again, &Options::default());
+        assert_eq!(texts, texts2);
+        assert!(reps.iter().all(|r| r.calls_rewritten == 0
+            && r.callers_updated == 0
+            && !r.param_added
+            && !r.prologue_added));
+    }
+}

@@ -79,3 +79,53 @@ pub(crate) fn totals(
     }
     t
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Bridge;
+    use std::path::PathBuf;
+
+    fn rep(status: Status, param: bool, bridges: &[bool]) -> FunctionReport {
+        FunctionReport {
+            file: PathBuf::from("a.c"),
+            line: 1,
+            name: "f".into(),
+            is_static: true,
+            status,
+            entry_reason: None,
+            ctx_var: None,
+            param_added: param,
+            prologue_added: false,
+            prototypes_updated: 0,
+            calls_rewritten: 2,
+            calls_already_ctx: 1,
+            callers_updated: 0,
+            bridges: bridges
+                .iter()
+                .map(|&added| Bridge {
+                    line: 1,
+                    column: 1,
+                    callee: "g".into(),
+                    added,
+                })
+                .collect(),
+            legacy_calls: vec![],
+            legacy_reason: None,
+            trampoline: None,
+        }
+    }
+
+    #[test]
+    fn totals_separate_this_runs_changes_from_the_codes_state() {
+        let fns = [
+            rep(Status::Threaded, true, &[]),
+            rep(Status::Threaded, false, &[]),
+            rep(Status::Legacy, false, &[true, false]),
+        ];
+        let t = totals(&[], &fns, &[]);
+        assert_eq!((t.functions, t.threaded, t.legacy), (3, 2, 1));
+        assert_eq!((t.params_added, t.bridges_added, t.bridges), (1, 1, 2));
+        assert_eq!((t.calls_rewritten, t.calls_already_ctx), (6, 3));
+    }
+}
