@@ -188,8 +188,12 @@ impl Checker {
                 s.iter()
                     .enumerate()
                     .filter(|(_, site)| {
+                        // Definitions are in source order: the one that
+                        // may hold the site starts last before it.
+                        let k = f.scan.funcs.partition_point(|d| d.range.start <= site.at);
                         f.scan.file_vars.contains(&site.name)
-                            || f.scan.funcs.iter().any(|d| {
+                            || (k > 0 && {
+                                let d = &f.scan.funcs[k - 1];
                                 d.range.contains(&site.at) && d.declared.contains(&site.name)
                             })
                     })
@@ -272,7 +276,7 @@ fn site_names<'m>(m: &'m Model, renamed: &'m HashMap<String, String>) -> HashSet
 }
 
 /// (unit for a static name, else None; the name as written in the output)
-type EntityKey = (Option<usize>, String);
+type EntityKey<'s> = (Option<usize>, &'s str);
 
 /// Group the sites into entities: per unit, the sites of a name the unit
 /// sees as static; across units, the sites of an external name. A site
@@ -280,25 +284,28 @@ type EntityKey = (Option<usize>, String);
 fn entities<'p, 's>(
     m: &Model,
     pairs: &'p [Vec<Pair<'s>>],
-) -> BTreeMap<EntityKey, Vec<&'p Pair<'s>>> {
-    let mut seen: HashSet<(EntityKey, FileId, usize)> = HashSet::new();
+) -> BTreeMap<EntityKey<'s>, Vec<&'p Pair<'s>>> {
+    let statics: Vec<HashSet<&str>> = m
+        .units
+        .units
+        .iter()
+        .map(|u| {
+            u.closure
+                .iter()
+                .flat_map(|&f| m.files[f].scan.static_names.iter().map(String::as_str))
+                .collect()
+        })
+        .collect();
     let mut out: BTreeMap<EntityKey, Vec<&Pair>> = BTreeMap::new();
-    for (ui, unit) in m.units.units.iter().enumerate() {
-        let statics: HashSet<&str> = unit
-            .closure
-            .iter()
-            .flat_map(|&f| m.files[f].scan.static_names.iter().map(String::as_str))
-            .collect();
-        for &fi in &unit.closure {
-            for (pi, p) in pairs[fi].iter().enumerate() {
-                let name = p.after.name.clone();
-                let key = if statics.contains(p.before.name.as_str()) {
-                    (Some(ui), name)
-                } else {
-                    (None, name)
-                };
-                if seen.insert((key.clone(), fi, pi)) {
-                    out.entry(key).or_default().push(p);
+    for (fi, file_pairs) in pairs.iter().enumerate() {
+        for p in file_pairs {
+            let mut external = false;
+            for &u in &m.units.of_file[fi] {
+                if statics[u].contains(p.before.name.as_str()) {
+                    out.entry((Some(u), &p.after.name)).or_default().push(p);
+                } else if !external {
+                    external = true;
+                    out.entry((None, &p.after.name)).or_default().push(p);
                 }
             }
         }
@@ -336,10 +343,8 @@ fn judge(
         .find(|p| delta(p) == 0)
         .unwrap_or(&members[0]);
     let gained = members.iter().find(|p| delta(p) != delta(kept)).unwrap();
-    let (name, original) = match renamed.get(&key.1) {
-        Some(o) => (key.1.as_str(), o.as_str()),
-        None => (key.1.as_str(), key.1.as_str()),
-    };
+    let name = key.1;
+    let original = renamed.get(name).map(String::as_str).unwrap_or(name);
     let here = |p: &Pair| m.pos_str(p.file, p.before.at);
     let what = |p: &Pair| match p.after.kind {
         SiteKind::Code => "a call or declaration",
