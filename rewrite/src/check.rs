@@ -62,9 +62,23 @@ pub(crate) struct Violation {
 /// skipped).
 pub(crate) fn sites(src: &[u8], names: &HashSet<&str>) -> Vec<Site> {
     let toks = lex::lex(src);
-    let dead = lex::scan_directives(src, &toks).dead;
+    let dir = lex::scan_directives(src, &toks);
+    let dead = dir.dead;
+    // A macro's parameter in its body is not the function of that name.
+    let mut param_use: HashSet<usize> = HashSet::new();
+    for d in &dir.macros {
+        if let Some(params) = &d.params {
+            param_use.extend(d.body.clone().filter(|&k| {
+                toks[k].kind == Tok::Ident
+                    && params
+                        .iter()
+                        .any(|p| p.as_bytes() == &src[toks[k].start..toks[k].end])
+            }));
+        }
+    }
     let code: Vec<usize> = (0..toks.len())
         .filter(|&k| !matches!(toks[k].kind, Tok::Comment | Tok::Newline))
+        .filter(|k| !param_use.contains(k))
         .collect();
     let word = |k: usize| &src[toks[k].start..toks[k].end];
     let mut out = Vec::new();
@@ -440,7 +454,8 @@ mod tests {
         let src = "#define get(a, b) ((a)+(b))\n#define alias other\n\
                    static int get(PyCtx ctx, int a, int b);\n\
                    int x = get(f(1, 2), [3][0], (4, 5));\nint y = s.get(1);\nint z = get();\n\
-                   int v(void);\nint w(int n, ...);\n#if 0\nget(1)\n#endif\n";
+                   int v(void);\nint w(int n, ...);\n#if 0\nget(1)\n#endif\n\
+                   #define APPLY(f, x) f(x)\n";
         let s = sites(src.as_bytes(), &names(&["get", "alias", "v", "w", "f"]));
         let got: Vec<(&str, usize, bool, SiteKind)> = s
             .iter()
