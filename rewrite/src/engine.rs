@@ -1,11 +1,12 @@
-//! The pipeline: parse → resolve → (decide → edit → check)* → report.
+//! The pipeline: parse → units → resolve → (decide → edit → check)* →
+//! report.
 //!
 //! The check phase reads the output back; a function it finds involved
 //! in a disagreement (a call that would miss its context, a macro twin, a
 //! header seen by units that decided differently) falls back to its
 //! signature, and decide → edit → check run again. Each round sends at
 //! least one more function back, so the loop ends; what no fallback can
-//! repair is reported as an error and nothing of it is written.
+//! repair is reported as an error, and then no file changes.
 
 use crate::check::{Checker, Violation};
 use crate::decide::{self, Selection, Threading};
