@@ -40,6 +40,8 @@ pub(crate) struct DefChoice {
     pub migratable: bool,
     /// The thread-state switch that keeps it legacy: (API name, offset).
     pub switch: Option<(String, usize)>,
+    /// Why the verification backed its rewrite out (it stays legacy).
+    pub backed_out: Option<String>,
     /// Its context variable (existing, or to introduce).
     pub var: Option<String>,
     pub renamed: bool,
@@ -74,7 +76,9 @@ impl Selection {
     }
 }
 
-pub(crate) fn select(m: &Model, opts: &Options) -> Selection {
+/// `backed_out`: definitions the verification (a compiler run on the
+/// output) sent back to legacy, with why.
+pub(crate) fn select(m: &Model, opts: &Options, backed_out: &BTreeMap<DefId, String>) -> Selection {
     let mut defs: Vec<Vec<DefChoice>> = m
         .files
         .iter()
@@ -86,13 +90,17 @@ pub(crate) fn select(m: &Model, opts: &Options) -> Selection {
                 .enumerate()
                 .map(|(di, d)| {
                     let switch = thread_switch(m, fi, di);
-                    let selected = opts.selects(&f.source.path, &d.name) && switch.is_none();
+                    let backed_out = backed_out.get(&(fi, di)).cloned();
+                    let selected = opts.selects(&f.source.path, &d.name)
+                        && switch.is_none()
+                        && backed_out.is_none();
                     DefChoice {
                         selected,
                         migratable: selected
                             && d.refused.is_none()
                             && m.facts[fi].node_of[di].is_some(),
                         switch,
+                        backed_out,
                         ..Default::default()
                     }
                 })
@@ -442,7 +450,7 @@ mod tests {
         let api = ApiNames::from_names(["PyObject_IsTrue", "PyBool_FromLong"]);
         let opts = Options::default();
         let m = model(&files, &api, &opts);
-        let sel = select(&m, &opts);
+        let sel = select(&m, &opts, &BTreeMap::new());
         let t = thread(&m, &sel, &BTreeMap::new(), &opts);
         let by = |n: &str| m.nodes_by_name[n][0];
         assert!(t.threaded[by("leaf")] && t.threaded[by("mid")]);
@@ -457,7 +465,7 @@ mod tests {
         let api = ApiNames::from_names(["PyObject_IsTrue", "PyBool_FromLong"]);
         let opts = Options::default();
         let m = model(&files, &api, &opts);
-        let sel = select(&m, &opts);
+        let sel = select(&m, &opts, &BTreeMap::new());
         let leaf = m.nodes_by_name["leaf"][0];
         let fb = BTreeMap::from([(leaf, "test".to_string())]);
         let t = thread(&m, &sel, &fb, &opts);
@@ -480,7 +488,7 @@ mod tests {
             ..Options::default()
         };
         let m = model(&files, &api, &opts);
-        let sel = select(&m, &opts);
+        let sel = select(&m, &opts, &BTreeMap::new());
         assert!(!sel.defs[0][0].selected);
         assert_eq!(
             sel.defs[0][0].switch.as_ref().unwrap().0,
@@ -496,7 +504,7 @@ mod tests {
         let api = ApiNames::from_names(["PyObject_IsTrue"]);
         let opts = Options::default();
         let m = model(&files, &api, &opts);
-        let sel = select(&m, &opts);
+        let sel = select(&m, &opts, &BTreeMap::new());
         assert_eq!(sel.defs[0][0].var.as_deref(), Some("pyctx_ctx"));
         assert!(sel.defs[0][0].renamed);
     }

@@ -279,6 +279,14 @@ impl FuncEdit<'_, '_> {
                     f.name
                 ),
             );
+        } else if let Some(why) = &self.sel.defs[fi][di].backed_out {
+            rep.legacy_reason = Some(format!("backed out: {why}"));
+            self.diag(
+                f.name_at,
+                Severity::Warning,
+                "verify",
+                format!("`{}` is left legacy: {why}", f.name),
+            );
         } else {
             rep.legacy_reason = Some("not selected".to_string());
         }
@@ -669,14 +677,26 @@ fn ctx_macro_sites(
 }
 
 /// A file's new text: its edits plus `#include "pyctx.h"` when it has
-/// edits and no include of it yet. Err: an internal error (overlapping
-/// edits).
+/// edits and no include of it yet (outside every conditional group).
 pub(crate) struct Applied {
     pub text: Option<String>,
-    pub edits: usize,
+    /// The edits applied, sorted by offset (to map output positions back
+    /// to the input).
+    pub edits: Vec<Edit>,
     pub include_added: bool,
 }
 
+impl Applied {
+    pub fn unchanged() -> Applied {
+        Applied {
+            text: None,
+            edits: Vec::new(),
+            include_added: false,
+        }
+    }
+}
+
+/// Err: an internal error (overlapping edits).
 pub(crate) fn apply(m: &Model, fi: FileId, mut edits: Vec<Edit>) -> Result<Applied, String> {
     let f = &m.files[fi];
     let mut include_added = false;
@@ -698,16 +718,12 @@ pub(crate) fn apply(m: &Model, fi: FileId, mut edits: Vec<Edit>) -> Result<Appli
         }
     }
     if edits.is_empty() {
-        return Ok(Applied {
-            text: None,
-            edits: 0,
-            include_added: false,
-        });
+        return Ok(Applied::unchanged());
     }
-    let n = edits.len();
+    edits.sort_by_key(|e| e.at);
     Ok(Applied {
-        text: Some(text::apply(&f.source.text, edits)?),
-        edits: n,
+        text: Some(text::apply(&f.source.text, edits.clone())?),
+        edits,
         include_added,
     })
 }
@@ -738,7 +754,7 @@ mod tests {
             .collect();
         let units = crate::units::Units::build(&paths, &incs, None);
         let (m, _) = crate::resolve::resolve(parsed, units, &api, opts);
-        let sel = crate::decide::select(&m, opts);
+        let sel = crate::decide::select(&m, opts, &BTreeMap::new());
         let thr = crate::decide::thread(&m, &sel, &BTreeMap::new(), opts);
         let mut e = edit(&m, &sel, &thr, opts);
         let texts = std::mem::take(&mut e.edits)

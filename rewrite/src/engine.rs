@@ -11,8 +11,9 @@
 use crate::check::{Checker, Violation};
 use crate::decide::{self, Selection, Threading};
 use crate::edit::{self, Applied, Edited};
-use crate::model::{Diag, Model, NodeId};
+use crate::model::{DefId, Diag, Model, NodeId};
 use crate::units::Units;
+use crate::verify::{Compile, Found, Verifier};
 use crate::{
     parse, report, resolve, ApiNames, Diagnostic, FileOutcome, Options, Outcome, Severity,
     SourceFile, Totals,
@@ -30,6 +31,24 @@ fn is_c_identifier(s: &str) -> bool {
 /// Migrate a project: see the crate documentation for the contract and
 /// `docs/migration-policy.md` for the rules.
 pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome {
+    run(files, api, opts, None)
+}
+
+/// [`migrate`], then verify with a compiler: every compiled translation
+/// unit holding a changed file is compiled before and after; a function
+/// whose rewrite adds an error is backed out (left legacy, warning
+/// `verify`) and the engine runs again. An added error no function
+/// accounts for is an error (`verify`), and then no file changes.
+pub fn migrate_verified(
+    files: &[SourceFile],
+    api: &ApiNames,
+    opts: &Options,
+    cc: &dyn Compile,
+) -> Outcome {
+    run(files, api, opts, Some(cc))
+}
+
+fn run(files: &[SourceFile], api: &ApiNames, opts: &Options, cc: Option<&dyn Compile>) -> Outcome {
     if !is_c_identifier(&opts.ctx_name) {
         return options_error(
             files,
@@ -54,30 +73,74 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
         Units::build(&paths, &incs, opts.units.as_ref())
     };
     let (model, diags) = resolve::resolve(parsed, units, api, opts);
-    let sel = decide::select(&model, opts);
-    rounds(&model, &sel, diags, opts, decide::thread)
+    let mut backed_out: BTreeMap<DefId, String> = BTreeMap::new();
+    let mut verifier = cc.map(Verifier::new);
+    loop {
+        let sel = decide::select(&model, opts, &backed_out);
+        let mut done = rounds(&model, &sel, opts, decide::thread);
+        if let (Some(v), true) = (verifier.as_mut(), done.errors.is_empty()) {
+            match v.run(&model, &done.round.applied, &backed_out) {
+                Ok(Found::Clean) => {}
+                Ok(Found::BackOut(list)) => {
+                    // Only definitions not backed out yet: progress. The
+                    // first error naming one gives the reason.
+                    for (d, why) in list {
+                        backed_out.entry(d).or_insert(why);
+                    }
+                    continue;
+                }
+                Ok(Found::Unexplained(list)) => {
+                    for (fi, why) in list {
+                        done.errors
+                            .push(model.diag(fi, 0, Severity::Error, "verify", why));
+                    }
+                }
+                Err(why) => done
+                    .errors
+                    .push(model.diag(0, 0, Severity::Error, "verify", why)),
+            }
+        }
+        return done.finish(&model, diags);
+    }
 }
 
 /// The signature of [`decide::thread`] (tests substitute a faulty one to
 /// see the check catch it).
 type ThreadFn = fn(&Model, &Selection, &BTreeMap<NodeId, String>, &Options) -> Threading;
 
+/// The last round, with what the rounds found.
+struct Done {
+    round: Round,
+    /// One `check` warning per function the check sent back.
+    notes: Vec<Diag>,
+    /// What no fallback repaired: errors, and then no file changes.
+    errors: Vec<Diag>,
+}
+
+impl Done {
+    fn finish(mut self, m: &Model, mut diags: Vec<Diag>) -> Outcome {
+        diags.append(&mut self.notes);
+        diags.append(&mut self.round.apply_errors);
+        if !self.errors.is_empty() {
+            diags.append(&mut self.errors);
+            for a in &mut self.round.applied {
+                *a = Applied::unchanged();
+            }
+        }
+        report::outcome(m, self.round.edited, self.round.applied, diags)
+    }
+}
+
 /// decide → edit → check until the check finds nothing a fallback can
-/// repair, then report.
-fn rounds(
-    model: &Model,
-    sel: &Selection,
-    mut diags: Vec<Diag>,
-    opts: &Options,
-    thread: ThreadFn,
-) -> Outcome {
+/// repair.
+fn rounds(model: &Model, sel: &Selection, opts: &Options, thread: ThreadFn) -> Done {
     let checker = Checker::new(model);
     let mut fallbacks: BTreeMap<NodeId, String> = BTreeMap::new();
     loop {
         let round = Round::run(model, sel, &fallbacks, opts, thread);
         let violations = round.check(model, &checker);
         let mut progress = false;
-        let mut unresolved: Vec<&Violation> = Vec::new();
+        let mut errors: Vec<Diag> = Vec::new();
         for v in &violations {
             let fresh: Vec<NodeId> = v
                 .nodes
@@ -86,18 +149,20 @@ fn rounds(
                 .filter(|id| !fallbacks.contains_key(id))
                 .collect();
             if fresh.is_empty() {
-                unresolved.push(v);
+                errors.push(model.diag(v.file, v.at, Severity::Error, "check", v.message.clone()));
             }
             for id in fresh {
                 fallbacks.insert(id, format!("the output check found: {}", v.message));
                 progress = true;
             }
         }
-        if progress {
-            continue;
+        if !progress {
+            return Done {
+                round,
+                notes: fallback_notes(model, &fallbacks),
+                errors,
+            };
         }
-        diags.extend(fallback_notes(model, &fallbacks));
-        return round.finish(model, diags, &unresolved);
     }
 }
 
@@ -126,11 +191,7 @@ impl Round {
             .map(|(fi, e)| {
                 edit::apply(m, fi, e).unwrap_or_else(|msg| {
                     apply_errors.push(m.diag(fi, 0, Severity::Error, "internal", msg));
-                    Applied {
-                        text: None,
-                        edits: 0,
-                        include_added: false,
-                    }
+                    Applied::unchanged()
                 })
             })
             .collect();
@@ -155,25 +216,6 @@ impl Round {
             })
             .collect();
         checker.check(m, &after, &renamed, &self.thr.threaded)
-    }
-
-    /// The outcome. A violation no fallback repairs is an error, and then
-    /// no file changes: a partial result could not be checked whole.
-    fn finish(mut self, m: &Model, mut diags: Vec<Diag>, unresolved: &[&Violation]) -> Outcome {
-        diags.append(&mut self.apply_errors);
-        for v in unresolved {
-            diags.push(m.diag(v.file, v.at, Severity::Error, "check", v.message.clone()));
-        }
-        if !unresolved.is_empty() {
-            for a in &mut self.applied {
-                *a = Applied {
-                    text: None,
-                    edits: 0,
-                    include_added: false,
-                };
-            }
-        }
-        report::outcome(m, self.edited, self.applied, diags)
     }
 }
 
@@ -237,8 +279,8 @@ mod tests {
         let parsed = parse::parse(&files, &api);
         let units = Units::build(&[Path::new("a.c")], &[vec!["Python.h"]], None);
         let (m, diags) = resolve::resolve(parsed, units, &api, &opts);
-        let sel = decide::select(&m, &opts);
-        rounds(&m, &sel, diags, &opts, thread)
+        let sel = decide::select(&m, &opts, &BTreeMap::new());
+        rounds(&m, &sel, &opts, thread).finish(&m, diags)
     }
 
     /// A decide phase that forgets `mid` needs a context for its call of

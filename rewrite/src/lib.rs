@@ -48,6 +48,7 @@
 //! functions back to their signature. ARCHITECTURE.md has the map.
 
 mod check;
+mod clang;
 mod decide;
 mod edit;
 mod engine;
@@ -62,12 +63,15 @@ mod scan;
 mod text;
 mod trampoline;
 mod units;
+mod verify;
 
 use serde::Serialize;
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
-pub use engine::migrate;
+pub use clang::Libclang;
+pub use engine::{migrate, migrate_verified};
+pub use verify::{Compile, CompileError};
 
 /// One source file of the project (a `.c` or a header).
 #[derive(Debug, Clone)]
@@ -385,7 +389,7 @@ pub struct Diagnostic {
     /// A stable short code: `refused`, `parse-error`, `macro-legacy`,
     /// `macro-alias`, `macro-ctx`, `lvalue`, `bridge`, `api-name`,
     /// `ctx-renamed`, `thread-switch`, `options`, `trampoline`, `check`,
-    /// `internal`.
+    /// `verify`, `internal`.
     pub code: String,
     pub message: String,
 }

@@ -18,8 +18,8 @@ pub(crate) fn outcome(
         .zip(applied)
         .map(|(f, a)| FileOutcome {
             path: f.source.path.clone(),
+            edits: if a.text.is_some() { a.edits.len() } else { 0 },
             new_text: a.text,
-            edits: a.edits,
             include_added: a.include_added,
         })
         .collect();

@@ -211,6 +211,24 @@ pub(crate) fn apply(src: &str, mut edits: Vec<Edit>) -> Result<String, String> {
     Ok(out)
 }
 
+/// The input offset an output offset comes from, given the edits applied
+/// (sorted by offset). A position inside inserted text maps to where the
+/// insertion was made.
+pub(crate) fn input_offset(edits: &[Edit], out: usize) -> usize {
+    let mut shift: isize = 0; // output minus input, before the current edit
+    for e in edits {
+        let out_at = (e.at as isize + shift) as usize;
+        if out < out_at {
+            break;
+        }
+        if out < out_at + e.text.len() {
+            return e.at;
+        }
+        shift += e.text.len() as isize - e.del as isize;
+    }
+    (out as isize - shift) as usize
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +276,33 @@ mod tests {
             with_include(src),
             "#ifndef H\n#define H\n#include \"pyctx.h\"\nint f(void);\n#endif\n"
         );
+    }
+
+    #[test]
+    fn output_offsets_map_back_to_the_input() {
+        let src = "f(a); g(void);";
+        let edits = vec![
+            Edit::insert(2, "ctx, ".into()),
+            Edit {
+                at: 8,
+                del: 4,
+                text: "PyCtx ctx".into(),
+            },
+        ];
+        let out = apply(src, edits.clone()).unwrap();
+        assert_eq!(out, "f(ctx, a); g(PyCtx ctx);");
+        for (o, i) in [
+            (0, 0),
+            (3, 2),
+            (7, 2),
+            (8, 3),
+            (12, 7),
+            (13, 8),
+            (22, 12),
+            (23, 13),
+        ] {
+            assert_eq!(input_offset(&edits, o), i, "output {o}");
+        }
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub(crate) struct Unit {
     pub root: FileId,
     /// The root and every file it includes, transitively; sorted.
     pub closure: Vec<FileId>,
+    /// The root is compiled (named, or a non-header nobody includes); a
+    /// unit of a file no compiled unit reaches is not.
+    pub compiled: bool,
 }
 
 pub(crate) struct Units {
@@ -65,6 +68,7 @@ impl Units {
             .map(|f| Unit {
                 root: f,
                 closure: closure(&inc, f),
+                compiled: true,
             })
             .collect();
         let mut seen = vec![false; n];
@@ -84,6 +88,7 @@ impl Units {
                 units.push(Unit {
                     root: f,
                     closure: c,
+                    compiled: false,
                 });
             }
         }
@@ -189,6 +194,7 @@ mod tests {
         let roots: Vec<usize> = u.units.iter().map(|x| x.root).collect();
         assert_eq!(roots, vec![0, 1, 4]);
         assert_eq!(u.of_file[3], vec![0, 1]);
+        assert!(u.units[0].compiled && !u.units[2].compiled);
         assert_eq!(u.units[0].closure, vec![0, 2, 3]);
     }
 
@@ -199,9 +205,9 @@ mod tests {
             &[("a.c", &["b.c"]), ("b.c", &[]), ("c.c", &[])],
             Some(&["a.c", "b.c"]),
         );
-        let roots: Vec<usize> = u.units.iter().map(|x| x.root).collect();
+        let roots: Vec<(usize, bool)> = u.units.iter().map(|x| (x.root, x.compiled)).collect();
         // c.c is not compiled, yet reached by no unit: one of its own.
-        assert_eq!(roots, vec![0, 1, 2]);
+        assert_eq!(roots, vec![(0, true), (1, true), (2, false)]);
         assert_eq!(u.of_file[1], vec![0, 1]);
     }
 
