@@ -40,6 +40,18 @@
 //!
 //! The rules and policies are specified in `docs/migration-policy.md`.
 //!
+//! With a compiler, [`migrate_verified`] also compiles every changed
+//! translation unit before and after (e.g. with [`Libclang`] and the
+//! build's flags) and backs out what the rewrite broke:
+//!
+//! ```no_run
+//! # use pyctx_rewrite::{migrate_verified, ApiNames, Libclang, Options, SourceFile};
+//! # let api = ApiNames::load_default().unwrap();
+//! # let files: Vec<SourceFile> = vec![];
+//! let cc = Libclang::new(vec!["-I/usr/include/python3.12".into()]).unwrap();
+//! let out = migrate_verified(&files, &api, &Options::default(), &cc);
+//! ```
+//!
 //! # Phases
 //!
 //! parse → units → resolve → decide → edit →
