@@ -12,8 +12,11 @@ fn main() {
     for e in &table.entries {
         let _ = writeln!(
             out,
-            "    ApiInfo {{ name: {:?}, dealloc_safe: {}, gil_free: {} }},",
-            e.name, e.dealloc_safe, e.gil_free
+            "    ApiInfo {{ name: {:?}, dealloc_safe: {}, gil_free: {}, exported: {} }},",
+            e.name,
+            e.dealloc_safe,
+            e.gil_free,
+            e.forms.iter().any(|f| f.kind == pyctx_api::Kind::Function)
         );
     }
     out.push_str("];\n");

@@ -30,6 +30,9 @@ pub struct Preprocessed {
     pub macros: BTreeMap<String, MacroDef>,
     /// Every identifier in the preprocessed translation unit.
     pub identifiers: HashSet<String>,
+    /// Functions the headers define `static inline` (compiled into the
+    /// caller, never a call of an exported symbol).
+    pub inline_functions: HashSet<String>,
 }
 
 fn source(ssize_t_clean: bool) -> String {
@@ -76,7 +79,41 @@ pub fn preprocess(interp: &Interpreter, ssize_t_clean: bool) -> Result<Preproces
     Ok(Preprocessed {
         macros: parse_defines(&defines),
         identifiers: identifiers(&text),
+        inline_functions: inline_functions(&text),
     })
+}
+
+/// Names of the functions defined `static inline` in preprocessed text:
+/// after `static` and an inline keyword, the last identifier before the
+/// first `(`.
+fn inline_functions(text: &str) -> HashSet<String> {
+    let toks: Vec<Token> = tokenize(text)
+        .into_iter()
+        .filter(|t| !matches!(t, Token::Space(_)))
+        .collect();
+    let mut out = HashSet::new();
+    let is_inline = |t: &Token| matches!(t.text(), "inline" | "__inline" | "__inline__");
+    for (i, t) in toks.iter().enumerate() {
+        if t.text() != "static" || !toks.get(i + 1).is_some_and(is_inline) {
+            continue;
+        }
+        let mut last = None;
+        for t in &toks[i + 2..] {
+            match t {
+                Token::Ident(id) => last = Some(*id),
+                t if t.text() == "(" => break,
+                t if t.text() == ";" || t.text() == "{" => {
+                    last = None;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        if let Some(name) = last {
+            out.insert(name.to_string());
+        }
+    }
+    out
 }
 
 /// Parse `-dM` output: one `#define NAME[(params)] body` per line.

@@ -52,9 +52,25 @@ struct Dispatch<'t> {
     orig: Orig,
     /// Allowed with a dealloc context: its check lets one through inline.
     dealloc_ok: bool,
+    /// The exported CPython function a call reaches (the name itself, or
+    /// the function an alias names); `None` for macros and static inline
+    /// functions, which compile into the caller.
+    real: Option<String>,
 }
 
 impl Dispatch<'_> {
+    /// The name the dispatch macro is defined under. An alias of a
+    /// function (`#define PyArg_ParseTuple _PyArg_ParseTuple_SizeT`) stays
+    /// CPython's object-like macro, and its target is dispatched instead:
+    /// the public name then keeps working without parentheses and in
+    /// declarations, as it does with CPython's headers.
+    fn spelled(&self) -> &str {
+        match &self.orig {
+            Orig::Alias(to) => to,
+            _ => self.name,
+        }
+    }
+
     /// The inline check the ctx form runs.
     fn check(&self) -> &'static str {
         if self.dealloc_ok {
@@ -168,9 +184,9 @@ fn merge_modes(plain: &[Item], clean: &[Item], dispatched: &BTreeSet<String>) ->
 
 const SECTION_TITLES: &[&str] = &[
     "\n/* ---- dispatch helpers ---- */\n",
-    "\n/* ---- CPython macros re-spelled to keep calling CPython directly ---- */\n",
+    "\n/* ---- exported functions, reached past compat's call slots ---- */\n",
     "\n/* ---- CPython's own meaning of each dispatched name ---- */\n",
-    "\n/* ---- va_list bodies for C-variadic functions ---- */\n",
+    "\n/* ---- the runtime's inline parts (their API calls are its own, not legacy calls) ---- */\n",
     "\n/* ---- ctx forms and legacy (compat) forms ---- */\n",
     "\n/* ---- dispatch: NAME(args) is legacy, NAME(ctx, args) the ctx form ---- */\n",
 ];
@@ -201,29 +217,36 @@ fn items<'t>(
         text: sel,
     });
 
-    // Section 1: other CPython macros whose bodies call dispatched names.
-    for (mname, def) in &pre.macros {
-        if names.contains(mname.as_str()) {
-            continue;
-        }
-        if let Some(body) = respell_body(def, &names, None) {
-            let mut t = format!("#undef {mname}\n");
-            let _ = writeln!(t, "#define {}{} {}", mname, param_list(def), body);
-            items.push(Item {
-                section: 1,
-                key: mname.clone(),
-                text: t,
-            });
-        }
+    // Section 1: one accessor per exported function a ctx form calls. It
+    // reaches the function through a pointer the runtime looks up by name
+    // (once per translation unit), never through the extension's own
+    // reference to the symbol: the call slot of that reference is what
+    // compat redirects in debug and stats modes, so a ctx-form call is never
+    // counted as a legacy call; and taking `&NAME` here would make the
+    // linker route the extension's plain calls through an address slot
+    // compat must leave alone (`.plt.got`), hiding them.
+    let reals: BTreeSet<&str> = dispatch.iter().filter_map(|d| d.real.as_deref()).collect();
+    for real in &reals {
+        items.push(Item {
+            section: 1,
+            key: real.to_string(),
+            text: format!(
+                "static __typeof__({real}) *pyctx_slot_{real};\n\
+                 static inline __typeof__({real}) *pyctx_real_{real}(void) {{ __typeof__({real}) *pyctx_p = __atomic_load_n(&pyctx_slot_{real}, __ATOMIC_RELAXED); if (PYCTX__UNLIKELY(pyctx_p == NULL)) {{ pyctx_p = (__typeof__({real}) *)pyctx_resolve(\"{real}\"); __atomic_store_n(&pyctx_slot_{real}, pyctx_p, __ATOMIC_RELAXED); }} return pyctx_p; }}\n"
+            ),
+        });
     }
 
     for d in &dispatch {
         let key = d.name.to_string();
         // Section 2: PyCtxOrig_NAME.
-        let orig = match &d.orig {
-            Orig::Function => format!("#define PyCtxOrig_{0} ({0})\n", d.name),
-            Orig::Alias(to) => format!("#define PyCtxOrig_{} ({})\n", d.name, to),
-            Orig::Macro(def) => {
+        let orig = match (&d.orig, &d.real) {
+            (Orig::Function | Orig::Alias(_), Some(real)) => {
+                format!("#define PyCtxOrig_{} pyctx_real_{real}()\n", d.name)
+            }
+            (Orig::Function, None) => format!("#define PyCtxOrig_{0} ({0})\n", d.name),
+            (Orig::Alias(to), None) => format!("#define PyCtxOrig_{} ({})\n", d.name, to),
+            (Orig::Macro(def), _) => {
                 // PyCtxOrig_: CPython's expansion calling CPython directly,
                 // used by ctx forms and by other CPython macros.
                 let body =
@@ -252,6 +275,7 @@ fn items<'t>(
         });
         // Sections 4 and 5: forms and dispatch.
         let (forms, dispatch_text) = match &d.orig {
+            Orig::Macro(def) if stringizes(def) => stringizing_forms(d, def, &names),
             Orig::Macro(def) => macro_forms(d, def),
             _ if d.form.variadic => variadic_forms(d),
             _ => function_forms(d),
@@ -267,12 +291,26 @@ fn items<'t>(
             text: dispatch_text,
         });
     }
+    // Section 3: the runtime's own headers, with every exported function
+    // they call reached past compat (they are pyctx's calls, not legacy
+    // calls of the extension).
+    let mut internal = String::new();
+    for real in &reals {
+        let _ = writeln!(
+            internal,
+            "#define {real}(...) pyctx_real_{real}()(__VA_ARGS__)"
+        );
+    }
+    internal.push_str(
+        "#include \"pyctx_variadic.h\"\n#include \"pyctx_types.h\"\n#include \"pyctx_fast.h\"\n",
+    );
+    for real in &reals {
+        let _ = writeln!(internal, "#undef {real}");
+    }
     items.push(Item {
         section: 3,
         key: String::new(),
-        text:
-            "#include \"pyctx_variadic.h\"\n#include \"pyctx_types.h\"\n#include \"pyctx_fast.h\"\n"
-                .to_string(),
+        text: internal,
     });
     let dispatched = names.iter().map(|s| s.to_string()).collect();
     (items, dispatched, skipped)
@@ -369,12 +407,28 @@ fn select<'t>(
                 }
             }
         }
+        let real = match &orig {
+            Orig::Function
+                if form.kind == Kind::Function && !pre.inline_functions.contains(name) =>
+            {
+                Some(name.to_string())
+            }
+            Orig::Alias(to)
+                if is_identifier(to)
+                    && !pre.macros.contains_key(to.as_str())
+                    && !pre.inline_functions.contains(to.as_str()) =>
+            {
+                Some(to.clone())
+            }
+            _ => None,
+        };
         out.push(Dispatch {
             id,
             name,
             form,
             orig,
             dealloc_ok: entry.dealloc_safe || entry.gil_free,
+            real,
         });
     }
     // An object-like alias of another dispatched name (`#define PyObject_Del
@@ -391,6 +445,18 @@ fn select<'t>(
             false
         }
         _ => true,
+    });
+    // Two aliases of one function: the first (by name) dispatches it.
+    let mut spelled = BTreeSet::new();
+    out.retain(|d| {
+        if spelled.insert(d.spelled().to_string()) {
+            return true;
+        }
+        skipped.push(Skipped {
+            name: d.name.to_string(),
+            reason: format!("alias of {}, which another name dispatches", d.spelled()),
+        });
+        false
     });
     (out, skipped)
 }
@@ -493,32 +559,53 @@ fn function_forms(d: &Dispatch) -> (String, String) {
         a.extend(args.iter().cloned());
         format!("pyctx_fast_{name}({})", a.join(", "))
     } else {
-        call.clone()
+        call
     };
     let mut ctx_params = vec![
         "const char *pyctx_caller".to_string(),
         "PyCtx pyctx_c".to_string(),
     ];
     ctx_params.extend(decls.iter().cloned());
-    let mut legacy_params = vec!["const char *pyctx_caller".to_string()];
-    legacy_params.extend(decls.iter().cloned());
+    // The ctx form takes the caller's name for error messages; the legacy
+    // form is the name itself, untouched (a call, a redeclaration, CPython's
+    // own macros all mean what they mean without pyctx), and compat sees
+    // it through the extension's call slots.
     let forms = format!(
         "static inline {ret} pyctx_ctx_{name}({cp}) {{ {check}(pyctx_caller, pyctx_c, {id}u); {ret_kw}{ctx_call}; }}\n\
-         static inline {ret} pyctx_legacy_{name}({lp}) {{ pyctx__compat_enter(pyctx_caller, {id}u); {ret_kw}{call}; }}\n",
+         #define pyctx_ctxc_{name}(...) pyctx_ctx_{name}(__func__, __VA_ARGS__)\n",
         cp = ctx_params.join(", "),
-        lp = legacy_params.join(", "),
     );
+    let spelled = d.spelled();
+    let undef = undef_line(d);
     let n = args.len();
     let dispatch = if n == 0 {
         format!(
-            "#undef {name}\n#define {name}(...) PYCTX__SEL0(__VA_ARGS__)(pyctx_ctx_{name}(__func__, __VA_ARGS__), pyctx_legacy_{name}(__func__))\n"
+            "{undef}#define {spelled}(...) PYCTX__SEL0(__VA_ARGS__)(pyctx_ctxc_{name}(__VA_ARGS__), {spelled}(__VA_ARGS__))\n"
         )
     } else {
         format!(
-            "#undef {name}\n#define {name}(...) PYCTX__SEL{n}(__VA_ARGS__, pyctx_ctx_{name}, pyctx_legacy_{name}, ~)(__func__, __VA_ARGS__)\n"
+            "{undef}#define {spelled}(...) PYCTX__SEL{n}(__VA_ARGS__, pyctx_ctxc_{name}, {spelled}, ~)(__VA_ARGS__)\n"
         )
     };
     (forms, dispatch)
+}
+
+/// `#undef NAME` before a dispatch macro replaces CPython's macro of that
+/// name; an alias keeps CPython's macro and dispatches its target, which
+/// no macro names.
+fn undef_line(d: &Dispatch) -> String {
+    match d.orig {
+        Orig::Alias(_) => String::new(),
+        _ => format!("#undef {}\n", d.name),
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn variadic_forms(d: &Dispatch) -> (String, String) {
@@ -544,8 +631,10 @@ fn variadic_forms(d: &Dispatch) -> (String, String) {
         "static inline {ret} pyctx_ctx_{name}(PyCtx pyctx_c, {p}, ...) {{ (void)pyctx_c; {body} }}\n",
         p = decls.join(", ")
     );
+    let spelled = d.spelled();
+    let undef = undef_line(d);
     let dispatch = format!(
-        "#undef {name}\n#define {name}(...) (PYCTX__VCHECK({id}u, __VA_ARGS__), _Generic(PYCTX__FIRST(__VA_ARGS__), PyCtx: pyctx_ctx_{name}, default: PyCtxOrig_{name})(__VA_ARGS__))\n"
+        "{undef}#define {spelled}(...) (PYCTX__VCHECK({id}u, __VA_ARGS__), _Generic(PYCTX__FIRST(__VA_ARGS__), PyCtx: pyctx_ctx_{name}, default: {spelled})(__VA_ARGS__))\n"
     );
     (forms, dispatch)
 }
@@ -593,6 +682,84 @@ fn macro_forms(d: &Dispatch, def: &MacroDef) -> (String, String) {
         )
     };
     (forms, dispatch)
+}
+
+/// Does a macro body stringify (`#p`) or paste (`p ## x`) a parameter?
+/// Such a macro sees its arguments as written, which a dispatch macro
+/// passing them on (and so expanding them first) would change.
+fn stringizes(def: &MacroDef) -> bool {
+    let params: BTreeSet<&str> = def.params.iter().flatten().map(String::as_str).collect();
+    let toks: Vec<Token> = tokenize(&def.body)
+        .into_iter()
+        .filter(|t| !matches!(t, Token::Space(_)))
+        .collect();
+    toks.iter().enumerate().any(|(i, t)| {
+        let is_param = matches!(t, Token::Ident(id) if params.contains(id) || *id == "__VA_ARGS__");
+        let before = i.checked_sub(1).map(|j| toks[j].text());
+        let after = toks.get(i + 1).map(Token::text);
+        is_param && (matches!(before, Some("#" | "##")) || after == Some("##"))
+    })
+}
+
+/// `body` with each parameter renamed as `map` says (`#p` and `p ## x`
+/// keep applying to the renamed parameter).
+fn rename_params(body: &str, map: &BTreeMap<&str, String>) -> String {
+    tokenize(body)
+        .iter()
+        .map(|t| match t {
+            Token::Ident(id) => map.get(id).map_or(*id, String::as_str),
+            other => other.text(),
+        })
+        .collect()
+}
+
+/// Forms of a macro that stringifies or pastes a parameter
+/// (`PyModule_AddIntMacro(m, c)` registers `#c`): one dispatch macro with
+/// the macro's own parameters plus `...` receives the arguments as written
+/// and expands both spellings from them — `NAME(a, b)`: CPython's body with
+/// `a, b`; `NAME(ctx, a, b)`: the check of `ctx`, then the body with `a`
+/// and the variable part `b` — and `PYCTX__PICK` keeps the one the call
+/// spelled.
+fn stringizing_forms(
+    d: &Dispatch,
+    def: &MacroDef,
+    dispatched: &BTreeSet<&str>,
+) -> (String, String) {
+    let name = d.name;
+    let params = def.params.clone().unwrap_or_default();
+    let n = params.len();
+    let q: Vec<String> = (1..=n).map(|i| format!("pyctx_q{i}")).collect();
+    let legacy_map: BTreeMap<&str, String> = params
+        .iter()
+        .map(String::as_str)
+        .zip(q.iter().cloned())
+        .collect();
+    let mut ctx_map: BTreeMap<&str, String> = BTreeMap::new();
+    for (i, p) in params.iter().enumerate() {
+        let to = q
+            .get(i + 1)
+            .cloned()
+            .unwrap_or_else(|| "__VA_ARGS__".to_string());
+        ctx_map.insert(p.as_str(), to);
+    }
+    let none = BTreeSet::new();
+    let legacy_body = respell_body(def, &none, Some(name)).unwrap_or_else(|| def.body.clone());
+    let ctx_body = respell_body(def, dispatched, Some(name)).unwrap_or_else(|| def.body.clone());
+    let legacy = rename_params(&legacy_body, &legacy_map);
+    let body = rename_params(&ctx_body, &ctx_map);
+    let check = format!("{}(__func__, (pyctx_q1), {}u)", d.check(), d.id);
+    let stmt =
+        matches!(d.form.shape, Some(MacroShape::Stmt)) || def.body.trim_start().starts_with("do");
+    let ctx = if stmt {
+        format!("do {{ {check}; {body}; }} while (0)")
+    } else {
+        format!("({check}, {body})")
+    };
+    let dispatch = format!(
+        "#undef {name}\n#define {name}({}, ...) PYCTX__PICK(PYCTX__IS_BLANK(__VA_ARGS__), ({legacy}), ({ctx}))\n",
+        q.join(", ")
+    );
+    (String::new(), dispatch)
 }
 
 #[cfg(test)]

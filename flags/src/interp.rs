@@ -18,6 +18,10 @@ pub struct Interpreter {
     pub include: PathBuf,
     /// The C compiler CPython was built with (sysconfig `CC`), first word.
     pub cc: Option<String>,
+    /// `sys.implementation.name`: pyctx works with `cpython` only.
+    pub implementation: String,
+    /// `sysconfig.get_platform()`, e.g. `linux-x86_64`.
+    pub platform: String,
 }
 
 const PROBE: &str = r#"
@@ -30,6 +34,8 @@ print(json.dumps({
     "micro": sys.version_info[2],
     "include": sysconfig.get_paths()["include"],
     "cc": cc.split()[0] if cc.split() else None,
+    "implementation": sys.implementation.name,
+    "platform": sysconfig.get_platform(),
 }))
 "#;
 
@@ -59,6 +65,12 @@ impl Interpreter {
                 )
             })?;
         interp.requested = python.to_string();
+        if interp.implementation != "cpython" {
+            bail!(
+                "--python {python}: this is {}, not CPython; pyctx works with CPython's C API only",
+                interp.implementation
+            );
+        }
         if interp.major != 3 || !(9..=13).contains(&interp.minor) {
             bail!(
                 "--python {python}: CPython {}.{} is not supported; pyctx supports 3.9 to 3.13",
@@ -77,6 +89,13 @@ impl Interpreter {
             );
         }
         Ok(interp)
+    }
+
+    /// Can compat redirect an extension's API calls for this interpreter?
+    /// It rewrites the call slots of an ELF shared object at load, with
+    /// stubs written for x86_64 (see `compat/src/redirect.rs`).
+    pub fn compat_supported(&self) -> bool {
+        self.platform == "linux-x86_64"
     }
 
     /// "3.12"

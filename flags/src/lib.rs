@@ -94,32 +94,32 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// C compiler flags. With `compat`, an unmodified legacy source routes its
-/// API calls through compat: our `Python.h` comes first on the include path,
-/// includes the real one and then `pyctx.h`.
+/// C compiler flags for sources that include `pyctx.h`: the generated
+/// header's directory and the runtime's headers. With `compat` (unmodified
+/// sources) there are none: compat is a matter of the link alone, and
+/// nothing in the compile step may change what a source means.
 pub fn cflags(interp: &Interpreter, compat: bool) -> Result<Vec<String>> {
-    let root = project_root();
-    let mut flags = Vec::new();
     if compat {
-        flags.push(format!(
-            "-I{}",
-            root.join("compat").join("include").display()
-        ));
+        return Ok(Vec::new());
     }
-    flags.push(format!("-I{}", generated_include_dir(interp)?.display()));
-    flags.push(format!(
-        "-I{}",
-        root.join("runtime").join("include").display()
-    ));
-    Ok(flags)
+    let root = project_root();
+    Ok(vec![
+        format!("-I{}", generated_include_dir(interp)?.display()),
+        format!("-I{}", root.join("runtime").join("include").display()),
+    ])
 }
 
-/// Symbols the header refers to. `-u` makes the linker pull them out of the
-/// archive even though setuptools puts LDFLAGS before the object files.
+/// Symbols `libpyctx.a` must contribute to every extension. `-u` makes the
+/// linker pull them out of the archive even though setuptools puts LDFLAGS
+/// before the object files: the header's entry points, and
+/// `pyctx_compat_init`, whose load-time constructor lets compat see the
+/// legacy calls of sources that never include `pyctx.h`.
 pub const RUNTIME_SYMBOLS: &[&str] = &[
     "pyctx_fast_bit",
     "pyctx_slow_ctx",
-    "pyctx_slow_compat",
+    "pyctx_compat_init",
+    "pyctx_current_tstate",
+    "pyctx_resolve",
     "pyctx_type_table",
     "pyctx_type_register",
     "pyctx_freelists",
@@ -129,7 +129,16 @@ pub const RUNTIME_SYMBOLS: &[&str] = &[
 ];
 
 /// Linker flags: the static runtime, its symbols hidden from other modules.
-pub fn ldflags() -> Result<Vec<String>> {
+/// With `compat`, the interpreter's platform must be one where compat can
+/// redirect an extension's calls.
+pub fn ldflags(interp: &Interpreter, compat: bool) -> Result<Vec<String>> {
+    if compat && !interp.compat_supported() {
+        bail!(
+            "--python {}: compat by linking redirects the call slots of x86_64 ELF shared objects;              this interpreter is {}. Migrate the sources (`pyctx migrate`) and build them with              `pyctx flags --cflags`, whose ctx forms need no redirection",
+            interp.requested,
+            interp.platform
+        );
+    }
     let lib = static_library()?;
     let mut flags: Vec<String> = RUNTIME_SYMBOLS
         .iter()

@@ -107,17 +107,17 @@ fn unknown_python_is_a_clear_error() {
     assert!(e.contains("does not look like CPython"), "{e}");
 }
 
-#[test]
-fn python_without_headers_is_a_clear_error() {
-    // A stand-in interpreter that answers the probe like CPython 3.12 but
-    // points at an include directory without Python.h.
-    let dir = std::env::temp_dir().join(format!("pyctx-noheaders-{}", std::process::id()));
+/// A stand-in interpreter answering the probe with `implementation`, CPython
+/// 3.12's version numbers and an include directory without Python.h; the
+/// error `probe` gives for it.
+fn probe_fake(tag: &str, implementation: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("pyctx-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let fake = dir.join("python3.12");
     std::fs::write(
         &fake,
         format!(
-            "#!/bin/sh\necho '{{\"executable\": \"{0}\", \"major\": 3, \"minor\": 12, \"micro\": 1, \"include\": \"{1}\", \"cc\": null}}'\n",
+            "#!/bin/sh\necho '{{\"executable\": \"{0}\", \"major\": 3, \"minor\": 12, \"micro\": 1, \"include\": \"{1}\", \"cc\": null, \"implementation\": \"{implementation}\", \"platform\": \"linux-x86_64\"}}'\n",
             fake.display(),
             dir.display()
         ),
@@ -128,9 +128,21 @@ fn python_without_headers_is_a_clear_error() {
     let e = Interpreter::probe(fake.to_str().unwrap())
         .unwrap_err()
         .to_string();
+    std::fs::remove_dir_all(&dir).unwrap();
+    e
+}
+
+#[test]
+fn python_without_headers_is_a_clear_error() {
+    let e = probe_fake("noheaders", "cpython");
     assert!(e.contains("has no C headers"), "{e}");
     assert!(e.contains("Python.h is missing"), "{e}");
-    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn non_cpython_interpreter_is_a_clear_error() {
+    let e = probe_fake("pypy", "pypy");
+    assert!(e.contains("this is pypy, not CPython"), "{e}");
 }
 
 #[test]

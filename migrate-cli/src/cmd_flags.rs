@@ -11,8 +11,9 @@ pub struct Args {
     /// Print linker flags (the static runtime library).
     #[arg(long)]
     ldflags: bool,
-    /// With --cflags: make unmodified legacy sources route every API call
-    /// through compat, by build flags alone.
+    /// For unmodified legacy sources: compat by linking. --cflags prints
+    /// nothing (the compile step stays CPython's own); --ldflags checks the
+    /// platform supports it.
     #[arg(long)]
     compat: bool,
     /// The interpreter the extension is built for.
@@ -24,20 +25,13 @@ pub fn run(args: Args) -> Result<()> {
     if !args.cflags && !args.ldflags {
         bail!("say what to print: --cflags and/or --ldflags");
     }
-    if args.compat && !args.cflags {
-        bail!("--compat only changes --cflags");
-    }
+    let interp = Interpreter::probe(&args.python)?;
     let mut out: Vec<String> = Vec::new();
     if args.cflags {
-        let interp = Interpreter::probe(&args.python)?;
         out.extend(pyctx_flags::cflags(&interp, args.compat)?);
     }
     if args.ldflags {
-        if !args.cflags {
-            // Validate --python even though the library is version independent.
-            Interpreter::probe(&args.python)?;
-        }
-        out.extend(pyctx_flags::ldflags()?);
+        out.extend(pyctx_flags::ldflags(&interp, args.compat)?);
     }
     println!("{}", out.join(" "));
     Ok(())

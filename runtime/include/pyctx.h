@@ -70,9 +70,14 @@ extern uintptr_t pyctx_fast_bit;
  * naming the function, the capability and the caller, then aborts. */
 void pyctx_slow_ctx(const char *caller, PyCtx ctx, unsigned api_id, PyThreadState *current);
 
-/* Checked path of a legacy (compat) call: counts it, checks it in debug
- * mode. `ctx` is the context derived from the current thread state. */
-void pyctx_slow_compat(const char *caller, PyCtx ctx, unsigned api_id);
+/* CPython's exported function `name`, looked up at run time; stops with a
+ * named error when CPython has none. The ctx forms call CPython through
+ * such pointers (see the generated header's first section). */
+void (*pyctx_resolve(const char *name))(void);
+
+/* The calling thread's attached thread state or NULL, for builds whose
+ * headers hide the thread state (Py_LIMITED_API). */
+PyThreadState *pyctx_current_tstate(void);
 
 /* ---- the context API's own functions ---- */
 
@@ -91,7 +96,12 @@ void pyctx_slow_compat(const char *caller, PyCtx ctx, unsigned api_id);
 static inline PyThreadState *pyctx__current_tstate(void)
 {
 #if PY_VERSION_HEX >= 0x030D0000
-    return PyThreadState_GetUnchecked();
+    /* Through the function's address, not the extension's call slot for
+     * it: compat redirects call slots in debug/stats mode, and this is
+     * pyctx's own call, not a legacy call of the extension's. */
+    PyThreadState *(*getter)(void) = &PyThreadState_GetUnchecked;
+    __asm__("" : "+r"(getter));
+    return getter();
 #elif PY_VERSION_HEX >= 0x030C0000
     return _PyThreadState_UncheckedGet();
 #else
@@ -162,15 +172,6 @@ static inline void pyctx__check_dealloc_ok(const char *caller, PyCtx ctx, unsign
         pyctx_slow_ctx(caller, ctx, api_id, pyctx__current_tstate());
 }
 
-/* A legacy call: in release mode one load and one branch. The context is
- * derived from the current thread state only when the runtime asked to see
- * legacy calls (debug / stats), never cached. */
-static inline void pyctx__compat_enter(const char *caller, unsigned api_id)
-{
-    if (PYCTX__UNLIKELY(!pyctx_fast_bit))
-        pyctx_slow_compat(caller, PyCtx_Get(), api_id);
-}
-
 /* Argument-count dispatch: PYCTX__SELn(args..., ctx_form, legacy_form, ~)
  * yields legacy_form for n arguments and ctx_form for n + 1. */
 #define PYCTX__CAT(a, b) PYCTX__CAT_(a, b)
@@ -183,16 +184,46 @@ static inline void pyctx__compat_enter(const char *caller, unsigned api_id)
 #define PYCTX__ARG3(a, b, c, ...) c
 #define PYCTX__HAS_COMMA(...) PYCTX__ARG3(__VA_ARGS__, 1, 0, ~)
 #define PYCTX__IS_EMPTY(...) PYCTX__HAS_COMMA(PYCTX__COMMA __VA_ARGS__ ())
-#define PYCTX__SEL0(...) PYCTX__CAT(PYCTX__SEL0_, PYCTX__IS_EMPTY(__VA_ARGS__))
+/* The legacy spelling of a zero-parameter function is `f()` in a call and
+ * `f(void)` in a (re)declaration; anything else is a context. A context
+ * starting with `(` is told apart first (the emptiness test would take it
+ * for empty); `void` is then recognised by pasting it onto a prefix, which
+ * needs an identifier or a number: a context starting with another
+ * operator (`*pctx`) must be parenthesised. */
+#define PYCTX__IS_PAREN(...) PYCTX__HAS_COMMA(PYCTX__COMMA __VA_ARGS__)
+#define PYCTX__VOID_void ,
+#define PYCTX__PASTE_VOID(x) PYCTX__VOID_##x
+#define PYCTX__IS_LEGACY0(...) \
+    PYCTX__CAT(PYCTX__IS_LEGACY0_P, PYCTX__IS_PAREN(__VA_ARGS__))(__VA_ARGS__)
+#define PYCTX__IS_LEGACY0_P1(...) 0
+#define PYCTX__IS_LEGACY0_P0(...) \
+    PYCTX__CAT(PYCTX__IS_LEGACY0_E, PYCTX__IS_EMPTY(__VA_ARGS__))(__VA_ARGS__)
+#define PYCTX__IS_LEGACY0_E1(...) 1
+#define PYCTX__IS_LEGACY0_E0(...) PYCTX__HAS_COMMA(PYCTX__PASTE_VOID(__VA_ARGS__))
+#define PYCTX__SEL0(...) PYCTX__CAT(PYCTX__SEL0_, PYCTX__IS_LEGACY0(__VA_ARGS__))
 #define PYCTX__SEL0_1(ctx_form, legacy_form) legacy_form
 #define PYCTX__SEL0_0(ctx_form, legacy_form) ctx_form
 
+/* Macros whose body stringifies or pastes a parameter (`#c`, `a ## b`) are
+ * dispatched by one macro that holds both expansions, built from the
+ * arguments as written; PYCTX__PICK keeps the chosen one. */
+#define PYCTX__IS_BLANK(...) \
+    PYCTX__CAT(PYCTX__IS_BLANK_P, PYCTX__IS_PAREN(__VA_ARGS__))(__VA_ARGS__)
+#define PYCTX__IS_BLANK_P1(...) 0
+#define PYCTX__IS_BLANK_P0(...) PYCTX__IS_EMPTY(__VA_ARGS__)
+#define PYCTX__STRIP(...) __VA_ARGS__
+#define PYCTX__PICK(legacy, legacy_form, ctx_form) \
+    PYCTX__CAT(PYCTX__PICK_, legacy)(legacy_form, ctx_form)
+#define PYCTX__PICK_1(legacy_form, ctx_form) PYCTX__STRIP legacy_form
+#define PYCTX__PICK_0(legacy_form, ctx_form) PYCTX__STRIP ctx_form
+
 /* C-variadic functions: the ctx form is chosen by the first argument's type;
- * the check (ctx form) or compat entry (legacy form) runs before the call. */
+ * the ctx form's check runs before the call (the legacy form is CPython's
+ * own call). */
 #define PYCTX__VCHECK(api_id, ...)                                                              \
     _Generic(PYCTX__FIRST(__VA_ARGS__),                                                         \
         PyCtx: pyctx__check(__func__, (PyCtx)(uintptr_t)(PYCTX__FIRST(__VA_ARGS__)), api_id), \
-        default: pyctx__compat_enter(__func__, api_id))
+        default: (void)0)
 
 /* The per-interpreter part: generated by `pyctx flags`. */
 #include "pyctx_api.h"

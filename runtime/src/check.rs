@@ -127,3 +127,23 @@ pub unsafe extern "C" fn pyctx_slow_ctx(
 ) {
     unsafe { ctx_call(caller, ctx, api_id, current) };
 }
+
+/// `pyctx_resolve(name)`: CPython's exported function `name`, for the ctx
+/// forms of the generated header (which call CPython through it, past the
+/// extension's own call slots). A missing function is a build/interpreter
+/// mismatch: stop with its name.
+///
+/// # Safety
+/// `name` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn pyctx_resolve(name: *const c_char) -> *mut libc::c_void {
+    // SAFETY: the generated header passes a string literal.
+    let name = unsafe { CStr::from_ptr(name) };
+    match crate::tstate::lookup_one(name) {
+        Some(p) => p,
+        None => fatal(&format!(
+            "{}() is not exported by the running CPython; the extension was built for another version (rebuild it)",
+            name.to_string_lossy()
+        )),
+    }
+}

@@ -16,6 +16,7 @@ pub mod context;
 pub mod mode;
 pub mod python;
 pub mod stats;
+pub mod symbolize;
 pub mod tstate;
 pub mod types;
 
@@ -25,6 +26,9 @@ pub struct ApiInfo {
     pub name: &'static str,
     pub dealloc_safe: bool,
     pub gil_free: bool,
+    /// A function CPython exports (`PyAPI_FUNC`) in some version: calls of
+    /// it go through the caller's call slots, which compat can redirect.
+    pub exported: bool,
 }
 
 include!(concat!(env!("OUT_DIR"), "/api_table.rs"));

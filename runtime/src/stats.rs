@@ -1,8 +1,8 @@
 //! Call counters (debug and stats modes) and their reports.
 //!
 //! Per API id: ctx-form calls and legacy calls (through compat). Legacy calls
-//! are also counted per calling C function (the `__func__` the generated code
-//! passes). Reports: one JSON line appended to `PYCTX_STATS` at exit; a short
+//! are also counted per call site (the return address compat's link stub
+//! saw), named by the enclosing C function at report time. Reports: one JSON line appended to `PYCTX_STATS` at exit; a short
 //! summary on stderr at exit in debug mode; and, from Python, the same JSON
 //! through the `_pyctx` module (see [`crate::python`]).
 //!
@@ -10,7 +10,7 @@
 
 use crate::API;
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::{c_char, CStr};
+use std::ffi::CStr;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -18,11 +18,23 @@ use std::sync::{Mutex, OnceLock};
 struct Counters {
     ctx: Vec<AtomicU64>,
     legacy: Vec<AtomicU64>,
-    /// (api id, caller string address) -> legacy calls
+    /// (api id, return address of the call) -> legacy calls
     legacy_by_caller: Mutex<HashMap<(u32, usize), u64>>,
 }
 
 static COUNTERS: OnceLock<Counters> = OnceLock::new();
+
+/// API functions the extension reaches only through address slots (taken
+/// as pointers, or called through the GOT: `-fno-plt`, or a symbol whose
+/// address the code also takes): compat leaves those slots alone to keep
+/// function-pointer identity, so calls through them are not counted. Set
+/// by compat at load; reported so a count of zero is not mistaken for none.
+static NOT_SEEN: OnceLock<Vec<String>> = OnceLock::new();
+
+/// Record the API functions whose calls compat cannot see (once, at load).
+pub fn set_not_seen(names: Vec<String>) {
+    let _ = NOT_SEEN.set(names);
+}
 
 fn zeroed() -> Vec<AtomicU64> {
     (0..API.len()).map(|_| AtomicU64::new(0)).collect()
@@ -55,14 +67,14 @@ pub fn count_ctx(id: u32) {
     }
 }
 
-/// Count one legacy call that went through compat, made by `caller`
-/// (a `__func__` string, or NULL).
-pub fn count_legacy(id: u32, caller: *const c_char) {
+/// Count one legacy call that went through compat; `return_address` is
+/// where the call returns to in its caller (0 when unknown).
+pub fn count_legacy(id: u32, return_address: usize) {
     if let Some(c) = COUNTERS.get() {
         if let Some(n) = c.legacy.get(id as usize) {
             n.fetch_add(1, Ordering::Relaxed);
             let mut map = c.legacy_by_caller.lock().unwrap_or_else(|e| e.into_inner());
-            *map.entry((id, caller as usize)).or_default() += 1;
+            *map.entry((id, return_address)).or_default() += 1;
         }
     }
 }
@@ -98,16 +110,8 @@ pub fn snapshot() -> Snapshot {
     };
     let mut by_caller: BTreeMap<String, BTreeMap<&'static str, u64>> = BTreeMap::new();
     let map = c.legacy_by_caller.lock().unwrap_or_else(|e| e.into_inner());
-    for (&(id, caller), &n) in map.iter() {
-        let name = if caller == 0 {
-            "?".to_string()
-        } else {
-            // SAFETY: `caller` is a `__func__` literal of a loaded extension;
-            // CPython never unloads extension modules.
-            unsafe { CStr::from_ptr(caller as *const c_char) }
-                .to_string_lossy()
-                .into_owned()
-        };
+    for (&(id, site), &n) in map.iter() {
+        let name = crate::symbolize::function_at(site);
         *by_caller
             .entry(name)
             .or_default()
@@ -172,13 +176,20 @@ pub fn report_json() -> String {
             )
         })
         .collect();
+    let not_seen: Vec<String> = NOT_SEEN
+        .get()
+        .into_iter()
+        .flatten()
+        .map(|n| json_str(n))
+        .collect();
     format!(
-        "{{\"module\": {}, \"pid\": {}, \"ctx_calls\": {}, \"legacy_calls\": {}, \"legacy_by_caller\": {{{}}}}}",
+        "{{\"module\": {}, \"pid\": {}, \"ctx_calls\": {}, \"legacy_calls\": {}, \"legacy_by_caller\": {{{}}}, \"legacy_not_seen\": [{}]}}",
         json_str(&module_path()),
         std::process::id(),
         json_counts(s.ctx.iter().copied()),
         json_counts(s.legacy.iter().copied()),
-        by_caller.join(", ")
+        by_caller.join(", "),
+        not_seen.join(", ")
     )
 }
 

@@ -1,16 +1,19 @@
-//! Walking the interpreters' thread lists (debug mode), with CPython's
-//! functions looked up at run time so that a runtime linked into a
-//! non-Python process still loads.
+//! Thread states, with CPython's functions looked up at run time (one build
+//! of the runtime serves every CPython version, and a runtime linked into a
+//! non-Python process still loads):
 //!
-//! The calling thread's own thread state is never looked up here: the
-//! generated header computes it with the exact headers of the interpreter
-//! (before 3.12, CPython's "current thread state" is the GIL holder's,
-//! whichever thread asks) and passes it to the slow paths.
+//! - [`current`]: the calling thread's attached thread state. The generated
+//!   header computes it inline with the interpreter's exact headers; this
+//!   copy serves what has no such header: compat by linking (an unmodified
+//!   extension's legacy calls) and `Py_LIMITED_API` builds, whose headers
+//!   hide the thread state's layout.
+//! - [`exists`]: walking the interpreters' thread lists (debug mode).
 
 use std::ffi::CStr;
 use std::sync::OnceLock;
 
 type Getter = unsafe extern "C" fn() -> usize;
+type VersionString = unsafe extern "C" fn() -> *const libc::c_char;
 type Next = unsafe extern "C" fn(usize) -> usize;
 
 struct Api {
@@ -20,12 +23,16 @@ struct Api {
     thread_next: Option<Next>,
 }
 
+/// CPython's function `name`, found at run time (never linked: see
+/// `python.rs` for why).
+pub fn lookup_one(name: &CStr) -> Option<*mut libc::c_void> {
+    // SAFETY: dlsym with a valid NUL-terminated name.
+    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+    (!p.is_null()).then_some(p)
+}
+
 fn lookup(names: &[&CStr]) -> Option<*mut libc::c_void> {
-    names.iter().find_map(|name| {
-        // SAFETY: dlsym with a valid NUL-terminated name.
-        let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
-        (!p.is_null()).then_some(p)
-    })
+    names.iter().find_map(|name| lookup_one(name))
 }
 
 fn api() -> &'static Api {
@@ -75,4 +82,95 @@ pub fn exists(tstate: usize) -> Option<bool> {
         }
     }
     Some(false)
+}
+
+/// Where CPython 3.9-3.11 keep the owning OS thread's id in a
+/// `PyThreadState` (`offsetof(PyThreadState, thread_id)` on 64-bit release
+/// builds; CPython keeps struct layouts fixed within a minor version).
+/// `flags/tests/thread_id_offsets.rs` compiles `offsetof` against every
+/// installed interpreter's headers and compares. From 3.12 on the current
+/// thread state is per thread and needs no check.
+pub const THREAD_ID_OFFSETS: &[((u32, u32), usize)] =
+    &[((3, 9), 176), ((3, 10), 176), ((3, 11), 152)];
+
+struct Current {
+    /// `PyThreadState_GetUnchecked` (3.13) or `_PyThreadState_UncheckedGet`.
+    get: Option<Getter>,
+    /// Before 3.12 CPython's "current thread state" is the GIL holder's,
+    /// whichever thread asks: the state's thread id must be the caller's.
+    thread_id_offset: Option<usize>,
+}
+
+/// The running interpreter's (major, minor), from `Py_GetVersion()`.
+pub fn python_version() -> Option<(u32, u32)> {
+    let f = lookup(&[c"Py_GetVersion"])?;
+    // SAFETY: Py_GetVersion returns a static NUL-terminated string.
+    let text = unsafe {
+        let f = std::mem::transmute::<*mut libc::c_void, VersionString>(f);
+        CStr::from_ptr(f())
+    };
+    let text = text.to_str().ok()?;
+    let mut parts = text.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+fn current_api() -> &'static Current {
+    static CURRENT: OnceLock<Current> = OnceLock::new();
+    CURRENT.get_or_init(|| {
+        let get = lookup(&[
+            c"PyThreadState_GetUnchecked",
+            c"_PyThreadState_UncheckedGet",
+        ])
+        // SAFETY: both take nothing and return a PyThreadState pointer.
+        .map(|p| unsafe { std::mem::transmute::<*mut libc::c_void, Getter>(p) });
+        let version = python_version();
+        let thread_id_offset = match version {
+            Some(v) if v < (3, 12) => {
+                let found = THREAD_ID_OFFSETS.iter().find(|(at, _)| *at == v);
+                match found {
+                    Some((_, off)) => Some(*off),
+                    None => crate::check::fatal(&format!(
+                        "CPython {}.{} is not supported (pyctx supports 3.9-3.13)",
+                        v.0, v.1
+                    )),
+                }
+            }
+            _ => None,
+        };
+        Current {
+            get,
+            thread_id_offset,
+        }
+    })
+}
+
+/// The calling thread's attached thread state, or 0 (no Python in the
+/// process, or the thread has none attached: the GIL is released).
+pub fn current() -> usize {
+    let api = current_api();
+    let Some(get) = api.get else { return 0 };
+    // SAFETY: CPython's unchecked getter never fails.
+    let ts = unsafe { get() };
+    if ts == 0 {
+        return 0;
+    }
+    if let Some(off) = api.thread_id_offset {
+        // SAFETY: `ts` is a live thread state (the GIL holder's); the field
+        // at `off` is its `unsigned long thread_id` (see THREAD_ID_OFFSETS).
+        let owner = unsafe { *((ts + off) as *const libc::c_ulong) };
+        // SAFETY: pthread_self has no preconditions.
+        if owner != unsafe { libc::pthread_self() } as libc::c_ulong {
+            return 0;
+        }
+    }
+    ts
+}
+
+/// `current()` for C: `PyCtx_Get()` under `Py_LIMITED_API`, whose headers
+/// hide the thread state and its getters.
+#[no_mangle]
+pub extern "C" fn pyctx_current_tstate() -> *mut libc::c_void {
+    current() as *mut libc::c_void
 }

@@ -47,6 +47,7 @@ import argparse
 import collections
 import concurrent.futures
 import dataclasses
+import email.parser
 import hashlib
 import json
 import os
@@ -75,16 +76,22 @@ VARIANTS = ("plain", "compat", "migrated", "half")
 MIGRATED_VARIANTS = ("migrated", "half")
 # The seeded random half: random.Random("<HALF_SEED>:<package>").
 HALF_SEED = 20261124
-# The interpreter the half migrations are built with by default.
-HALF_VERSION = "3.12"
+
+# Which interpreters a run uses, per package (PYCTX_CORPUS_PYTHONS):
+# "edges" = the oldest and the newest installed CPython the package
+# supports (CI, scripts/test), "all" = every one (scripts/test --full), or
+# a comma-separated list of X.Y versions.
+PYTHONS_ENV = "PYCTX_CORPUS_PYTHONS"
+DEFAULT_PYTHONS = "edges"
+
+# C and C++ source and header suffixes: what `pyctx migrate` may change, and
+# where compiler errors come from.
+SOURCE_SUFFIXES = (".c", ".h", ".cpp", ".cc", ".cxx", ".hpp", ".hh", ".hxx")
 
 # Environment variables that would leak flags into a build.
-BUILD_ENV_DROP = ("CFLAGS", "CPPFLAGS", "LDFLAGS", "LDSHARED", "ARCHFLAGS",
-                  "PYTHONPATH", "PYTHONHOME", "PYCTX_STATS", "PIP_TARGET")
-# The packages' own switches for building or importing without the C code.
-FALLBACK_SWITCHES = ("PYRSISTENT_SKIP_EXTENSION", "PYRSISTENT_NO_C_EXTENSION",
-                     "CBOR2_BUILD_C_EXTENSION", "REQUIRE_SPEEDUPS", "CIBUILDWHEEL",
-                     "SIMPLEJSON_NO_SPEEDUPS", "HYPOTHESIS_PROFILE")
+BUILD_ENV_DROP = ("CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS", "LDSHARED", "LDCXXSHARED",
+                  "ARCHFLAGS", "PYTHONPATH", "PYTHONHOME", "PYCTX_STATS", "PIP_TARGET",
+                  "HYPOTHESIS_PROFILE")
 # Symbols that only pyctx's runtime / compat layer can bring into a .so.
 PYCTX_SYMBOL_RE = re.compile(r"^(pyctx_|PyCompat_|PyCtx_|_?pyctx)", re.I)
 
@@ -103,7 +110,23 @@ class FlagsUnavailable(HarnessError):
 
 def load_packages(path: str = PACKAGES_FILE) -> Dict[str, dict]:
     with open(path) as f:
-        return json.load(f)["packages"]
+        packages = json.load(f)["packages"]
+    for name, pkg in packages.items():
+        pkg["name"] = name
+    return packages
+
+
+def _fallback_switches() -> List[str]:
+    """Every corpus package's switches for building or importing without its
+    C code: dropped from the environment of every build and test run."""
+    global _SWITCHES
+    if _SWITCHES is None:
+        _SWITCHES = sorted({s for pkg in load_packages().values()
+                            for s in pkg.get("fallback_switches", [])})
+    return _SWITCHES
+
+
+_SWITCHES: Optional[List[str]] = None
 
 
 def extensions_of(pkg: dict) -> List[str]:
@@ -111,8 +134,81 @@ def extensions_of(pkg: dict) -> List[str]:
 
 
 def unsupported(pkg: dict, version: str) -> Optional[str]:
-    """Why this pinned release cannot be tested on CPython X.Y (None: it can)."""
+    """Why this pinned release cannot be tested on CPython X.Y (None: it can):
+    outside its Requires-Python (``requires_python``, checked against the
+    sdist's PKG-INFO when it is unpacked), or listed in ``unsupported``."""
+    spec = pkg.get("requires_python")
+    if spec and not version_matches(version, spec):
+        return "%s %s requires Python %s (Requires-Python of its sdist)" % (
+            pkg.get("name", "this release"), pkg["version"], spec)
     return (pkg.get("unsupported") or {}).get(version)
+
+
+_SPEC_RE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(\d+(?:\.\d+)*)(\.\*)?\s*$")
+
+
+def version_matches(version: str, spec: str) -> bool:
+    """Whether CPython X.Y satisfies a Requires-Python made of comparisons
+    (``>=3.10``, ``>= 3.11, <4``), compared on (major, minor): enough for the
+    specifiers the pinned sdists use; anything else is an error, not a guess."""
+    have = tuple(int(x) for x in version.split(".")[:2])
+    ok = True
+    for clause in spec.split(","):
+        m = _SPEC_RE.match(clause)
+        if not m:
+            raise HarnessError("unsupported Requires-Python clause %r in %r" % (clause, spec))
+        op, want = m.group(1), tuple(int(x) for x in m.group(2).split("."))
+        if m.group(3):      # X.Y.* (== / != only): a prefix of the version
+            if op not in ("==", "!="):
+                raise HarnessError("%r: .* only goes with == and !=" % clause)
+            same = have[:len(want)] == want[:2]
+            ok = ok and (same if op == "==" else not same)
+            continue
+        want2 = (want + (0,))[:2]
+        ok = ok and {">=": have >= want2, ">": have > want2, "<=": have <= want2,
+                     "<": have < want2, "==": have == want2, "!=": have != want2}[op]
+    return ok
+
+
+def sdist_requires_python(tree: str) -> Optional[str]:
+    """The Requires-Python field of an unpacked sdist's PKG-INFO."""
+    try:
+        with open(os.path.join(tree, "PKG-INFO"), encoding="utf-8", errors="replace") as f:
+            headers = email.parser.HeaderParser().parse(f)   # RFC 822, as the spec says
+    except OSError:
+        return None
+    value = headers.get("Requires-Python")
+    return value.strip() if value else None
+
+
+def migratable(pkg: dict) -> bool:
+    """Whether the corpus migrates this package (false for generated code)."""
+    return pkg.get("migrate", True)
+
+
+def expected_failure(pkg: dict, variant: str) -> Optional[str]:
+    """Why this variant of the package is expected to fail today (None: it
+    must pass). Removing the entry from packages.json flips it."""
+    return (pkg.get("expect_fail") or {}).get(variant)
+
+
+def select_pythons(pkg: dict, installed: Sequence[str],
+                   which: Optional[str] = None) -> List[str]:
+    """The interpreters a run builds this package with, oldest first:
+    ``which`` (default: $PYCTX_CORPUS_PYTHONS, else "edges") is "edges" (the
+    oldest and the newest installed interpreter the package supports), "all"
+    (every supported one) or comma-separated X.Y versions."""
+    which = (which or os.environ.get(PYTHONS_ENV) or DEFAULT_PYTHONS).strip()
+    ok = [p for p in installed if not unsupported(pkg, python_version(p))]
+    if which == "all":
+        return ok
+    if which == "edges":
+        return ok[:1] + ok[-1:] if len(ok) > 1 else ok
+    wanted = {v.strip() for v in which.split(",") if v.strip()}
+    unknown = [v for v in wanted if not re.fullmatch(r"3\.\d+", v)]
+    if unknown:
+        raise HarnessError("%s=%r: expected edges, all or X.Y versions" % (PYTHONS_ENV, which))
+    return [p for p in ok if python_version(p) in wanted]
 
 
 def installed_pythons(venv_root: Optional[str] = None) -> List[str]:
@@ -171,8 +267,10 @@ def fetch_sdist(name: str, pkg: dict, python: str,
     if not os.path.exists(dest):
         tmp = tempfile.mkdtemp(prefix=".dl-", dir=cache_dir)
         try:
+            # --ignore-requires-python: any installed interpreter can fetch
+            # any sdist; which interpreters build it is decided elsewhere.
             cmd = [python, "-m", "pip", "download", "--no-binary", ":all:",
-                   "--no-deps", "--no-build-isolation",
+                   "--no-deps", "--no-build-isolation", "--ignore-requires-python",
                    "--disable-pip-version-check", "-d", tmp,
                    "%s==%s" % (name, pkg["version"])]
             env = _base_env()
@@ -236,6 +334,18 @@ def install_deps(python: str, pins: Sequence[str],
     return dest
 
 
+def check_requires_python(name: str, pkg: dict, tree: str) -> None:
+    """packages.json's requires_python must be what the sdist declares (it
+    decides which interpreters are skipped before anything is fetched)."""
+    declared = sdist_requires_python(tree)
+    pinned = pkg.get("requires_python")
+    norm = (lambda v: re.sub(r"\s+", "", v) if v else None)
+    if norm(declared) != norm(pinned):
+        raise HarnessError("%s/PKG-INFO: Requires-Python is %r but packages.json pins "
+                           "requires_python %r for %s; update packages.json" % (
+                               tree, declared, pinned, name))
+
+
 def unpack(sdist: str, dest_dir: str) -> str:
     """Unpack the sdist under dest_dir; return its single top directory."""
     os.makedirs(dest_dir, exist_ok=True)
@@ -265,7 +375,7 @@ _OPTS_WITH_ARG = {"-include", "-imacros", "-isystem", "-iquote", "-idirafter",
                   "-I", "-L", "-D", "-U", "-l", "-x", "-Xlinker", "-Xassembler"}
 
 
-def _flag_output(args: List[str]) -> List[str]:
+def _flag_output(args: List[str], allow_empty: bool = False) -> List[str]:
     cmd = [pyctx_bin()] + args
     try:
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -282,20 +392,48 @@ def _flag_output(args: List[str]) -> List[str]:
     bad = [t for i, t in enumerate(tokens)
            if not (t.startswith("-") or os.path.isabs(t)
                    or (i > 0 and tokens[i - 1] in _OPTS_WITH_ARG))]
-    if not tokens or bad:
+    if (not tokens and not allow_empty) or bad:
         raise FlagsUnavailable("%s printed %r, which is not a list of compiler/linker flags" % (
             " ".join(cmd), text[:300]))
     return tokens
 
 
 def pyctx_flags(python: str, compat: bool = True) -> Dict[str, str]:
-    """CFLAGS and LDFLAGS for a compat build (legacy sources) or, with
-    compat=False, for migrated sources that include pyctx.h."""
-    cflags = _flag_output(["flags", "--cflags"] + (["--compat"] if compat else [])
-                          + ["--python", python])
-    ldflags = _flag_output(["flags", "--ldflags", "--python", python])
-    return {"CFLAGS": " ".join(shlex.quote(t) for t in cflags),
+    """CFLAGS, CXXFLAGS and LDFLAGS for a compat build (legacy sources) or,
+    with compat=False, for migrated sources that include pyctx.h.
+
+    Compat may live in the link step alone, so `--cflags --compat` may print
+    nothing and `--ldflags --compat` carries it. A pyctx whose compat is
+    header-only refuses `--ldflags --compat`; then its plain `--ldflags` is
+    the right one.
+
+    setuptools compiles C++ with CXXFLAGS *instead of* the interpreter's
+    CFLAGS and ignores CFLAGS from the environment, so a C++ source would
+    never see our flags: CXXFLAGS is the interpreter's CFLAGS (what a plain
+    build uses) plus ours.
+    """
+    mode = ["--compat"] if compat else []
+    cflags = _flag_output(["flags", "--cflags"] + mode + ["--python", python],
+                          allow_empty=compat)
+    try:
+        ldflags = _flag_output(["flags", "--ldflags"] + mode + ["--python", python])
+    except FlagsUnavailable:
+        if not compat:
+            raise
+        ldflags = _flag_output(["flags", "--ldflags", "--python", python])
+    cflags_text = " ".join(shlex.quote(t) for t in cflags)
+    base = _config_var(python, "CFLAGS")
+    return {"CFLAGS": cflags_text,
+            "CXXFLAGS": (base + " " + cflags_text).strip(),
             "LDFLAGS": " ".join(shlex.quote(t) for t in ldflags)}
+
+
+def _config_var(python: str, name: str) -> str:
+    out = subprocess.run(
+        [python, "-c", "import sysconfig, sys; "
+         "sys.stdout.write(sysconfig.get_config_var(sys.argv[1]) or '')", name],
+        check=True, stdout=subprocess.PIPE, universal_newlines=True)
+    return out.stdout.strip()
 
 
 # --------------------------------------------------------------------------
@@ -331,6 +469,9 @@ class TestRun:
     # a rerun with `-x --capture=no` (pytest's fd capture swallows what a
     # dying process writes to stderr).
     crash_output: Optional[str] = None
+    # Tests that failed in the run and passed when rerun alone (counted as
+    # passed; see rerun_failures).
+    flaky: List[str] = dataclasses.field(default_factory=list)
 
     def ids(self, outcome: str) -> List[str]:
         return sorted(k for k, v in self.outcomes.items() if v == outcome)
@@ -370,7 +511,7 @@ class MigrationRun:
             root = os.path.join(self.tree, rel)
             files = [root] if os.path.isfile(root) else [
                 os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs
-                if f.endswith((".c", ".h"))]
+                if f.endswith(SOURCE_SUFFIXES)]
             for f in files:
                 try:
                     with open(f, encoding="utf-8", errors="replace") as fh:
@@ -436,6 +577,10 @@ class BuildRun:
     object_pyctx_refs: Optional[List[str]] = None
     # CPython functions the .so imports (undefined, data symbols excluded).
     capi_function_imports: List[str] = dataclasses.field(default_factory=list)
+    # The Py_LIMITED_API value the sources were compiled with (None: not).
+    limited_api: Optional[str] = None
+    # Undefined CPython symbols of the package's own object files.
+    object_python_refs: Optional[List[str]] = None
     wall_seconds: float = 0.0         # build + tests + evidence, this job
 
     @property
@@ -460,7 +605,7 @@ class BuildRun:
 
 def _base_env() -> Dict[str, str]:
     env = dict(os.environ)
-    for k in BUILD_ENV_DROP + FALLBACK_SWITCHES:
+    for k in BUILD_ENV_DROP + tuple(_fallback_switches()):
         env.pop(k, None)
     # Built extensions must import without help from the environment, and
     # pyctx's own switches (PYCTX_DEBUG, ...) must not change what we measure.
@@ -506,6 +651,7 @@ def build(python: str, name: str, pkg: dict, pristine: str, workdir: str,
         for k in sorted(run.env):
             f.write("# %s=%s\n" % (k, run.env[k]))
         f.write(proc.stdout)
+    run.limited_api = limited_api_of(proc.stdout)
     if proc.returncode != 0:
         run.error = "%s build failed (exit %d); log %s:\n%s" % (
             mode, proc.returncode, run.build_log, _build_failure(proc.stdout))
@@ -531,18 +677,21 @@ def build(python: str, name: str, pkg: dict, pristine: str, workdir: str,
     objects = [os.path.join(d, f) for d, _, files in os.walk(os.path.join(src, "build"))
                for f in files if f.endswith(".o")]
     if objects:
-        refs = set()
+        refs, py_refs = set(), set()
         for obj in objects:
-            refs.update(n for n in nm_symbols(obj, undefined_only=True)
-                        if PYCTX_SYMBOL_RE.match(n))
+            undefined = nm_symbols(obj, undefined_only=True)
+            refs.update(n for n in undefined if PYCTX_SYMBOL_RE.match(n))
+            py_refs.update(n for n in undefined if _PYTHON_SYMBOL_RE.match(n))
         run.object_pyctx_refs = sorted(refs)
+        run.object_python_refs = sorted(py_refs)
     return run
 
 
 def _build_failure(output: str, limit: int = 20) -> str:
     """The compiler's error lines, or the tail of the log when there are none."""
     lines = [line.strip() for line in output.splitlines()
-             if re.search(r"\.(c|h):\d+:\d+: (fatal )?error:", line)]
+             if re.search(r"\.(c|h|cpp|cc|cxx|hpp|hh|hxx):\d+:\d+: (fatal )?error:", line)
+             or re.search(r"\berror: #error\b", line)]
     if lines:
         return "\n".join(lines[:limit])
     return _tail(output, 30)
@@ -588,6 +737,121 @@ def pyctx_symbols(so_path: str) -> List[str]:
 
 
 # --------------------------------------------------------------------------
+# the stable ABI (builds of Py_LIMITED_API packages)
+
+
+# Imported in the interpreter itself: its own list of stable-ABI symbols
+# (CPython generates Lib/test/test_stable_abi_ctypes.py from
+# Misc/stable_abi.toml; SYMBOL_NAMES there already holds the entries of the
+# platform's feature macros, e.g. HAVE_FORK, and not Windows-only ones).
+_STABLE_ABI_SCRIPT = r"""
+import json, sys
+try:
+    from test import test_stable_abi_ctypes as m
+except Exception as exc:
+    json.dump({"error": "%s: %s" % (type(exc).__name__, exc)}, sys.stdout)
+else:
+    json.dump({"names": sorted(m.SYMBOL_NAMES), "file": m.__file__}, sys.stdout)
+"""
+_PYTHON_SYMBOL_RE = re.compile(r"^_?Py")
+
+
+def _own_stable_abi(python: str) -> Optional[Tuple[frozenset, str]]:
+    """(names, source) from the interpreter's own list; None when it ships
+    none (test_stable_abi_ctypes exists from 3.11 on in these installs)."""
+    proc = subprocess.run([python, "-c", _STABLE_ABI_SCRIPT], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True)
+    try:
+        data = json.loads(proc.stdout)
+    except ValueError:
+        raise HarnessError("%s: reading the stable ABI list failed (exit %d): %s" % (
+            python, proc.returncode, proc.stderr[-2000:]))
+    if "names" not in data:
+        return None
+    return frozenset(data["names"]), data["file"]
+
+
+def exported_names(python: str) -> frozenset:
+    """Symbols the interpreter exports: the dynamic symbol table of its
+    libpython (or of the executable when it is linked statically)."""
+    script = ("import sysconfig as s, sys, os; "
+              "lib = os.path.join(s.get_config_var('LIBDIR') or '', "
+              "s.get_config_var('INSTSONAME') or ''); "
+              "print(lib if s.get_config_var('Py_ENABLE_SHARED') and os.path.exists(lib) "
+              "else os.path.realpath(sys.executable))")
+    out = subprocess.run([python, "-c", script], check=True, stdout=subprocess.PIPE,
+                         universal_newlines=True).stdout.strip()
+    proc = subprocess.run(["nm", "-D", "--defined-only", out], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True)
+    names = frozenset(line.split()[-1].split("@")[0] for line in proc.stdout.splitlines()
+                      if line.split())
+    if not names:
+        raise HarnessError("nm -D --defined-only %s listed nothing: %s" % (out, proc.stderr))
+    return names
+
+
+def stable_abi_names(python: str, others: Sequence[str]) -> Tuple[frozenset, str]:
+    """The stable-ABI symbol names of CPython X.Y and where they come from.
+
+    The interpreter's own list when it has one. Otherwise (3.9 and 3.10 do
+    not install it) the newest list among ``others`` restricted to the names
+    this interpreter exports. That restriction drops names added later, but
+    keeps a name that existed as a non-limited export before it joined the
+    stable ABI (e.g. PyMemoryView_FromBuffer, stable from 3.11): a
+    limited-API build cannot reach such a name without declaring it itself.
+    """
+    own = _own_stable_abi(python)
+    if own is not None:
+        return own
+    ranked = sorted(others, key=lambda p: tuple(int(x) for x in python_version(p).split(".")))
+    for other in reversed(ranked):
+        found = _own_stable_abi(other) if other != python else None
+        if found is not None:
+            exported = exported_names(python)
+            names = found[0] & exported
+            return names, "%s (CPython %s) restricted to the %d of its names that CPython %s " \
+                "exports" % (found[1], python_version(other), len(names), python_version(python))
+    raise HarnessError("no installed interpreter ships test/test_stable_abi_ctypes.py; "
+                       "cannot check %s against the stable ABI" % python)
+
+
+def python_imports(so_path: str) -> List[str]:
+    """CPython symbols (Py*, _Py*) the .so leaves for the dynamic linker."""
+    proc = subprocess.run(["nm", "-D", "--undefined-only", so_path], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True)
+    names = {line.split()[-1].split("@")[0] for line in proc.stdout.splitlines() if line.split()}
+    return sorted(n for n in names if _PYTHON_SYMBOL_RE.match(n))
+
+
+_LIMITED_API_RE = re.compile(r"-DPy_LIMITED_API=(\w+)")
+
+
+def limited_api_of(build_log_text: str) -> Optional[str]:
+    """The Py_LIMITED_API value the build compiled with (from its log)."""
+    found = sorted(set(_LIMITED_API_RE.findall(build_log_text)))
+    return ",".join(found) if found else None
+
+
+def stable_abi_problems(run: "BuildRun", names: frozenset, source: str) -> List[str]:
+    """A limited-API build: every .so is named abi3, was compiled with
+    Py_LIMITED_API, and references only stable-ABI symbols of CPython."""
+    if run.error:
+        return [run.error]
+    out = []
+    if not run.limited_api:
+        out.append("%s build did not compile with -DPy_LIMITED_API (log %s)" % (
+            run.mode, run.build_log))
+    for so in run.so_paths:
+        if not os.path.basename(so).endswith(".abi3.so"):
+            out.append("%s is not an abi3 extension" % so)
+        bad = [n for n in python_imports(so) if n not in names]
+        if bad:
+            out.append("%s references %d CPython symbol(s) outside the stable ABI of %s: %s "
+                       "(list: %s)" % (so, len(bad), run.version, ", ".join(bad[:30]), source))
+    return out
+
+
+# --------------------------------------------------------------------------
 # tests
 
 
@@ -611,6 +875,34 @@ def parse_pytest_summary(output: str) -> Optional[Counts]:
                 setattr(c, word, int(n))
         return c
     return None
+
+
+_UNITTEST_RAN = re.compile(r"^Ran (\d+) tests? in \d+(\.\d+)?s$", re.M)
+_UNITTEST_VERDICT = re.compile(r"^(OK|FAILED)\b", re.M)
+
+
+def unittest_counts(output: str, probe: dict) -> Optional[Counts]:
+    """Counts of a unittest run: None unless the runner printed its summary
+    ("Ran N tests in Xs" then OK/FAILED: the process did not die); then
+    counted from the outcomes the probe recorded per test. (Tests that a
+    package's own result class drops, like tornado's abstract base classes,
+    are in neither.)"""
+    ran = _UNITTEST_RAN.search(output)
+    if not ran or not _UNITTEST_VERDICT.search(output, ran.end()):
+        return None
+    outcomes = probe.get("outcomes")
+    if not isinstance(outcomes, dict):
+        return None
+    return counts_of(outcomes)
+
+
+def counts_of(outcomes: Dict[str, str]) -> Counts:
+    """Counts from per-test outcomes (passed, failed, error, skipped, ...)."""
+    c = Counts()
+    for outcome in outcomes.values():
+        field = {"error": "errors"}.get(outcome, outcome)
+        setattr(c, field, getattr(c, field) + 1)
+    return c
 
 
 def parse_junit(path: str) -> Dict[str, str]:
@@ -665,10 +957,8 @@ def _read_json(path: str) -> dict:
         return {"error": "no probe output (%s)" % exc}
 
 
-def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str,
-              test_deps: Optional[str] = None) -> TestRun:
-    base = os.path.join(workdir, run.mode)
-    tcfg = pkg["tests"]
+def _test_dir(base: str, tcfg: dict, pristine: str) -> str:
+    """A fresh directory to run the suite in (see tests.cwd / tests.copy)."""
     if tcfg["cwd"] == "source":
         cwd = os.path.join(base, "testsrc")
         shutil.rmtree(cwd, ignore_errors=True)
@@ -686,70 +976,140 @@ def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str,
             shutil.copytree(src, dst, symlinks=True)
         else:
             shutil.copy2(src, dst)
+    return cwd
 
+
+def _test_command(python: str, tcfg: dict, junit: str) -> List[str]:
+    runner = tcfg.get("runner", "pytest")
+    if runner == "pytest":
+        return [python, "-m", "pytest", "-p", PROBE_MODULE, "-p", "no:cacheprovider",
+                "-q", "-rfE", "--junitxml", junit] + list(tcfg["pytest_args"])
+    if runner == "unittest":
+        return [python, PROBE_SCRIPT, "--run", tcfg["module"]] + list(tcfg.get("args", []))
+    raise HarnessError("unknown tests.runner %r" % runner)
+
+
+def _fresh_probe(run: BuildRun, probe_cfg: dict, env: Dict[str, str], out: str) -> dict:
+    """The probe's checks in a fresh interpreter: no test runner, no stats."""
+    env2 = dict(env)
+    env2.pop("PYCTX_STATS", None)
+    env2["PYTHONPATH"] = run.target
+    cfg = {k: v for k, v in probe_cfg.items() if k != "hypothesis"}
+    env2["PYCTX_CORPUS_PROBE"] = json.dumps(dict(cfg, out=out))
+    cwd = os.path.join(os.path.dirname(out), "probe-cwd")
+    os.makedirs(cwd, exist_ok=True)
+    proc = _run([run.python, PROBE_SCRIPT], cwd=cwd, env=env2, timeout=300)
+    probe = _read_json(out)
+    if proc.returncode != 0:
+        probe["exit"] = "%d: %s" % (proc.returncode, _tail(proc.stdout, 20))
+    return probe
+
+
+def _crash_output(run: BuildRun, tcfg: dict, proc, cwd: str, env: Dict[str, str]) -> str:
+    """What a test process that died left: pyctx's own messages first. A
+    unittest runner does not capture, so its output has them; pytest's fd
+    capture swallows them, so the suite is rerun with `-x --capture=no`."""
+    if tcfg.get("runner", "pytest") == "unittest":
+        mine = [line for line in proc.stdout.splitlines() if line.startswith("pyctx:")]
+        return "\n".join(mine[:10] + ["[exit %d; last lines]" % proc.returncode,
+                                       _tail(proc.stdout, 20)])
+    env3 = {k: v for k, v in env.items() if k not in ("PYCTX_STATS", "PYCTX_CORPUS_PROBE")}
+    cmd3 = [run.python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-x",
+            "--capture=no"] + list(tcfg["pytest_args"])
+    p3 = _run(cmd3, cwd=cwd, env=env3, timeout=1200)
+    with open(os.path.join(os.path.dirname(cwd), "tests-rerun.log"), "w") as f:
+        f.write("$ (cd %s && %s)\n%s" % (cwd, " ".join(shlex.quote(c) for c in cmd3), p3.stdout))
+    mine = [line for line in p3.stdout.splitlines() if line.startswith("pyctx:")]
+    return "\n".join(mine[:10] + ["[rerun -x --capture=no, exit %d; last lines]"
+                                   % p3.returncode, _tail(p3.stdout, 12)])
+
+
+def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str,
+              test_deps: Optional[str] = None) -> TestRun:
+    base = os.path.join(workdir, run.mode)
+    tcfg = pkg["tests"]
+    cwd = _test_dir(base, tcfg, pristine)
     stats = os.path.join(base, "stats.jsonl")
     junit = os.path.join(base, "junit.xml")
     probe_out = os.path.join(base, "probe.json")
-    script_out = os.path.join(base, "probe-script.json")
-    for p in (stats, junit, probe_out, script_out):
+    for p in (stats, junit, probe_out, os.path.join(base, "probe-script.json")):
         if os.path.exists(p):
             os.unlink(p)
     probe_cfg = {"target": run.target, "imports": pkg.get("imports", []),
                  "checks": pkg.get("checks", [])}
     if tcfg.get("hypothesis"):
         probe_cfg["hypothesis"] = tcfg["hypothesis"]
+    if tcfg.get("skip_tests"):
+        probe_cfg["skip_tests"] = tcfg["skip_tests"]
 
     env = _base_env()
     env.update(tcfg.get("env", {}))
     env["PYTHONPATH"] = os.pathsep.join([run.target, HERE] + ([test_deps] if test_deps else []))
     env["PYCTX_STATS"] = stats
     env["PYCTX_CORPUS_PROBE"] = json.dumps(dict(probe_cfg, out=probe_out))
-    cmd = [run.python, "-m", "pytest", "-p", PROBE_MODULE, "-p", "no:cacheprovider",
-           "-q", "-rfE", "--junitxml", junit] + list(tcfg["pytest_args"])
+    cmd = _test_command(run.python, tcfg, junit)
     t0 = time.monotonic()
     proc = _run(cmd, cwd=cwd, env=env, timeout=1200)
     seconds = time.monotonic() - t0
     with open(os.path.join(base, "tests.log"), "w") as f:
         f.write("$ (cd %s && %s)\n%s" % (cwd, " ".join(shlex.quote(c) for c in cmd), proc.stdout))
+    script_probe = _fresh_probe(run, probe_cfg, env, os.path.join(base, "probe-script.json"))
 
-    # Same checks in a fresh interpreter: no pytest, no stats collection.
+    probe = _read_json(probe_out)
+    if tcfg.get("runner", "pytest") == "unittest":
+        counts, outcomes = unittest_counts(proc.stdout, probe), probe.get("outcomes", {})
+    else:
+        counts, outcomes = parse_pytest_summary(proc.stdout), parse_junit(junit)
+    run.tests = TestRun(returncode=proc.returncode, counts=counts, outcomes=outcomes,
+                        crash_output=(_crash_output(run, tcfg, proc, cwd, env)
+                                      if counts is None else None),
+                        probe=probe, script_probe=script_probe,
+                        output_tail=_tail(proc.stdout, 80), seconds=seconds)
+    if tcfg.get("runner", "pytest") == "unittest" and counts is not None:
+        rerun_failures(run, tcfg, cwd, env, probe_out)
+    _collect_stats(run, stats)
+    return run.tests
+
+
+# At most this many failing tests are rerun; more is not a timing accident.
+MAX_RERUN = 10
+
+
+def rerun_failures(run: BuildRun, tcfg: dict, cwd: str, env: Dict[str, str],
+                   probe_out: str) -> None:
+    """Rerun the failing tests of a unittest suite once, by name, in a fresh
+    process; those that pass count as passed and are listed as flaky.
+
+    tornado's suite has timing tests (a 0.1 s request timeout, a TLS
+    handshake timeout, autoreload's subprocess) that fail on a 2-core
+    machine at load 15 in a plain build. Rerunning only what failed keeps
+    the comparison between builds about the builds. Same environment (the
+    stats of the rerun add to the build's), same runner."""
+    t = run.tests
+    bad = t.ids("failed") + t.ids("error")
+    if not bad or len(bad) > MAX_RERUN:
+        return
+    out = os.path.join(os.path.dirname(probe_out), "probe-rerun.json")
     env2 = dict(env)
-    env2.pop("PYCTX_STATS")
-    env2["PYTHONPATH"] = run.target
-    probe_cfg.pop("hypothesis", None)
-    env2["PYCTX_CORPUS_PROBE"] = json.dumps(dict(probe_cfg, out=script_out))
-    scratch2 = os.path.join(base, "probe-cwd")
-    os.makedirs(scratch2, exist_ok=True)
-    p2 = _run([run.python, PROBE_SCRIPT], cwd=scratch2, env=env2, timeout=300)
-    script_probe = _read_json(script_out)
-    if p2.returncode != 0:
-        script_probe["exit"] = "%d: %s" % (p2.returncode, _tail(p2.stdout, 20))
+    env2["PYCTX_CORPUS_PROBE"] = json.dumps(dict(json.loads(env["PYCTX_CORPUS_PROBE"]), out=out))
+    cmd = [run.python, PROBE_SCRIPT, "--run", tcfg["module"]] + list(tcfg.get("args", [])) + bad
+    proc = _run(cmd, cwd=cwd, env=env2, timeout=1200)
+    with open(os.path.join(os.path.dirname(probe_out), "tests-rerun.log"), "w") as f:
+        f.write("$ (cd %s && %s)\n%s" % (cwd, " ".join(shlex.quote(c) for c in cmd), proc.stdout))
+    again = _read_json(out).get("outcomes", {})
+    if unittest_counts(proc.stdout, {"outcomes": again}) is None:
+        return
+    t.flaky = sorted(tid for tid in bad if again.get(tid) == "passed")
+    for tid in t.flaky:
+        t.outcomes[tid] = "passed"
+    t.counts = counts_of(t.outcomes)
+    if t.flaky == sorted(bad) and proc.returncode == 0:
+        t.returncode = 0
 
-    counts = parse_pytest_summary(proc.stdout)
-    crash_output = None
-    if counts is None:
-        env3 = dict(env)
-        for k in ("PYCTX_STATS", "PYCTX_CORPUS_PROBE"):
-            env3.pop(k)
-        cmd3 = [run.python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-x",
-                "--capture=no"] + list(tcfg["pytest_args"])
-        p3 = _run(cmd3, cwd=cwd, env=env3, timeout=1200)
-        with open(os.path.join(base, "tests-rerun.log"), "w") as f:
-            f.write("$ (cd %s && %s)\n%s" % (cwd, " ".join(shlex.quote(c) for c in cmd3),
-                                           p3.stdout))
-        mine = [line for line in p3.stdout.splitlines() if line.startswith("pyctx:")]
-        crash_output = "\n".join(mine[:10] + ["[rerun -x --capture=no, exit %d; last lines]"
-                                               % p3.returncode, _tail(p3.stdout, 12)])
 
-    tests = TestRun(returncode=proc.returncode,
-                    counts=counts, crash_output=crash_output,
-                    outcomes=parse_junit(junit),
-                    probe=_read_json(probe_out),
-                    script_probe=script_probe,
-                    output_tail=_tail(proc.stdout, 80),
-                    seconds=seconds)
-    run.tests = tests
-    run.stats_lines = read_stats(stats)
+def _collect_stats(run: BuildRun, path: str) -> None:
+    """The PYCTX_STATS lines of this build's .so files, summed."""
+    run.stats_lines = read_stats(path)
     legacy, ctx, by_caller = {}, {}, {}
     for line in run.stats_lines:
         if not run.is_mine(line):
@@ -763,7 +1123,6 @@ def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str,
             for k, v in calls.items():
                 mine[k] = mine.get(k, 0) + int(v)
     run.legacy_calls, run.ctx_calls, run.legacy_by_caller = legacy, ctx, by_caller
-    return tests
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -909,7 +1268,7 @@ def migration_problems(mig: MigrationRun) -> List[str]:
         out.append("error diagnostics: %s" % errors[:10])
     c_roots = [os.path.normpath(p) for p in mig.paths]
     outside = [p for p in mig.changed_files
-               if not p.endswith((".c", ".h"))
+               if not p.endswith(SOURCE_SUFFIXES)
                or not any(p == r or p.startswith(r + os.sep) for r in c_roots)]
     if outside:
         out.append("files changed outside the extension's C sources: %s" % outside)
@@ -995,8 +1354,16 @@ class Corpus:
                                 self.deps(python, name, "build_deps"))
             dest = os.path.join(self.workdir, name, "pristine")
             shutil.rmtree(dest, ignore_errors=True)
-            return unpack(sdist, dest)
+            tree = unpack(sdist, dest)
+            check_requires_python(name, pkg, tree)
+            return tree
         return self._once(("pristine", name), compute)
+
+    def stable_abi(self, python: str) -> Tuple[frozenset, str]:
+        """stable_abi_names for this interpreter (the installed ones as the
+        fallback's candidates)."""
+        return self._once(("stable-abi", python),
+                          lambda: stable_abi_names(python, installed_pythons()))
 
     def flags(self, python: str, compat: bool) -> Dict[str, str]:
         return self._once(("flags", python, compat), lambda: pyctx_flags(python, compat))
@@ -1274,7 +1641,7 @@ def _c_files(path: str):
         return
     for d, _, files in os.walk(path):
         for f in files:
-            if f.endswith((".c", ".h")):
+            if f.endswith(SOURCE_SUFFIXES):
                 yield os.path.join(d, f)
 
 
@@ -1317,15 +1684,25 @@ def _table(head: List[str], body: List[List[str]], markdown: bool) -> str:
     return "\n".join([fmt % tuple(head), sep] + [fmt % tuple(b) for b in body])
 
 
-def format_table(rows: List[Dict[str, BuildRun]], markdown: bool = False) -> str:
+def format_table(rows: List[Dict[str, BuildRun]], markdown: bool = False,
+                 packages: Optional[Dict[str, dict]] = None,
+                 abis: Optional[Dict[str, Tuple[frozenset, str]]] = None) -> str:
     """The compat table: one row per (package, python)."""
+    packages = packages or load_packages()
     head = ["package", "python", "plain p/f/s/e", "compat p/f/s/e",
-            "legacy fns", "legacy calls", "imports counted", "pyctx syms"]
+            "legacy fns", "legacy calls", "imports counted", "pyctx syms", "result"]
     body = []
     for r in rows:
         plain, compat = r.get("plain"), r.get("compat")
         any_run = plain or compat
         ok_compat = compat is not None and compat.error is None
+        pkg = packages[any_run.package]
+        if compat is None:
+            result = "-"
+        else:
+            abi = abis.get(compat.python) if abis else None
+            problems = compat_verdict(plain, compat, pkg, abi) if plain else ["no plain build"]
+            result = judged(problems, pkg, "compat")
         body.append([
             any_run.package, any_run.version, _cell(plain), _cell(compat),
             str(compat.legacy_distinct) if ok_compat else "-",
@@ -1334,13 +1711,15 @@ def format_table(rows: List[Dict[str, BuildRun]], markdown: bool = False) -> str
             ("%d (plain %d)" % (len(compat.pyctx_symbols),
                                 len(plain.pyctx_symbols) if plain else -1))
             if ok_compat else "-",
+            result,
         ])
     return _table(head, body, markdown)
 
 
 def verdict(plain: BuildRun, run: BuildRun, mig: Optional[MigrationRun],
-            pkg: dict) -> List[str]:
-    """Every problem of one migrated/half build (empty: it passes)."""
+            pkg: dict, abi: Optional[Tuple[frozenset, str]] = None) -> List[str]:
+    """Every problem of one migrated/half build (empty: it passes). ``abi``:
+    the interpreter's stable ABI, checked for packages with "abi3": true."""
     out = []
     if mig is not None:
         out += migration_problems(mig) + idempotence_problems(mig)
@@ -1348,6 +1727,94 @@ def verdict(plain: BuildRun, run: BuildRun, mig: Optional[MigrationRun],
         return out + [run.error]
     out += suite_problems(plain, run) + probe_problems(run, pkg) + stats_problems(run, mig)
     out += object_problems(run)
+    if pkg.get("abi3") and abi is not None:
+        out += stable_abi_problems(run, *abi)
+    return out
+
+
+def compat_verdict(plain: BuildRun, run: BuildRun, pkg: dict,
+                   abi: Optional[Tuple[frozenset, str]] = None) -> List[str]:
+    """Every problem of one compat build (empty: it passes)."""
+    if run.error:
+        return [run.error]
+    out = suite_problems(plain, run) + probe_problems(run, pkg)
+    out += compat_stats_problems(plain, run, pkg) + compat_symbol_problems(plain, run)
+    if pkg.get("abi3") and abi is not None:
+        out += stable_abi_problems(run, *abi)
+    return out
+
+
+def judged(problems: List[str], pkg: dict, variant: str) -> str:
+    """A row's result: ok / FAIL, or for an expected failure xfail / XPASS
+    (passes now: remove its expect_fail entry)."""
+    if expected_failure(pkg, variant):
+        return "xfail" if problems else "XPASS"
+    return "FAIL" if problems else "ok"
+
+
+# Evidence floors for "the calls really went through compat".
+MIN_DISTINCT_LEGACY = 10
+MIN_TOTAL_LEGACY = 1000
+
+
+def compat_stats_problems(plain: BuildRun, run: BuildRun, pkg: dict) -> List[str]:
+    """PYCTX_STATS of a compat build: legacy calls only, enough of them, of
+    enough distinct functions, including the package's expect_legacy."""
+    if run.error or run.tests is None:
+        return [run.error or "no test run"]
+    mine = [line for line in run.stats_lines if run.is_mine(line)]
+    if not mine:
+        others = sorted({line.get("module", "?") for line in run.stats_lines})
+        return ["no PYCTX_STATS line for %s (lines for: %s)" % (run.so_paths, others)]
+    top = sorted(run.legacy_calls.items(), key=lambda kv: -kv[1])[:15]
+    # An extension cannot call more distinct out-of-line API functions than
+    # it imports: markupsafe's _speedups.c imports two (PyUnicode_New,
+    # PyModule_Create2); everything else it uses is a CPython macro or
+    # static inline function.
+    imported = plain.capi_function_imports
+    need = min(MIN_DISTINCT_LEGACY, len(imported))
+    out = []
+    if need == 0:
+        out.append("plain .so imports no CPython functions? %s" % plain.so_paths)
+    if run.legacy_distinct < need:
+        out.append("only %d distinct legacy functions (need %d; plain imports %d: %s): %s" % (
+            run.legacy_distinct, need, len(imported), imported[:20], top))
+    if run.legacy_total < MIN_TOTAL_LEGACY:
+        out.append("only %d legacy calls (need %d): %s" % (run.legacy_total, MIN_TOTAL_LEGACY,
+                                                            top))
+    if run.ctx_total:
+        out.append("ctx-form calls in an unmodified source: %s" % run.ctx_calls)
+    missing = [n for n in pkg.get("expect_legacy", []) if not run.legacy_calls.get(n)]
+    if missing:
+        out.append("expected legacy calls missing: %s (have %s)" % (missing, top))
+    return out
+
+
+def compat_symbol_problems(plain: BuildRun, run: BuildRun) -> List[str]:
+    """The compat .so carries pyctx and the plain one does not; and the
+    compile step did what the route promises: with compat flags for the
+    compiler (header route) the package's objects call pyctx; with none
+    (compat by linking) they are what a plain build compiles, reference for
+    reference."""
+    if run.error or plain.error:
+        return [run.error or plain.error]
+    out = []
+    if not run.pyctx_symbols:
+        out.append("compat .so %s has no pyctx symbols (flags: %r)" % (run.so_paths, run.env))
+    if plain.pyctx_symbols:
+        out.append("plain .so has pyctx symbols: %s" % plain.pyctx_symbols[:10])
+    if plain.object_pyctx_refs:
+        out.append("plain object files reference pyctx: %s" % plain.object_pyctx_refs)
+    if run.env.get("CFLAGS", "").strip():
+        if not run.object_pyctx_refs:
+            out.append("compat object files reference no pyctx symbol (found: %r)"
+                       % run.object_pyctx_refs)
+    elif run.object_pyctx_refs or run.object_python_refs != plain.object_python_refs:
+        out.append("compat by linking, yet the compile step changed the objects: pyctx refs "
+                   "%s; CPython refs only in compat %s, only in plain %s" % (
+                       run.object_pyctx_refs,
+                       sorted(set(run.object_python_refs or []) - set(plain.object_python_refs or [])),
+                       sorted(set(plain.object_python_refs or []) - set(run.object_python_refs or []))))
     return out
 
 
@@ -1356,7 +1823,8 @@ def _fmt_calls(n: int) -> str:
 
 
 def format_migrate_table(rows: List[Tuple[BuildRun, BuildRun, Optional[MigrationRun]]],
-                         packages: Dict[str, dict], markdown: bool = False) -> str:
+                         packages: Dict[str, dict], markdown: bool = False,
+                         abis: Optional[Dict[str, Tuple[frozenset, str]]] = None) -> str:
     """The migration table: one row per (package, python, variant)."""
     head = ["package", "python", "variant", "functions", "calls rewritten", "entry points",
             "bridges", "refusals", "build", "tests (plain)", "ctx / legacy calls", "result"]
@@ -1376,11 +1844,12 @@ def format_migrate_table(rows: List[Tuple[BuildRun, BuildRun, Optional[Migration
             tests_cell += " (%s)" % plain.tests.counts.short()
         calls = ("%s / %s" % (_fmt_calls(run.ctx_total), _fmt_calls(run.legacy_total))
                  if not run.error and run.tests else "-")
-        problems = verdict(plain, run, mig, packages[run.package])
+        pkg = packages[run.package]
+        problems = verdict(plain, run, mig, pkg, abis.get(run.python) if abis else None)
         body.append([run.package, run.version, run.mode, fns,
                      str(t.get("calls_rewritten", "-")), str(t.get("entry_points", "-")),
                      str(t.get("bridges", "-")), str(t.get("refused", "-")),
-                     build_cell, tests_cell, calls, "ok" if not problems else "FAIL"])
+                     build_cell, tests_cell, calls, judged(problems, pkg, run.mode)])
     return _table(head, body, markdown)
 
 
@@ -1392,6 +1861,9 @@ def _details(run: BuildRun) -> List[str]:
     t = run.tests
     if t is None:
         return lines
+    if t.flaky:
+        lines.append("[%s %s %s] failed, then passed when rerun alone (counted as passed): %s"
+                     % (run.package, run.version, run.mode, ", ".join(t.flaky)))
     bad = t.ids("failed") + t.ids("error")
     if bad or t.counts is None or t.returncode not in (0,):
         lines.append("[%s %s %s] pytest exit %d; failing: %s\n%s" % (
@@ -1409,6 +1881,7 @@ def _details(run: BuildRun) -> List[str]:
 
 
 def _pythons_and_names(args, ap, packages):
+    """(interpreters considered, package names, {name: interpreters used})."""
     names = args.package or list(packages)
     for n in names:
         if n not in packages:
@@ -1416,7 +1889,30 @@ def _pythons_and_names(args, ap, packages):
     pythons = [_abs_python(p) for p in (args.python or installed_pythons())]
     if not pythons:
         ap.error("no interpreters found; pass --python")
-    return pythons, names
+    # Interpreters named with --python are all used (where supported).
+    which = "all" if args.python else args.pythons
+    try:
+        per = {n: select_pythons(packages[n], pythons, which) for n in names}
+    except HarnessError as exc:
+        ap.error(str(exc))
+    return pythons, names, per
+
+
+HALF_ENV = "PYCTX_CORPUS_HALF"
+
+
+def half_pythons(pkg: dict, selected: Sequence[str], installed: Sequence[str],
+                 wanted: Optional[str] = None) -> List[str]:
+    """Interpreters for the seeded-half build of one package: ``wanted``
+    (default $PYCTX_CORPUS_HALF, else "newest") is "newest" (the newest of
+    ``selected``), "all" (all of ``selected``) or X.Y versions (any installed
+    interpreter the package supports)."""
+    wanted = (wanted or os.environ.get(HALF_ENV) or "newest").strip()
+    if wanted == "newest":
+        return list(selected[-1:])
+    if wanted == "all":
+        return list(selected)
+    return select_pythons(pkg, installed, wanted)
 
 
 def _common_args(ap):
@@ -1427,6 +1923,10 @@ def _common_args(ap):
     ap.add_argument("--workdir", help="keep builds here (default: a temp dir, removed)")
     ap.add_argument("--cache", default=DEFAULT_CACHE, help="sdist cache directory")
     ap.add_argument("--jobs", type=int, help="builds at a time (default: PYCTX_CORPUS_JOBS or 2)")
+    ap.add_argument("--pythons", metavar="edges|all|X.Y,...",
+                    help="interpreters per package without --python: the oldest and newest "
+                         "it supports (edges), every one (all) or these versions (default: "
+                         "$%s or %s)" % (PYTHONS_ENV, DEFAULT_PYTHONS))
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
 
 
@@ -1440,22 +1940,22 @@ def main_compat(argv) -> int:
                     help="also list the N most called legacy functions per compat build")
     args = ap.parse_args(argv)
     packages = load_packages()
-    pythons, names = _pythons_and_names(args, ap, packages)
+    pythons, names, per = _pythons_and_names(args, ap, packages)
     modes = ("plain", "compat") if args.mode == "both" else (args.mode,)
     workdir = args.workdir or tempfile.mkdtemp(prefix="pyctx-corpus-")
     corpus = Corpus(workdir, packages, args.cache, jobs=args.jobs,
                     keep_build_trees=bool(args.workdir))
     rows, t0 = [], time.monotonic()
     try:
-        pairs = [(py, n) for py in pythons for n in names
-                 if not unsupported(packages[n], python_version(py))]
+        pairs = [(py, n) for py in pythons for n in names if py in per[n]]
         corpus.plan([(py, n, m) for py, n in pairs for m in modes])
         rows = [corpus.results(py, n, modes) for py, n in pairs]
     finally:
         corpus.close()
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
-    print(format_table(rows, args.markdown))
+    abis = _abis(corpus, [run for r in rows for run in r.values()], packages)
+    print(format_table(rows, args.markdown, packages, abis))
     print("(%.1fs; counts are passed/failed/skipped/errors)" % (time.monotonic() - t0))
     _print_unsupported(pythons, names, packages)
     for r in rows:
@@ -1476,18 +1976,11 @@ def main_compat(argv) -> int:
         with open(args.json, "w") as f:
             json.dump([{m: dataclasses.asdict(v) for m, v in r.items()} for r in rows],
                       f, indent=1, sort_keys=True)
-    ok = all(run.error is None and run.tests is not None and run.tests.returncode == 0
-             for r in rows for run in r.values())
+    ok = all(judged(compat_verdict(r["plain"], r["compat"], packages[r["plain"].package],
+                                   abis.get(r["plain"].python)),
+                    packages[r["plain"].package], "compat") in ("ok", "xfail")
+             if "compat" in r else r["plain"].error is None for r in rows)
     return 0 if ok else 1
-
-
-def _half_pythons(pythons: List[str], wanted: Optional[List[str]]) -> List[str]:
-    if wanted:
-        if wanted == ["all"]:
-            return pythons
-        return [_abs_python(p) for p in wanted]
-    hits = [p for p in pythons if python_version(p) == HALF_VERSION]
-    return hits or pythons[-1:]
 
 
 def main_migrate(argv) -> int:
@@ -1496,9 +1989,9 @@ def main_migrate(argv) -> int:
         description="Full and seeded-half migrations of the corpus, built and tested "
                     "against plain builds.")
     _common_args(ap)
-    ap.add_argument("--half-python", action="append",
-                    help="interpreter(s) for the half migrations (default: %s; 'all')"
-                    % HALF_VERSION)
+    ap.add_argument("--half", metavar="newest|all|X.Y,...",
+                    help="interpreters for the half migrations, among those of the package "
+                         "(default: $%s or newest)" % HALF_ENV)
     ap.add_argument("--no-half", action="store_true", help="skip the half migrations")
     ap.add_argument("--compat", action="store_true",
                     help="also build through compat (packages with compat: true) and "
@@ -1515,51 +2008,46 @@ def main_migrate(argv) -> int:
             for p in verdict(plain, run, mig, packages[run.package]):
                 print("[%s %s %s] FAIL: %s" % (run.package, run.version, run.mode,
                                                p.splitlines()[0][:300]))
-        return 0 if all(not verdict(p, r, m, packages[r.package]) for p, r, m in rows) else 1
-    pythons, names = _pythons_and_names(args, ap, packages)
-    halves = [] if args.no_half else _half_pythons(pythons, args.half_python)
+        return 0 if _rows_ok(rows, packages, {}) else 1
+    pythons, names, per = _pythons_and_names(args, ap, packages)
     workdir = args.workdir or tempfile.mkdtemp(prefix="pyctx-corpus-")
     corpus = Corpus(workdir, packages, args.cache, jobs=args.jobs,
                     keep_build_trees=bool(args.workdir))
     t0 = time.monotonic()
-    keys = []
+    builds = []      # (python, package, variant) of the migrated/half rows
     for n in names:
-        for py in pythons:
-            if unsupported(packages[n], python_version(py)):
-                continue
-            keys += [(py, n, "plain"), (py, n, "migrated")]
-            if py in halves:
-                keys.append((py, n, "half"))
-    compat_pairs = [(py, n) for py in pythons for n in names
-                    if args.compat and packages[n].get("compat")
-                    and not unsupported(packages[n], python_version(py))]
-    keys += [(py, n, "compat") for py, n in compat_pairs]
+        if not migratable(packages[n]):
+            continue
+        halves = [] if args.no_half else half_pythons(packages[n], per[n], pythons, args.half)
+        builds += [(py, n, "migrated") for py in per[n]]
+        builds += [(py, n, "half") for py in halves]
+    compat_pairs = [(py, n) for n in names for py in per[n]
+                    if args.compat and packages[n].get("compat")]
+    keys = [k for py, n, v in builds for k in ((py, n, "plain"), (py, n, v))]
+    keys += [(py, n, v) for py, n in compat_pairs for v in ("plain", "compat")]
     rows = []
     try:
         corpus.plan(keys)
-        for n in names:
-            for py in pythons:
-                if unsupported(packages[n], python_version(py)):
-                    continue
-                variants = ["migrated"] + (["half"] if py in halves else [])
-                for v in variants:
-                    plain, run = corpus.result(py, n, "plain"), corpus.result(py, n, v)
-                    mig = None
-                    try:
-                        mig = corpus.migration(n, v, py)
-                    except Exception as exc:
-                        run.error = run.error or "migration: %s" % exc
-                    rows.append((plain, run, mig))
+        for py, n, v in builds:
+            plain, run = corpus.result(py, n, "plain"), corpus.result(py, n, v)
+            mig = None
+            try:
+                mig = corpus.migration(n, v, py)
+            except Exception as exc:
+                run.error = run.error or "migration: %s" % exc
+            rows.append((plain, run, mig))
         compat_rows = [corpus.results(py, n, ("plain", "compat")) for py, n in compat_pairs]
-        at_once = migrate_at_once(corpus, names, pythons[0])
+        at_once = migrate_at_once(corpus, [n for n in names if migratable(packages[n])],
+                                  pythons[-1])
         total = time.monotonic() - t0
+        abis = _abis(corpus, [r for row in rows for r in row[:2]], packages)
         if compat_rows:
-            print(format_table(compat_rows, args.markdown))
+            print(format_table(compat_rows, args.markdown, packages, abis))
             for r in compat_rows:
                 for line in _details(r["compat"]):
                     print(line)
             print()
-        print(format_migrate_table(rows, packages, args.markdown))
+        print(format_migrate_table(rows, packages, args.markdown, abis))
         print("(%.1fs with %d job(s); tests are passed/failed/skipped/errors of the variant, "
               "the plain build's in parentheses)" % (total, corpus.jobs))
         _print_unsupported(pythons, names, packages)
@@ -1574,8 +2062,19 @@ def main_migrate(argv) -> int:
         corpus.close()
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
-    ok = all(not verdict(p, r, m, packages[r.package]) for p, r, m in rows)
-    return 0 if ok else 1
+    return 0 if _rows_ok(rows, packages, abis) else 1
+
+
+def _rows_ok(rows, packages, abis) -> bool:
+    """Every migrated/half row passes, or fails where that is expected."""
+    return all(judged(verdict(p, r, m, packages[r.package], abis.get(r.python)),
+                      packages[r.package], r.mode) in ("ok", "xfail") for p, r, m in rows)
+
+
+def _abis(corpus: Corpus, runs: Sequence[BuildRun], packages) -> Dict[str, Tuple[frozenset, str]]:
+    """The stable ABI of every interpreter that built an abi3 package."""
+    return {r.python: corpus.stable_abi(r.python) for r in runs
+            if packages[r.package].get("abi3")}
 
 
 def _build_run_from_dict(d: dict) -> BuildRun:

@@ -8,6 +8,11 @@ tested once, and the plain builds serve both files. At first use the
 session queues every build that the selected tests will need, in test
 order, so the thread pool (PYCTX_CORPUS_JOBS, default 2) works ahead of
 the test that is running.
+
+Which interpreters: per package, harness.select_pythons (PYCTX_CORPUS_PYTHONS:
+"edges" by default, the oldest and newest installed CPython the package
+supports; "all" under `scripts/test --full`). An installed interpreter the
+package does not support gets skipped tests that say why.
 """
 
 import importlib.util
@@ -29,31 +34,50 @@ def load_harness():
 
 
 harness = load_harness()
+PACKAGES = harness.load_packages()
+INSTALLED = harness.installed_pythons()
 
 
 def version_of(python):
     return os.path.basename(os.path.dirname(os.path.dirname(python)))
 
 
-def half_pythons(pythons):
-    """Interpreters for the seeded-half builds: PYCTX_CORPUS_HALF ('all' or
-    comma-separated versions), default harness.HALF_VERSION (or the newest
-    installed when that one is missing)."""
-    wanted = os.environ.get("PYCTX_CORPUS_HALF", "").strip()
-    if wanted == "all":
-        return list(pythons)
-    versions = [v.strip() for v in wanted.split(",") if v.strip()] or [harness.HALF_VERSION]
-    hits = [p for p in pythons if version_of(p) in versions]
-    return hits or list(pythons[-1:])
+def pythons_of(package):
+    """The interpreters this session builds the package with."""
+    return harness.select_pythons(PACKAGES[package], INSTALLED)
 
 
-def param(python, package, *rest, id):
-    """pytest.param, skipped with its reason where packages.json says the
-    pinned release does not work on that interpreter."""
+def half_pythons(package):
+    """Interpreters for the package's seeded-half build (PYCTX_CORPUS_HALF:
+    'newest' of pythons_of by default, 'all', or X.Y versions)."""
+    return harness.half_pythons(PACKAGES[package], pythons_of(package), INSTALLED)
+
+
+def python_params(package, make):
+    """make(python) for each interpreter of the package, plus one skipped
+    entry per installed interpreter it does not support (with the reason)."""
+    chosen = pythons_of(package)
+    out = []
+    for py in INSTALLED:
+        if py in chosen or harness.unsupported(PACKAGES[package], version_of(py)):
+            out.append(make(py))
+    return out
+
+
+def param(python, package, *rest, id, variant=None):
+    """pytest.param, skipped with its reason where the pinned release does
+    not work on that interpreter, and a strict expected failure where
+    packages.json says this variant fails today (an unexpected pass fails
+    the run: then remove the expect_fail entry)."""
     import pytest
-    why = harness.unsupported(harness.load_packages()[package], version_of(python))
-    marks = [pytest.mark.skip(reason="%s on %s: %s" % (package, version_of(python), why))] \
-        if why else []
+    pkg = PACKAGES[package]
+    marks = []
+    why = harness.unsupported(pkg, version_of(python))
+    if why:
+        marks.append(pytest.mark.skip(reason="%s on %s: %s" % (package, version_of(python), why)))
+    xfail = harness.expected_failure(pkg, variant) if variant else None
+    if xfail:
+        marks.append(pytest.mark.xfail(reason=xfail, strict=True))
     return pytest.param(python, package, *rest, id=id, marks=marks)
 
 

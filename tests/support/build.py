@@ -17,8 +17,8 @@ Stable API (other tests import it; keep the signatures):
     ``$PYCTX_BIN`` or ``<root>/target/release/pyctx``.
 ``pyctx_flags(python, compat=False) -> dict``
     ``{"CFLAGS": ..., "LDFLAGS": ...}`` from ``pyctx flags`` for that
-    interpreter: ``--cflags --compat`` for a compat build of legacy sources,
-    ``--cflags`` for migrated sources. Merge into the ``env`` of
+    interpreter: ``--compat`` for a compat build of legacy sources (no
+    compile flags; the link adds the runtime), plain for migrated sources. Merge into the ``env`` of
     ``pip_install``.
 ``pip_install(python, project_dir, target, env=None) -> Path``
     Copy ``project_dir`` to a scratch directory (the source tree is never
@@ -129,10 +129,10 @@ def _run_flags(args):
 def pyctx_flags(python, compat=False):
     """CFLAGS/LDFLAGS for building against pyctx with ``python``."""
     python = str(python)
-    cflags = ["flags", "--cflags"] + (["--compat"] if compat else []) + ["--python", python]
+    mode = ["--compat"] if compat else []
     return {
-        "CFLAGS": _run_flags(cflags),
-        "LDFLAGS": _run_flags(["flags", "--ldflags", "--python", python]),
+        "CFLAGS": _run_flags(["flags", "--cflags"] + mode + ["--python", python]),
+        "LDFLAGS": _run_flags(["flags", "--ldflags"] + mode + ["--python", python]),
     }
 
 
