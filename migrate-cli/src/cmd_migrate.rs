@@ -134,6 +134,7 @@ pub fn run_engine(sel: &Selection) -> Result<Run> {
         only_files,
         entry: sel.entry.iter().cloned().collect(),
         trampolines: sel.trampolines,
+        ..Options::default()
     };
     let api = ApiNames::from_table(&table);
     let mut outcome = migrate_guarded(&files, &api, &opts);

@@ -3,8 +3,10 @@
 //! Runs the engine without writing and classifies each function definition
 //! by the state of the source as it is now:
 //!
-//! - `migrated`: it has its context (parameter or `PyCtx_Get()` prologue)
-//!   and every API call it makes that can take one does;
+//! - `migrated`: it has its context (parameter or `PyCtx_Get()` prologue),
+//!   every API call it makes that can take one does, and every call of it
+//!   passes the context its signature asks for (the engine's output check
+//!   holds for it);
 //! - `to do`: the engine would still change it;
 //! - `legacy`: excluded from migration (`--only` / `--exclude` / `--files`);
 //! - `refused`: cannot be rewritten (with the reason);
@@ -42,10 +44,14 @@ pub enum State {
 pub fn state(r: &FunctionReport) -> State {
     match &r.status {
         Status::Threaded | Status::EntryPoint => {
+            // Migrated only when the engine has nothing left to do for it:
+            // its own signature, prototypes and calls, and every call of
+            // it elsewhere (a caller without its context would not build).
             if r.param_added
                 || r.prologue_added
                 || r.calls_rewritten > 0
                 || r.prototypes_updated > 0
+                || r.callers_updated > 0
             {
                 State::ToDo
             } else {

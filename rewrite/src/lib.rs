@@ -41,21 +41,55 @@
 //! - **Idempotence**: migrating the output again yields no edits.
 //!
 //! The rules and policies are specified in `docs/migration-policy.md`.
+//!
+//! With a compiler, [`migrate_verified`] also compiles every changed
+//! translation unit before and after (e.g. with [`Libclang`] and the
+//! build's flags) and backs out what the rewrite broke:
+//!
+//! ```no_run
+//! # use pyctx_rewrite::{migrate_verified, ApiNames, Libclang, Options, SourceFile};
+//! # let api = ApiNames::load_default().unwrap();
+//! # let files: Vec<SourceFile> = vec![];
+//! let cc = Libclang::new(vec!["-I/usr/include/python3.12".into()]).unwrap();
+//! let out = migrate_verified(&files, &api, &Options::default(), &cc);
+//! ```
+//!
+//! # Phases
+//!
+//! parse → units → resolve → decide → edit →
+//! check → report, driven by `engine::migrate`; decide → edit → check
+//! repeat while the check (which reads the output back as text) sends
+//! functions back to their signature. ARCHITECTURE.md has the map.
 
+mod check;
+mod clang;
 mod configs;
+mod decide;
+mod edit;
 mod engine;
 mod lex;
 mod macros;
 mod mask;
+mod model;
+mod parse;
+mod pp;
+mod report;
+mod resolve;
 mod scan;
+mod text;
+mod trampoline;
+mod units;
+mod verify;
 
 use serde::Serialize;
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
-pub use engine::migrate;
+pub use clang::Libclang;
+pub use engine::{migrate, migrate_verified};
 #[doc(hidden)]
 pub use macros::cpython_syntax_header;
+pub use verify::{Compile, CompileError};
 
 /// One source file of the project (a `.c` or a header).
 #[derive(Debug, Clone)]
@@ -186,6 +220,12 @@ pub struct Options {
     /// (`PYCTX__TRAMPOLINE` / `PYCTX_DEALLOC`) defining `NAME` with its
     /// original signature, instead of opening with `PyCtx_Get()`.
     pub trampolines: bool,
+    /// The translation units: the files the build compiles (paths as in
+    /// [`SourceFile::path`], or suffixes of them), e.g. from
+    /// `compile_commands.json`. `None`: every given file that is not a
+    /// header and that no other given file includes. Static functions
+    /// are resolved per unit (see `docs/migration-policy.md`).
+    pub units: Option<BTreeSet<PathBuf>>,
 }
 
 impl Default for Options {
@@ -197,6 +237,7 @@ impl Default for Options {
             only_files: None,
             entry: BTreeSet::new(),
             trampolines: false,
+            units: None,
         }
     }
 }
@@ -310,6 +351,10 @@ pub struct FunctionReport {
     pub calls_rewritten: usize,
     /// Calls that already passed a context before this run.
     pub calls_already_ctx: usize,
+    /// Calls of this function (threaded) that receive a context or a
+    /// bridge in this run, anywhere in the project: until they do, its
+    /// callers do not match its signature.
+    pub callers_updated: usize,
     /// Calls that pass `PyCtx_Get()` (in unselected functions).
     pub bridges: Vec<Bridge>,
     /// API uses left in legacy form, with the reason.
@@ -402,6 +447,12 @@ pub enum Code {
     ThreadSwitch,
     Options,
     Trampoline,
+    /// The output check sent a function back to its signature (an arity
+    /// mismatch or a misplaced include it would otherwise have written).
+    Check,
+    /// `migrate_verified`: a function whose rewrite added a compiler
+    /// diagnostic was backed out.
+    Verify,
     Internal,
     /// Emitted by the command line, not the engine: a folder entry that
     /// could not be followed (symlink loop, dangling link, unreadable).
@@ -425,6 +476,8 @@ impl Code {
         Code::ThreadSwitch,
         Code::Options,
         Code::Trampoline,
+        Code::Check,
+        Code::Verify,
         Code::Internal,
         Code::Walk,
         Code::Write,
@@ -445,6 +498,8 @@ impl Code {
             Code::ThreadSwitch => "thread-switch",
             Code::Options => "options",
             Code::Trampoline => "trampoline",
+            Code::Check => "check",
+            Code::Verify => "verify",
             Code::Internal => "internal",
             Code::Walk => "walk",
             Code::Write => "write",
@@ -466,6 +521,8 @@ impl Code {
             Code::ThreadSwitch => "a function that switches the thread state (`PyGILState_Ensure`, ...) stays legacy",
             Code::Options => "the options cannot be honoured (a context name that is not a C identifier)",
             Code::Trampoline => "an entry point keeps `PyCtx_Get()` instead of a trampoline, and why",
+            Code::Check => "the output check found a call or prototype whose argument count would no longer match, or an include outside every configuration; the functions involved kept their signatures",
+            Code::Verify => "with verification, a function whose rewrite added a compiler error was backed out (left legacy)",
             Code::Internal => "a bug in pyctx (overlapping edits, a panic while processing the file); that file is not changed",
             Code::Walk => "a folder entry that cannot be followed (symlink loop, dangling link, unreadable) is skipped",
             Code::Write => "`--write` refused or failed for this file (read-only, hard links, owner, changed on disk, I/O); nothing was written",
@@ -509,13 +566,22 @@ impl PartialEq<&str> for Code {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Totals {
     pub files_changed: usize,
+    /// State of the code (after this run): how many functions are in each
+    /// status, whether this run or an earlier one put them there.
     pub functions: usize,
     pub threaded: usize,
     pub entry_points: usize,
     pub no_context: usize,
     pub legacy: usize,
     pub refused: usize,
+    /// Changes made by this run (all zero on already-migrated code).
     pub calls_rewritten: usize,
+    pub params_added: usize,
+    pub prologues_added: usize,
+    pub prototypes_updated: usize,
+    pub bridges_added: usize,
+    /// State of the code again: calls passing a context before this run,
+    /// bridges (added now or before), API calls left legacy, macros.
     pub calls_already_ctx: usize,
     pub bridges: usize,
     pub legacy_calls: usize,

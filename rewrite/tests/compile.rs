@@ -3,10 +3,13 @@
 //! - the spine fixture (`fixtures/spine/legacy/`), fully migrated (with
 //!   and without `trampolines`), and with seeded random halves of its
 //!   functions selected (`only`);
-//! - every golden case's `after/` tree (except cases marked `nocompile`).
+//! - every golden case's `after/` tree (except cases marked `nocompile`),
+//!   in every configuration its `configurations` file lists (one line of
+//!   `-D` flags each; the default configuration is always checked).
 //!
-//! Each file is checked with `cc -fsyntax-only -Wall -Werror` and the flags
-//! `pyctx flags --cflags` gives, for every interpreter `scripts/setup` made
+//! Each translation unit (a `.c` file no other file of the tree includes)
+//! is checked with `cc -fsyntax-only -Wall -Werror` and the flags `pyctx
+//! flags --cflags` gives, for every interpreter `scripts/setup` made
 //! (`.venvs/3.*/bin/python`), or only `PYCTX_TEST_PYTHON` when set.
 
 use pyctx_flags::interp::Interpreter;
@@ -77,21 +80,23 @@ fn compiler() -> Compilers {
 
 impl Compilers {
     fn check(&self, label: &str, files: &[(PathBuf, String)]) -> Result<(), String> {
-        self.check_with(label, files, &[])
+        self.check_configs(label, files, &[vec![]])
     }
 
-    /// [`Compilers::check`] with extra flags (`-DNDEBUG`: a configuration).
-    fn check_with(
+    /// Check every configuration (a list of extra flags each).
+    fn check_configs(
         &self,
         label: &str,
         files: &[(PathBuf, String)],
-        extra: &[String],
+        configs: &[Vec<String>],
     ) -> Result<(), String> {
         let errors: Vec<String> = self
             .0
             .iter()
-            .filter_map(|c| {
-                c.check(&format!("{label}-{}", c.version), files, extra)
+            .flat_map(|c| configs.iter().map(move |d| (c, d)))
+            .filter_map(|(c, defs)| {
+                let tag = defs.join("").replace(['-', '='], "");
+                c.check(&format!("{label}-{}{tag}", c.version), files, defs)
                     .err()
             })
             .collect();
@@ -104,13 +109,13 @@ impl Compilers {
 }
 
 impl Compiler {
-    /// Syntax-check every `.c` file of `files` (written under a fresh
-    /// directory, so `#include "x.h"` finds the migrated headers).
+    /// Syntax-check every translation unit of `files` (written under a
+    /// fresh directory, so `#include "x.h"` finds the migrated headers).
     fn check(
         &self,
         label: &str,
         files: &[(PathBuf, String)],
-        extra: &[String],
+        defines: &[String],
     ) -> Result<(), String> {
         let dir = std::env::temp_dir().join(format!(
             "pyctx-rewrite-compile-{}-{}",
@@ -125,7 +130,7 @@ impl Compiler {
         }
         let mut errors = Vec::new();
         for (p, _) in files {
-            if p.extension().and_then(|e| e.to_str()) != Some("c") {
+            if !is_unit(p, files) {
                 continue;
             }
             let dest = dir.join(p);
@@ -134,7 +139,7 @@ impl Compiler {
                 .args(&cc_words[1..])
                 .args(["-fsyntax-only", "-Wall", "-Werror"])
                 .args(&self.flags)
-                .args(extra)
+                .args(defines)
                 .arg(format!("-I{}", dest.parent().unwrap().display()))
                 .arg(&dest)
                 .output()
@@ -154,6 +159,37 @@ impl Compiler {
             Err(errors.join("\n"))
         }
     }
+}
+
+/// A `.c` file that no file of `files` includes (`#include "NAME"` where
+/// `NAME` is the file's name): a unity build compiles only its root.
+fn is_unit(p: &Path, files: &[(PathBuf, String)]) -> bool {
+    let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    p.extension().and_then(|e| e.to_str()) == Some("c")
+        && !files.iter().any(|(_, text)| {
+            text.lines().any(|l| {
+                let l = l.trim_start();
+                l.starts_with('#')
+                    && l.contains("include")
+                    && (l.contains(&format!("\"{name}\"")) || l.contains(&format!("/{name}\"")))
+            })
+        })
+}
+
+/// The extra configurations of a golden case (`configurations`: one line
+/// of flags each), after the default one.
+fn configurations(case: &Path) -> Vec<Vec<String>> {
+    let mut v = vec![vec![]];
+    if let Ok(t) = std::fs::read_to_string(case.join("configurations")) {
+        v.extend(
+            t.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| l.split_whitespace().map(String::from).collect()),
+        );
+    }
+    v
 }
 
 fn read_dir_files(dir: &Path) -> Vec<SourceFile> {
@@ -324,19 +360,6 @@ fn spine_random_halves_compile() {
     }
 }
 
-/// The configurations of a golden case: each line of its `configs` file
-/// is one set of extra flags (`-DNDEBUG`; an empty line: none). Without
-/// the file, one configuration without extra flags.
-fn configs(case: &Path) -> Vec<Vec<String>> {
-    match std::fs::read_to_string(case.join("configs")) {
-        Ok(text) => text
-            .lines()
-            .map(|l| l.split_whitespace().map(str::to_string).collect())
-            .collect(),
-        Err(_) => vec![vec![]],
-    }
-}
-
 #[test]
 fn golden_after_trees_compile() {
     let cc = compiler();
@@ -349,28 +372,45 @@ fn golden_after_trees_compile() {
     cases.sort();
     let mut errors = Vec::new();
     for c in cases {
-        // A case with configurations also proves a compiler accepts its
-        // input: `before/` compiles in each of them too.
-        let trees: &[&str] = if c.join("configs").exists() {
-            &["before", "after"]
-        } else {
-            &["after"]
-        };
-        for tree in trees {
-            let files: Vec<(PathBuf, String)> = read_dir_files(&c.join(tree))
-                .into_iter()
-                .map(|s| (s.path, s.text))
-                .collect();
-            for flags in configs(&c) {
-                let label = format!(
-                    "{}-{tree}{}",
-                    c.file_name().unwrap().to_string_lossy(),
-                    flags.concat()
-                );
-                if let Err(e) = cc.check_with(&label, &files, &flags) {
-                    errors.push(e);
-                }
-            }
+        let files: Vec<(PathBuf, String)> = read_dir_files(&c.join("after"))
+            .into_iter()
+            .map(|s| (s.path, s.text))
+            .collect();
+        let label = c.file_name().unwrap().to_string_lossy().to_string();
+        if let Err(e) = cc.check_configs(&label, &files, &configurations(&c)) {
+            errors.push(e);
+        }
+    }
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+/// Every golden case's `before/` tree is valid C for plain CPython in each
+/// of its configurations: a case tests the engine, not a broken input
+/// (cases whose input is a deliberate half migration say so in
+/// `before-nocompile`).
+#[test]
+fn golden_before_trees_compile() {
+    let cc = compiler();
+    let root = repo().join("fixtures/migrate");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.join("before").is_dir()
+                && !p.join("nocompile").exists()
+                && !p.join("before-nocompile").exists()
+        })
+        .collect();
+    cases.sort();
+    let mut errors = Vec::new();
+    for c in cases {
+        let files: Vec<(PathBuf, String)> = read_dir_files(&c.join("before"))
+            .into_iter()
+            .map(|s| (s.path, s.text))
+            .collect();
+        let label = format!("{}-before", c.file_name().unwrap().to_string_lossy());
+        if let Err(e) = cc.check_configs(&label, &files, &configurations(&c)) {
+            errors.push(e);
         }
     }
     assert!(errors.is_empty(), "{}", errors.join("\n"));

@@ -4,7 +4,8 @@
 //! expected output, byte for byte, every file of `before/`), `expected.txt`
 //! (the engine's rendered report, [`Outcome::render`]) and optionally
 //! `options.json` (`{"only": [...], "exclude": [...], "entry": [...],
-//! "ctx_name": "...", "trampolines": true}`). Paths in reports are relative to `before/`.
+//! "only_files": [...], "units": [...], "ctx_name": "...", "trampolines":
+//! true}`). Paths in reports are relative to `before/`.
 //!
 //! Each case also checks idempotence: migrating `after/` with the same
 //! options changes nothing.
@@ -63,6 +64,7 @@ fn options(case: &Path) -> Options {
     o.exclude = set("exclude").unwrap_or_default();
     o.entry = set("entry").unwrap_or_default();
     o.only_files = set("only_files").map(|s| s.into_iter().map(PathBuf::from).collect());
+    o.units = set("units").map(|s| s.into_iter().map(PathBuf::from).collect());
     if let Some(t) = v.get("trampolines") {
         o.trampolines = t.as_bool().unwrap();
     }

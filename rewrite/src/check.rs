@@ -1,0 +1,588 @@
+//! Phase 5, check: the engine's output, read back as text, must compile
+//! wherever the input did, in every configuration the engine can see.
+//!
+//! The check does not trust the decisions or the edits: it lexes every
+//! output text again and compares it with the input.
+//!
+//! - **Arguments agree.** Every spelling `NAME(...)` of a project
+//!   function's name — calls, prototypes, definitions, and `#define
+//!   NAME(...)` — is a *site*. Within one entity (per translation unit:
+//!   the static `NAME` the unit sees; across units: the external
+//!   `NAME`), every site must have gained the same number of arguments
+//!   (a context added to the definition is added at every call, in every
+//!   `#if` branch, in every unit that sees the header), or the output's
+//!   sites must all agree on their count (an input the engine completed).
+//!   An object-like macro of the name makes every site keep its count.
+//! - **The header is seen.** A changed file includes `pyctx.h` outside
+//!   every conditional group (an include guard excepted), before its
+//!   first `PyCtx` token.
+//!
+//! A violation names the functions involved: the engine sends them back
+//! to their signature (entry point) and runs decide → edit → check again,
+//! so a bug elsewhere becomes a reported fallback, not a broken build.
+//! Entry point: [`Checker`].
+
+use crate::lex::{self, Tok, Token};
+use crate::model::{FileId, Model, NodeId};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SiteKind {
+    /// `NAME(...)` in code: a call, a prototype or a definition.
+    Code,
+    /// `#define NAME(...)`.
+    FnMacro,
+    /// `#define NAME ...`: arguments unknown.
+    ObjMacro,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Site {
+    pub name: String,
+    /// Byte offset of the name.
+    pub at: usize,
+    pub args: usize,
+    /// `...` among the parameters.
+    pub variadic: bool,
+    pub kind: SiteKind,
+}
+
+/// What the check found wrong.
+#[derive(Debug, Clone)]
+pub(crate) struct Violation {
+    /// The file and input offset to report at.
+    pub file: FileId,
+    pub at: usize,
+    pub message: String,
+    /// Functions whose falling back (keeping their signature) removes it.
+    pub nodes: Vec<NodeId>,
+}
+
+/// The sites of every name in `names`, from a text (dead `#if 0` groups
+/// skipped).
+pub(crate) fn sites(src: &[u8], names: &HashSet<&str>) -> Vec<Site> {
+    let toks = lex::lex(src);
+    let dir = lex::scan_directives(src, &toks);
+    let dead = dir.dead;
+    // A macro's parameter in its body is not the function of that name.
+    let mut param_use: HashSet<usize> = HashSet::new();
+    for d in &dir.macros {
+        if let Some(params) = &d.params {
+            param_use.extend(d.body.clone().filter(|&k| {
+                toks[k].kind == Tok::Ident
+                    && params
+                        .iter()
+                        .any(|p| p.as_bytes() == &src[toks[k].start..toks[k].end])
+            }));
+        }
+    }
+    let code: Vec<usize> = (0..toks.len())
+        .filter(|&k| !matches!(toks[k].kind, Tok::Comment | Tok::Newline))
+        .filter(|k| !param_use.contains(k))
+        .collect();
+    let word = |k: usize| &src[toks[k].start..toks[k].end];
+    let mut out = Vec::new();
+    for (ci, &k) in code.iter().enumerate() {
+        let t = toks[k];
+        if t.kind != Tok::Ident {
+            continue;
+        }
+        let Ok(name) = std::str::from_utf8(word(k)) else {
+            continue;
+        };
+        if !names.contains(name) || dead.iter().any(|r| r.contains(&t.start)) {
+            continue;
+        }
+        let prev = |n: usize| (ci >= n).then(|| code[ci - n]);
+        let is_punct = |k: Option<usize>, c: u8| k.is_some_and(|k| toks[k].kind == Tok::Punct(c));
+        if is_punct(prev(1), b'.') || (is_punct(prev(1), b'>') && is_punct(prev(2), b'-')) {
+            continue;
+        }
+        let after_define = prev(1).is_some_and(|p| word(p) == b"define") && is_punct(prev(2), b'#');
+        let next = code.get(ci + 1).copied();
+        let opens = is_punct(next, b'(');
+        let kind = if after_define {
+            if opens && toks[next.unwrap()].start == t.end {
+                SiteKind::FnMacro
+            } else {
+                SiteKind::ObjMacro
+            }
+        } else if opens {
+            SiteKind::Code
+        } else {
+            continue;
+        };
+        let (args, variadic) = if kind == SiteKind::ObjMacro {
+            (0, false)
+        } else {
+            match count_args(src, &toks, &code[ci + 1..]) {
+                Some(a) => a,
+                None => continue,
+            }
+        };
+        out.push(Site {
+            name: name.to_string(),
+            at: t.start,
+            args,
+            variadic,
+            kind,
+        });
+    }
+    out
+}
+
+/// Arguments between the `(` at `code[0]` and its `)`: (count, `...`
+/// among them). `()` and `(void)` count 0. None: no closing parenthesis.
+fn count_args(src: &[u8], toks: &[Token], code: &[usize]) -> Option<(usize, bool)> {
+    let punct = |k: usize| match toks[k].kind {
+        Tok::Punct(c) => c,
+        _ => 0,
+    };
+    let mut depth = 0usize;
+    let close = code.iter().position(|&k| {
+        match punct(k) {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        depth == 0
+    })?;
+    let inner = &code[1..close];
+    if inner.is_empty() {
+        return Some((0, false));
+    }
+    if inner.len() == 1 && &src[toks[inner[0]].start..toks[inner[0]].end] == b"void" {
+        return Some((0, false));
+    }
+    let (mut commas, mut dots, mut variadic) = (0, 0, false);
+    depth = 0;
+    for &k in inner {
+        match punct(k) {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' if depth == 0 => commas += 1,
+            _ => {}
+        }
+        dots = if depth == 0 && punct(k) == b'.' {
+            dots + 1
+        } else {
+            0
+        };
+        variadic |= dots == 3;
+    }
+    Some((commas + 1, variadic))
+}
+
+/// One site in the input and the output.
+struct Pair<'s> {
+    file: FileId,
+    before: &'s Site,
+    after: &'s Site,
+}
+
+/// The input's sites, computed once per run.
+pub(crate) struct Checker {
+    /// Per file: the input's sites, shadowed names left out.
+    before: Vec<Vec<Site>>,
+    /// Per file: indexes (in `before`) the check ignores (a local of the
+    /// name hides the function there).
+    shadowed: Vec<HashSet<usize>>,
+}
+
+impl Checker {
+    pub fn new(m: &Model) -> Checker {
+        let none = HashMap::new();
+        let names = site_names(m, &none);
+        let before: Vec<Vec<Site>> = m.files.iter().map(|f| sites(f.src(), &names)).collect();
+        let shadowed = m
+            .files
+            .iter()
+            .zip(&before)
+            .map(|(f, s)| {
+                s.iter()
+                    .enumerate()
+                    .filter(|(_, site)| {
+                        // Definitions are in source order: the one that
+                        // may hold the site starts last before it.
+                        let k = f.scan.funcs.partition_point(|d| d.range.start <= site.at);
+                        f.scan.file_vars.contains(&site.name)
+                            || (k > 0 && {
+                                let d = &f.scan.funcs[k - 1];
+                                d.range.contains(&site.at) && d.declared.contains(&site.name)
+                            })
+                    })
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+            .collect();
+        Checker { before, shadowed }
+    }
+
+    /// Check the output: `after[f]` is file `f`'s new text (None:
+    /// unchanged); `renamed` maps trampoline implementations to the
+    /// function they were (`box_get_impl` → `box_get`).
+    pub fn check(
+        &self,
+        m: &Model,
+        after: &[Option<&str>],
+        renamed: &HashMap<String, String>,
+        threaded: &[bool],
+    ) -> Vec<Violation> {
+        let names = site_names(m, renamed);
+        let mut out = Vec::new();
+        let after_sites: Vec<Option<Vec<Site>>> = after
+            .iter()
+            .map(|t| t.map(|t| sites(t.as_bytes(), &names)))
+            .collect();
+        let mut pairs: Vec<Vec<Pair>> = Vec::with_capacity(m.files.len());
+        for (fi, (b, a)) in self.before.iter().zip(&after_sites).enumerate() {
+            let a = a.as_ref().unwrap_or(b);
+            let aligned = b.len() == a.len()
+                && b.iter()
+                    .zip(a)
+                    .all(|(x, y)| x.name == y.name || renamed.get(&y.name) == Some(&x.name));
+            if !aligned {
+                out.push(Violation {
+                    file: fi,
+                    at: 0,
+                    message: "internal error: the output's calls and declarations do not line up with the input's".into(),
+                    nodes: Vec::new(),
+                });
+                pairs.push(Vec::new());
+                continue;
+            }
+            pairs.push(
+                b.iter()
+                    .zip(a)
+                    .enumerate()
+                    .filter(|(i, _)| !self.shadowed[fi].contains(i))
+                    .map(|(_, (before, after))| Pair {
+                        file: fi,
+                        before,
+                        after,
+                    })
+                    .collect(),
+            );
+        }
+        for (key, members) in entities(m, &pairs) {
+            if let Some(v) = judge(m, &key, &members, threaded, renamed) {
+                out.push(v);
+            }
+        }
+        for (fi, t) in after.iter().enumerate() {
+            if let Some(t) = t {
+                out.extend(include_seen(fi, t));
+            }
+        }
+        out
+    }
+}
+
+/// The names whose sites are checked: project functions, and the
+/// implementations trampolines renamed them to.
+fn site_names<'m>(m: &'m Model, renamed: &'m HashMap<String, String>) -> HashSet<&'m str> {
+    m.names
+        .funcs
+        .iter()
+        .map(String::as_str)
+        .chain(renamed.keys().map(String::as_str))
+        .collect()
+}
+
+/// (unit for a static name, else None; the name as written in the output)
+type EntityKey<'s> = (Option<usize>, &'s str);
+
+/// Group the sites into entities: per unit, the sites of a name the unit
+/// sees as static; across units, the sites of an external name. A site
+/// counts once per entity (a header in several units).
+fn entities<'p, 's>(
+    m: &Model,
+    pairs: &'p [Vec<Pair<'s>>],
+) -> BTreeMap<EntityKey<'s>, Vec<&'p Pair<'s>>> {
+    let statics: Vec<HashSet<&str>> = m
+        .units
+        .units
+        .iter()
+        .map(|u| {
+            u.closure
+                .iter()
+                .flat_map(|&f| m.files[f].scan.static_names.iter().map(String::as_str))
+                .collect()
+        })
+        .collect();
+    let mut out: BTreeMap<EntityKey, Vec<&Pair>> = BTreeMap::new();
+    for (fi, file_pairs) in pairs.iter().enumerate() {
+        for p in file_pairs {
+            let mut external = false;
+            for &u in &m.units.of_file[fi] {
+                if statics[u].contains(p.before.name.as_str()) {
+                    out.entry((Some(u), &p.after.name)).or_default().push(p);
+                } else if !external {
+                    external = true;
+                    out.entry((None, &p.after.name)).or_default().push(p);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Do an entity's sites still agree? A violation names the functions to
+/// send back to their signature.
+fn judge(
+    m: &Model,
+    key: &EntityKey,
+    members: &[&Pair],
+    threaded: &[bool],
+    renamed: &HashMap<String, String>,
+) -> Option<Violation> {
+    let delta = |p: &Pair| p.after.args as i64 - p.before.args as i64;
+    let d0 = delta(members[0]);
+    if members.iter().all(|p| delta(p) == d0) {
+        return None;
+    }
+    let plain = members
+        .iter()
+        .all(|p| p.after.kind != SiteKind::ObjMacro && !p.after.variadic);
+    if plain
+        && members
+            .iter()
+            .all(|p| p.after.args == members[0].after.args)
+    {
+        return None;
+    }
+    // Report a site that kept its arguments next to one that gained one.
+    let kept = members
+        .iter()
+        .find(|p| delta(p) == 0)
+        .unwrap_or(&members[0]);
+    let gained = members.iter().find(|p| delta(p) != delta(kept)).unwrap();
+    let name = key.1;
+    let original = renamed.get(name).map(String::as_str).unwrap_or(name);
+    let here = |p: &Pair| m.pos_str(p.file, p.before.at);
+    let what = |p: &Pair| match p.after.kind {
+        SiteKind::Code => "a call or declaration",
+        SiteKind::FnMacro => "its macro definition",
+        SiteKind::ObjMacro => "its object-like macro definition",
+    };
+    let scope = match key.0 {
+        Some(u) => format!(
+            "in the unit of {}",
+            m.files[m.units.units[u].root].source.path.display()
+        ),
+        None => "across the units".to_string(),
+    };
+    let message = format!(
+        "`{name}` would take {} argument(s) at {} ({}) but {} at {} ({}), {scope}: the sites of one function must agree in every configuration and unit",
+        gained.after.args,
+        here(gained),
+        what(gained),
+        kept.after.args,
+        here(kept),
+        what(kept),
+    );
+    let nodes: Vec<NodeId> = m
+        .nodes_by_name
+        .get(original)
+        .into_iter()
+        .flatten()
+        .copied()
+        .filter(|&id| {
+            let n = &m.nodes[id];
+            let in_entity = match (key.0, n.static_file) {
+                (Some(u), Some(f)) => m.units.units[u].closure.binary_search(&f).is_ok(),
+                (None, None) => true,
+                _ => false,
+            };
+            in_entity && (threaded[id] || name != original) && !n.already
+        })
+        .collect();
+    Some(Violation {
+        file: kept.file,
+        at: kept.before.at,
+        message,
+        nodes,
+    })
+}
+
+/// A changed file must include `pyctx.h` where every configuration sees
+/// it, before anything uses `PyCtx`.
+fn include_seen(fi: FileId, text: &str) -> Option<Violation> {
+    let src = text.as_bytes();
+    let toks = lex::lex(src);
+    let dir = lex::scan_directives(src, &toks);
+    let depths = crate::pp::depths(src, &toks, &dir.directive_lines);
+    let include = dir
+        .includes
+        .iter()
+        .filter(|i| i.path == "pyctx.h" || i.path.ends_with("/pyctx.h"))
+        .find(|i| {
+            dir.directive_lines
+                .iter()
+                .position(|r| r.start == i.hash_tok)
+                .is_some_and(|k| depths[k].0 == 0)
+        });
+    let first_use = toks
+        .iter()
+        .position(|t| t.kind == Tok::Ident && src[t.start..t.end].starts_with(b"PyCtx"));
+    let message = match (include, first_use) {
+        (None, _) => "pyctx.h is not included outside every conditional group".to_string(),
+        (Some(i), Some(u)) if u < i.hash_tok => {
+            let (line, _) = lex::Lines::new(src).pos(toks[u].start);
+            format!("`PyCtx` is used at output line {line}, before the include of pyctx.h")
+        }
+        _ => return None,
+    };
+    Some(Violation {
+        file: fi,
+        at: 0,
+        message: format!("internal error: {message}"),
+        nodes: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&'static str]) -> HashSet<&'static str> {
+        v.iter().copied().collect()
+    }
+
+    #[test]
+    fn sites_count_arguments() {
+        let src = "#define get(a, b) ((a)+(b))\n#define alias other\n\
+                   static int get(PyCtx ctx, int a, int b);\n\
+                   int x = get(f(1, 2), [3][0], (4, 5));\nint y = s.get(1);\nint z = get();\n\
+                   int v(void);\nint w(int n, ...);\n#if 0\nget(1)\n#endif\n\
+                   #define APPLY(f, x) f(x)\n";
+        let s = sites(src.as_bytes(), &names(&["get", "alias", "v", "w", "f"]));
+        let got: Vec<(&str, usize, bool, SiteKind)> = s
+            .iter()
+            .map(|s| (s.name.as_str(), s.args, s.variadic, s.kind))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("get", 2, false, SiteKind::FnMacro),
+                ("alias", 0, false, SiteKind::ObjMacro),
+                ("get", 3, false, SiteKind::Code),
+                ("get", 3, false, SiteKind::Code),
+                ("f", 2, false, SiteKind::Code),
+                ("get", 0, false, SiteKind::Code),
+                ("v", 0, false, SiteKind::Code),
+                ("w", 2, true, SiteKind::Code),
+            ]
+        );
+    }
+
+    #[test]
+    fn include_must_be_outside_groups() {
+        let ok = "#include <Python.h>\n#include \"pyctx.h\"\nstatic int f(PyCtx ctx);\n";
+        assert!(include_seen(0, ok).is_none());
+        let grouped = "#ifdef D\n#include \"pyctx.h\"\n#endif\nstatic int f(PyCtx ctx);\n";
+        assert!(include_seen(0, grouped).is_some());
+        let late = "static int f(PyCtx ctx);\n#include \"pyctx.h\"\n";
+        assert!(include_seen(0, late).unwrap().message.contains("line 1"));
+        let guarded = "#ifndef H\n#define H\n#include \"pyctx.h\"\nint f(PyCtx c);\n#endif\n";
+        assert!(include_seen(0, guarded).is_none());
+    }
+
+    fn model<'a>(files: &'a [crate::SourceFile], api: &'a crate::ApiNames) -> Model<'a> {
+        let parsed = crate::parse::parse(files, api);
+        let paths: Vec<&std::path::Path> = files.iter().map(|f| f.path.as_path()).collect();
+        let incs: Vec<Vec<&str>> = parsed
+            .files
+            .iter()
+            .map(|f| {
+                f.scan
+                    .dir
+                    .includes
+                    .iter()
+                    .map(|i| i.path.as_str())
+                    .collect()
+            })
+            .collect();
+        let units = crate::units::Units::build(&paths, &incs, None);
+        crate::resolve::resolve(parsed, units, api, &crate::Options::default()).0
+    }
+
+    fn violations(files: &[(&str, &str, Option<&str>)]) -> Vec<Violation> {
+        let src: Vec<crate::SourceFile> = files
+            .iter()
+            .map(|(p, t, _)| crate::SourceFile::new(*p, *t))
+            .collect();
+        let api = crate::ApiNames::default();
+        let m = model(&src, &api);
+        let after: Vec<Option<&str>> = files.iter().map(|(_, _, a)| *a).collect();
+        let threaded = vec![true; m.nodes.len()];
+        Checker::new(&m).check(&m, &after, &HashMap::new(), &threaded)
+    }
+
+    const INC: &str = "#include \"pyctx.h\"\n";
+
+    #[test]
+    fn a_unity_build_call_that_misses_its_context() {
+        let a_after = format!("{INC}static int f(PyCtx ctx, int x) {{ return x; }}\n");
+        let v = violations(&[
+            ("m.c", "#include \"a.c\"\n#include \"b.c\"\n", None),
+            ("a.c", "static int f(int x) { return x; }\n", Some(&a_after)),
+            ("b.c", "static int g(int x) { return f(x); }\n", None),
+        ]);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].message
+                .starts_with("`f` would take 2 argument(s) at a.c:1"),
+            "{}",
+            v[0].message
+        );
+        assert_eq!(v[0].file, 2);
+    }
+
+    #[test]
+    fn statics_of_different_units_are_different_functions() {
+        let a_after = format!("{INC}static int h(PyCtx ctx, int x) {{ return x; }}\nint a(PyCtx ctx) {{ return h(ctx, 1); }}\n");
+        let v = violations(&[
+            (
+                "a.c",
+                "static int h(int x) { return x; }\nint a(void) { return h(1); }\n",
+                Some(&a_after),
+            ),
+            (
+                "b.c",
+                "static int h(int x) { return -x; }\nint b(void) { return h(1); }\n",
+                None,
+            ),
+        ]);
+        assert!(v.is_empty(), "{v:?}");
+    }
+
+    #[test]
+    fn a_macro_twin_must_keep_its_arguments() {
+        let before = "#ifdef X\n#define get(a, b) ((a) + (b))\n#else\nstatic int get(int a, int b) { return a + b; }\n#endif\n\
+                      static int use(int x) { return get(x, 1); }\n";
+        let after = format!("{INC}#ifdef X\n#define get(a, b) ((a) + (b))\n#else\nstatic int get(PyCtx ctx, int a, int b) {{ return a + b; }}\n#endif\n\
+                      static int use(PyCtx ctx, int x) {{ return get(ctx, x, 1); }}\n");
+        let v = violations(&[("a.c", before, Some(&after))]);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].message.contains("its macro definition"),
+            "{}",
+            v[0].message
+        );
+        assert_eq!(v[0].nodes.len(), 1);
+    }
+
+    #[test]
+    fn completing_a_half_migration_is_not_a_violation() {
+        // The input called the threaded `pair` without a context; the
+        // output fixes that call only.
+        let before = "static int pair(PyCtx ctx, int a) { return a; }\n\
+                      int ok(PyCtx ctx) { return pair(ctx, 1); }\nint todo(PyCtx ctx) { return pair(2); }\n";
+        let after = "static int pair(PyCtx ctx, int a) { return a; }\n\
+                      int ok(PyCtx ctx) { return pair(ctx, 1); }\nint todo(PyCtx ctx) { return pair(ctx, 2); }\n";
+        let after = format!("{INC}{after}");
+        let v = violations(&[("a.c", before, Some(&after))]);
+        assert!(v.is_empty(), "{v:?}");
+    }
+}

@@ -1,0 +1,822 @@
+//! Phase 4, edit: the decisions turned into byte-exact edits, with one
+//! [`FunctionReport`] per definition and one [`MacroReport`] per macro
+//! that uses the API. Entry point: [`edit`]; [`apply`] then produces the
+//! new texts (adding `#include "pyctx.h"` where a file changed).
+
+use crate::decide::{Selection, Threading};
+use crate::model::{Diag, FileId, Model, NodeId};
+use crate::resolve::uses_own_ctx;
+use crate::scan::{CallInfo, FirstArg, FuncDef, OccKind};
+use crate::text::{self, call_text, param_edit, prologue_edit, Edit};
+use crate::{
+    Bridge, FunctionReport, LegacyCall, MacroReport, MacroStatus, Options, Severity, Status,
+};
+use std::collections::HashMap;
+
+pub(crate) struct Edited {
+    /// Per file.
+    pub edits: Vec<Vec<Edit>>,
+    /// (file, definition index, report).
+    pub functions: Vec<(FileId, usize, FunctionReport)>,
+    /// (file, name offset, report).
+    pub macros: Vec<(FileId, usize, MacroReport)>,
+    pub diags: Vec<Diag>,
+}
+
+pub(crate) fn edit(m: &Model, sel: &Selection, thr: &Threading, opts: &Options) -> Edited {
+    let mut out = Edited {
+        edits: vec![Vec::new(); m.files.len()],
+        functions: Vec::new(),
+        macros: Vec::new(),
+        diags: Vec::new(),
+    };
+    let protos = prototype_edits(m, sel, thr, &opts.ctx_name, &mut out.edits);
+    let mut incoming: HashMap<NodeId, usize> = HashMap::new();
+    for fi in 0..m.files.len() {
+        for di in 0..m.files[fi].scan.funcs.len() {
+            let mut fe = FuncEdit {
+                m,
+                sel,
+                thr,
+                ctx_name: &opts.ctx_name,
+                fi,
+                di,
+                edits: &mut out.edits[fi],
+                diags: &mut out.diags,
+                incoming: &mut incoming,
+            };
+            let mut rep = fe.report_skeleton(protos.get(&(fi, di)).copied().unwrap_or(0));
+            fe.run(&mut rep);
+            out.functions.push((fi, di, rep));
+        }
+    }
+    for (fi, di, rep) in &mut out.functions {
+        if let Some(id) = m.facts[*fi].node_of[*di] {
+            rep.callers_updated = incoming.get(&id).copied().unwrap_or(0);
+        }
+    }
+    macro_edits(m, sel, thr, &opts.ctx_name, &mut out);
+    for (fi, f) in m.files.iter().enumerate() {
+        for (at, msg) in &f.scan.top_errors {
+            out.diags.push(m.diag(
+                fi,
+                *at,
+                Severity::Warning,
+                "parse-error",
+                format!("{msg}; nothing in this region is rewritten"),
+            ));
+        }
+    }
+    out
+}
+
+/// Every prototype of a threaded function gains the parameter (named like
+/// the definition's context). Returns the count per first definition.
+fn prototype_edits(
+    m: &Model,
+    sel: &Selection,
+    thr: &Threading,
+    ctx_name: &str,
+    edits: &mut [Vec<Edit>],
+) -> HashMap<(FileId, usize), usize> {
+    let mut counts = HashMap::new();
+    for (id, node) in m.nodes.iter().enumerate() {
+        if !thr.threaded[id] {
+            continue;
+        }
+        let var = node
+            .defs
+            .iter()
+            .find_map(|&d| {
+                (sel.def(d).migratable || node.already)
+                    .then(|| sel.def(d).var.clone())
+                    .flatten()
+            })
+            .unwrap_or_else(|| ctx_name.to_string());
+        for &(fi, pi) in &node.protos {
+            let p = &m.files[fi].scan.protos[pi];
+            if p.params.first_pyctx.is_none() {
+                edits[fi].push(param_edit(&p.params, &var));
+                if let Some(&d) = node.defs.first() {
+                    *counts.entry(d).or_default() += 1;
+                }
+            }
+        }
+    }
+    counts
+}
+
+/// The first argument is already a context the function has.
+fn passes_ctx(f: &FuncDef, c: &CallInfo) -> bool {
+    match &c.first {
+        FirstArg::PyCtxCall => true,
+        FirstArg::PyCtxGet(_) => true,
+        FirstArg::Ident(v) => f.pyctx_vars.contains(v),
+        _ => false,
+    }
+}
+
+/// The edits and report of one function definition.
+struct FuncEdit<'m, 'e> {
+    m: &'m Model<'m>,
+    sel: &'m Selection,
+    thr: &'m Threading,
+    ctx_name: &'m str,
+    fi: FileId,
+    di: usize,
+    edits: &'e mut Vec<Edit>,
+    diags: &'e mut Vec<Diag>,
+    /// Per threaded function: its calls that receive a context now.
+    incoming: &'e mut HashMap<NodeId, usize>,
+}
+
+impl FuncEdit<'_, '_> {
+    fn def(&self) -> &FuncDef {
+        &self.m.files[self.fi].scan.funcs[self.di]
+    }
+
+    fn legacy(&self, at: usize, name: &str, reason: String, out: &mut Vec<LegacyCall>) {
+        let (line, column) = self.m.files[self.fi].scan.lines.pos(at);
+        out.push(LegacyCall {
+            line,
+            column,
+            name: name.to_string(),
+            reason,
+        });
+    }
+
+    fn diag(&mut self, at: usize, sev: Severity, code: &str, msg: String) {
+        self.diags.push(self.m.diag(self.fi, at, sev, code, msg));
+    }
+
+    fn report_skeleton(&self, prototypes_updated: usize) -> FunctionReport {
+        let (m, fi, di) = (self.m, self.fi, self.di);
+        let f = self.def();
+        let node = m.facts[fi].node_of[di];
+        let (line, _) = m.files[fi].scan.lines.pos(f.name_at);
+        let entry_reason = node.filter(|&id| !self.thr.threaded[id]).and_then(|id| {
+            let n = &m.nodes[id];
+            n.entry
+                .first()
+                .cloned()
+                .or_else(|| self.thr.fallback[id].clone())
+                .or_else(|| {
+                    n.defs
+                        .iter()
+                        .find(|&&d| !self.sel.def(d).migratable && d != (fi, di))
+                        .map(|&(gi, gj)| {
+                            format!(
+                                "another definition ({}) is not migrated",
+                                m.pos_str(gi, m.files[gi].scan.funcs[gj].name_at)
+                            )
+                        })
+                })
+        });
+        FunctionReport {
+            file: m.files[fi].source.path.clone(),
+            line,
+            name: f.name.clone(),
+            is_static: f.is_static,
+            status: Status::Legacy,
+            entry_reason,
+            ctx_var: None,
+            param_added: false,
+            prologue_added: false,
+            prototypes_updated,
+            calls_rewritten: 0,
+            calls_already_ctx: 0,
+            callers_updated: 0,
+            bridges: Vec::new(),
+            legacy_calls: Vec::new(),
+            legacy_reason: None,
+            trampoline: None,
+        }
+    }
+
+    fn run(&mut self, rep: &mut FunctionReport) {
+        if let Some(reason) = self.def().refused.clone() {
+            self.refused(rep, reason);
+            return;
+        }
+        if !self.sel.defs[self.fi][self.di].selected {
+            self.unselected(rep);
+        } else {
+            self.selected(rep);
+        }
+    }
+
+    fn refused(&mut self, rep: &mut FunctionReport, reason: String) {
+        let name = self.def().name.clone();
+        let at = self.def().name_at;
+        self.diag(
+            at,
+            Severity::Warning,
+            "refused",
+            format!("`{name}` is not rewritten: {reason}"),
+        );
+        rep.status = Status::Refused { reason };
+        let f = &self.m.files[self.fi];
+        for &oi in &f.by_func[self.di] {
+            let o = &f.occs[oi];
+            if matches!(o.kind, OccKind::Call(_))
+                && self.m.is_api(&o.name)
+                && !self.m.shadowed(self.fi, o)
+            {
+                self.legacy(
+                    o.at,
+                    &o.name,
+                    "function refused".into(),
+                    &mut rep.legacy_calls,
+                );
+            }
+        }
+    }
+
+    fn macro_left_legacy(&self, name: &str) -> Option<String> {
+        let g = self.m.macros.groups.get(name)?;
+        let c = self.sel.macros.get(name);
+        (g.calls_api && !c.is_some_and(|c| c.rewritable))
+            .then(|| c.and_then(|c| c.legacy_reason.clone()).unwrap_or_default())
+    }
+
+    /// Not selected (or switching the thread state): legacy, except that
+    /// calls of threaded functions pass `PyCtx_Get()` (bridges).
+    fn unselected(&mut self, rep: &mut FunctionReport) {
+        let (m, fi, di) = (self.m, self.fi, self.di);
+        let f = self.def().clone();
+        rep.status = Status::Legacy;
+        let switch = self.sel.defs[fi][di].switch.clone();
+        if let Some((sw, at)) = &switch {
+            let here = m.pos_str(fi, *at);
+            rep.legacy_reason = Some(format!(
+                "it switches the thread state ({sw} at {here}): a context taken at entry would be stale"
+            ));
+            self.diag(
+                f.name_at,
+                Severity::Note,
+                "thread-switch",
+                format!(
+                    "`{}` calls {sw} ({here}): left legacy, each call reads the current thread state",
+                    f.name
+                ),
+            );
+        } else if let Some(why) = &self.sel.defs[fi][di].backed_out {
+            rep.legacy_reason = Some(format!("backed out: {why}"));
+            self.diag(
+                f.name_at,
+                Severity::Warning,
+                "verify",
+                format!("`{}` is left legacy: {why}", f.name),
+            );
+        } else {
+            rep.legacy_reason = Some("not selected".to_string());
+        }
+        let file = &m.files[fi];
+        for &oi in &file.by_func[di] {
+            let o = &file.occs[oi];
+            if o.in_error {
+                continue;
+            }
+            if let OccKind::Call(c) = &o.kind {
+                if let Some(&t) = m.facts[fi].call_target.get(&oi) {
+                    if self.thr.threaded[t] && self.bridge(&f, o.at, &o.name, c, rep) {
+                        *self.incoming.entry(t).or_default() += 1;
+                    }
+                    continue;
+                }
+                if m.is_api(&o.name) && !m.shadowed(fi, o) {
+                    if passes_ctx(&f, c) {
+                        rep.calls_already_ctx += 1;
+                    } else {
+                        let why = if switch.is_some() {
+                            "function switches the thread state"
+                        } else {
+                            "function not selected"
+                        };
+                        self.legacy(o.at, &o.name, why.into(), &mut rep.legacy_calls);
+                    }
+                }
+            }
+            if self.macro_left_legacy(&o.name).is_some() {
+                self.legacy(
+                    o.at,
+                    &o.name,
+                    "macro calling the API, in a function not selected".into(),
+                    &mut rep.legacy_calls,
+                );
+            }
+        }
+        if m.facts[fi].node_of[di].is_some_and(|id| m.nodes[id].already) {
+            rep.ctx_var = self.sel.defs[fi][di].var.clone();
+        }
+    }
+
+    /// Returns whether the bridge is added now.
+    fn bridge(
+        &mut self,
+        f: &FuncDef,
+        at: usize,
+        callee: &str,
+        c: &CallInfo,
+        rep: &mut FunctionReport,
+    ) -> bool {
+        let done = passes_ctx(f, c);
+        let (line, column) = self.m.files[self.fi].scan.lines.pos(at);
+        if !done {
+            self.edits
+                .push(Edit::insert(c.open + 1, call_text("PyCtx_Get()", c)));
+            self.diag(
+                at,
+                Severity::Note,
+                "bridge",
+                format!(
+                    "`{callee}` takes a context now; `{}` is not migrated and passes PyCtx_Get()",
+                    f.name
+                ),
+            );
+        }
+        rep.bridges.push(Bridge {
+            line,
+            column,
+            callee: callee.to_string(),
+            added: !done,
+        });
+        !done
+    }
+
+    /// Selected and parseable: the signature (parameter, prologue or
+    /// trampoline) and every call.
+    fn selected(&mut self, rep: &mut FunctionReport) {
+        let (fi, di) = (self.fi, self.di);
+        let f = self.def().clone();
+        let st = &self.sel.defs[fi][di];
+        let var = st.var.clone().unwrap_or_else(|| self.ctx_name.to_string());
+        let threaded = self.thr.node_threaded(self.m.facts[fi].node_of[di]);
+        let needs = self.thr.needs[fi][di];
+        if threaded {
+            rep.status = Status::Threaded;
+            if let Some(p) = f.params.as_ref().filter(|p| p.first_pyctx.is_none()) {
+                self.edits.push(param_edit(p, &var));
+                rep.param_added = true;
+            }
+        } else if needs {
+            rep.status = Status::EntryPoint;
+            self.entry_signature(&f, &var, rep);
+        } else {
+            rep.status = Status::NoContext;
+        }
+        let has_ctx = threaded || needs;
+        if has_ctx {
+            rep.ctx_var = Some(var.clone());
+            if st.renamed && (rep.param_added || rep.prologue_added) {
+                self.diag(
+                    f.name_at,
+                    Severity::Note,
+                    "ctx-renamed",
+                    format!(
+                        "`{}` is already used in `{}`: its context is named `{var}`",
+                        self.ctx_name, f.name
+                    ),
+                );
+            }
+        }
+        let unconditional_use = self.calls(&f, &var, has_ctx, rep);
+        if rep.prologue_added {
+            let file = &self.m.files[fi];
+            self.edits.push(prologue_edit(
+                file.src(),
+                &f,
+                &var,
+                file.scan.eol,
+                !unconditional_use,
+            ));
+        }
+    }
+
+    /// An entry point: a trampoline when planned, else the prologue.
+    fn entry_signature(&mut self, f: &FuncDef, var: &str, rep: &mut FunctionReport) {
+        let eol = self.m.files[self.fi].scan.eol;
+        match self.thr.tramps.get(&(self.fi, self.di)) {
+            Some(Ok((imp, line))) => {
+                self.edits.push(Edit::insert(
+                    f.name_at + f.name.len(),
+                    imp[f.name.len()..].to_string(),
+                ));
+                if let Some(p) = &f.params {
+                    self.edits.push(param_edit(p, var));
+                }
+                self.edits
+                    .push(Edit::insert(f.range.end, format!("{eol}{line}")));
+                rep.param_added = true;
+                rep.trampoline = Some(imp.clone());
+            }
+            Some(Err(why)) => {
+                self.diag(
+                    f.name_at,
+                    Severity::Note,
+                    "trampoline",
+                    format!("`{}` keeps PyCtx_Get(): {why}", f.name),
+                );
+                rep.prologue_added = f.existing_ctx.is_none();
+            }
+            None => rep.prologue_added = f.existing_ctx.is_none(),
+        }
+    }
+
+    /// The calls of a selected function. Returns whether the context is
+    /// used outside every conditional group.
+    fn calls(&mut self, f: &FuncDef, var: &str, has_ctx: bool, rep: &mut FunctionReport) -> bool {
+        let (m, fi) = (self.m, self.fi);
+        let file = &m.files[fi];
+        let mut unconditional_use = false;
+        for &oi in &file.by_func[self.di] {
+            let o = &file.occs[oi];
+            if o.in_error {
+                // A call the tree does not show (in the arguments of a
+                // macro standing for syntax): it stays as written.
+                if matches!(o.kind, OccKind::Call(_)) && m.is_api(&o.name) && !m.shadowed(fi, o) {
+                    self.legacy(
+                        o.at,
+                        &o.name,
+                        "in the arguments of a macro the parser cannot see through".into(),
+                        &mut rep.legacy_calls,
+                    );
+                }
+                continue;
+            }
+            // A macro that is also a function's name is not always that
+            // macro: its expansion is a conditional use.
+            if !o.in_cond
+                && self.sel.macro_needs_ctx(m, &o.name)
+                && !m.names.funcs.contains(&o.name)
+            {
+                unconditional_use = true;
+            }
+            if let OccKind::Call(c) = &o.kind {
+                let target = m.facts[fi]
+                    .call_target
+                    .get(&oi)
+                    .copied()
+                    .filter(|&t| self.thr.threaded[t]);
+                let target_threaded = target.is_some();
+                let api_call = m.is_api(&o.name) && !m.shadowed(fi, o);
+                if target_threaded || api_call {
+                    if api_call && c.lvalue {
+                        self.legacy(
+                            o.at,
+                            &o.name,
+                            "used as an lvalue (the ctx form is an rvalue)".into(),
+                            &mut rep.legacy_calls,
+                        );
+                        self.diag(
+                            o.at,
+                            Severity::Note,
+                            "lvalue",
+                            format!(
+                                "`{}` is assigned to or has its address taken: left legacy",
+                                o.name
+                            ),
+                        );
+                        continue;
+                    }
+                    if !o.in_cond && uses_own_ctx(f, c) {
+                        unconditional_use = true;
+                    }
+                    let before = rep.calls_rewritten;
+                    self.pass_ctx(f, c, var, has_ctx, rep);
+                    let inserted =
+                        rep.calls_rewritten > before && !matches!(c.first, FirstArg::PyCtxGet(_));
+                    if let (Some(t), true) = (target, inserted) {
+                        *self.incoming.entry(t).or_default() += 1;
+                    }
+                    continue;
+                }
+            }
+            if let Some(reason) = self.macro_left_legacy(&o.name) {
+                self.legacy(
+                    o.at,
+                    &o.name,
+                    format!("expands macro `{}`, left legacy: {reason}", o.name),
+                    &mut rep.legacy_calls,
+                );
+            }
+        }
+        unconditional_use
+    }
+
+    fn pass_ctx(
+        &mut self,
+        f: &FuncDef,
+        c: &CallInfo,
+        var: &str,
+        has_ctx: bool,
+        rep: &mut FunctionReport,
+    ) {
+        if let (FirstArg::PyCtxGet(r), true) = (&c.first, has_ctx) {
+            // A bridge from an earlier, partial run: the function has its
+            // own context now.
+            self.edits.push(Edit {
+                at: r.start,
+                del: r.end - r.start,
+                text: var.to_string(),
+            });
+            rep.calls_rewritten += 1;
+        } else if passes_ctx(f, c) {
+            rep.calls_already_ctx += 1;
+        } else if has_ctx {
+            self.edits.push(Edit::insert(c.open + 1, call_text(var, c)));
+            rep.calls_rewritten += 1;
+        }
+    }
+}
+
+/// Macro bodies that get `ctx`, macro reports, and the `macro-alias` /
+/// `macro-legacy` / `macro-ctx` diagnostics.
+fn macro_edits(m: &Model, sel: &Selection, thr: &Threading, ctx_name: &str, out: &mut Edited) {
+    for name in &m.macros.order {
+        let g = &m.macros.groups[name];
+        let choice = sel.macros.get(name);
+        let rewritable = choice.is_some_and(|c| c.rewritable);
+        let legacy_reason = choice
+            .and_then(|c| c.legacy_reason.clone())
+            .unwrap_or_default();
+        alias_note(m, name, out);
+        if !g.calls_api && !g.has_done {
+            continue;
+        }
+        let expansions = g
+            .sites
+            .iter()
+            .filter(|&&(fi, oi)| m.files[fi].occs[oi].func.is_some())
+            .count();
+        for &mi in &g.defs {
+            let info = &m.macros.infos[mi];
+            if info.calls.is_empty() {
+                continue;
+            }
+            let def = m.macro_def(info);
+            let mut rewritten = 0;
+            if rewritable {
+                for c in info.calls.iter().filter(|c| !c.done) {
+                    let ci = CallInfo {
+                        open: c.open,
+                        empty: c.empty,
+                        newline_after_open: false,
+                        first: FirstArg::None,
+                        lvalue: false,
+                    };
+                    out.edits[info.file].push(Edit::insert(c.open + 1, call_text(ctx_name, &ci)));
+                    rewritten += 1;
+                }
+            } else if g.calls_api {
+                out.diags.push(m.diag(
+                    info.file,
+                    def.name_at,
+                    Severity::Note,
+                    "macro-legacy",
+                    format!(
+                        "macro `{name}` calls the API in its body; left legacy (runs through compat): {legacy_reason}"
+                    ),
+                ));
+            }
+            let mut api_calls: Vec<String> = info.calls.iter().map(|c| c.name.clone()).collect();
+            api_calls.sort();
+            api_calls.dedup();
+            let (line, _) = m.files[info.file].scan.lines.pos(def.name_at);
+            out.macros.push((
+                info.file,
+                def.name_at,
+                MacroReport {
+                    file: m.files[info.file].source.path.clone(),
+                    line,
+                    name: name.clone(),
+                    api_calls,
+                    status: if rewritable {
+                        MacroStatus::Rewritten
+                    } else {
+                        MacroStatus::Legacy {
+                            reason: legacy_reason.clone(),
+                        }
+                    },
+                    calls_rewritten: rewritten,
+                    expansions,
+                },
+            ));
+        }
+        if g.has_done {
+            ctx_macro_sites(m, sel, thr, ctx_name, name, out);
+        }
+    }
+}
+
+/// A macro naming API functions without calling them.
+fn alias_note(m: &Model, name: &str, out: &mut Edited) {
+    let g = &m.macros.groups[name];
+    let mut a: Vec<String> = g
+        .defs
+        .iter()
+        .flat_map(|&mi| m.macros.infos[mi].aliases.iter().cloned())
+        .collect();
+    if a.is_empty() || m.alias_macros.contains(name) {
+        return;
+    }
+    a.sort();
+    a.dedup();
+    let info = &m.macros.infos[g.defs[0]];
+    out.diags.push(m.diag(
+        info.file,
+        m.macro_def(info).name_at,
+        Severity::Note,
+        "macro-alias",
+        format!(
+            "macro `{name}` names API {} without calling it: its expansions are left as written",
+            a.join(", ")
+        ),
+    ));
+}
+
+/// A macro that already passes `ctx` needs it at every expansion.
+fn ctx_macro_sites(
+    m: &Model,
+    sel: &Selection,
+    thr: &Threading,
+    ctx_name: &str,
+    name: &str,
+    out: &mut Edited,
+) {
+    for &(fi, oi) in &m.macros.groups[name].sites {
+        let o = &m.files[fi].occs[oi];
+        let ok = o.func.is_some_and(|f| {
+            let st = &sel.defs[fi][f];
+            st.var.as_deref() == Some(ctx_name)
+                && (m.files[fi].scan.funcs[f].existing_ctx.is_some()
+                    || (st.migratable
+                        && (thr.needs[fi][f] || thr.node_threaded(m.facts[fi].node_of[f]))))
+        });
+        if !ok {
+            out.diags.push(m.diag(
+                fi,
+                o.at,
+                Severity::Warning,
+                "macro-ctx",
+                format!(
+                    "macro `{name}` passes `{ctx_name}` to the API, but no context named `{ctx_name}` is in scope here"
+                ),
+            ));
+        }
+    }
+}
+
+/// A file's new text: its edits plus `#include "pyctx.h"` when it has
+/// edits and no include of it yet (outside every conditional group).
+pub(crate) struct Applied {
+    pub text: Option<String>,
+    /// The edits applied, sorted by offset (to map output positions back
+    /// to the input).
+    pub edits: Vec<Edit>,
+    pub include_added: bool,
+}
+
+impl Applied {
+    pub fn unchanged() -> Applied {
+        Applied {
+            text: None,
+            edits: Vec::new(),
+            include_added: false,
+        }
+    }
+}
+
+/// Err: an internal error (overlapping edits).
+pub(crate) fn apply(m: &Model, fi: FileId, mut edits: Vec<Edit>) -> Result<Applied, String> {
+    let f = &m.files[fi];
+    let mut include_added = false;
+    if !edits.is_empty() {
+        // An include of pyctx.h inside a conditional group does not count:
+        // some configuration would miss it.
+        let lines = &f.scan.dir.directive_lines;
+        let depths = crate::pp::depths(f.src(), &f.scan.toks, lines);
+        let has = f.scan.dir.includes.iter().any(|i| {
+            (i.path == "pyctx.h" || i.path.ends_with("/pyctx.h"))
+                && lines
+                    .iter()
+                    .position(|r| r.start == i.hash_tok)
+                    .is_some_and(|k| depths[k].0 == 0)
+        });
+        if !has {
+            edits.push(text::include_edit(f.src(), &f.scan));
+            include_added = true;
+        }
+    }
+    if edits.is_empty() {
+        return Ok(Applied::unchanged());
+    }
+    edits.sort_by_key(|e| e.at);
+    Ok(Applied {
+        text: Some(text::apply(&f.source.text, edits.clone())?),
+        edits,
+        include_added,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ApiNames, SourceFile};
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    /// Parse, resolve and decide `files`, then run the edit phase.
+    fn edited(files: &[SourceFile], opts: &Options) -> (Vec<String>, Vec<FunctionReport>) {
+        let api = ApiNames::from_names(["PyObject_IsTrue", "PyBool_FromLong"]);
+        let parsed = crate::parse::parse(files, &api);
+        let paths: Vec<&Path> = files.iter().map(|f| f.path.as_path()).collect();
+        let incs: Vec<Vec<&str>> = parsed
+            .files
+            .iter()
+            .map(|f| {
+                f.scan
+                    .dir
+                    .includes
+                    .iter()
+                    .map(|i| i.path.as_str())
+                    .collect()
+            })
+            .collect();
+        let units = crate::units::Units::build(&paths, &incs, None);
+        let (m, _) = crate::resolve::resolve(parsed, units, &api, opts);
+        let sel = crate::decide::select(&m, opts, &BTreeMap::new());
+        let thr = crate::decide::thread(&m, &sel, &BTreeMap::new(), opts);
+        let mut e = edit(&m, &sel, &thr, opts);
+        let texts = std::mem::take(&mut e.edits)
+            .into_iter()
+            .enumerate()
+            .map(|(fi, ed)| {
+                apply(&m, fi, ed)
+                    .unwrap()
+                    .text
+                    .unwrap_or_else(|| files[fi].text.clone())
+            })
+            .collect();
+        (texts, e.functions.into_iter().map(|(_, _, r)| r).collect())
+    }
+
+    const H: &str = "int helper(PyObject *o);\n";
+    const C: &str = "#include <Python.h>\n#include \"h.h\"\n\
+        int helper(PyObject *o) { return PyObject_IsTrue(o); }\n\
+        static PyObject *meth(PyObject *s, PyObject *o) { return PyBool_FromLong(helper(o)); }\n\
+        static int legacy(PyObject *o) { return helper(o); }\n\
+        static PyMethodDef t[] = {{\"m\", meth, METH_O, NULL}, {\"l\", (PyCFunction)legacy, 0, NULL}};\n";
+
+    #[test]
+    fn threading_edits_definition_prototype_and_every_call() {
+        let files = [SourceFile::new("h.h", H), SourceFile::new("a.c", C)];
+        let opts = Options {
+            exclude: ["legacy".to_string()].into(),
+            ..Options::default()
+        };
+        let (texts, reps) = edited(&files, &opts);
+        assert_eq!(
+            texts[0],
+            "#include \"pyctx.h\"\nint helper(PyCtx ctx, PyObject *o);\n"
+        );
+        let a = &texts[1];
+        assert!(
+            a.contains("#include <Python.h>\n#include \"pyctx.h\"\n"),
+            "{a}"
+        );
+        assert!(
+            a.contains("int helper(PyCtx ctx, PyObject *o) { return PyObject_IsTrue(ctx, o); }"),
+            "{a}"
+        );
+        assert!(
+            a.contains("{ PyCtx ctx = PyCtx_Get(); return PyBool_FromLong(ctx, helper(ctx, o)); }"),
+            "{a}"
+        );
+        // The unselected caller passes a bridge.
+        assert!(a.contains("return helper(PyCtx_Get(), o);"), "{a}");
+        let helper = &reps[0];
+        assert_eq!(helper.status, Status::Threaded);
+        assert_eq!((helper.prototypes_updated, helper.callers_updated), (1, 2));
+        let legacy = &reps[2];
+        assert_eq!(legacy.status, Status::Legacy);
+        assert!(legacy.bridges[0].added);
+    }
+
+    #[test]
+    fn the_output_is_a_fixed_point() {
+        let files = [SourceFile::new("h.h", H), SourceFile::new("a.c", C)];
+        let (texts, _) = edited(&files, &Options::default());
+        let again: Vec<SourceFile> = ["h.h", "a.c"]
+            .iter()
+            .zip(&texts)
+            .map(|(p, t)| SourceFile::new(*p, t.clone()))
+            .collect();
+        let (texts2, reps) = edited(&again, &Options::default());
+        assert_eq!(texts, texts2);
+        assert!(reps.iter().all(|r| r.calls_rewritten == 0
+            && r.callers_updated == 0
+            && !r.param_added
+            && !r.prologue_added));
+    }
+}

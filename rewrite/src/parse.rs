@@ -1,0 +1,123 @@
+//! Phase 1, parse: every file lexed, its project macros learned
+//! ([`crate::macros`]: what each macro stands for, so the parser sees C),
+//! parsed
+//! with tree-sitter-c, and scanned for definitions, prototypes and the uses
+//! of every interesting name (API names, project functions and macros).
+//!
+//! Entry point: [`parse`]. Files are handled in parallel; the result is in
+//! input order.
+
+use crate::model::{FileModel, Names};
+use crate::scan::{self, Lexed};
+use crate::{ApiNames, SourceFile};
+use rayon::prelude::*;
+
+pub(crate) struct Parsed<'a> {
+    pub files: Vec<FileModel<'a>>,
+    pub names: Names,
+}
+
+pub(crate) fn parse<'a>(files: &'a [SourceFile], api: &ApiNames) -> Parsed<'a> {
+    let lexed: Vec<Lexed> = files
+        .par_iter()
+        .map(|f| scan::lex_file(f.text.as_bytes()))
+        .collect();
+    let model = crate::macros::learn(files, &lexed);
+    let scans: Vec<scan::FileScan> = files
+        .par_iter()
+        .zip(lexed)
+        .enumerate()
+        .map(|(i, (f, l))| scan::scan_file(f.text.as_bytes(), l, model.for_file(i).roles()))
+        .collect();
+    let names = project_names(&scans);
+    let interesting =
+        |n: &str| api.contains(n) || names.funcs.contains(n) || names.macros.contains_key(n);
+    let models: Vec<FileModel> = files
+        .par_iter()
+        .zip(scans)
+        .map(|(source, scan)| {
+            let occs = scan::collect_occurrences(source.text.as_bytes(), &scan, &interesting);
+            let mut by_func = vec![Vec::new(); scan.funcs.len()];
+            for (oi, o) in occs.iter().enumerate() {
+                if let Some(f) = o.func {
+                    by_func[f].push(oi);
+                }
+            }
+            FileModel {
+                source,
+                scan,
+                occs,
+                by_func,
+            }
+        })
+        .collect();
+    Parsed {
+        files: models,
+        names,
+    }
+}
+
+fn project_names(scans: &[scan::FileScan]) -> Names {
+    let mut names = Names::default();
+    for (fi, s) in scans.iter().enumerate() {
+        for f in &s.funcs {
+            if f.name != "?" {
+                names.funcs.insert(f.name.clone());
+            }
+        }
+        for (mi, m) in s.dir.macros.iter().enumerate() {
+            names
+                .macros
+                .entry(m.name.clone())
+                .or_default()
+                .push((fi, mi));
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::OccKind;
+
+    #[test]
+    fn names_and_uses_per_function() {
+        let files = vec![
+            SourceFile::new(
+                "a.c",
+                "#define TWICE(x) helper(x)\nstatic int helper(PyObject *o) { return PyObject_IsTrue(o); }\n\
+                 int user(PyObject *o) { return TWICE(o) + helper(o); }\n",
+            ),
+            SourceFile::new("b.h", "int user(PyObject *o);\n"),
+        ];
+        let api = ApiNames::from_names(["PyObject_IsTrue"]);
+        let p = parse(&files, &api);
+        assert_eq!(p.files.len(), 2);
+        assert!(p.names.funcs.contains("helper") && p.names.funcs.contains("user"));
+        assert_eq!(p.names.macros["TWICE"], vec![(0, 0)]);
+        let a = &p.files[0];
+        assert_eq!(a.scan.funcs.len(), 2);
+        // `user` uses TWICE and helper; helper calls the API.
+        let in_user: Vec<&str> = a.by_func[1]
+            .iter()
+            .map(|&oi| a.occs[oi].name.as_str())
+            .collect();
+        assert_eq!(in_user, vec!["TWICE", "helper"]);
+        let api_call = &a.occs[a.by_func[0][0]];
+        assert_eq!(api_call.name, "PyObject_IsTrue");
+        assert!(matches!(api_call.kind, OccKind::Call(_)));
+        assert_eq!(p.files[1].scan.protos.len(), 1);
+    }
+
+    #[test]
+    fn attribute_macros_are_blanked_for_the_parser() {
+        let files = vec![SourceFile::new(
+            "a.c",
+            "#define UNUSED __attribute__((unused))\nstatic int f(UNUSED int x) { return 0; }\n",
+        )];
+        let p = parse(&files, &ApiNames::default());
+        assert_eq!(p.files[0].scan.funcs.len(), 1);
+        assert!(p.files[0].scan.funcs[0].refused.is_none());
+    }
+}

@@ -1,0 +1,143 @@
+//! Conditional groups as a fact about text: how deep in `#if` groups each
+//! directive line is. The edit phase places `#include "pyctx.h"` outside
+//! every group; the check phase verifies the output does.
+//!
+//! An include guard (`#ifndef G` / `#define G` first, its `#endif` last
+//! in the file) is not a group here: every configuration sees its inside.
+
+use crate::lex::{Tok, Token};
+use std::ops::Range;
+
+/// Per directive line (`lines`: token ranges from `#` to the newline):
+/// (depth of the line itself, depth after it). An `#if` line is outside
+/// the group it opens; `#else` / `#endif` lines are inside theirs.
+pub(crate) fn depths(src: &[u8], toks: &[Token], lines: &[Range<usize>]) -> Vec<(usize, usize)> {
+    let word = |r: &Range<usize>, k: usize| -> &[u8] {
+        toks[r.clone()]
+            .iter()
+            .filter(|t| t.kind != Tok::Comment)
+            .nth(k)
+            .filter(|t| t.kind == Tok::Ident)
+            .map(|t| &src[t.start..t.end])
+            .unwrap_or(b"")
+    };
+    let mut out = Vec::with_capacity(lines.len());
+    let mut depth = 0usize;
+    for r in lines {
+        match word(r, 1) {
+            b"if" | b"ifdef" | b"ifndef" => {
+                out.push((depth, depth + 1));
+                depth += 1;
+            }
+            b"elif" | b"else" | b"elifdef" | b"elifndef" => out.push((depth, depth)),
+            b"endif" => {
+                let d = depth;
+                depth = depth.saturating_sub(1);
+                out.push((d, depth));
+            }
+            _ => out.push((depth, depth)),
+        }
+    }
+    if let Some(end) = guard_end(src, toks, lines, &out) {
+        for d in &mut out[1..end] {
+            d.0 = d.0.saturating_sub(1);
+            d.1 = d.1.saturating_sub(1);
+        }
+        out[0].1 = 0;
+        out[end].0 = 0;
+    }
+    out
+}
+
+/// The index of an include guard's `#endif` line, when the file has one.
+fn guard_end(
+    src: &[u8],
+    toks: &[Token],
+    lines: &[Range<usize>],
+    depths: &[(usize, usize)],
+) -> Option<usize> {
+    if lines.len() < 3 {
+        return None;
+    }
+    let words = |r: &Range<usize>| -> Vec<&[u8]> {
+        toks[r.clone()]
+            .iter()
+            .filter(|t| t.kind != Tok::Comment)
+            .skip(1)
+            .take(2)
+            .map(|t| &src[t.start..t.end])
+            .collect()
+    };
+    let (a, b) = (words(&lines[0]), words(&lines[1]));
+    if a.len() < 2 || b.len() < 2 || a[0] != b"ifndef" || b[0] != b"define" || a[1] != b[1] {
+        return None;
+    }
+    // Nothing but comments may come before the `#ifndef`.
+    if toks[..lines[0].start]
+        .iter()
+        .any(|t| !matches!(t.kind, Tok::Comment | Tok::Newline))
+    {
+        return None;
+    }
+    let end = (1..lines.len()).find(|&k| depths[k].1 == 0)?;
+    let after = lines[end].end;
+    toks[after..]
+        .iter()
+        .all(|t| matches!(t.kind, Tok::Comment | Tok::Newline))
+        .then_some(end)
+}
+
+/// The depth of the code at token `k`: the depth after the last directive
+/// line before it.
+pub(crate) fn depth_at(lines: &[Range<usize>], depths: &[(usize, usize)], k: usize) -> usize {
+    let n = lines.partition_point(|r| r.start < k);
+    if n == 0 {
+        0
+    } else {
+        depths[n - 1].1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(src: &str) -> Vec<(usize, usize)> {
+        let toks = crate::lex::lex(src.as_bytes());
+        let d = crate::lex::scan_directives(src.as_bytes(), &toks);
+        depths(src.as_bytes(), &toks, &d.directive_lines)
+    }
+
+    #[test]
+    fn groups_nest() {
+        let d = run("#include <a.h>\n#ifdef X\n#include <b.h>\n#if Y\n#else\n#endif\n#endif\n#include <c.h>\n");
+        assert_eq!(
+            d,
+            vec![
+                (0, 0),
+                (0, 1),
+                (1, 1),
+                (1, 2),
+                (2, 2),
+                (2, 1),
+                (1, 0),
+                (0, 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_include_guard_is_not_a_group() {
+        let d = run(
+            "/* h */\n#ifndef H\n#define H\n#include <a.h>\n#ifdef X\n#endif\n#endif /* H */\n",
+        );
+        assert_eq!(d, vec![(0, 0), (0, 0), (0, 0), (0, 1), (1, 0), (0, 0)]);
+    }
+
+    #[test]
+    fn a_default_definition_is_a_group() {
+        // `#ifndef X / #define X 1 / #endif` then more: not a guard.
+        let d = run("#ifndef X\n#define X 1\n#include <a.h>\n#endif\nint x;\n");
+        assert_eq!(d[2], (1, 1));
+    }
+}
