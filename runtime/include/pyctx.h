@@ -82,10 +82,23 @@ PyThreadState *pyctx_current_tstate(void);
 /* ---- the context API's own functions ---- */
 
 #if PY_VERSION_HEX < 0x030C0000 && !defined(Py_LIMITED_API)
-#if defined(_POSIX_THREADS) || defined(__linux__) || defined(__APPLE__)
+/* CPython 3.9-3.11: the address of `_PyRuntime.gilstate.tstate_current`
+ * (the GIL holder's thread state), found by the runtime at load; until then
+ * it points at a NULL. Read inline: no call into libpython. */
+extern uintptr_t *pyctx_tstate_current;
+#if defined(__x86_64__) && defined(__linux__)
+/* PyThread_get_thread_ident() is (unsigned long)pthread_self(), and on
+ * x86_64 Linux (glibc, musl) pthread_self() is the thread pointer's first
+ * word: one load instead of two calls. The runtime checks the equality at
+ * load (runtime/src/tstate.rs). */
+static inline unsigned long pyctx__thread_ident(void)
+{
+    unsigned long self;
+    __asm__("mov %%fs:0, %0" : "=r"(self));
+    return self;
+}
+#elif defined(_POSIX_THREADS) || defined(__linux__) || defined(__APPLE__)
 #include <pthread.h>
-/* PyThread_get_thread_ident() is (unsigned long)pthread_self() with
- * pthreads; calling pthread_self() here saves a call into libpython. */
 #define pyctx__thread_ident() ((unsigned long)pthread_self())
 #else
 #define pyctx__thread_ident() PyThread_get_thread_ident()
@@ -112,7 +125,7 @@ static inline PyThreadState *pyctx__current_tstate(void)
     /* Before 3.12 CPython's "current thread state" is one process-wide
      * value: the GIL holder's, whichever thread asks. A thread that released
      * the GIL must not take the holder's state for its own. */
-    PyThreadState *ts = _PyThreadState_UncheckedGet();
+    PyThreadState *ts = (PyThreadState *)__atomic_load_n(pyctx_tstate_current, __ATOMIC_RELAXED);
     if (ts != NULL && ts->thread_id != pyctx__thread_ident())
         return NULL;
     return ts;
