@@ -134,6 +134,30 @@ def test_gc_type_through_the_context(ctxtypes, tmp_path, mode):
     assert out == ("0" if mode else "5")
 
 
+@MODES
+def test_fast_paths_behave_like_cpython(ctxtypes, tmp_path, mode):
+    """The ctx forms that read the thread state through the context (errors,
+    the recursion counter) give CPython's results, in release mode (inline)
+    and in debug mode (CPython's functions)."""
+    code = ("import ctxtypes as m\n"
+            "try:\n"
+            "    m.fast_errors()\n"
+            "except ValueError as e:\n"
+            "    assert str(e) == 'from ctx', e\n"
+            "else:\n"
+            "    raise AssertionError('no exception')\n"
+            "for _ in range(20000): m.recurse(50)  # balanced enter/leave\n"
+            "try:\n"
+            "    m.recurse(10 ** 6)\n"
+            "except RecursionError as e:\n"
+            "    assert 'in ctxtypes.recurse' in str(e), e\n"
+            "else:\n"
+            "    raise AssertionError('no RecursionError')\n"
+            "for _ in range(20000): m.recurse(50)  # the counter came back\n"
+            "print('ok')\n")
+    assert run(ctxtypes, code, tmp_path, **mode) == "ok"
+
+
 def test_freelists_are_per_context_and_off_in_debug_mode(ctxtypes, tmp_path):
     code = ("ctxtypes.batch(100)\n"
             "print(ctxtypes.freelist_len(), ctxtypes.counters()['live'])\n")
