@@ -145,14 +145,17 @@ static inline PyCtx PyCtx_Get(void)
  * untrack, type checks, plain accessors). There is no way back. */
 static inline PyCtx PyCtx_AsDealloc(PyCtx ctx)
 {
-    return (PyCtx)(((uintptr_t)ctx & ~PYCTX__BIT_FAST) | PYCTX__BIT_DEALLOC);
+    /* A detached context stays detached only: the dealloc bit would let
+     * the dealloc-safe calls through inline (pyctx__check_dealloc_ok). */
+    uintptr_t v = (uintptr_t)ctx;
+    return (PyCtx)((v & ~PYCTX__BIT_FAST) | (PYCTX__BIT_DEALLOC & ~(v >> 1)));
 }
 
 /* Restrict a context to what is safe without the GIL (raw memory, locks,
  * re-acquiring the thread state). There is no way back. */
 static inline PyCtx PyCtx_AsDetached(PyCtx ctx)
 {
-    return (PyCtx)(((uintptr_t)ctx & ~PYCTX__BIT_FAST) | PYCTX__BIT_DETACHED);
+    return (PyCtx)(((uintptr_t)ctx & ~(PYCTX__BIT_FAST | PYCTX__BIT_DEALLOC)) | PYCTX__BIT_DETACHED);
 }
 
 #define PYCTX_CAP_FULL 0
@@ -180,12 +183,15 @@ static inline void pyctx__check(const char *caller, PyCtx ctx, unsigned api_id)
 
 /* The check of API functions allowed in a deallocator: a release-mode
  * dealloc context passes inline as well (a deallocator's decrefs and type
- * checks stay off the slow path); debug and stats modes check every call. */
+ * checks stay off the slow path), with one test: the mask is fast|dealloc
+ * in release mode and 0 in debug and stats modes, which check every call.
+ * (A dealloc context never has the detached bit: PyCtx_AsDealloc and
+ * PyCtx_AsDetached see to it. One made from a NULL context passes here in
+ * release mode; debug mode names it.) */
 static inline void pyctx__check_dealloc_ok(const char *caller, PyCtx ctx, unsigned api_id)
 {
-    uintptr_t v = (uintptr_t)ctx;
-    if (PYCTX__UNLIKELY(!(v & PYCTX__BIT_FAST)) &&
-        !((v & PYCTX__BITS) == PYCTX__BIT_DEALLOC && pyctx_fast_bit && (v & ~PYCTX__BITS) != 0))
+    uintptr_t mask = pyctx_fast_bit * (PYCTX__BIT_FAST | PYCTX__BIT_DEALLOC);
+    if (PYCTX__UNLIKELY(!((uintptr_t)ctx & mask)))
         pyctx_slow_ctx(caller, ctx, api_id, pyctx__current_tstate());
 }
 

@@ -190,11 +190,14 @@ static inline int pyctx__type_entry_is(unsigned i, PyTypeObject *type)
     return e->type == type && e->trampoline == type->tp_dealloc;
 }
 
-/* The table index of a registered type, or 0. */
+/* The table index of a type registered by this extension, or 0, for
+ * PyCtx_New and PyCtx_Free, which take this extension's own types (and their
+ * subclasses, whose index bits are 0): the entry must name the type; the
+ * deallocator is checked where it is called (pyctx__dealloc). */
 static inline unsigned pyctx__type_index(PyTypeObject *type)
 {
     unsigned i = pyctx__type_index_bits(type);
-    return i != 0 && pyctx__type_entry_is(i, type) ? i : 0;
+    return i != 0 && pyctx_type_table[i].type == type ? i : 0;
 }
 
 /* Register a type whose tp_dealloc is def->trampoline. */
@@ -292,11 +295,18 @@ static inline struct pyctx__freelist_slot *pyctx__freelists(PyCtx ctx)
     PyThreadState *ts;
     struct pyctx__freelist_slot *slot;
     uintptr_t v = (uintptr_t)ctx;
-    if (PYCTX__UNLIKELY(!pyctx_fast_bit || (v & PYCTX__BIT_DETACHED) || (v & ~PYCTX__BITS) == 0))
+    /* release mode (fast_bit set), a full or dealloc context (a detached
+     * one has neither bit), made from a thread state (not NULL) */
+    if (PYCTX__UNLIKELY(!(v & (pyctx_fast_bit * (PYCTX__BIT_FAST | PYCTX__BIT_DEALLOC))) ||
+                        v <= PYCTX__BITS))
         return NULL;
     ts = (PyThreadState *)((v & ~PYCTX__BITS) - PYCTX__OFFSET);
     slot = &pyctx_freelists[((uintptr_t)ts >> 6) % PYCTX__FREELIST_SLOTS];
+#if PY_VERSION_HEX >= 0x030C0000
     if (PYCTX__UNLIKELY(slot->owner != (uintptr_t)ts || slot->interp_id != pyctx__interp_id(ts)))
+#else
+    if (PYCTX__UNLIKELY(slot->owner != (uintptr_t)ts))
+#endif
         slot = pyctx_freelist_claim((uintptr_t)ts, pyctx__interp_id(ts));
     return slot;
 }
