@@ -16,6 +16,18 @@ OPS = [
     ("err_occurred", "PyErr_Occurred()", "primitive", "PyErr_Occurred"),
     ("decref_zero", "Py_DECREF to zero (fresh float)", "primitive", None),
     ("incref_decref", "Py_INCREF + Py_DECREF (not to zero)", "primitive", None),
+    # Where the context can skip work (issue 10): CPython would read the
+    # thread state again; the ctx form reads it through the context.
+    ("err_set_clear", "PyErr_SetString + PyErr_Clear", "context", "PyErr_SetString"),
+    ("err_clear_empty", "PyErr_Clear(), nothing set", "context", "PyErr_Clear"),
+    ("err_matches", "PyErr_ExceptionMatches, nothing set", "context",
+     "PyErr_ExceptionMatches"),
+    ("recursion", "Py_EnterRecursiveCall + Py_LeaveRecursiveCall", "context",
+     "Py_EnterRecursiveCall"),
+    ("gilstate_check", "PyGILState_Check()", "context", "PyGILState_Check"),
+    ("save_restore", "PyEval_SaveThread + PyEval_RestoreThread", "context",
+     "PyEval_SaveThread"),
+    ("list_new", "PyList_New(0) + Py_DECREF", "context", "PyList_New"),
 ]
 # Create + destroy of a runtime-managed type (bench/percall/loops.h): stock
 # heap type vs PyCtx_New + ctx Py_DECREF (type table, freelist) vs legacy
@@ -23,6 +35,9 @@ OPS = [
 # deallocator that makes no checked ctx-form call.
 RUNTIME_TYPE = "runtime_type"
 RUNTIME_TYPE_LABEL = "create + destroy of a runtime-managed type"
+RUNTIME_TYPE_GC = "runtime_type_gc"
+RUNTIME_TYPE_GC_LABEL = "create + destroy of a runtime-managed GC type"
+CONTEXT_OPS = [op for op, _, kind, _ in OPS if kind == "context"]
 PRIMITIVES = [op for op, _, kind, _ in OPS if kind == "primitive"]
 FORWARDED = [op for op, _, kind, _ in OPS if kind == "forwarded"]
 # The function each legacy loop calls through compat.
@@ -71,7 +86,8 @@ def summarise(results):
                 data = pc["ns_per_iter"][clock]
                 dest[v] = {}
                 for op, _, _, _ in OPS + [("get_tstate", None, None, None),
-                                          (RUNTIME_TYPE, None, None, None)]:
+                                          (RUNTIME_TYPE, None, None, None),
+                                          (RUNTIME_TYPE_GC, None, None, None)]:
                     if op not in data:
                         continue
                     d = data[op]
@@ -86,6 +102,12 @@ def summarise(results):
                 d = data[RUNTIME_TYPE]
                 s.setdefault("alloc_gain", {})[v] = {
                     c: _ratios(d, "direct", c) for c in ("ctx", "ctx_lean", "legacy") if c in d}
+            if RUNTIME_TYPE_GC in data:
+                d = data[RUNTIME_TYPE_GC]
+                s.setdefault("alloc_gain_gc", {})[v] = {
+                    c: _ratios(d, "direct", c) for c in ("ctx", "legacy") if c in d}
+            s.setdefault("context_gain", {})[v] = {
+                op: _ratios(data[op], "legacy", "ctx") for op in CONTEXT_OPS if op in data}
             s["disasm"][v] = entry.get("disasm")
         wl = entry.get("workloads")
         if wl:
@@ -257,14 +279,20 @@ def _alloc_target(s):
     if not alloc:
         return {"target": target, "measured": "not measured in this run",
                 "verdict": "not measured", "why": "run without the per-call part"}
+    gc = s.get("alloc_gain_gc") or {}
     rows = [(v, r["ctx"], None) for v, r in alloc.items()]
+    rows += [(v + " GC", r["ctx"], None) for v, r in gc.items()]
     verdict, text, pooled, bad = evaluate(rows, TARGETS["alloc"], at_most=False)
-    measured = "stock/ctx " + text
+    measured = "stock/ctx, non-GC and GC types, " + text
     lean = [x for r in alloc.values() if "ctx_lean" in r for x in r["ctx_lean"]["values"]]
     rt = {v: s["percall"][v][RUNTIME_TYPE]["ns"] for v in alloc}
     if verdict == "met":
         why = ("objects come from the context's freelist and go back to it through the "
-               "runtime's type table: no thread-state read, no lock, no trampoline")
+               "runtime's type table (the index is in the type's `tp_flags`: one load), "
+               "GC types with their GC header; the deallocator's ctx-form calls with the "
+               "`dealloc` context stay inline: no thread-state read, no lock, no "
+               "trampoline, no allocator call; stock pays pymalloc both ways (and from "
+               "3.12 on a thread-state read in each, pymalloc being per interpreter)")
         return {"target": target, "measured": measured, "verdict": verdict, "why": why}
     checks = [(rt[v]["ctx"] - rt[v]["ctx_lean"]) / 2 for v in rt if "ctx_lean" in rt[v]]
     d = {v: ((s["disasm"].get(v) or {}).get("deallocators") or {}) for v in alloc}
@@ -714,6 +742,10 @@ def markdown(s, png_name):
     if rt:
         add(rt)
         add("")
+    cx = _context_section(s)
+    if cx:
+        add(cx)
+        add("")
     add("### What the ctx form compiles to (objdump)")
     add("")
     add(_disasm_section(s))
@@ -1101,11 +1133,80 @@ def _runtime_type_section(s):
             fmt_ratio(g["ctx_lean"]) if "ctx_lean" in g else "–",
             fmt_ratio(g["legacy"]), fmt_ratio(d["ratios"]["copy"])))
     add("")
+    gvs = [v for v in vs if RUNTIME_TYPE_GC in s["percall"][v]]
+    if gvs:
+        add("")
+        add("The same for a **GC type** (`Py_TPFLAGS_HAVE_GC`, one object field): stock "
+            "`PyObject_GC_New` + `PyObject_GC_Track`, deallocator `PyObject_GC_UnTrack` + "
+            "`PyObject_GC_Del`; ctx `PyCtx_New` + `PyObject_GC_Track(ctx, o)` and "
+            "`Py_DECREF(ctx, o)`, the impl untracking with the dealloc context and "
+            "returning the object, GC header included, to the freelist with `PyCtx_Free`; "
+            "legacy the same allocation with the legacy `Py_DECREF` (trampoline).")
+        add("")
+        add("| CPython | stock ns | ctx ns | legacy ns | stock/ctx | stock/legacy | "
+            "A/A copy/stock (time ratio) |")
+        add("|---|---:|---:|---:|---|---|---|")
+        for v in gvs:
+            d = s["percall"][v][RUNTIME_TYPE_GC]
+            g = s["alloc_gain_gc"][v]
+            add("| %s | %.1f | %.1f | %.1f | %s | %s | %s |" % (
+                v, d["ns"]["direct"], d["ns"]["ctx"], d["ns"]["legacy"], fmt_ratio(g["ctx"]),
+                fmt_ratio(g["legacy"]), fmt_ratio(d["ratios"]["copy"])))
+    add("")
     d = (s["disasm"].get(vs[-1]) or {}).get("deallocators")
     if d:
         add("Calls made by each deallocator (objdump, %s; any path): %s." % (vs[-1], "; ".join(
             "%s: %s" % (k, ", ".join("`%s`" % c for c in calls) or "none")
             for k, calls in d.items())))
+    return "\n".join(out)
+
+
+# What each ctx form of CONTEXT_OPS does instead of CPython's call.
+CONTEXT_HOW = {
+    "err_set_clear": "ctx: CPython's `_PyErr_SetString(tstate, ...)` / `_PyErr_Clear(tstate)` "
+                     "with the context's thread state",
+    "err_clear_empty": "ctx: reads the error indicator through the context, calls "
+                       "nothing when it is empty",
+    "err_matches": "ctx: the current exception's type through the context, then "
+                   "`PyErr_GivenExceptionMatches`",
+    "recursion": "ctx (3.11+): CPython's inline counter on the context's thread state; "
+                 "3.9-3.10: CPython's function (the limit is in hidden interpreter state)",
+    "gilstate_check": "none: CPython compares with the GILState thread-local, which the "
+                      "context does not hold; ctx = CPython's call",
+    "save_restore": "none: CPython swaps the current thread state either way; ctx = "
+                    "CPython's calls",
+    "list_new": "none: CPython's list freelist is per interpreter and reached from "
+                "inside `PyList_New`; ctx = CPython's call",
+}
+
+
+def _context_section(s):
+    vs = [v for v in s["versions"] if s.get("context_gain", {}).get(v)]
+    if not vs:
+        return None
+    out = ["### Where the context wins: API functions whose ctx form skips work", "",
+           "Per-call loops as above (same module, paired, interleaved). The legacy form is "
+           "CPython's own function, which reads the thread state (3.12+: a call of "
+           "`__tls_get_addr` in a shared libpython); the ctx form reads it through the "
+           "context where CPython's code allows. Cells: ctx/direct and legacy/direct "
+           "medians (time ratios), then legacy/ctx (above 1: the ctx form is faster).", "",
+           "| operation | what the ctx form does | " + " | ".join(
+               "%s ctx/direct · legacy/direct · legacy/ctx" % v for v in vs) + " |",
+           "|---|---|" + "---|" * len(vs)]
+    for op, label, _, _ in OPS:
+        if op not in CONTEXT_OPS:
+            continue
+        cells = []
+        for v in vs:
+            d = s["percall"][v].get(op)
+            g = s["context_gain"][v].get(op)
+            if not d or not g:
+                cells.append("–")
+                continue
+            cells.append("%.2f · %.2f · **%.2f** (%.1f ns direct)" % (
+                d["ratios"]["ctx"]["median"], d["ratios"]["legacy"]["median"],
+                g["median"], d["ns"]["direct"]))
+        out.append("| %s | %s | %s |" % (label, CONTEXT_HOW.get(op, ""), " | ".join(cells)))
     return "\n".join(out)
 
 

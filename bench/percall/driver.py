@@ -42,6 +42,7 @@ ARGS = {
     "get_tstate": None,
     "empty": None,
 }
+# (Operations not listed get None.)
 
 
 def calibrate(mod, index, arg, target_ns):

@@ -166,6 +166,65 @@ BENCH_LOOP(incref_decref, {
     acc += 1;
 })
 
+/* ---- Where the context can skip work (issue 10): API functions whose
+ * ctx form reads the thread state through the context instead of asking
+ * CPython for it again. ---- */
+
+/* Raise and clear: PyErr_SetString + PyErr_Clear. */
+BENCH_LOOP(err_set_clear, {
+    PyErr_SetString(CTX PyExc_KeyError, "k");
+    LAUNDER_CTX;
+    PyErr_Clear(CTX0);
+    acc += 1;
+})
+
+/* PyErr_Clear with nothing set (defensive clearing). */
+BENCH_LOOP(err_clear_empty, {
+    PyErr_Clear(CTX0);
+    acc += 1;
+})
+
+/* PyErr_ExceptionMatches with no exception set (the common "did it fail
+ * with X?" test on the success path). */
+BENCH_LOOP(err_matches, {
+    acc += PyErr_ExceptionMatches(CTX PyExc_KeyError);
+})
+
+/* Py_EnterRecursiveCall + Py_LeaveRecursiveCall (a recursive encoder's
+ * per-container guard). */
+BENCH_LOOP(recursion, {
+    if (Py_EnterRecursiveCall(CTX " in bench"))
+        return -1;
+    LAUNDER_CTX;
+    Py_LeaveRecursiveCall(CTX0);
+    acc += 1;
+})
+
+/* PyGILState_Check: compares with the GILState thread-local state, which
+ * the context does not know: no fast path. */
+BENCH_LOOP(gilstate_check, {
+    acc += PyGILState_Check(CTX0);
+})
+
+/* PyEval_SaveThread + PyEval_RestoreThread (Py_BEGIN/END_ALLOW_THREADS):
+ * CPython swaps the thread state either way: no fast path. */
+BENCH_LOOP(save_restore, {
+    PyThreadState *ts = PyEval_SaveThread(CTX0);
+    LAUNDER_CTX;
+    PyEval_RestoreThread(CTX ts);
+    acc += 1;
+})
+
+/* PyList_New(0) + Py_DECREF: CPython's own freelist (per interpreter). */
+BENCH_LOOP(list_new, {
+    PyObject *l = PyList_New(CTX 0);
+    if (l == NULL)
+        return -1;
+    acc += (long)(uintptr_t)l & 0xff;
+    LAUNDER_CTX;
+    Py_DECREF(CTX l);
+})
+
 /* The thread-state / context read itself. */
 #if defined(BENCH_MODE_CTX)
 BENCH_LOOP(get_tstate, {
@@ -328,6 +387,107 @@ BENCH_LOOP_SETUP(runtime_type, PyCtx rctx = PyCtx_Get();, {
         return -1;
     acc += (long)(uintptr_t)o & 0xff;
     Py_DECREF(o);
+})
+#endif
+#endif
+
+/* Create + destroy of a GC type (runtime_type_gc): the same as above with
+ * Py_TPFLAGS_HAVE_GC and one object field. stock: PyObject_GC_New +
+ * PyObject_GC_Track, deallocator PyObject_GC_UnTrack + PyObject_GC_Del;
+ * ctx: PyCtx_New + PyObject_GC_Track(ctx, o), Py_DECREF(ctx, o) reaching
+ * the impl through the type table (PyObject_GC_UnTrack(dctx, self),
+ * PyCtx_Free: the freelist keeps the GC header); legacy: PyCtx_New, and the
+ * legacy Py_DECREF through the trampoline. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *ref;
+} BenchGcObject;
+
+static int BENCH_FN(gc_traverse)(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(((BenchGcObject *)self)->ref);
+    return 0;
+}
+
+#if defined(BENCH_MODE_DIRECT)
+static PyTypeObject *gc_type;
+static void BENCH_FN(gc_dealloc)(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(((BenchGcObject *)self)->ref);
+    PyObject_GC_Del(self);
+    Py_DECREF(tp);
+}
+static PyType_Slot gc_slots[] = {{Py_tp_dealloc, (void *)BENCH_FN(gc_dealloc)},
+                                 {Py_tp_traverse, (void *)BENCH_FN(gc_traverse)}, {0, NULL}};
+static PyType_Spec gc_spec = {"_pyctx_percall.StockGc", sizeof(BenchGcObject), 0,
+                              Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, gc_slots};
+
+int BENCH_FN(init_gc_type)(PyObject *module)
+{
+    gc_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &gc_spec, NULL);
+    return gc_type == NULL ? -1 : 0;
+}
+
+BENCH_LOOP(runtime_type_gc, {
+    BenchGcObject *o = PyObject_GC_New(BenchGcObject, gc_type);
+    if (o == NULL)
+        return -1;
+    o->ref = NULL;
+    PyObject_GC_Track((PyObject *)o);
+    acc += (long)(uintptr_t)o & 0xff;
+    Py_DECREF(o);
+})
+#else
+static PyTypeObject *gc_type;
+static void BENCH_FN(gc_dealloc_impl)(PyCtx dctx, PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(dctx, self);
+    PyObject_GC_UnTrack(dctx, self);
+    Py_CLEAR(dctx, ((BenchGcObject *)self)->ref);
+    PyCtx_Free(dctx, self);
+    Py_DECREF(dctx, tp);
+}
+PYCTX_DEALLOC(gc_dealloc, BENCH_FN(gc_dealloc_impl))
+static PyType_Slot gc_slots[] = {{Py_tp_dealloc, (void *)gc_dealloc},
+                                 {Py_tp_traverse, (void *)BENCH_FN(gc_traverse)}, {0, NULL}};
+#if defined(BENCH_MODE_CTX)
+static PyType_Spec gc_spec = {"_pyctx_percall.CtxGc", sizeof(BenchGcObject), 0,
+                              Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, gc_slots};
+#else
+static PyType_Spec gc_spec = {"_pyctx_percall.LegacyGc", sizeof(BenchGcObject), 0,
+                              Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, gc_slots};
+#endif
+
+int BENCH_FN(init_gc_type)(PyObject *module)
+{
+    gc_type = (PyTypeObject *)PyCtx_Type_FromSpec(PyCtx_Get(), module, &gc_spec, NULL,
+                                                  &gc_dealloc_pyctx);
+    return gc_type == NULL ? -1 : 0;
+}
+
+#if defined(BENCH_MODE_CTX)
+BENCH_LOOP(runtime_type_gc, {
+    BenchGcObject *o = (BenchGcObject *)PyCtx_New(ctx, gc_type);
+    if (o == NULL)
+        return -1;
+    o->ref = NULL;
+    PyObject_GC_Track(ctx, (PyObject *)o);
+    acc += (long)(uintptr_t)o & 0xff;
+    LAUNDER_CTX;
+    Py_DECREF(ctx, (PyObject *)o);
+})
+#else
+BENCH_LOOP_SETUP(runtime_type_gc, PyCtx rctx = PyCtx_Get();, {
+    OPAQUE(rctx);
+    BenchGcObject *o = (BenchGcObject *)PyCtx_New(rctx, gc_type);
+    if (o == NULL)
+        return -1;
+    o->ref = NULL;
+    PyObject_GC_Track((PyObject *)o);
+    acc += (long)(uintptr_t)o & 0xff;
+    Py_DECREF((PyObject *)o);
 })
 #endif
 #endif

@@ -28,6 +28,14 @@ DECL(decref_zero)
 DECL(incref_decref)
 DECL(get_tstate)
 DECL(runtime_type)
+DECL(runtime_type_gc)
+DECL(err_set_clear)
+DECL(err_clear_empty)
+DECL(err_matches)
+DECL(recursion)
+DECL(gilstate_check)
+DECL(save_restore)
+DECL(list_new)
 long long bench_ctx_runtime_type_lean(Py_ssize_t, PyObject *, long long *);
 long long bench_direct_get_tstate_unchecked(Py_ssize_t, PyObject *, long long *);
 long long bench_direct_empty(Py_ssize_t, PyObject *, long long *);
@@ -37,6 +45,10 @@ int bench_direct_init_types(PyObject *module);
 int bench_ctx_init_types(PyObject *module);
 int bench_legacy_init_types(PyObject *module);
 int bench_copy_init_types(PyObject *module);
+int bench_direct_init_gc_type(PyObject *module);
+int bench_ctx_init_gc_type(PyObject *module);
+int bench_legacy_init_gc_type(PyObject *module);
+int bench_copy_init_gc_type(PyObject *module);
 
 #define ROWS(name)                              \
     {#name, "direct", bench_direct_##name},     \
@@ -57,6 +69,14 @@ static const struct {
     ROWS(incref_decref)
     ROWS(get_tstate)
     ROWS(runtime_type)
+    ROWS(runtime_type_gc)
+    ROWS(err_set_clear)
+    ROWS(err_clear_empty)
+    ROWS(err_matches)
+    ROWS(recursion)
+    ROWS(gilstate_check)
+    ROWS(save_restore)
+    ROWS(list_new)
     {"runtime_type", "ctx_lean", bench_ctx_runtime_type_lean},
     {"get_tstate", "unchecked", bench_direct_get_tstate_unchecked},
     {"empty", "direct", bench_direct_empty},
@@ -144,7 +164,9 @@ PyInit__pyctx_percall(void)
     if (module == NULL)
         return NULL;
     if (bench_direct_init_types(module) < 0 || bench_ctx_init_types(module) < 0 ||
-        bench_legacy_init_types(module) < 0 || bench_copy_init_types(module) < 0) {
+        bench_legacy_init_types(module) < 0 || bench_copy_init_types(module) < 0 ||
+        bench_direct_init_gc_type(module) < 0 || bench_ctx_init_gc_type(module) < 0 ||
+        bench_legacy_init_gc_type(module) < 0 || bench_copy_init_gc_type(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

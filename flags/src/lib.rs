@@ -147,11 +147,13 @@ pub const RUNTIME_SYMBOLS: &[&str] = &[
     "pyctx_slow_ctx",
     "pyctx_compat_init",
     "pyctx_current_tstate",
+    "pyctx_tstate_current",
     "pyctx_resolve",
     "pyctx_type_table",
     "pyctx_type_register",
     "pyctx_freelists",
     "pyctx_freelist_claim",
+    "pyctx_interp_id_offset",
     "pyctx_callback_enter",
     "pyctx_callback_exit",
 ];

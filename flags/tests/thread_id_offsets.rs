@@ -1,7 +1,9 @@
-//! The runtime's table of `offsetof(PyThreadState, thread_id)` (used to
-//! tell whether the calling thread holds the GIL on CPython 3.9-3.11, where
-//! the headers hide nothing but the runtime is one build for every version)
-//! agrees with the real headers of every installed interpreter.
+//! The runtime's tables of CPython 3.9-3.11 layouts agree with the real
+//! headers of every installed interpreter: `offsetof(PyThreadState,
+//! thread_id)` (to tell whether the calling thread holds the GIL; the
+//! runtime is one build for every version) and `offsetof(_PyRuntimeState,
+//! gilstate.tstate_current)` (where `PyCtx_Get()` reads the GIL holder's
+//! thread state inline; internal headers).
 
 use pyctx_flags::interp::Interpreter;
 use std::process::Command;
@@ -13,14 +15,50 @@ const PROBE: &str = r#"
 int main(void) { printf("%zu\n", offsetof(PyThreadState, thread_id)); return 0; }
 "#;
 
+const RUNTIME_PROBE: &str = r#"
+#define Py_BUILD_CORE 1
+#include <Python.h>
+#include "internal/pycore_runtime.h"
+#include <stddef.h>
+#include <stdio.h>
+int main(void) { printf("%zu\n", offsetof(_PyRuntimeState, gilstate.tstate_current)); return 0; }
+"#;
+
 #[test]
-fn offsets_match_the_headers() {
+fn thread_id_offsets_match_the_headers() {
+    check_offsets("tid", PROBE, pyctx_runtime::tstate::THREAD_ID_OFFSETS);
+}
+
+#[test]
+fn tstate_current_offsets_match_the_internal_headers() {
+    check_offsets(
+        "cur",
+        RUNTIME_PROBE,
+        pyctx_runtime::tstate::TSTATE_CURRENT_OFFSETS,
+    );
+}
+
+const INTERP_PROBE: &str = r#"
+#define Py_BUILD_CORE 1
+#include <Python.h>
+#include "internal/pycore_interp.h"
+#include <stddef.h>
+#include <stdio.h>
+int main(void) { printf("%zu\n", offsetof(PyInterpreterState, id)); return 0; }
+"#;
+
+#[test]
+fn interp_id_offsets_match_the_internal_headers() {
+    check_offsets("iid", INTERP_PROBE, pyctx_runtime::types::INTERP_ID_OFFSETS);
+}
+
+fn check_offsets(tag: &str, probe: &str, table: &[((u32, u32), usize)]) {
     let root = pyctx_flags::project_root();
-    let dir = std::env::temp_dir().join(format!("pyctx-tid-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("pyctx-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("probe.c"), PROBE).unwrap();
+    std::fs::write(dir.join("probe.c"), probe).unwrap();
     let mut checked = 0;
-    for (version, expected) in pyctx_runtime::tstate::THREAD_ID_OFFSETS {
+    for (version, expected) in table {
         let python = root
             .join(".venvs")
             .join(format!("{}.{}", version.0, version.1))
@@ -50,6 +88,6 @@ fn offsets_match_the_headers() {
     }
     assert!(
         checked > 0,
-        "no CPython 3.9-3.11 under .venvs/: run scripts/setup"
+        "none of the table's CPython versions under .venvs/: run scripts/setup"
     );
 }

@@ -82,10 +82,23 @@ PyThreadState *pyctx_current_tstate(void);
 /* ---- the context API's own functions ---- */
 
 #if PY_VERSION_HEX < 0x030C0000 && !defined(Py_LIMITED_API)
-#if defined(_POSIX_THREADS) || defined(__linux__) || defined(__APPLE__)
+/* CPython 3.9-3.11: the address of `_PyRuntime.gilstate.tstate_current`
+ * (the GIL holder's thread state), found by the runtime at load; until then
+ * it points at a NULL. Read inline: no call into libpython. */
+extern uintptr_t *pyctx_tstate_current;
+#if defined(__x86_64__) && defined(__linux__)
+/* PyThread_get_thread_ident() is (unsigned long)pthread_self(), and on
+ * x86_64 Linux (glibc, musl) pthread_self() is the thread pointer's first
+ * word: one load instead of two calls. The runtime checks the equality at
+ * load (runtime/src/tstate.rs). */
+static inline unsigned long pyctx__thread_ident(void)
+{
+    unsigned long self;
+    __asm__("mov %%fs:0, %0" : "=r"(self));
+    return self;
+}
+#elif defined(_POSIX_THREADS) || defined(__linux__) || defined(__APPLE__)
 #include <pthread.h>
-/* PyThread_get_thread_ident() is (unsigned long)pthread_self() with
- * pthreads; calling pthread_self() here saves a call into libpython. */
 #define pyctx__thread_ident() ((unsigned long)pthread_self())
 #else
 #define pyctx__thread_ident() PyThread_get_thread_ident()
@@ -112,7 +125,7 @@ static inline PyThreadState *pyctx__current_tstate(void)
     /* Before 3.12 CPython's "current thread state" is one process-wide
      * value: the GIL holder's, whichever thread asks. A thread that released
      * the GIL must not take the holder's state for its own. */
-    PyThreadState *ts = _PyThreadState_UncheckedGet();
+    PyThreadState *ts = (PyThreadState *)__atomic_load_n(pyctx_tstate_current, __ATOMIC_RELAXED);
     if (ts != NULL && ts->thread_id != pyctx__thread_ident())
         return NULL;
     return ts;
@@ -132,14 +145,17 @@ static inline PyCtx PyCtx_Get(void)
  * untrack, type checks, plain accessors). There is no way back. */
 static inline PyCtx PyCtx_AsDealloc(PyCtx ctx)
 {
-    return (PyCtx)(((uintptr_t)ctx & ~PYCTX__BIT_FAST) | PYCTX__BIT_DEALLOC);
+    /* A detached context stays detached only: the dealloc bit would let
+     * the dealloc-safe calls through inline (pyctx__check_dealloc_ok). */
+    uintptr_t v = (uintptr_t)ctx;
+    return (PyCtx)((v & ~PYCTX__BIT_FAST) | (PYCTX__BIT_DEALLOC & ~(v >> 1)));
 }
 
 /* Restrict a context to what is safe without the GIL (raw memory, locks,
  * re-acquiring the thread state). There is no way back. */
 static inline PyCtx PyCtx_AsDetached(PyCtx ctx)
 {
-    return (PyCtx)(((uintptr_t)ctx & ~PYCTX__BIT_FAST) | PYCTX__BIT_DETACHED);
+    return (PyCtx)(((uintptr_t)ctx & ~(PYCTX__BIT_FAST | PYCTX__BIT_DEALLOC)) | PYCTX__BIT_DETACHED);
 }
 
 #define PYCTX_CAP_FULL 0
@@ -167,12 +183,15 @@ static inline void pyctx__check(const char *caller, PyCtx ctx, unsigned api_id)
 
 /* The check of API functions allowed in a deallocator: a release-mode
  * dealloc context passes inline as well (a deallocator's decrefs and type
- * checks stay off the slow path); debug and stats modes check every call. */
+ * checks stay off the slow path), with one test: the mask is fast|dealloc
+ * in release mode and 0 in debug and stats modes, which check every call.
+ * (A dealloc context never has the detached bit: PyCtx_AsDealloc and
+ * PyCtx_AsDetached see to it. One made from a NULL context passes here in
+ * release mode; debug mode names it.) */
 static inline void pyctx__check_dealloc_ok(const char *caller, PyCtx ctx, unsigned api_id)
 {
-    uintptr_t v = (uintptr_t)ctx;
-    if (PYCTX__UNLIKELY(!(v & PYCTX__BIT_FAST)) &&
-        !((v & PYCTX__BITS) == PYCTX__BIT_DEALLOC && pyctx_fast_bit && (v & ~PYCTX__BITS) != 0))
+    uintptr_t mask = pyctx_fast_bit * (PYCTX__BIT_FAST | PYCTX__BIT_DEALLOC);
+    if (PYCTX__UNLIKELY(!((uintptr_t)ctx & mask)))
         pyctx_slow_ctx(caller, ctx, api_id, pyctx__current_tstate());
 }
 

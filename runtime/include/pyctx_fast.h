@@ -55,6 +55,119 @@ static inline PyThreadState *pyctx_fast_PyThreadState_Get(PyCtx ctx)
     return pyctx__tstate(ctx);
 }
 
+/* CPython's exported functions that take the thread state as an argument
+ * (private names, so the API table has no slot for them): looked up once
+ * per translation unit, like the table's. */
+#define PYCTX__TSTATE_FN(ret, name, params)                                              \
+    static inline ret (*pyctx__tsfn_##name(void)) params                                  \
+    {                                                                                     \
+        static ret (*slot) params;                                                        \
+        ret (*f) params = __atomic_load_n(&slot, __ATOMIC_RELAXED);                       \
+        if (PYCTX__UNLIKELY(f == NULL)) {                                                 \
+            f = (ret (*) params)pyctx_resolve(#name);                                     \
+            __atomic_store_n(&slot, f, __ATOMIC_RELAXED);                                 \
+        }                                                                                 \
+        return f;                                                                         \
+    }
+PYCTX__TSTATE_FN(void, _PyErr_SetString, (PyThreadState *, PyObject *, const char *))
+PYCTX__TSTATE_FN(void, _PyErr_Clear, (PyThreadState *))
+PYCTX__TSTATE_FN(int, _Py_CheckRecursiveCall, (PyThreadState *, const char *))
+
+/* PyErr_SetString: CPython's own body, given the context's thread state
+ * instead of reading it again. */
+static inline void pyctx_fast_PyErr_SetString(PyCtx ctx, PyObject *exception, const char *string)
+{
+    if (PYCTX__UNLIKELY(!pyctx__is_fast(ctx))) {
+        PyCtxOrig_PyErr_SetString(exception, string);
+        return;
+    }
+    pyctx__tsfn__PyErr_SetString()(pyctx__tstate(ctx), exception, string);
+}
+
+/* PyErr_Clear: nothing to do when no exception is set (the common case:
+ * code that clears defensively), else CPython's body with the context's
+ * thread state. */
+static inline void pyctx_fast_PyErr_Clear(PyCtx ctx)
+{
+    if (PYCTX__UNLIKELY(!pyctx__is_fast(ctx))) {
+        PyCtxOrig_PyErr_Clear();
+        return;
+    }
+    if (pyctx_fast_PyErr_Occurred(ctx) != NULL)
+        pyctx__tsfn__PyErr_Clear()(pyctx__tstate(ctx));
+}
+
+/* PyErr_ExceptionMatches: the current exception's type through the
+ * context, then CPython's comparison. */
+static inline int pyctx_fast_PyErr_ExceptionMatches(PyCtx ctx, PyObject *exc)
+{
+    if (PYCTX__UNLIKELY(!pyctx__is_fast(ctx)))
+        return PyCtxOrig_PyErr_ExceptionMatches(exc);
+    return PyCtxOrig_PyErr_GivenExceptionMatches(pyctx_fast_PyErr_Occurred(ctx), exc);
+}
+
+#if PY_VERSION_HEX >= 0x030C0000
+/* PyErr_GetRaisedException (3.12+): take the thread state's exception. */
+static inline PyObject *pyctx_fast_PyErr_GetRaisedException(PyCtx ctx)
+{
+    PyThreadState *ts;
+    PyObject *exc;
+    if (PYCTX__UNLIKELY(!pyctx__is_fast(ctx)))
+        return PyCtxOrig_PyErr_GetRaisedException();
+    ts = pyctx__tstate(ctx);
+    exc = ts->current_exception;
+    ts->current_exception = NULL;
+    return exc;
+}
+#endif
+
+/* Py_EnterRecursiveCall / Py_LeaveRecursiveCall: CPython's inline counter
+ * (3.11+; the 3.9-3.10 limit lives in the interpreter's hidden state, so
+ * those call CPython), with its check function past the limit. */
+#if PY_VERSION_HEX >= 0x030B0000 && !defined(USE_STACKCHECK)
+#define PYCTX__INLINE_RECURSION 1
+#endif
+
+static inline int pyctx_fast_Py_EnterRecursiveCall(PyCtx ctx, const char *where)
+{
+#ifdef PYCTX__INLINE_RECURSION
+    PyThreadState *ts;
+    if (PYCTX__UNLIKELY(!pyctx__is_fast(ctx)))
+        return PyCtxOrig_Py_EnterRecursiveCall(where);
+    ts = pyctx__tstate(ctx);
+#if PY_VERSION_HEX >= 0x030D0000
+    if (PYCTX__UNLIKELY(ts->c_recursion_remaining-- < 0))
+#elif PY_VERSION_HEX >= 0x030C0000
+    if (PYCTX__UNLIKELY(ts->c_recursion_remaining-- <= 0))
+#else
+    if (PYCTX__UNLIKELY(ts->recursion_remaining-- <= 0))
+#endif
+        return pyctx__tsfn__Py_CheckRecursiveCall()(ts, where);
+    return 0;
+#else
+    (void)ctx;
+    return PyCtxOrig_Py_EnterRecursiveCall(where);
+#endif
+}
+
+static inline void pyctx_fast_Py_LeaveRecursiveCall(PyCtx ctx)
+{
+#ifdef PYCTX__INLINE_RECURSION
+    if (PYCTX__UNLIKELY(!pyctx__is_fast(ctx))) {
+        PyCtxOrig_Py_LeaveRecursiveCall();
+        return;
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    pyctx__tstate(ctx)->c_recursion_remaining++;
+#else
+    pyctx__tstate(ctx)->recursion_remaining++;
+#endif
+#else
+    (void)ctx;
+    PyCtxOrig_Py_LeaveRecursiveCall();
+#endif
+}
+
 /* Item and size access: the in-range case inline; type errors and index
  * errors (with CPython's messages) from CPython's function. */
 static inline PyObject *pyctx_fast_PyTuple_GetItem(PyCtx ctx, PyObject *op, Py_ssize_t i)

@@ -109,6 +109,14 @@ static inline void pyctx__callback_exit(PyCtx ctx)
 
 typedef void (*PyCtxDestructor)(PyCtx ctx, PyObject *self);
 
+/* A descriptor registered through another PyCtxDeallocDef (one whose
+ * trampoline wraps this one) is not an unused variable worth a warning. */
+#if defined(__GNUC__) || defined(__clang__)
+#define PYCTX__MAYBE_UNUSED __attribute__((unused))
+#else
+#define PYCTX__MAYBE_UNUSED
+#endif
+
 typedef struct {
     destructor trampoline; /* what goes in tp_dealloc */
     PyCtxDestructor impl;  /* what it calls, with a dealloc context */
@@ -121,18 +129,24 @@ typedef struct {
         impl(PyCtx_AsDealloc(pyctx_cb), self);                             \
         pyctx__callback_exit(pyctx_cb);                                    \
     }                                                                      \
-    static const PyCtxDeallocDef name##_pyctx = {name, impl};
+    static const PyCtxDeallocDef name##_pyctx PYCTX__MAYBE_UNUSED = {name, impl};
 
 /* The type table and the freelists read type and thread-state fields the
  * limited API hides: they are for full-API builds. */
 #ifndef Py_LIMITED_API
 
-/* The runtime's type table (libpyctx.a): open addressing on the type
- * pointer, PYCTX__TYPES entries, entry 0 unused. An entry matches a type only
- * while the type's tp_dealloc is the registered trampoline, and entries are
- * never rewritten: a type object freed and its address reused by another
- * type gets an entry (and freelists) of its own. */
+/* The runtime's type table (libpyctx.a): PYCTX__TYPES entries, entry 0
+ * unused, filled by registration and never rewritten. A registered type
+ * carries its index in tp_flags bits 32 and up (CPython 3.9-3.13 use bits
+ * 0-31 only, and tp_flags is 64 bits wide on LP64): telling a foreign type
+ * from a registered one costs a decref to zero one load and one test, no
+ * probe. The index is trusted only while the entry names this very type and
+ * its tp_dealloc is still the registered trampoline: each extension has a
+ * table of its own (its own copy of the runtime), so another extension's
+ * type, or a type freed and its address reused, never matches by accident;
+ * it is deallocated through CPython's tp_dealloc as usual. */
 #define PYCTX__TYPES 128
+#define PYCTX__INDEX_SHIFT 32
 struct pyctx__type_entry {
     PyTypeObject *type;
     destructor trampoline;
@@ -142,39 +156,66 @@ extern struct pyctx__type_entry pyctx_type_table[PYCTX__TYPES];
 /* Returns the type's index (1..PYCTX__TYPES-1), or -1 when the table is full. */
 int pyctx_type_register(PyTypeObject *type, destructor trampoline, PyCtxDestructor impl);
 
-static inline unsigned pyctx__type_slot(PyTypeObject *type)
+#if ULONG_MAX > 0xffffffffUL
+#define PYCTX__INDEX_MASK ((unsigned long)(PYCTX__TYPES - 1) << PYCTX__INDEX_SHIFT)
+/* The table index a type says it has (0: none). */
+static inline unsigned pyctx__type_index_bits(PyTypeObject *type)
 {
-    return (unsigned)(((uintptr_t)type >> 4) % (PYCTX__TYPES - 1)) + 1;
+    return (unsigned)((type->tp_flags & PYCTX__INDEX_MASK) >> PYCTX__INDEX_SHIFT);
+}
+static inline void pyctx__type_set_index(PyTypeObject *type, unsigned i)
+{
+    type->tp_flags = (type->tp_flags & ~PYCTX__INDEX_MASK) | ((unsigned long)i << PYCTX__INDEX_SHIFT);
+}
+#else
+/* A 32-bit tp_flags (LLP64, 32-bit targets) has no free bits: registered
+ * types are then deallocated through CPython's tp_dealloc (the trampoline)
+ * and allocate without freelists, which is correct, only not faster. */
+static inline unsigned pyctx__type_index_bits(PyTypeObject *type)
+{
+    (void)type;
+    return 0;
+}
+static inline void pyctx__type_set_index(PyTypeObject *type, unsigned i)
+{
+    (void)type;
+    (void)i;
+}
+#endif
+
+/* Is entry i this type's, deallocator included? */
+static inline int pyctx__type_entry_is(unsigned i, PyTypeObject *type)
+{
+    const struct pyctx__type_entry *e = &pyctx_type_table[i];
+    return e->type == type && e->trampoline == type->tp_dealloc;
 }
 
-/* The table index of a registered type, or 0. */
+/* The table index of a type registered by this extension, or 0, for
+ * PyCtx_New and PyCtx_Free, which take this extension's own types (and their
+ * subclasses, whose index bits are 0): the entry must name the type; the
+ * deallocator is checked where it is called (pyctx__dealloc). */
 static inline unsigned pyctx__type_index(PyTypeObject *type)
 {
-    unsigned i = pyctx__type_slot(type), n;
-    for (n = 0; n < PYCTX__TYPES - 1; n++) {
-        const struct pyctx__type_entry *e = &pyctx_type_table[i];
-        if (e->type == type && e->trampoline == type->tp_dealloc)
-            return i;
-        if (e->type == NULL)
-            return 0;
-        i = i + 1 < PYCTX__TYPES ? i + 1 : 1;
-    }
-    return 0;
+    unsigned i = pyctx__type_index_bits(type);
+    return i != 0 && pyctx_type_table[i].type == type ? i : 0;
 }
 
 /* Register a type whose tp_dealloc is def->trampoline. */
 static inline int PyCtx_Type_Register(PyCtx ctx, PyTypeObject *type, const PyCtxDeallocDef *def)
 {
+    int i;
     if (type->tp_dealloc != def->trampoline) {
         PyErr_SetString(PyExc_TypeError, "PyCtx_Type_Register: the type's tp_dealloc is not the "
                                          "trampoline of this PyCtxDeallocDef");
         return -1;
     }
     (void)ctx;
-    if (pyctx_type_register(type, def->trampoline, def->impl) < 0) {
+    i = pyctx_type_register(type, def->trampoline, def->impl);
+    if (i < 0) {
         PyErr_SetString(PyExc_RuntimeError, "PyCtx_Type_Register: the pyctx type table is full");
         return -1;
     }
+    pyctx__type_set_index(type, (unsigned)i);
     return 0;
 }
 
@@ -191,11 +232,15 @@ static inline PyObject *PyCtx_Type_FromSpec(PyCtx ctx, PyObject *module, PyType_
     return type;
 }
 
-/* Refcount reached zero in a ctx-form decref. */
+/* Refcount reached zero in a ctx-form decref: a registered type's
+ * implementation gets a dealloc context made from this one (no thread-state
+ * read, no trampoline); any other type goes to CPython's _Py_Dealloc after
+ * one load and one test. */
 static inline void pyctx__dealloc(PyCtx ctx, PyObject *op)
 {
-    unsigned i = pyctx__type_index(Py_TYPE(op));
-    if (i != 0)
+    PyTypeObject *tp = Py_TYPE(op);
+    unsigned i = pyctx__type_index_bits(tp);
+    if (PYCTX__UNLIKELY(i != 0) && pyctx__type_entry_is(i, tp))
         pyctx_type_table[i].impl(PyCtx_AsDealloc(ctx), op);
     else
         _Py_Dealloc(op);
@@ -203,77 +248,175 @@ static inline void pyctx__dealloc(PyCtx ctx, PyObject *op)
 
 /* ---- 3. per-context freelists ---- */
 
+/* A slot of freelists belongs to one thread state for as long as it lives
+ * (claimed with a compare-and-swap by the runtime, then used by that thread
+ * only: no lock). Found by hashing the thread state's address; a thread
+ * state whose slot another one holds allocates without freelists.
+ *
+ * From 3.12 on an interpreter may have an allocator of its own, which dies
+ * with it: a slot also records its interpreter's id (unique for the life of
+ * the process, unlike addresses), and a thread state that reuses a dead
+ * one's address with another interpreter gets the slot back empty. */
 #define PYCTX__FREELIST_SLOTS 64
 #define PYCTX__FREELIST_MAX 128
 struct pyctx__freelist {
-    void *head; /* blocks chained through their first word */
+    void *head; /* objects chained through their first word */
     unsigned len;
 };
 struct pyctx__freelist_slot {
-    uintptr_t owner;             /* PyThreadState* that owns this slot, or 0 */
-    PyInterpreterState *interp;  /* the owner's interpreter (its allocator) */
+    uintptr_t owner;   /* PyThreadState* that owns this slot, or 0 */
+    int64_t interp_id; /* 3.12+: the owner's interpreter id */
     struct pyctx__freelist lists[PYCTX__TYPES];
 };
 extern struct pyctx__freelist_slot pyctx_freelists[PYCTX__FREELIST_SLOTS];
-/* Claim a free slot for `tstate` (compare-and-swap); NULL if none. */
-struct pyctx__freelist_slot *pyctx_freelist_claim(uintptr_t tstate, PyInterpreterState *interp);
+/* Claim (or reclaim) the slot of `tstate` (compare-and-swap); NULL if
+ * another live thread state holds it. */
+struct pyctx__freelist_slot *pyctx_freelist_claim(uintptr_t tstate, int64_t interp_id);
+/* 3.12+: offsetof(PyInterpreterState, id), found by the runtime at load
+ * (internal headers; checked against them by a test). */
+extern size_t pyctx_interp_id_offset;
 
-/* The freelists of the context's thread state, or NULL (restricted to
- * no thread state, debug mode, or no slot free: callers fall back to the
- * allocator). */
+static inline int64_t pyctx__interp_id(PyThreadState *ts)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return *(const int64_t *)((const char *)ts->interp + pyctx_interp_id_offset);
+#else
+    /* One allocator for all interpreters: any slot's memory fits. */
+    (void)ts;
+    return 0;
+#endif
+}
+
+/* The freelists of the context's thread state, or NULL: debug and stats
+ * modes (their contexts are not thread states), a detached or NULL context,
+ * or no slot free; callers then use CPython's allocator. */
 static inline struct pyctx__freelist_slot *pyctx__freelists(PyCtx ctx)
 {
     PyThreadState *ts;
     struct pyctx__freelist_slot *slot;
-    uintptr_t bits = (uintptr_t)ctx & PYCTX__BITS;
-    if (bits != PYCTX__BIT_FAST && bits != PYCTX__BIT_DEALLOC)
-        return NULL; /* detached, debug or stats */
-    if (!pyctx_fast_bit)
+    uintptr_t v = (uintptr_t)ctx;
+    /* release mode (fast_bit set), a full or dealloc context (a detached
+     * one has neither bit), made from a thread state (not NULL) */
+    if (PYCTX__UNLIKELY(!(v & (pyctx_fast_bit * (PYCTX__BIT_FAST | PYCTX__BIT_DEALLOC))) ||
+                        v <= PYCTX__BITS))
         return NULL;
-    ts = (PyThreadState *)(((uintptr_t)ctx & ~PYCTX__BITS) - PYCTX__OFFSET);
-    if (ts == NULL)
-        return NULL;
+    ts = (PyThreadState *)((v & ~PYCTX__BITS) - PYCTX__OFFSET);
     slot = &pyctx_freelists[((uintptr_t)ts >> 6) % PYCTX__FREELIST_SLOTS];
-    if (slot->owner != (uintptr_t)ts)
-        slot = pyctx_freelist_claim((uintptr_t)ts, ts->interp);
-    if (slot == NULL || slot->interp != ts->interp)
-        return NULL;
+#if PY_VERSION_HEX >= 0x030C0000
+    if (PYCTX__UNLIKELY(slot->owner != (uintptr_t)ts || slot->interp_id != pyctx__interp_id(ts)))
+#else
+    if (PYCTX__UNLIKELY(slot->owner != (uintptr_t)ts))
+#endif
+        slot = pyctx_freelist_claim((uintptr_t)ts, pyctx__interp_id(ts));
     return slot;
 }
 
-/* A new object of a registered, non-GC type: like PyObject_New. */
+/* GC types keep their GC header (two words) right before the object; one
+ * with more before it (3.12+: managed dict or weak references) allocates
+ * through CPython. */
+static inline int pyctx__freelist_fits(PyTypeObject *type)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return !(type->tp_flags & (Py_TPFLAGS_MANAGED_DICT | Py_TPFLAGS_MANAGED_WEAKREF));
+#else
+    (void)type;
+    return 1;
+#endif
+}
+
+/* A fresh object of a GC type, from CPython (untracked, like PyObject_GC_New). */
+static inline PyObject *pyctx__gc_new(PyTypeObject *type)
+{
+    static PyObject *(*gc_new)(PyTypeObject *);
+    PyObject *(*f)(PyTypeObject *) = __atomic_load_n(&gc_new, __ATOMIC_RELAXED);
+    if (PYCTX__UNLIKELY(f == NULL)) {
+        f = (PyObject * (*)(PyTypeObject *)) pyctx_resolve("_PyObject_GC_New");
+        __atomic_store_n(&gc_new, f, __ATOMIC_RELAXED);
+    }
+    return f(type);
+}
+
+/* What PyObject_Init does to a block taken from a freelist: type (a heap
+ * type gains a reference), reference count 1; a GC type's header reset to
+ * untracked, as CPython leaves a new GC object. CPython's own freelists do
+ * the same; tracemalloc keeps the block's first traceback and 3.13's
+ * PyRefTracer sees no event for it. */
+static inline PyObject *pyctx__init_reused(void *mem, PyTypeObject *type)
+{
+    PyObject *op = (PyObject *)mem;
+    if (type->tp_flags & Py_TPFLAGS_HAVE_GC) {
+        ((uintptr_t *)op)[-2] = 0;
+        ((uintptr_t *)op)[-1] = 0;
+    }
+    Py_SET_TYPE(op, type);
+    if (type->tp_flags & Py_TPFLAGS_HEAPTYPE)
+        Py_INCREF(type);
+    /* Not Py_SET_REFCNT: from 3.12 on it leaves "immortal" objects alone,
+     * and the freelist link in this word may look like one. */
+    op->ob_refcnt = 1;
+    return op;
+}
+
+/* A new object from CPython's allocator. A type that is not registered is
+ * typically a Python subclass reaching the base's tp_new: its body is
+ * zeroed, as CPython's tp_alloc does, since the subclass's __dict__ and
+ * weak-reference slots must start out NULL. */
+static inline PyObject *pyctx__new_fresh(PyTypeObject *type, int registered)
+{
+    PyObject *op;
+    if (type->tp_flags & Py_TPFLAGS_HAVE_GC) {
+        op = pyctx__gc_new(type);
+    }
+    else {
+        void *mem = PyObject_Malloc((size_t)type->tp_basicsize);
+        if (mem == NULL)
+            return PyErr_NoMemory();
+        op = PyObject_Init((PyObject *)mem, type);
+    }
+    if (op != NULL && !registered)
+        memset((char *)op + sizeof(PyObject), 0, (size_t)type->tp_basicsize - sizeof(PyObject));
+    return op;
+}
+
+/* A new object of a registered type: like PyObject_New, or PyObject_GC_New
+ * for a GC type (untracked: call PyObject_GC_Track when it is filled in). */
 static inline PyObject *PyCtx_New(PyCtx ctx, PyTypeObject *type)
 {
     unsigned i = pyctx__type_index(type);
     struct pyctx__freelist_slot *slot = i ? pyctx__freelists(ctx) : NULL;
-    void *mem = NULL;
     if (slot != NULL && slot->lists[i].head != NULL) {
-        mem = slot->lists[i].head;
+        void *mem = slot->lists[i].head;
         slot->lists[i].head = *(void **)mem;
         slot->lists[i].len--;
+        return pyctx__init_reused(mem, type);
     }
-    else {
-        mem = PyObject_Malloc((size_t)type->tp_basicsize);
-        if (mem == NULL)
-            return PyErr_NoMemory();
-    }
-    return PyObject_Init((PyObject *)mem, type);
+    return pyctx__new_fresh(type, i != 0);
 }
 
-/* Release the memory of an object made by PyCtx_New (from its deallocator,
- * with the dealloc context it was given). Heap types: Py_DECREF the type
- * afterwards as usual. */
+/* Release the memory of an object made by PyCtx_New, from its deallocator,
+ * with the dealloc context it was given: PyObject_Free, or PyObject_GC_Del
+ * for a GC type (untrack it first, as always). Heap types: Py_DECREF the
+ * type afterwards as usual. */
 static inline void PyCtx_Free(PyCtx ctx, PyObject *op)
 {
-    unsigned i = pyctx__type_index(Py_TYPE(op));
-    struct pyctx__freelist_slot *slot = i ? pyctx__freelists(ctx) : NULL;
+    PyTypeObject *type = Py_TYPE(op);
+    unsigned i = pyctx__type_index(type);
+    int gc = (type->tp_flags & Py_TPFLAGS_HAVE_GC) != 0;
+    struct pyctx__freelist_slot *slot = i && pyctx__freelist_fits(type) ? pyctx__freelists(ctx) : NULL;
+    /* A GC object still tracked (its header's next link set) goes to
+     * CPython, which unlinks it: the freelist never holds a tracked one. */
+    if (gc && ((uintptr_t *)op)[-2] != 0)
+        slot = NULL;
     if (slot != NULL && slot->lists[i].len < PYCTX__FREELIST_MAX) {
         *(void **)op = slot->lists[i].head;
         slot->lists[i].head = op;
         slot->lists[i].len++;
         return;
     }
-    PyObject_Free(op);
+    if (gc)
+        PyObject_GC_Del(op);
+    else
+        PyObject_Free(op);
 }
 
 #endif /* !Py_LIMITED_API */

@@ -59,6 +59,7 @@ pub fn get() -> &'static Mode {
 }
 
 extern "C" fn init_at_load() {
+    crate::tstate::init();
     get();
 }
 

@@ -10,6 +10,7 @@
 //! - [`exists`]: walking the interpreters' thread lists (debug mode).
 
 use std::ffi::CStr;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 type Getter = unsafe extern "C" fn() -> usize;
@@ -92,6 +93,64 @@ pub fn exists(tstate: usize) -> Option<bool> {
 /// thread state is per thread and needs no check.
 pub const THREAD_ID_OFFSETS: &[((u32, u32), usize)] =
     &[((3, 9), 176), ((3, 10), 176), ((3, 11), 152)];
+
+/// Where CPython 3.9-3.11 keep the current thread state:
+/// `offsetof(_PyRuntimeState, gilstate.tstate_current)` in the exported
+/// `_PyRuntime` (internal headers; `flags/tests/thread_id_offsets.rs`
+/// compiles `offsetof` against each installed interpreter's and compares).
+pub const TSTATE_CURRENT_OFFSETS: &[((u32, u32), usize)] =
+    &[((3, 9), 568), ((3, 10), 568), ((3, 11), 576)];
+
+/// What `pyctx_tstate_current` points at until [`init`] finds CPython's
+/// slot (or forever, outside CPython 3.9-3.11): no thread state.
+static NO_TSTATE: AtomicUsize = AtomicUsize::new(0);
+
+/// CPython 3.9-3.11: the address of `_PyRuntime.gilstate.tstate_current`,
+/// the GIL holder's thread state, which `PyCtx_Get()` reads inline (one
+/// load instead of a call of `_PyThreadState_UncheckedGet`). Set at load by
+/// [`init`], before the extension's code runs.
+#[no_mangle]
+pub static pyctx_tstate_current: AtomicPtr<AtomicUsize> =
+    AtomicPtr::new(&NO_TSTATE as *const AtomicUsize as *mut AtomicUsize);
+
+/// Find CPython's current-thread-state slot (3.9-3.11) and check that the
+/// header's inline thread id (`%fs:0` on x86_64 Linux) is `pthread_self()`.
+/// Runs at load, from `mode.rs`.
+pub fn init() {
+    check_thread_pointer();
+    let version = python_version();
+    crate::types::init(version);
+    let Some(v) = version else { return };
+    let Some((_, off)) = TSTATE_CURRENT_OFFSETS.iter().find(|(at, _)| *at == v) else {
+        return;
+    };
+    if let Some(runtime) = lookup_one(c"_PyRuntime") {
+        let slot = (runtime as usize + off) as *mut AtomicUsize;
+        pyctx_tstate_current.store(slot, Ordering::Release);
+    }
+}
+
+/// `pyctx.h` takes `%fs:0` for `pthread_self()` on x86_64 Linux (glibc and
+/// musl keep the thread's own descriptor there); stop early and clearly if a
+/// C library ever does otherwise, since the GIL-holder check depends on it.
+fn check_thread_pointer() {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        let tp: usize;
+        // SAFETY: reads the thread pointer's first word, which every x86_64
+        // Linux C library sets up for each thread.
+        unsafe {
+            std::arch::asm!("mov {}, fs:0", out(reg) tp, options(nostack, readonly, preserves_flags))
+        };
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() } as usize;
+        if tp != me {
+            crate::check::fatal(&format!(
+                "this C library's pthread_self() ({me:#x}) is not the thread pointer ({tp:#x}): pyctx.h assumes it is on x86_64 Linux"
+            ));
+        }
+    }
+}
 
 struct Current {
     /// `PyThreadState_GetUnchecked` (3.13) or `_PyThreadState_UncheckedGet`.

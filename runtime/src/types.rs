@@ -7,7 +7,7 @@
 
 use std::ffi::{c_int, c_void};
 use std::ptr::null_mut;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Must match PYCTX__TYPES in pyctx_types.h.
@@ -34,17 +34,13 @@ pub static pyctx_type_table: [TypeEntry; TYPES] = [EMPTY_ENTRY; TYPES];
 
 static REGISTER: Mutex<()> = Mutex::new(());
 
-fn first_slot(ty: *mut c_void) -> usize {
-    ((ty as usize) >> 4) % (TYPES - 1) + 1
-}
-
 /// Register (or find) the entry for a type and its deallocator trampoline.
-/// Returns the index, or -1 when the table is full.
+/// Returns the index, or -1 when the table is full. The C side stores the
+/// index in the type's `tp_flags` (bits 32 and up), so entries are handed
+/// out in order: no hashing, and a lookup is one indexed load.
 pub fn register(ty: *mut c_void, trampoline: *mut c_void, imp: *mut c_void) -> c_int {
     let _guard = REGISTER.lock().unwrap_or_else(|e| e.into_inner());
-    let mut i = first_slot(ty);
-    for _ in 0..TYPES - 1 {
-        let e = &pyctx_type_table[i];
+    for (i, e) in pyctx_type_table.iter().enumerate().skip(1) {
         let t = e.ty.load(Ordering::Acquire);
         if t.is_null() {
             e.trampoline.store(trampoline, Ordering::Relaxed);
@@ -58,7 +54,6 @@ pub fn register(ty: *mut c_void, trampoline: *mut c_void, imp: *mut c_void) -> c
         {
             return i as c_int;
         }
-        i = if i + 1 < TYPES { i + 1 } else { 1 };
     }
     -1
 }
@@ -81,7 +76,7 @@ pub struct FreeList {
 #[repr(C)]
 pub struct FreelistSlot {
     owner: AtomicUsize,
-    interp: AtomicPtr<c_void>,
+    interp_id: AtomicI64,
     lists: [FreeList; TYPES],
 }
 
@@ -93,7 +88,7 @@ const EMPTY_LIST: FreeList = FreeList {
 #[allow(clippy::declare_interior_mutable_const)]
 const EMPTY_SLOT: FreelistSlot = FreelistSlot {
     owner: AtomicUsize::new(0),
-    interp: AtomicPtr::new(null_mut()),
+    interp_id: AtomicI64::new(0),
     lists: [EMPTY_LIST; TYPES],
 };
 
@@ -102,24 +97,60 @@ const EMPTY_SLOT: FreelistSlot = FreelistSlot {
 #[no_mangle]
 pub static pyctx_freelists: [FreelistSlot; FREELIST_SLOTS] = [EMPTY_SLOT; FREELIST_SLOTS];
 
-/// Claim the slot a thread state hashes to, if nobody owns it yet. A slot is
-/// owned for the life of the process: a thread state whose address is
-/// reused by a later one hands its freelists on (same interpreter only: the
-/// C side checks `interp`, because pymalloc arenas are per interpreter).
+/// `owner` while a claim is being written.
+const CLAIMING: usize = usize::MAX;
+
+/// The slot of a thread state (the C side's hash), claimed if nobody owns it.
+///
+/// A slot is owned for the life of the process by the address of a thread
+/// state. A later thread state at the same address (the first one is
+/// necessarily gone) takes it over: with the same interpreter id its
+/// freelists are memory of the same allocator and carry on; with another one
+/// (3.12+: an interpreter that may have had an allocator of its own, now
+/// possibly freed) they are dropped, not freed, since nothing says their
+/// allocator still exists.
 #[no_mangle]
-pub extern "C" fn pyctx_freelist_claim(tstate: usize, interp: *mut c_void) -> *const FreelistSlot {
+pub extern "C" fn pyctx_freelist_claim(tstate: usize, interp_id: i64) -> *const FreelistSlot {
     let slot = &pyctx_freelists[(tstate >> 6) % FREELIST_SLOTS];
     match slot
         .owner
-        .compare_exchange(0, usize::MAX, Ordering::AcqRel, Ordering::Acquire)
+        .compare_exchange(0, CLAIMING, Ordering::AcqRel, Ordering::Acquire)
     {
         Ok(_) => {
-            slot.interp.store(interp, Ordering::Relaxed);
+            slot.interp_id.store(interp_id, Ordering::Relaxed);
             slot.owner.store(tstate, Ordering::Release);
             slot
         }
-        Err(owner) if owner == tstate => slot,
+        Err(owner) if owner == tstate => {
+            if slot.interp_id.load(Ordering::Relaxed) != interp_id {
+                for list in &slot.lists {
+                    list.head.store(null_mut(), Ordering::Relaxed);
+                    list.len.store(0, Ordering::Relaxed);
+                }
+                slot.interp_id.store(interp_id, Ordering::Relaxed);
+            }
+            slot
+        }
         Err(_) => std::ptr::null(),
+    }
+}
+
+/// CPython 3.12+: `offsetof(PyInterpreterState, id)` (internal headers;
+/// `flags/tests/thread_id_offsets.rs` checks it against each installed
+/// interpreter's). The header reads the id inline to key freelists.
+pub const INTERP_ID_OFFSETS: &[((u32, u32), usize)] = &[((3, 12), 8), ((3, 13), 7272)];
+
+/// Read by `pyctx_types.h` (3.12+); set at load by [`init`].
+#[no_mangle]
+pub static pyctx_interp_id_offset: AtomicUsize = AtomicUsize::new(0);
+
+/// Set `pyctx_interp_id_offset` for the running CPython (at load).
+pub fn init(version: Option<(u32, u32)>) {
+    if let Some((_, off)) = INTERP_ID_OFFSETS
+        .iter()
+        .find(|(at, _)| Some(*at) == version)
+    {
+        pyctx_interp_id_offset.store(*off, Ordering::Relaxed);
     }
 }
 
@@ -145,11 +176,31 @@ mod tests {
     #[test]
     fn a_slot_belongs_to_one_thread_state() {
         let ts = 0x7000_0000usize;
-        let s = pyctx_freelist_claim(ts, 0x99 as *mut c_void);
+        let s = pyctx_freelist_claim(ts, 1);
         assert!(!s.is_null());
-        assert_eq!(pyctx_freelist_claim(ts, 0x99 as *mut c_void), s);
+        assert_eq!(pyctx_freelist_claim(ts, 1), s);
         // another thread state hashing to the same slot gets none
         let other = ts + FREELIST_SLOTS * 64;
-        assert!(pyctx_freelist_claim(other, 0x99 as *mut c_void).is_null());
+        assert!(pyctx_freelist_claim(other, 1).is_null());
+    }
+
+    #[test]
+    fn a_new_interpreter_at_an_old_address_starts_empty() {
+        let ts = 0x5000_0040usize;
+        let s = pyctx_freelist_claim(ts, 2);
+        // SAFETY: `s` points into the static table.
+        let slot = unsafe { &*s };
+        slot.lists[3]
+            .head
+            .store(0x1234 as *mut c_void, Ordering::Relaxed);
+        slot.lists[3].len.store(1, Ordering::Relaxed);
+        // same interpreter: the freelists carry on
+        assert_eq!(pyctx_freelist_claim(ts, 2), s);
+        assert_eq!(slot.lists[3].len.load(Ordering::Relaxed), 1);
+        // another interpreter at the same thread-state address: emptied
+        assert_eq!(pyctx_freelist_claim(ts, 3), s);
+        assert!(slot.lists[3].head.load(Ordering::Relaxed).is_null());
+        assert_eq!(slot.lists[3].len.load(Ordering::Relaxed), 0);
+        assert_eq!(slot.interp_id.load(Ordering::Relaxed), 3);
     }
 }
