@@ -153,6 +153,30 @@ def test_spine_suite(version, kind, mode, tmp_root, tmp_path):
             line["module"].rsplit("/", 1)[-1].split(".")[0] for line in lines}, lines
 
 
+# ------------------------------------- allocation failures (test_nomemory.py)
+
+NOMEMORY_CASES = [(v, k) for v in VERSIONS for k in ("plain", "compat", "migrated")]
+
+
+@pytest.mark.parametrize("version,kind", NOMEMORY_CASES,
+                         ids=["%s-%s" % c for c in NOMEMORY_CASES])
+def test_nomemory_under_asan(version, kind, tmp_root, tmp_path):
+    """Every allocation of the spine fixture failed in turn (checked mode
+    for the pyctx builds), under ASan: no invalid access on any failure
+    path, and no unreachable memory at the end. The driver's own verdicts
+    are test_nomemory.py's business (CPython's defects are listed there);
+    here its exit status may be 1, never a crash or a leak (3)."""
+    target = built(version, "spine", kind, tmp_root)
+    env = {} if kind == "plain" else {"PYCTX_DEBUG": "1", "PYCTX_STATS": tmp_path / "s.jsonl"}
+    proc = run(build.interpreters()[version], [sanitize.LEAKCHECK, "nomemory_spine"],
+               "%s:%s" % (target, sanitize.LEAKCHECK.parent), tmp_path, **env)
+    found = sanitize.reports(proc.stderr)
+    assert not found and proc.returncode in (0, 1), "exit %d, reports %s\n%s" % (
+        proc.returncode, found, proc.stderr[-20000:])
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["outcomes"].get("MemoryError", 0) > 1000, summary
+
+
 # ------------------------------------------------------------ types, stress
 
 TYPES_CODE = """
