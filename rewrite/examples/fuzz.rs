@@ -25,12 +25,17 @@ fn main() {
     let mut out = fuzz::repo().join("target/fuzz/found");
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut val = || args.next().unwrap_or_else(|| die(&format!("{a} needs a value")));
+        let mut val = || {
+            args.next()
+                .unwrap_or_else(|| die(&format!("{a} needs a value")))
+        };
         match a.as_str() {
             "--seed" => seed = val().parse().unwrap_or_else(|_| die("--seed: a number")),
             "--cases" => cases = val().parse().unwrap_or_else(|_| die("--cases: a number")),
             "--compile-every" => {
-                compile_every = val().parse().unwrap_or_else(|_| die("--compile-every: a number"))
+                compile_every = val()
+                    .parse()
+                    .unwrap_or_else(|_| die("--compile-every: a number"))
             }
             "--seeds" => extra.push(PathBuf::from(val())),
             "--out" => out = PathBuf::from(val()),
@@ -69,7 +74,11 @@ fn main() {
             };
             let small = fuzz::minimise(&case.files, prop, &still);
             let path = out.join(format!("{prop}-{n}.c"));
-            let header = format!("/* {prop}: {} (from {}) */\n", v.detail.replace("*/", "* /"), case.origin);
+            let header = format!(
+                "/* {prop}: {} (from {}) */\n",
+                v.detail.replace("*/", "* /"),
+                case.origin
+            );
             std::fs::write(&path, header + &small[0].text).unwrap();
             eprintln!("case {n}: NEW {prop}: {} -> {}", v.detail, path.display());
         }

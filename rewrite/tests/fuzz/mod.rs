@@ -594,6 +594,7 @@ impl Compiler {
             .filter(|(p, _)| p.extension().is_some_and(|e| e == "c"))
         {
             let out = Command::new(&self.cc)
+                .env("LC_ALL", "C") // plain quotes in messages, whatever the locale
                 .args(["-fsyntax-only", "-w", "-std=gnu11"])
                 .args(&self.flags)
                 .arg(self.dir.join(p))
