@@ -84,6 +84,12 @@ HALF_SEED = 20261124
 PYTHONS_ENV = "PYCTX_CORPUS_PYTHONS"
 DEFAULT_PYTHONS = "edges"
 
+# Extra environment for the packages' own test runs only (not builds, not
+# the fresh-interpreter probe), as KEY=VALUE words: e.g. "PYCTX_DEBUG=1" to
+# run every suite in pyctx's debug mode (docs/corpus.md). Read from the
+# caller's environment; the harness drops every other PYCTX_ variable.
+TEST_ENV_VAR = "PYCTX_CORPUS_TEST_ENV"
+
 # C and C++ source and header suffixes: what `pyctx migrate` may change, and
 # where compiler errors come from.
 SOURCE_SUFFIXES = (".c", ".h", ".cpp", ".cc", ".cxx", ".hpp", ".hh", ".hxx")
@@ -1025,6 +1031,18 @@ def _crash_output(run: BuildRun, tcfg: dict, proc, cwd: str, env: Dict[str, str]
                                    % p3.returncode, _tail(p3.stdout, 12)])
 
 
+def extra_test_env(value: Optional[str] = None) -> Dict[str, str]:
+    """The KEY=VALUE words of PYCTX_CORPUS_TEST_ENV (or ``value``)."""
+    value = os.environ.get(TEST_ENV_VAR, "") if value is None else value
+    out = {}
+    for word in shlex.split(value):
+        key, sep, val = word.partition("=")
+        if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            raise HarnessError("%s: %r is not KEY=VALUE" % (TEST_ENV_VAR, word))
+        out[key] = val
+    return out
+
+
 def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str,
               test_deps: Optional[str] = None) -> TestRun:
     base = os.path.join(workdir, run.mode)
@@ -1045,6 +1063,7 @@ def run_tests(run: BuildRun, pkg: dict, pristine: str, workdir: str,
 
     env = _base_env()
     env.update(tcfg.get("env", {}))
+    env.update(extra_test_env())
     env["PYTHONPATH"] = os.pathsep.join([run.target, HERE] + ([test_deps] if test_deps else []))
     env["PYCTX_STATS"] = stats
     env["PYCTX_CORPUS_PROBE"] = json.dumps(dict(probe_cfg, out=probe_out))
@@ -1883,6 +1902,11 @@ def _details(run: BuildRun) -> List[str]:
 
 def _pythons_and_names(args, ap, packages):
     """(interpreters considered, package names, {name: interpreters used})."""
+    if args.test_env:
+        for word in args.test_env:
+            extra_test_env(shlex.quote(word))  # same check, same message
+        os.environ[TEST_ENV_VAR] = " ".join(
+            [os.environ.get(TEST_ENV_VAR, "")] + [shlex.quote(w) for w in args.test_env]).strip()
     names = args.package or list(packages)
     for n in names:
         if n not in packages:
@@ -1924,6 +1948,9 @@ def _common_args(ap):
     ap.add_argument("--workdir", help="keep builds here (default: a temp dir, removed)")
     ap.add_argument("--cache", default=DEFAULT_CACHE, help="sdist cache directory")
     ap.add_argument("--jobs", type=int, help="builds at a time (default: PYCTX_CORPUS_JOBS or 2)")
+    ap.add_argument("--test-env", metavar="KEY=VALUE", action="append", default=[],
+                    help="extra environment for the packages' test runs (adds to %s)"
+                    % TEST_ENV_VAR)
     ap.add_argument("--pythons", metavar="edges|all|X.Y,...",
                     help="interpreters per package without --python: the oldest and newest "
                          "it supports (edges), every one (all) or these versions (default: "
