@@ -11,7 +11,7 @@ use crate::text::{self, call_text, param_edit, prologue_edit, Edit};
 use crate::{
     Bridge, FunctionReport, LegacyCall, MacroReport, MacroStatus, Options, Severity, Status,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 pub(crate) struct Edited {
     /// Per file.
@@ -107,11 +107,16 @@ fn prototype_edits(
 }
 
 /// The first argument is already a context the function has.
-fn passes_ctx(f: &FuncDef, c: &CallInfo) -> bool {
+/// Does the call already pass a context first: a `PyCtx` parameter or
+/// local of `f`, a file-scope `PyCtx` variable `f` does not shadow, or a
+/// call returning one.
+fn passes_ctx(f: &FuncDef, file_ctx_vars: &HashSet<String>, c: &CallInfo) -> bool {
     match &c.first {
         FirstArg::PyCtxCall => true,
         FirstArg::PyCtxGet(_) => true,
-        FirstArg::Ident(v) => f.pyctx_vars.contains(v),
+        FirstArg::Ident(v) => {
+            f.pyctx_vars.contains(v) || (file_ctx_vars.contains(v) && !f.declared.contains(v))
+        }
         _ => false,
     }
 }
@@ -285,7 +290,7 @@ impl FuncEdit<'_, '_> {
                     continue;
                 }
                 if m.is_api(&o.name) && !m.shadowed(fi, o) {
-                    if passes_ctx(&f, c) {
+                    if passes_ctx(&f, &m.files[fi].scan.file_ctx_vars, c) {
                         rep.calls_already_ctx += 1;
                     } else {
                         let why = if switch.is_some() {
@@ -320,7 +325,7 @@ impl FuncEdit<'_, '_> {
         c: &CallInfo,
         rep: &mut FunctionReport,
     ) -> bool {
-        let done = passes_ctx(f, c);
+        let done = passes_ctx(f, &self.m.files[self.fi].scan.file_ctx_vars, c);
         let (line, column) = self.m.files[self.fi].scan.lines.pos(at);
         if !done {
             self.edits
@@ -521,7 +526,7 @@ impl FuncEdit<'_, '_> {
                 text: var.to_string(),
             });
             rep.calls_rewritten += 1;
-        } else if passes_ctx(f, c) {
+        } else if passes_ctx(f, &self.m.files[self.fi].scan.file_ctx_vars, c) {
             rep.calls_already_ctx += 1;
         } else if has_ctx {
             self.edits.push(Edit::insert(c.open + 1, call_text(var, c)));

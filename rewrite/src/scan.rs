@@ -27,6 +27,9 @@ pub struct FileScan {
     /// Names declared at file scope as something other than a function
     /// (variables, function pointers): they shadow API names in this file.
     pub file_vars: HashSet<String>,
+    /// Variables declared at file scope with type `PyCtx`: passed first,
+    /// they are a context (unless a function declares the name itself).
+    pub file_ctx_vars: HashSet<String>,
     /// Names given `static` at file scope (definitions or prototypes).
     pub static_names: HashSet<String>,
     /// ERROR / MISSING nodes outside every function definition.
@@ -239,7 +242,8 @@ pub enum FirstArg {
     Ident(String),
     /// `PyCtx_Get()` (a bridge): its byte range.
     PyCtxGet(Range<usize>),
-    /// A call to another `PyCtx_*` function (`PyCtx_AsDealloc(...)`).
+    /// A call of another runtime function returning a context
+    /// (`PyCtx_AsDealloc(...)`; see [`returns_context`]).
     PyCtxCall,
     Other,
 }
@@ -354,11 +358,13 @@ fn param_list(src: &[u8], list: Node) -> ParamList {
         if text(src, ty) != "PyCtx" {
             return None;
         }
-        Some(
-            p.child_by_field_name("declarator")
-                .map(|d| text(src, d).to_string())
-                .unwrap_or_default(),
-        )
+        // `PyCtx ctx` or an unnamed `PyCtx`; `PyCtx *out` (a pointer) or
+        // `PyCtx v[]` is not a context.
+        match p.child_by_field_name("declarator") {
+            None => Some(String::new()),
+            Some(d) if d.kind() == "identifier" => Some(text(src, d).to_string()),
+            Some(_) => None,
+        }
     });
     ParamList {
         open,
@@ -577,6 +583,7 @@ pub fn scan_file(src: &[u8], lexed: Lexed, roles: FileRoles) -> FileScan {
         func_at: HashMap::new(),
         protos: Vec::new(),
         file_vars: HashSet::new(),
+        file_ctx_vars: HashSet::new(),
         static_names: HashSet::new(),
         top_errors: Vec::new(),
         hidden_macros: masked.hidden.clone(),
@@ -621,6 +628,7 @@ pub fn scan_file(src: &[u8], lexed: Lexed, roles: FileRoles) -> FileScan {
     fs.funcs = acc.funcs;
     fs.protos = acc.protos;
     fs.file_vars = acc.file_vars;
+    fs.file_ctx_vars = acc.file_ctx_vars;
     fs.static_names = acc.static_names;
     fs.top_errors = top_errors;
     fs.views = views;
@@ -644,6 +652,7 @@ struct Phase1 {
     func_at: HashMap<usize, usize>,
     protos: Vec<Proto>,
     file_vars: HashSet<String>,
+    file_ctx_vars: HashSet<String>,
     static_names: HashSet<String>,
     /// Name offset → index in `funcs` / seen prototype name offsets.
     func_by_name: HashMap<usize, usize>,
@@ -729,6 +738,7 @@ impl Phase1 {
 
     fn declaration(&mut self, src: &[u8], static_at: &[usize], n: Node, in_error: bool) {
         let st = has_static(src, n, static_at);
+        let is_ctx = n.child_by_field_name("type").map(|t| text(src, t)) == Some("PyCtx");
         let mut c = n.walk();
         let decls: Vec<Node> = n.children_by_field_name("declarator", &mut c).collect();
         for d in decls {
@@ -754,7 +764,12 @@ impl Phase1 {
                 }
                 Ok(None) => {
                     if let Some(id) = declared_name(d) {
-                        self.file_vars.insert(text(src, id).to_string());
+                        let name = text(src, id).to_string();
+                        // `PyCtx *p` declares a pointer, not a context.
+                        if is_ctx && d.kind() != "pointer_declarator" {
+                            self.file_ctx_vars.insert(name.clone());
+                        }
+                        self.file_vars.insert(name);
                     }
                 }
                 Err(_) => {
@@ -873,7 +888,9 @@ fn scan_function(
             if let Some(d) = pd.child_by_field_name("declarator") {
                 if let Some(id) = declared_name(d) {
                     let nm = text(src, id).to_string();
-                    if pd.child_by_field_name("type").map(|t| text(src, t)) == Some("PyCtx") {
+                    let is_ctx =
+                        pd.child_by_field_name("type").map(|t| text(src, t)) == Some("PyCtx");
+                    if is_ctx && d.kind() == "identifier" {
                         pyctx_vars.insert(nm.clone());
                     }
                     declared.insert(nm);
@@ -915,7 +932,11 @@ fn scan_function(
                         }
                         if let Some(id) = declared_name(d) {
                             let nm = text(src, id).to_string();
-                            if is_ctx {
+                            // `PyCtx c` or `PyCtx c = ...`; not `PyCtx *p`.
+                            let plain = matches!(d.kind(), "identifier" | "init_declarator")
+                                && d.child_by_field_name("declarator")
+                                    .is_none_or(|x| x.kind() == "identifier");
+                            if is_ctx && plain {
                                 pyctx_vars.insert(nm.clone());
                             }
                             declared.insert(nm);
@@ -954,7 +975,7 @@ fn scan_function(
                         let is_get = value
                             .filter(|v| v.kind() == "call_expression")
                             .and_then(|v| v.child_by_field_name("function"))
-                            .map(|f| text(src, f).starts_with("PyCtx_"))
+                            .map(|f| returns_context(text(src, f)))
                             .unwrap_or(false);
                         if let (true, Some(id)) = (
                             is_get,
@@ -1288,7 +1309,7 @@ fn call_info(src: &[u8], call: Node, anc: &[Frame]) -> CallInfo {
                 .unwrap_or(false);
             if fname == "PyCtx_Get" && no_args {
                 FirstArg::PyCtxGet(a.byte_range())
-            } else if fname.starts_with("PyCtx_") {
+            } else if returns_context(fname) {
                 FirstArg::PyCtxCall
             } else {
                 FirstArg::Other
@@ -1328,4 +1349,23 @@ fn call_info(src: &[u8], call: Node, anc: &[Frame]) -> CallInfo {
         first,
         lvalue,
     }
+}
+
+/// The runtime's functions that return a `PyCtx` (`PyCtx_Get`,
+/// `PyCtx_AsDealloc`, ...), read from the runtime's own header so the list
+/// is never kept by hand: a call of one passed first is a context; a call
+/// of another `PyCtx_*` function (`PyCtx_Capability(ctx)`, an `int`) is not.
+pub fn returns_context(name: &str) -> bool {
+    static NAMES: std::sync::OnceLock<HashSet<String>> = std::sync::OnceLock::new();
+    NAMES
+        .get_or_init(|| {
+            include_str!("../../runtime/include/pyctx.h")
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("static inline PyCtx "))
+                .filter_map(|rest| rest.split('(').next())
+                .map(|n| n.trim().to_string())
+                .filter(|n| n.starts_with("PyCtx_"))
+                .collect()
+        })
+        .contains(name)
 }
