@@ -78,6 +78,28 @@ pub struct Args {
     /// Colour the diff and the diagnostics.
     #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
     pub color: Color,
+    /// Compile every changed translation unit before and after (libclang,
+    /// with `pyctx flags --cflags` for --python) and back out the rewrite of
+    /// any function that adds a compiler error.
+    #[arg(long)]
+    pub verify: bool,
+    /// With --verify: the interpreter whose headers and flags to compile with.
+    #[arg(
+        long,
+        default_value = "python3",
+        value_name = "PATH",
+        requires = "verify"
+    )]
+    pub python: String,
+}
+
+/// `--verify`: a compiler with the build's flags for `python`.
+fn verifier(python: &str) -> Result<pyctx_rewrite::Libclang> {
+    let interp = pyctx_flags::interp::Interpreter::probe(python)?;
+    let mut args = pyctx_flags::cflags(&interp, false)?;
+    args.push(format!("-I{}", interp.include.display()));
+    pyctx_rewrite::Libclang::new(args)
+        .context("--verify needs libclang (scripts/setup installs it)")
 }
 
 /// Files and engine options from the command line, and the engine's result.
@@ -116,7 +138,9 @@ fn glob_files(glob: &str, paths: &[PathBuf]) -> Result<BTreeSet<PathBuf>> {
     Ok(set)
 }
 
-pub fn run_engine(sel: &Selection) -> Result<Run> {
+/// Run the engine over the selection; with `verify`, through that compiler
+/// (`migrate_verified`).
+pub fn run_engine(sel: &Selection, verify: Option<&dyn pyctx_rewrite::Compile>) -> Result<Run> {
     let table = pyctx_api::Table::load_default()?;
     check_options(sel, &table)?;
     let found = sources::collect(&sel.paths, sel.compile_commands.as_deref())?;
@@ -134,10 +158,10 @@ pub fn run_engine(sel: &Selection) -> Result<Run> {
         only_files,
         entry: sel.entry.iter().cloned().collect(),
         trampolines: sel.trampolines,
-        ..Options::default()
+        units: found.units.clone(),
     };
     let api = ApiNames::from_table(&table);
-    let mut outcome = migrate_guarded(&files, &api, &opts);
+    let mut outcome = migrate_guarded(&files, &api, &opts, verify);
     progress.done("migrated");
     if !had_errors(&outcome) {
         let defined: BTreeSet<&str> = outcome.functions.iter().map(|f| f.name.as_str()).collect();
@@ -163,11 +187,19 @@ pub fn run_engine(sel: &Selection) -> Result<Run> {
 /// migrated again. When no single file panics, the whole run is the error.
 /// Either way the run has an error, so `--write` writes nothing: a project
 /// migrated without one of its files may not build.
-fn migrate_guarded(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome {
+fn migrate_guarded(
+    files: &[SourceFile],
+    api: &ApiNames,
+    opts: &Options,
+    verify: Option<&dyn pyctx_rewrite::Compile>,
+) -> Outcome {
     let run = |fs: &[SourceFile]| {
         guard::catch(|| {
             testing::panic_if("engine", fs.iter().map(|f| f.path.as_path()));
-            pyctx_rewrite::migrate(fs, api, opts)
+            match verify {
+                Some(cc) => pyctx_rewrite::migrate_verified(fs, api, opts, cc),
+                None => pyctx_rewrite::migrate(fs, api, opts),
+            }
         })
     };
     let whole = match run(files) {
@@ -292,7 +324,15 @@ pub fn run(args: Args) -> Result<Exit> {
         Color::Always => anstream::ColorChoice::Always,
         Color::Never => anstream::ColorChoice::Never,
     });
-    let mut run = run_engine(&args.selection)?;
+    let cc = if args.verify {
+        Some(verifier(&args.python)?)
+    } else {
+        None
+    };
+    let mut run = run_engine(
+        &args.selection,
+        cc.as_ref().map(|c| c as &dyn pyctx_rewrite::Compile),
+    )?;
     // Only names the files in diffs; a folder that is gone names them from /.
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let (write_result, written) = if args.write {

@@ -105,7 +105,7 @@ impl Tally {
 }
 
 pub fn run(args: Args) -> Result<u8> {
-    let run = cmd_migrate::run_engine(&args.selection)?;
+    let run = cmd_migrate::run_engine(&args.selection, None)?;
     let outcome = &run.outcome;
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -38,6 +38,9 @@ fn is_source(p: &Path) -> bool {
 pub struct Found {
     /// Sorted, each file once.
     pub paths: Vec<PathBuf>,
+    /// With `--compile-commands`: the files it compiles (spelled as in
+    /// `paths`), the engine's translation units.
+    pub units: Option<BTreeSet<PathBuf>>,
     /// `walk` warnings: folder entries that could not be followed.
     pub warnings: Vec<Diagnostic>,
 }
@@ -117,18 +120,36 @@ pub fn collect(paths: &[PathBuf], compile_commands: Option<&Path>) -> Result<Fou
             out.insert(tidy(p));
         }
     }
+    let mut compiled = Vec::new();
     if let Some(cc) = compile_commands {
-        for f in from_compile_commands(cc)? {
-            out.insert(tidy(&f));
+        let db = from_compile_commands(cc)?;
+        for f in db.units.iter().chain(&db.headers) {
+            out.insert(tidy(f));
         }
+        compiled = db.units;
     }
     if out.is_empty() {
         bail!("no .c or .h files found in the given paths");
     }
+    let paths = once_each(out)?;
+    let units = compile_commands.map(|_| units_as_spelled(&compiled, &paths));
     Ok(Found {
-        paths: once_each(out)?,
+        paths,
+        units,
         warnings,
     })
+}
+
+/// The compiled files, each spelled as the file of `paths` it is (same
+/// device and inode): the engine knows files by those spellings.
+fn units_as_spelled(compiled: &[PathBuf], paths: &[PathBuf]) -> BTreeSet<PathBuf> {
+    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let wanted: BTreeSet<(u64, u64)> = compiled.iter().filter_map(|p| id(p)).collect();
+    paths
+        .iter()
+        .filter(|p| id(p).is_some_and(|i| wanted.contains(&i)))
+        .cloned()
+        .collect()
 }
 
 /// One spelling per file (device and inode): a name that is not a symlink
@@ -154,9 +175,15 @@ fn once_each(paths: BTreeSet<PathBuf>) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// The translation units of a compile_commands.json, plus every header in
-/// the folders holding them (the call graph needs the project's headers).
-pub fn from_compile_commands(path: &Path) -> Result<Vec<PathBuf>> {
+/// What a compile_commands.json names: the files it compiles, and every
+/// header in the folders holding them (the call graph needs the project's
+/// headers).
+pub struct CompileDb {
+    pub units: Vec<PathBuf>,
+    pub headers: Vec<PathBuf>,
+}
+
+pub fn from_compile_commands(path: &Path) -> Result<CompileDb> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read", path.display()))?;
     let entries: Vec<serde_json::Value> = serde_json::from_str(&text)
@@ -189,17 +216,21 @@ pub fn from_compile_commands(path: &Path) -> Result<Vec<PathBuf>> {
         .iter()
         .filter_map(|f| f.parent().map(Path::to_path_buf))
         .collect();
+    let mut headers = BTreeSet::new();
     for d in dirs {
         let entries = std::fs::read_dir(&d)
             .with_context(|| format!("{}: cannot list folder", d.display()))?;
         for entry in entries.flatten() {
             let p = entry.path();
             if p.extension().is_some_and(|e| e == "h") && p.is_file() {
-                files.insert(p);
+                headers.insert(p);
             }
         }
     }
-    Ok(files.into_iter().collect())
+    Ok(CompileDb {
+        units: files.into_iter().collect(),
+        headers: headers.into_iter().collect(),
+    })
 }
 
 /// What a file was when pyctx read it: `--write` refuses to replace a file
