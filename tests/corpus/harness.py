@@ -1209,10 +1209,12 @@ def _tree_files(root: str) -> Dict[str, str]:
 
 
 def migrate_tree(package: str, pkg: dict, pristine: str, dest: str,
-                 variant: str) -> MigrationRun:
+                 variant: str, verify_python: Optional[str] = None) -> MigrationRun:
     """Copy the pristine sdist to dest, run `pyctx migrate --write` over the
-    extension's C sources (all functions, or the seeded half), then check the
-    output: `--check` must exit 0 and a second run must print no diff."""
+    extension's C sources (all functions, or the seeded half; with
+    `--verify --python verify_python` when given: a compiler backs out what
+    would break), then check the output: `--check` must exit 0 and a second
+    run must print no diff."""
     if variant not in MIGRATED_VARIANTS:
         raise HarnessError("not a migration variant: %r" % variant)
     shutil.rmtree(dest, ignore_errors=True)
@@ -1231,7 +1233,8 @@ def migrate_tree(package: str, pkg: dict, pristine: str, dest: str,
         only = ["--only", ",".join(mig.only)]
     before = _tree_files(dest)
     t0 = time.monotonic()
-    proc = _pyctx(["migrate", "--write", "--json"] + only + paths, cwd=dest)
+    verify = ["--verify", "--python", verify_python] if verify_python else []
+    proc = _pyctx(["migrate", "--write", "--json"] + verify + only + paths, cwd=dest)
     mig.seconds = time.monotonic() - t0
     mig.write_rc, mig.write_stderr = proc.returncode, proc.stderr
     base = os.path.dirname(dest)
@@ -1392,7 +1395,8 @@ class Corpus:
         def compute():
             pristine = self.pristine(name, python)
             dest = os.path.join(self.workdir, name, variant, os.path.basename(pristine))
-            return migrate_tree(name, self.packages[name], pristine, dest, variant)
+            return migrate_tree(name, self.packages[name], pristine, dest, variant,
+                                verify_python=python)
         return self._once(("migration", name, variant), compute)
 
     # -- builds --------------------------------------------------------------
