@@ -671,6 +671,8 @@ struct Phase1 {
     static_names: HashSet<String>,
     /// Name offset → index in `funcs` / seen prototype name offsets.
     func_by_name: HashMap<usize, usize>,
+    /// Function index by the offset of its body's `{`.
+    func_by_body: HashMap<usize, usize>,
     proto_seen: HashSet<usize>,
 }
 
@@ -712,6 +714,36 @@ impl Phase1 {
         let f = scan_function(src, marks, lines, n, in_error, idx, &mut self.protos);
         if f.is_static {
             self.static_names.insert(f.name.clone());
+        }
+        // The same body under another head: an `#if` group around part of
+        // the head (`#ifdef X PyMODINIT_FUNC #endif f(void) {`) reads as
+        // two definitions, one of them perhaps not a function at all. The
+        // engine treats it as one function, refused in every configuration
+        // (no edit may land in a body some configuration cannot read).
+        let same_body = (f.body_open < f.body_close)
+            .then(|| self.func_by_body.get(&f.body_open).copied())
+            .flatten()
+            .filter(|&i| self.funcs[i].name_at != f.name_at);
+        if let Some(i) = same_body {
+            let why = format!(
+                "its head reads differently between configurations (as `{}` and as `{}`: an `#if` group around part of it)",
+                self.funcs[i].name, f.name
+            );
+            // Report it under the name a configuration reads as a function.
+            if self.funcs[i].refused.is_some() && f.refused.is_none() {
+                self.func_by_name.remove(&self.funcs[i].name_at);
+                self.func_by_name.insert(f.name_at, i);
+                self.funcs[i] = f;
+            }
+            self.funcs[i].refused = Some(why);
+            for p in &mut self.protos[first_proto..] {
+                p.in_func = Some(i);
+            }
+            self.func_at.insert(n.start_byte(), i);
+            return;
+        }
+        if f.body_open < f.body_close {
+            self.func_by_body.entry(f.body_open).or_insert(idx);
         }
         match self.func_by_name.get(&f.name_at) {
             Some(&i) => {
