@@ -34,8 +34,10 @@
 
 /* Debug mode hands each callback a context of its own, so that a context
  * kept and used after its callback returned is reported as stale. */
+PYCTX__EXTERN_C_BEGIN
 uintptr_t pyctx_callback_enter(const char *callback, PyThreadState *current);
 void pyctx_callback_exit(PyCtx ctx);
+PYCTX__EXTERN_C_END
 
 static inline PyCtx pyctx__callback_enter(const char *callback)
 {
@@ -138,9 +140,11 @@ struct pyctx__type_entry {
     destructor trampoline;
     PyCtxDestructor impl;
 };
+PYCTX__EXTERN_C_BEGIN
 extern struct pyctx__type_entry pyctx_type_table[PYCTX__TYPES];
 /* Returns the type's index (1..PYCTX__TYPES-1), or -1 when the table is full. */
 int pyctx_type_register(PyTypeObject *type, destructor trampoline, PyCtxDestructor impl);
+PYCTX__EXTERN_C_END
 
 static inline unsigned pyctx__type_slot(PyTypeObject *type)
 {
@@ -214,9 +218,11 @@ struct pyctx__freelist_slot {
     PyInterpreterState *interp;  /* the owner's interpreter (its allocator) */
     struct pyctx__freelist lists[PYCTX__TYPES];
 };
+PYCTX__EXTERN_C_BEGIN
 extern struct pyctx__freelist_slot pyctx_freelists[PYCTX__FREELIST_SLOTS];
 /* Claim a free slot for `tstate` (compare-and-swap); NULL if none. */
 struct pyctx__freelist_slot *pyctx_freelist_claim(uintptr_t tstate, PyInterpreterState *interp);
+PYCTX__EXTERN_C_END
 
 /* The freelists of the context's thread state, or NULL (restricted to
  * no thread state, debug mode, or no slot free: callers fall back to the
