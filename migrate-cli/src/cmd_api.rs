@@ -45,12 +45,19 @@ pub fn run(cmd: ApiCommand) -> Result<()> {
     }
 }
 
-/// What the generated header of `interp` does with each name: `None` when
-/// it offers the ctx form, else the reason it does not.
+/// What the generated full-API header of `interp` does with each name:
+/// `None` when it offers the ctx form, else the reason it does not.
 fn header_status(interp: &Interpreter) -> Result<HashMap<String, Option<String>>> {
     let dir = pyctx_flags::generated_include_dir(interp)?;
-    let text = std::fs::read_to_string(dir.join("pyctx_api.h"))?;
-    let skipped = std::fs::read_to_string(dir.join("skipped.tsv")).unwrap_or_default();
+    let file = pyctx_flags::header::Api::Full.file_name();
+    let text = std::fs::read_to_string(dir.join(&file))?;
+    // skipped.tsv: header file, name, reason; this list is the full API's.
+    let skipped: String = std::fs::read_to_string(dir.join("skipped.tsv"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{file}\t")))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let mut status: HashMap<String, Option<String>> = text
         .lines()
         .filter_map(|l| l.strip_prefix("#define PyCtxOrig_"))
