@@ -10,6 +10,15 @@
  *     int t = PyObject_IsTrue(ctx, v);    // ctx form: checked by one bit test
  *     int u = PyObject_IsTrue(v);         // legacy form: routed through compat
  *
+ * In C++ the ctx forms of functions are overloads of the same names (found
+ * through PyCtx's namespace); CPython's macros are dispatched as in C.
+ *
+ * Names of headers Python.h does not include (datetime.h, structmember.h,
+ * marshal.h, frameobject.h) get their ctx forms from the first inclusion of
+ * pyctx.h after them: include those headers first, or include pyctx.h again
+ * after them. Object-like macros that act take the context as
+ * NAME_CTX(ctx): `PyDateTime_IMPORT_CTX(ctx);`.
+ *
  * The per-interpreter part (`pyctx_api.h`) is generated from the API table
  * by `pyctx flags --cflags --python PY`, which also puts it on the include
  * path. See ARCHITECTURE.md for the design and docs/runtime.md for details.
