@@ -1094,6 +1094,102 @@ mod tests {
         }
     }
 
+    /// A table of four names: a function and a macro of Python.h, a macro
+    /// and an acting object-like macro of `extra.h`, and one name of a
+    /// header without an include guard.
+    fn small_table() -> Table {
+        let form = |kind: &str, extra: &str| {
+            format!(
+                "{{\"versions\": [\"3.12\"], \"kind\": \"{kind}\", \"variadic\": false, \"header\": \"h.h\", {extra}}}"
+            )
+        };
+        let entry =
+            |name: &str, form: String| format!("{{\"name\": \"{name}\", \"forms\": [{form}]}}");
+        let entries = [
+            entry("PyT_Fn", form("function", "\"ret\": \"int\", \"params\": [{\"name\": \"a0\", \"type\": \"PyObject *\"}], \"exported\": true")),
+            entry("PyT_Import", form("macro", "\"params\": [], \"shape\": \"expr\", \"object_like\": true, \"needs_include\": \"extra.h\"")),
+            entry("PyT_Macro", form("macro", "\"params\": [{\"name\": \"o\"}], \"shape\": \"expr\", \"needs_include\": \"extra.h\"")),
+            entry("PyT_Unguarded", form("function", "\"ret\": \"int\", \"params\": [], \"exported\": true, \"needs_include\": \"noguard.h\"")),
+        ];
+        let json = format!(
+            "{{\"schema\": {}, \"generated_from\": {{}}, \"entries\": [{}], \"stable_abi\": {{}}}}",
+            pyctx_api::SCHEMA_VERSION,
+            entries.join(", ")
+        );
+        serde_json::from_str(&json).unwrap()
+    }
+
+    fn small_headers() -> Preprocessed {
+        let defines = "#define PyT_Import api = PyT_Fn(0)\n#define PyT_Macro(o) PyT_Fn(o)\n";
+        Preprocessed {
+            macros: crate::cpp::parse_defines(defines),
+            identifiers: ["PyT_Fn", "PyT_Unguarded"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            inline_functions: Default::default(),
+        }
+    }
+
+    #[test]
+    fn extra_headers_get_guarded_parts_and_cxx_overloads() {
+        let table = small_table();
+        let pre = small_headers();
+        let guards: BTreeMap<String, String> =
+            [("extra.h".to_string(), "EXTRA_H".to_string())].into();
+        let headers = Headers {
+            plain: &pre,
+            clean: &pre,
+            guards: &guards,
+        };
+        let gen = generate(&table, "3.12", Api::Full, &headers);
+        let text = &gen.text;
+        let main_end = text.find("#endif /* PYCTX_API_FULL_H */").unwrap();
+        let part = text
+            .find("#if defined(EXTRA_H) && !defined(PYCTX_API_FULL_H_EXTRA_H)")
+            .unwrap();
+        assert!(main_end < part, "{text}");
+        // Python.h's function: a C dispatch macro and a C++ overload in
+        // namespace pyctx naming its caller; both before the main guard ends.
+        let overload = text.find("namespace pyctx { static inline PYCTX__RET(PyT_Fn) PyT_Fn(PyCtx pyctx_c, PYCTX__PARAM(PyT_Fn, 0) pyctx_a0, const char *pyctx_caller = __builtin_FUNCTION())").unwrap();
+        let dispatch = text.find("#define PyT_Fn(...) PYCTX__SEL1(").unwrap();
+        assert!(overload < main_end && dispatch < main_end, "{text}");
+        assert!(
+            text[..dispatch].ends_with("#ifndef __cplusplus\n#undef PyT_Fn\n"),
+            "{text}"
+        );
+        // extra.h's names in its part: the macro dispatched, the object-like
+        // one spelled NAME_CTX, both calling CPython's function directly.
+        let extra = &text[part..];
+        assert!(
+            extra.contains("#define PyT_Macro(...) PYCTX__SEL1("),
+            "{extra}"
+        );
+        assert!(
+            extra.contains("#define PyCtxOrig_PyT_Import api = PyCtxOrig_PyT_Fn(0)\n"),
+            "{extra}"
+        );
+        assert!(extra.contains("#define PyT_Import_CTX(pyctx_c) (pyctx__check(__func__, (pyctx_c), 1u), PyCtxOrig_PyT_Import)\n"), "{extra}");
+        assert!(!extra.contains("#define PyT_Import("), "{extra}");
+        // a header whose guard is unknown: reported, not generated
+        assert!(!text.contains("PyT_Unguarded"), "{text}");
+        assert_eq!(
+            gen.skipped,
+            [Skipped {
+                name: "PyT_Unguarded".into(),
+                reason: "noguard.h has no include guard pyctx could find".into()
+            }]
+        );
+        assert_eq!(
+            ctx_spelling("PyT_Import", &table.entries[1].forms[0]),
+            "PyT_Import_CTX"
+        );
+        assert_eq!(
+            ctx_spelling("PyT_Macro", &table.entries[2].forms[0]),
+            "PyT_Macro"
+        );
+    }
+
     #[test]
     fn respelling_keeps_cpython_calls_direct() {
         let names: BTreeSet<&str> = ["Py_DECREF", "PyNumber_Add"].into_iter().collect();
