@@ -530,6 +530,7 @@ fn select<'t>(
 ) -> (Vec<Dispatch<'t>>, Vec<Skipped>) {
     let mut out = Vec::new();
     let mut skipped = Vec::new();
+    let limited = limited_ids(table, version, api);
     for (id, entry, form) in table.for_version(version) {
         let name = entry.name.as_str();
         if !form.has_ctx_form() && !object_like_with_ctx_form(form) {
@@ -547,6 +548,15 @@ fn select<'t>(
             }
         };
         let orig = match original(name, form, pre) {
+            // The limited API's names are the table's (stable ABI
+            // included), not whatever else its headers declare.
+            Ok(Some(_)) if limited.as_ref().is_some_and(|ids| !ids.contains(&id)) => {
+                skipped.push(Skipped {
+                    name: name.to_string(),
+                    reason: "declared under this Py_LIMITED_API, but not in the limited API (not in the stable ABI)".into(),
+                });
+                continue;
+            }
             Ok(Some(orig)) => orig,
             Ok(None) => continue,
             Err(reason) => {
@@ -585,6 +595,19 @@ fn select<'t>(
     }
     drop_aliases(&mut out, &mut skipped);
     (out, skipped)
+}
+
+/// The ids a `Py_LIMITED_API` build of `api`'s level may call on `version`
+/// (`Table::limited_api`); `None` for the full API, or when the table
+/// cannot say (then the headers alone decide, as for the full API).
+fn limited_ids(table: &Table, version: &str, api: Api) -> Option<BTreeSet<usize>> {
+    let Api::Limited(_, minor) = api else {
+        return None;
+    };
+    let names = table
+        .limited_api(version, pyctx_api::LimitedApi { minor })
+        .ok()?;
+    Some(names.map(|(id, _, _)| id).collect())
 }
 
 /// How `name` reaches CPython here: `Ok(None)` when it has no ctx form
