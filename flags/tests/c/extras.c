@@ -52,3 +52,12 @@ int uses_extras(PyObject *o, PyMemberDef *member, char *obj)
     Py_XDECREF(value);
     return n;
 }
+
+/* frameobject.h (its functions moved to cpython/frameobject.h in 3.11). */
+PyObject *new_frame(PyCodeObject *code, PyObject *globals);
+
+PyObject *new_frame(PyCodeObject *code, PyObject *globals)
+{
+    PyCtx ctx = PyCtx_Get();
+    return (PyObject *)PyFrame_New(ctx, PyThreadState_Get(ctx), code, globals, NULL);
+}
