@@ -231,7 +231,9 @@ fn read_dir_files(dir: &Path) -> Vec<SourceFile> {
         for p in entries {
             if p.is_dir() {
                 walk(base, &p, out);
-            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("c" | "h")) {
+            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("c" | "h"))
+                || is_cpp(&p)
+            {
                 let text = std::fs::read_to_string(&p).unwrap();
                 out.push(SourceFile::new(p.strip_prefix(base).unwrap(), text));
             }
