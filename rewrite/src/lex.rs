@@ -56,7 +56,13 @@ pub fn lex(src: &[u8]) -> Vec<Token> {
 pub fn lex_lang(src: &[u8], lang: Lang) -> Vec<Token> {
     let mut out = Vec::with_capacity(src.len() / 4);
     let n = src.len();
-    let mut i = 0;
+    // A UTF-8 byte order mark is no token: a directive after it still
+    // starts its line (compilers skip it too).
+    let mut i = if src.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
     while i < n {
         let c = src[i];
         match c {
@@ -966,6 +972,56 @@ mod tests {
         );
         let partly = "#if 0\na\n#elif X\nb\n#endif\n";
         assert_eq!(dead_text(partly), vec!["a\n"]);
+    }
+
+    #[test]
+    fn cpp_tokens_and_the_language_of_cplusplus() {
+        // A raw string holds quotes and a `)` that are not its end; digit
+        // separators stay inside the number.
+        let src = "x = R\"d(a \"q\" ) b)d\"; n = 1'000'000; c = 'c';\n";
+        let toks = lex_lang(src.as_bytes(), Lang::Cpp);
+        let kinds: Vec<(Tok, &str)> = toks
+            .iter()
+            .filter(|t| !matches!(t.kind, Tok::Punct(_) | Tok::Newline))
+            .map(|t| (t.kind, &src[t.start..t.end]))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (Tok::Ident, "x"),
+                (Tok::Str, "R\"d(a \"q\" ) b)d\""),
+                (Tok::Ident, "n"),
+                (Tok::Number, "1'000'000"),
+                (Tok::Ident, "c"),
+                (Tok::Char, "'c'"),
+            ]
+        );
+        let cond = "#ifdef __cplusplus\na\n#endif\n#if !defined(__cplusplus)\nb\n#endif\n";
+        let dead = |lang| {
+            let toks = lex_lang(cond.as_bytes(), lang);
+            let d = scan_directives_in(cond.as_bytes(), &toks, lang);
+            d.dead
+                .iter()
+                .map(|r| cond[r.clone()].to_string())
+                .filter(|t| !t.starts_with('#'))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(dead(Lang::C), vec!["a\n"]);
+        assert_eq!(dead(Lang::Cpp), vec!["b\n"]);
+        // The standard is not known: `__cplusplus >= 201703L` depends.
+        let toks = lex_lang(b"__cplusplus >= 201703L", Lang::Cpp);
+        assert_eq!(
+            known_condition_in(b"__cplusplus >= 201703L", &toks, Lang::Cpp),
+            None
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_does_not_hide_a_directive() {
+        let src = "\u{feff}#include <Python.h>\nint x;\n";
+        let toks = lex(src.as_bytes());
+        let d = scan_directives(src.as_bytes(), &toks);
+        assert_eq!(d.includes.len(), 1);
     }
 
     #[test]
