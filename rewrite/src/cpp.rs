@@ -256,3 +256,97 @@ pub(crate) fn refuse_overloads(scans: &mut [FileScan]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::walk;
+
+    fn tree(src: &str) -> tree_sitter::Tree {
+        let mut p = tree_sitter::Parser::new();
+        p.set_language(&crate::scan::grammar(crate::lex::Lang::Cpp))
+            .unwrap();
+        p.parse(src, None).unwrap()
+    }
+
+    /// (reported name, refusal) of every function definition.
+    fn defs(src: &str) -> Vec<(String, Option<String>, bool)> {
+        let t = tree(src);
+        let mut out = Vec::new();
+        walk(t.root_node(), |fr, anc| {
+            if fr.node.kind() == "function_definition" {
+                let f = def_facts(src.as_bytes(), fr.node, anc);
+                let name = f.name.map_or_else(String::new, |(n, _)| n);
+                out.push((name, f.refusal, f.internal));
+                return false;
+            }
+            true
+        });
+        out
+    }
+
+    #[test]
+    fn what_is_not_modelled_is_named() {
+        let src = "namespace { int f(int a) { return a; } }\n\
+                   namespace n { int g(int &a) { return a; } }\n\
+                   struct S { int m() { return 0; } };\n\
+                   int S2::m() { return 0; }\n\
+                   template <class T> int t(T a) { return 0; }\n\
+                   int l() { auto f = [](){ return 1; }; return f(); }\n";
+        let got = defs(src);
+        assert_eq!(got[0], (String::new(), None, true));
+        assert_eq!(got[1], (String::new(), None, false));
+        assert_eq!(got[2].0, "S::m");
+        assert!(got[2]
+            .1
+            .as_deref()
+            .unwrap()
+            .contains("member function of `S`"));
+        assert_eq!(got[3].0, "S2::m");
+        assert!(got[3].1.as_deref().unwrap().contains("qualified name"));
+        assert!(got[4].1.as_deref().unwrap().contains("template"));
+        assert!(got[5].1.as_deref().unwrap().contains("lambda"));
+    }
+
+    #[test]
+    fn parameter_types_ignore_names_defaults_and_blanks() {
+        let src = "int f(PyObject *o, int n = 1);\nint f(PyObject* obj, int);\nint g(void);\n";
+        let t = tree(src);
+        let mut lists = Vec::new();
+        walk(t.root_node(), |fr, _| {
+            if fr.node.kind() == "parameter_list" {
+                lists.push((param_types(src.as_bytes(), fr.node), has_defaults(fr.node)));
+                return false;
+            }
+            true
+        });
+        assert_eq!(
+            lists,
+            vec![
+                ("PyObject*,int".to_string(), true),
+                ("PyObject*,int".to_string(), false),
+                (String::new(), false),
+            ]
+        );
+    }
+
+    #[test]
+    fn qualified_calls_are_found_through_nested_qualifiers() {
+        let src = "void f() { ::a(1); x::y::b(2); c(3); &::d; }\n";
+        let t = tree(src);
+        let mut found = Vec::new();
+        walk(t.root_node(), |fr, anc| {
+            if fr.node.kind() == "identifier" {
+                let name = &src[fr.node.byte_range()];
+                found.push((name.to_string(), qualified_call_index(anc).is_some()));
+            }
+            true
+        });
+        let q: Vec<&str> = found
+            .iter()
+            .filter(|(_, q)| *q)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(q, vec!["a", "b"]);
+    }
+}
