@@ -23,8 +23,8 @@ impl MacroDef {
     }
 }
 
-/// What including `<Python.h>` defines and declares, for one setting of
-/// `PY_SSIZE_T_CLEAN`.
+/// What including `<Python.h>` and the extra public headers defines and
+/// declares, for one setting of `PY_SSIZE_T_CLEAN`.
 #[derive(Debug, Clone)]
 pub struct Preprocessed {
     pub macros: BTreeMap<String, MacroDef>,
@@ -43,7 +43,7 @@ pub struct Variant {
     pub limited: Option<(u32, u32)>,
 }
 
-fn source(variant: Variant) -> String {
+fn source(variant: Variant, extras: &[String]) -> String {
     let mut s = String::new();
     if let Some((major, minor)) = variant.limited {
         s.push_str(&format!(
@@ -54,10 +54,18 @@ fn source(variant: Variant) -> String {
         s.push_str("#define PY_SSIZE_T_CLEAN 1\n");
     }
     s.push_str("#include <Python.h>\n");
+    for header in extras {
+        s.push_str(&format!("#include <{header}>\n"));
+    }
     s
 }
 
-fn run_cpp(interp: &Interpreter, mode: &[&str], variant: Variant) -> Result<String> {
+fn run_cpp(
+    interp: &Interpreter,
+    mode: &[&str],
+    variant: Variant,
+    extras: &[String],
+) -> Result<String> {
     let cc = interp.compiler();
     let mut child = Command::new(&cc)
         .args(["-x", "c", "-E"])
@@ -74,11 +82,11 @@ fn run_cpp(interp: &Interpreter, mode: &[&str], variant: Variant) -> Result<Stri
         .stdin
         .take()
         .expect("piped stdin")
-        .write_all(source(variant).as_bytes())?;
+        .write_all(source(variant, extras).as_bytes())?;
     let out = child.wait_with_output()?;
     if !out.status.success() {
         bail!(
-            "`{cc}` could not preprocess <Python.h> from {}: {}",
+            "`{cc}` could not preprocess <Python.h> (and {extras:?}) from {}: {}",
             interp.include.display(),
             String::from_utf8_lossy(&out.stderr).trim()
         );
@@ -86,9 +94,16 @@ fn run_cpp(interp: &Interpreter, mode: &[&str], variant: Variant) -> Result<Stri
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-pub fn preprocess(interp: &Interpreter, variant: Variant) -> Result<Preprocessed> {
-    let defines = run_cpp(interp, &["-dM"], variant)?;
-    let text = run_cpp(interp, &["-P"], variant)?;
+/// Preprocess `<Python.h>` followed by `extras` (public headers it does not
+/// include itself, `datetime.h`, ...). None of them changes a macro
+/// `Python.h` defines, so one run serves the names of every header.
+pub fn preprocess(
+    interp: &Interpreter,
+    variant: Variant,
+    extras: &[String],
+) -> Result<Preprocessed> {
+    let defines = run_cpp(interp, &["-dM"], variant, extras)?;
+    let text = run_cpp(interp, &["-P"], variant, extras)?;
     Ok(Preprocessed {
         macros: parse_defines(&defines),
         identifiers: identifiers(&text),
@@ -96,9 +111,34 @@ pub fn preprocess(interp: &Interpreter, variant: Variant) -> Result<Preprocessed
     })
 }
 
+/// The include guard of a header's text: the first `#ifndef X` directly
+/// followed by `#define X` (`DATETIME_H` in datetime.h, after its
+/// `#ifndef Py_LIMITED_API`). Comments and blank lines between them are
+/// allowed.
+pub fn include_guard(text: &str) -> Option<String> {
+    let directives = text.lines().map(str::trim).filter(|l| {
+        !l.is_empty() && !l.starts_with("/*") && !l.starts_with('*') && !l.starts_with("//")
+    });
+    let mut pending: Option<&str> = None;
+    for line in directives {
+        let words: Vec<&str> = line.trim_start_matches('#').split_whitespace().collect();
+        let is_directive = line.starts_with('#');
+        match (is_directive, words.as_slice(), pending) {
+            (true, ["define", name, ..], Some(want)) if *name == want => {
+                return Some(want.to_string())
+            }
+            (true, ["ifndef", name], _) => pending = Some(name),
+            _ => pending = None,
+        }
+    }
+    None
+}
+
 /// Names of the functions defined `static inline` in preprocessed text:
 /// after `static` and an inline keyword, the last identifier before the
-/// first `(`.
+/// first `(` that does not open an attribute (`static inline
+/// __attribute__((always_inline)) void Py_INCREF(...)`, `Py_ALWAYS_INLINE`
+/// expanded).
 fn inline_functions(text: &str) -> HashSet<String> {
     let toks: Vec<Token> = tokenize(text)
         .into_iter()
@@ -111,14 +151,22 @@ fn inline_functions(text: &str) -> HashSet<String> {
             continue;
         }
         let mut last = None;
+        // Parentheses of an attribute being skipped; `Some(0)`: its name
+        // was seen, its `(` is next.
+        let mut attribute: Option<usize> = None;
         for t in &toks[i + 2..] {
-            match t {
-                Token::Ident(id) => last = Some(*id),
-                t if t.text() == "(" => break,
-                t if t.text() == ";" || t.text() == "{" => {
+            match (attribute, t.text()) {
+                (Some(depth), "(") => attribute = Some(depth + 1),
+                (Some(1), ")") => attribute = None,
+                (Some(depth), ")") => attribute = Some(depth - 1),
+                (Some(_), _) => {}
+                (None, "__attribute__" | "__attribute" | "__declspec") => attribute = Some(0),
+                (None, "(") => break,
+                (None, ";" | "{") => {
                     last = None;
                     break;
                 }
+                (None, id) if matches!(t, Token::Ident(_)) => last = Some(id),
                 _ => {}
             }
         }
@@ -274,6 +322,28 @@ mod tests {
         assert_eq!(m["F"].body, "((x) + (y))");
         assert!(m["V"].variadic);
         assert_eq!(m["Z"].params.as_deref(), Some(&[][..]));
+    }
+
+    #[test]
+    fn include_guards_are_found_after_other_conditions() {
+        let datetime = "/* datetime.h */\n#ifndef Py_LIMITED_API\n#ifndef DATETIME_H\n#define DATETIME_H\n#ifdef __cplusplus\n";
+        assert_eq!(include_guard(datetime).as_deref(), Some("DATETIME_H"));
+        let plain = "#ifndef Py_MARSHAL_H\n  /* why */\n#define Py_MARSHAL_H\n";
+        assert_eq!(include_guard(plain).as_deref(), Some("Py_MARSHAL_H"));
+        // an #ifndef followed by anything else is not a guard
+        assert_eq!(include_guard("#ifndef A\nint x;\n#define A\n"), None);
+        assert_eq!(include_guard("#ifndef A\n#define B 1\n"), None);
+    }
+
+    #[test]
+    fn inline_functions_are_named_past_attributes() {
+        let found = inline_functions(
+            "static inline __attribute__((always_inline)) void Py_INCREF(PyObject *op) { }\n\
+             static inline int f(void) { return 0; }\nstatic inline int g;\n",
+        );
+        let mut found: Vec<&str> = found.iter().map(String::as_str).collect();
+        found.sort();
+        assert_eq!(found, ["Py_INCREF", "f"]);
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub fn generated_include_dir(interp: &Interpreter) -> Result<PathBuf> {
     let version = interp.minor_version();
     let mut report = String::new();
     let apis = apis_for(interp);
+    let extras = header::extra_headers(&table, &version);
+    let guards = include_guards(interp, &extras);
     for &api in &apis {
         let limited = match api {
             header::Api::Full => None,
@@ -87,9 +89,16 @@ pub fn generated_include_dir(interp: &Interpreter) -> Result<PathBuf> {
                     ssize_t_clean,
                     limited,
                 },
+                &extras,
             )
         };
-        let gen = header::generate(&table, &version, api, &read(false)?, &read(true)?);
+        let (plain, clean) = (read(false)?, read(true)?);
+        let headers = header::Headers {
+            plain: &plain,
+            clean: &clean,
+            guards: &guards,
+        };
+        let gen = header::generate(&table, &version, api, &headers);
         if gen.dispatched.is_empty() {
             bail!(
                 "the API table has no entries for CPython {version}: regenerate it with `pyctx api generate`"
@@ -104,6 +113,21 @@ pub fn generated_include_dir(interp: &Interpreter) -> Result<PathBuf> {
     // The selector last: its presence marks a complete cache entry.
     write_atomically(&path, header::selector(&version, &apis).as_bytes())?;
     Ok(dir)
+}
+
+/// The include guard of each extra header that has one (a header without
+/// one gets no part: its names are reported in `skipped.tsv`).
+fn include_guards(
+    interp: &Interpreter,
+    extras: &[String],
+) -> std::collections::BTreeMap<String, String> {
+    extras
+        .iter()
+        .filter_map(|h| {
+            let text = std::fs::read_to_string(interp.include.join(h)).ok()?;
+            Some((h.clone(), cpp::include_guard(&text)?))
+        })
+        .collect()
 }
 
 /// The APIs a source may ask for on `interp`: the full API, and

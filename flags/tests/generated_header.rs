@@ -1,5 +1,6 @@
 //! The generated header compiles cleanly, for every installed interpreter,
-//! with warnings as errors; and every C-variadic API function gets a ctx form.
+//! in C and C++ with GCC and Clang, with warnings as errors; and every
+//! C-variadic API function gets a ctx form.
 
 use pyctx_flags::interp::Interpreter;
 use std::path::{Path, PathBuf};
@@ -19,49 +20,174 @@ fn installed() -> Vec<PathBuf> {
     found
 }
 
-fn compile(interp: &Interpreter, std: &str, clean: bool) -> Result<(), String> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/forms.c");
-    let out = std::env::temp_dir().join(format!(
-        "pyctx-forms-{}-{std}-{clean}.o",
-        interp.minor_version()
-    ));
-    let mut cmd = Command::new("cc");
-    cmd.args(["-c", "-O1", "-Wall", "-Wextra", "-Werror", "-pedantic"])
-        .arg(format!("-std={std}"))
-        .args(pyctx_flags::cflags(interp, false).map_err(|e| e.to_string())?)
-        .arg(format!("-I{}", interp.include.display()))
-        .arg(&src)
-        .arg("-o")
-        .arg(&out);
-    if clean {
-        cmd.arg("-DWITH_CLEAN");
+/// One compile of a file under `flags/tests/c/` against `interp`'s
+/// generated header, warnings as errors.
+#[derive(Debug, Clone)]
+struct Compile {
+    compiler: &'static str,
+    /// `-std=` value; C++ when it starts with `c++`.
+    std: &'static str,
+    file: &'static str,
+    defines: Vec<String>,
+    /// Compile to an object at -O1 (inline asm, atomics and the like are
+    /// checked only there), not just the syntax.
+    codegen: bool,
+}
+
+impl Compile {
+    fn new(compiler: &'static str, std: &'static str, file: &'static str) -> Compile {
+        Compile {
+            compiler,
+            std,
+            file,
+            defines: Vec::new(),
+            codegen: false,
+        }
     }
-    let o = cmd.output().map_err(|e| e.to_string())?;
-    if o.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&o.stderr).into_owned())
+
+    fn codegen(mut self) -> Compile {
+        self.codegen = true;
+        self
+    }
+
+    fn define(mut self, d: impl Into<String>) -> Compile {
+        self.defines.push(d.into());
+        self
+    }
+
+    fn run(&self, interp: &Interpreter, cflags: &[String]) -> Result<(), String> {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/c")
+            .join(self.file);
+        let lang = if self.std.starts_with("c++") {
+            "c++"
+        } else {
+            "c"
+        };
+        let mut cmd = Command::new(self.compiler);
+        if self.codegen {
+            let out = std::env::temp_dir().join(format!(
+                "pyctx-{}-{}-{}-{}.o",
+                interp.minor_version(),
+                self.compiler,
+                self.std,
+                std::process::id()
+            ));
+            cmd.args(["-c", "-O1", "-o"]).arg(out);
+        } else {
+            cmd.arg("-fsyntax-only");
+        }
+        let o = cmd
+            .args(["-x", lang, "-Wall", "-Wextra", "-Werror", "-pedantic"])
+            .arg(format!("-std={}", self.std))
+            .args(cflags)
+            .arg(format!("-I{}", interp.include.display()))
+            .args(self.defines.iter().map(|d| format!("-D{d}")))
+            .arg(&src)
+            .output()
+            .map_err(|e| {
+                format!(
+                    "cannot run {}: {e} (scripts/setup installs it)",
+                    self.compiler
+                )
+            })?;
+        if o.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&o.stderr).into_owned())
+        }
     }
 }
 
-#[test]
-fn header_compiles_cleanly_for_every_installed_python() {
-    let mut failures = Vec::new();
-    for python in installed() {
-        let interp = Interpreter::probe(python.to_str().unwrap()).unwrap();
+/// Every compile of the matrix for one interpreter: C (GCC and Clang; C99,
+/// C11, gnu17) and C++ (g++ and clang++; C++11 to C++20), full API with and
+/// without PY_SSIZE_T_CLEAN, the limited API at 3.9 and at the
+/// interpreter's own level, and the extra headers before and after pyctx.h.
+fn matrix(interp: &Interpreter) -> Vec<Compile> {
+    let own = format!("Py_LIMITED_API=0x03{:02X}0000", interp.minor);
+    let mut all = Vec::new();
+    for compiler in ["gcc", "clang"] {
         for std in ["c99", "c11", "gnu17"] {
-            for clean in [false, true] {
-                if let Err(e) = compile(&interp, std, clean) {
-                    failures.push(format!(
-                        "CPython {} -std={std} PY_SSIZE_T_CLEAN={clean}:\n{}",
-                        interp.minor_version(),
-                        e.lines().take(30).collect::<Vec<_>>().join("\n")
-                    ));
-                }
+            let c = Compile::new(compiler, std, "forms.c");
+            all.push(if std == "c11" {
+                c.clone().codegen()
+            } else {
+                c.clone()
+            });
+            all.push(c.define("WITH_CLEAN"));
+        }
+    }
+    for compiler in ["g++", "clang++"] {
+        for std in ["c++11", "c++14", "c++17", "c++20"] {
+            let c = Compile::new(compiler, std, "forms.cpp");
+            all.push(if std == "c++17" {
+                c.clone().codegen()
+            } else {
+                c.clone()
+            });
+            all.push(c.clone().define("WITH_CLEAN"));
+            for level in ["Py_LIMITED_API=0x03090000", own.as_str()] {
+                all.push(c.clone().define("WITH_CLEAN").define(level));
             }
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    for (compiler, std) in [
+        ("gcc", "c11"),
+        ("clang", "c99"),
+        ("g++", "c++11"),
+        ("clang++", "c++20"),
+    ] {
+        let c = Compile::new(compiler, std, "extras.c");
+        all.push(c.clone());
+        all.push(c.define("EXTRAS_FIRST"));
+    }
+    all
+}
+
+#[test]
+fn header_compiles_cleanly_in_c_and_cxx_for_every_installed_python() {
+    let jobs: Vec<(Interpreter, Vec<String>, Compile)> = installed()
+        .iter()
+        .flat_map(|python| {
+            let interp = Interpreter::probe(python.to_str().unwrap()).unwrap();
+            let cflags = pyctx_flags::cflags(&interp, false).unwrap();
+            matrix(&interp)
+                .into_iter()
+                .map(move |c| (interp.clone(), cflags.clone(), c))
+        })
+        .collect();
+    let failures = std::sync::Mutex::new(Vec::new());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    // Two compilers at a time: the machine is shared.
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((interp, cflags, c)) = jobs.get(i) else {
+                    break;
+                };
+                if let Err(e) = c.run(interp, cflags) {
+                    failures.lock().unwrap().push(format!(
+                        "CPython {} {} -std={} {} {:?}:\n{}",
+                        interp.minor_version(),
+                        c.compiler,
+                        c.std,
+                        c.file,
+                        c.defines,
+                        e.lines().take(30).collect::<Vec<_>>().join("\n")
+                    ));
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of {} compiles failed:\n{}",
+        failures.len(),
+        jobs.len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]
@@ -191,5 +317,30 @@ fn limited_api_levels_have_headers_of_their_own() {
         assert!(!dir
             .join(format!("pyctx_api_abi3_{}.h", interp.minor + 1))
             .exists());
+        // Functions the limited headers declare but the stable ABI lacks
+        // (3.9, 3.10: PyMarshal_WriteObjectToFile, ...) get no ctx form.
+        let table = pyctx_api::Table::load_default().unwrap();
+        let version = interp.minor_version();
+        let not_stable = &table.stable_abi[&version].not_stable;
+        let skipped = std::fs::read_to_string(dir.join("skipped.tsv")).unwrap();
+        for minor in 9..=interp.minor {
+            let file = format!("pyctx_api_abi3_{minor}.h");
+            let text = std::fs::read_to_string(dir.join(&file)).unwrap();
+            for name in not_stable {
+                assert!(
+                    !text.contains(&format!("#define PyCtxOrig_{name} ")),
+                    "{version} {file}: {name} is not in the stable ABI"
+                );
+            }
+            for row in skipped
+                .lines()
+                .filter(|r| r.starts_with(&format!("{file}\t")))
+            {
+                let name = row.split('\t').nth(1).unwrap();
+                if row.contains("not in the limited API") {
+                    assert!(not_stable.iter().any(|n| n == name), "{version}: {row}");
+                }
+            }
+        }
     }
 }

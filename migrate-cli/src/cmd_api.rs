@@ -45,8 +45,8 @@ pub fn run(cmd: ApiCommand) -> Result<()> {
     }
 }
 
-/// What the generated header of `interp` does with each name: `None` when
-/// it offers the ctx form, else the reason it does not.
+/// What the generated full-API header of `interp` does with each name:
+/// `None` when it offers the ctx form, else the reason it does not.
 fn header_status(interp: &Interpreter) -> Result<HashMap<String, Option<String>>> {
     let dir = pyctx_flags::generated_include_dir(interp)?;
     // The full API's header (the limited-API levels offer subsets of it).

@@ -91,15 +91,20 @@ pub struct Args {
         requires = "verify"
     )]
     pub python: String,
+    /// With --verify: the C++ standard C++ units are compiled with (the
+    /// build's, e.g. c++11 or gnu++20).
+    #[arg(long, default_value = "c++17", value_name = "STD", requires = "verify")]
+    pub cxx_std: String,
 }
 
 /// `--verify`: a compiler with the build's flags for `python`.
-fn verifier(python: &str) -> Result<pyctx_rewrite::Libclang> {
+fn verifier(python: &str, cxx_std: &str) -> Result<pyctx_rewrite::Libclang> {
     let interp = pyctx_flags::interp::Interpreter::probe(python)?;
     let mut args = pyctx_flags::cflags(&interp, false)?;
     args.push(format!("-I{}", interp.include.display()));
-    pyctx_rewrite::Libclang::new(args)
-        .context("--verify needs libclang (scripts/setup installs it)")
+    Ok(pyctx_rewrite::Libclang::new(args)
+        .context("--verify needs libclang (scripts/setup installs it)")?
+        .cxx_std(cxx_std))
 }
 
 /// Files and engine options from the command line, and the engine's result.
@@ -325,7 +330,7 @@ pub fn run(args: Args) -> Result<Exit> {
         Color::Never => anstream::ColorChoice::Never,
     });
     let cc = if args.verify {
-        Some(verifier(&args.python)?)
+        Some(verifier(&args.python, &args.cxx_std)?)
     } else {
         None
     };

@@ -1,4 +1,6 @@
-//! Finding the sources to migrate: files, folders (every `.c` / `.h` below)
+//! Finding the sources to migrate: files, folders (every C source or
+//! header below: `.c`, `.h`, and C++'s `.cpp`, `.cc`, `.cxx`, `.hpp`,
+//! `.hh`, `.hxx`)
 //! or a `compile_commands.json`; reading them.
 //!
 //! Each file is taken once, whatever the spellings it was reached by
@@ -14,6 +16,7 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+/// C's; C++'s are `pyctx_rewrite::CPP_EXTENSIONS`.
 const SOURCE_EXTENSIONS: &[&str] = &["c", "h"];
 /// Folders never searched: VCS metadata, virtualenvs, build output.
 const SKIPPED_DIRS: &[&str] = &[
@@ -29,9 +32,9 @@ const SKIPPED_DIRS: &[&str] = &[
 ];
 
 fn is_source(p: &Path) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| SOURCE_EXTENSIONS.contains(&e))
+    p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        SOURCE_EXTENSIONS.contains(&e) || pyctx_rewrite::CPP_EXTENSIONS.contains(&e)
+    })
 }
 
 /// The files to migrate and what was skipped on the way.
@@ -129,7 +132,7 @@ pub fn collect(paths: &[PathBuf], compile_commands: Option<&Path>) -> Result<Fou
         compiled = db.units;
     }
     if out.is_empty() {
-        bail!("no .c or .h files found in the given paths");
+        bail!("no C or C++ sources (.c, .h, .cpp, .cc, .cxx, .hpp, .hh, .hxx) found in the given paths");
     }
     let paths = once_each(out)?;
     let units = compile_commands.map(|_| units_as_spelled(&compiled, &paths));
@@ -222,7 +225,11 @@ pub fn from_compile_commands(path: &Path) -> Result<CompileDb> {
             .with_context(|| format!("{}: cannot list folder", d.display()))?;
         for entry in entries.flatten() {
             let p = entry.path();
-            if p.extension().is_some_and(|e| e == "h") && p.is_file() {
+            let header = p
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e, "h" | "hh" | "hpp" | "hxx"));
+            if header && p.is_file() {
                 headers.insert(p);
             }
         }

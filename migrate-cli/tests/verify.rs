@@ -21,7 +21,8 @@ fn python() -> PathBuf {
         .expect("no interpreter under .venvs/: run scripts/setup")
 }
 
-/// `cc -fsyntax-only` of `unit` with the build flags of `python()`.
+/// `cc -fsyntax-only` of `unit` with the build flags of `python()` (`c++
+/// -std=c++17` for a C++ unit).
 fn compiles(unit: &Path) -> Result<(), String> {
     let py = python();
     let flags = pyctx(&["flags", "--cflags", "--python", s(&py)]);
@@ -33,7 +34,9 @@ fn compiles(unit: &Path) -> Result<(), String> {
         ])
         .output()
         .unwrap();
-    let out = Command::new("cc")
+    let cpp = unit.extension().is_some_and(|e| e == "cpp");
+    let out = Command::new(if cpp { "c++" } else { "cc" })
+        .args(if cpp { &["-std=c++17"][..] } else { &[] })
         .arg("-fsyntax-only")
         .args(stdout(&flags).split_whitespace())
         .arg(format!(
@@ -107,6 +110,60 @@ fn verify_backs_out_what_a_compiler_rejects() {
     assert!(
         text.contains("#include \"pyctx.h\""),
         "the rest is migrated: {text}"
+    );
+}
+
+/// C++: a header the engine is not given declares `helper` with C linkage;
+/// threading the definition would declare a second C function of that
+/// name with another signature. libclang must compile the unit as C++ to
+/// see it (as C, every `extern "C"` is a syntax error before and after).
+#[test]
+fn verify_compiles_cpp_units_as_cpp() {
+    let dir = scratch("verify-cpp");
+    std::fs::create_dir_all(dir.join("include")).unwrap();
+    std::fs::write(
+        dir.join("include/helper.h"),
+        "#include <Python.h>\nextern \"C\" int helper(PyObject *o);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("mod.cpp"),
+        "#include \"include/helper.h\"\n\
+         #include <vector>\n\
+         extern \"C\" int helper(PyObject *o)\n{\n    return PyObject_IsTrue(o);\n}\n\n\
+         static int count(PyObject *o)\n{\n    std::vector<int> v{1};\n    return PyObject_Not(o) + static_cast<int>(v.size());\n}\n\n\
+         static PyObject *truth(PyObject *self, PyObject *o)\n{\n    (void)self;\n    return PyBool_FromLong(helper(o) + count(o));\n}\n\n\
+         static PyMethodDef methods[] = {{\"truth\", truth, METH_O, nullptr}, {nullptr, nullptr, 0, nullptr}};\n\
+         static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, \"m\", nullptr, -1, methods};\n\
+         PyMODINIT_FUNC PyInit_m(void) { return PyModule_Create(&def); }\n",
+    )
+    .unwrap();
+    let py = python();
+    let out = pyctx_in(
+        &dir,
+        &[
+            "migrate",
+            "--write",
+            "--verify",
+            "--python",
+            s(&py),
+            "--cxx-std",
+            "c++11",
+            "mod.cpp",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning[verify]") && err.contains("helper"),
+        "{err}"
+    );
+    compiles(&dir.join("mod.cpp")).unwrap_or_else(|e| panic!("{e}"));
+    let text = std::fs::read_to_string(dir.join("mod.cpp")).unwrap();
+    assert!(text.contains("int helper(PyObject *o)"), "{text}");
+    assert!(
+        text.contains("static int count(PyCtx ctx, PyObject *o)"),
+        "{text}"
     );
 }
 

@@ -22,7 +22,7 @@
 //! so a bug elsewhere becomes a reported fallback, not a broken build.
 //! Entry point: [`Checker`].
 
-use crate::lex::{self, Tok, Token};
+use crate::lex::{self, Lang, Tok, Token};
 use crate::model::{FileId, Model, NodeId};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -60,9 +60,9 @@ pub(crate) struct Violation {
 
 /// The sites of every name in `names`, from a text (dead `#if 0` groups
 /// skipped).
-pub(crate) fn sites(src: &[u8], names: &HashSet<&str>) -> Vec<Site> {
-    let toks = lex::lex(src);
-    let dir = lex::scan_directives(src, &toks);
+pub(crate) fn sites(src: &[u8], lang: Lang, names: &HashSet<&str>) -> Vec<Site> {
+    let toks = lex::lex_lang(src, lang);
+    let dir = lex::scan_directives_in(src, &toks, lang);
     let dead = dir.dead;
     // A macro's parameter in its body is not the function of that name.
     let mut param_use: HashSet<usize> = HashSet::new();
@@ -193,7 +193,11 @@ impl Checker {
     pub fn new(m: &Model) -> Checker {
         let none = HashMap::new();
         let names = site_names(m, &none);
-        let before: Vec<Vec<Site>> = m.files.iter().map(|f| sites(f.src(), &names)).collect();
+        let before: Vec<Vec<Site>> = m
+            .files
+            .iter()
+            .map(|f| sites(f.src(), f.scan.lang, &names))
+            .collect();
         let shadowed = m
             .files
             .iter()
@@ -232,7 +236,8 @@ impl Checker {
         let mut out = Vec::new();
         let after_sites: Vec<Option<Vec<Site>>> = after
             .iter()
-            .map(|t| t.map(|t| sites(t.as_bytes(), &names)))
+            .zip(&m.files)
+            .map(|(t, f)| t.map(|t| sites(t.as_bytes(), f.scan.lang, &names)))
             .collect();
         let mut pairs: Vec<Vec<Pair>> = Vec::with_capacity(m.files.len());
         for (fi, (b, a)) in self.before.iter().zip(&after_sites).enumerate() {
@@ -271,8 +276,9 @@ impl Checker {
         }
         for (fi, t) in after.iter().enumerate() {
             if let Some(t) = t {
-                out.extend(include_seen(fi, t));
-                out.extend(context_type_taken(fi, m.files[fi].src()));
+                let lang = m.files[fi].scan.lang;
+                out.extend(include_seen(fi, lang, t));
+                out.extend(context_type_taken(fi, lang, m.files[fi].src()));
             }
         }
         out
@@ -411,9 +417,9 @@ fn judge(
 /// context type: the file is not changed, and the error says what to
 /// rename. (A local variable or parameter named `PyCtx` only shadows the
 /// type where it is in scope, which the prologue and parameter come before.)
-fn context_type_taken(fi: FileId, src: &[u8]) -> Option<Violation> {
-    let toks = lex::lex(src);
-    let dir = lex::scan_directives(src, &toks);
+fn context_type_taken(fi: FileId, lang: Lang, src: &[u8]) -> Option<Violation> {
+    let toks = lex::lex_lang(src, lang);
+    let dir = lex::scan_directives_in(src, &toks, lang);
     let macro_at = dir
         .macros
         .iter()
@@ -455,10 +461,10 @@ fn context_type_taken(fi: FileId, src: &[u8]) -> Option<Violation> {
 
 /// A changed file must include `pyctx.h` where every configuration sees
 /// it, before anything uses `PyCtx`.
-fn include_seen(fi: FileId, text: &str) -> Option<Violation> {
+fn include_seen(fi: FileId, lang: Lang, text: &str) -> Option<Violation> {
     let src = text.as_bytes();
-    let toks = lex::lex(src);
-    let dir = lex::scan_directives(src, &toks);
+    let toks = lex::lex_lang(src, lang);
+    let dir = lex::scan_directives_in(src, &toks, lang);
     let depths = crate::pp::depths(src, &toks, &dir.directive_lines);
     let include = dir
         .includes
@@ -470,9 +476,12 @@ fn include_seen(fi: FileId, text: &str) -> Option<Violation> {
                 .position(|r| r.start == i.hash_tok)
                 .is_some_and(|k| depths[k].0 == 0)
         });
-    let first_use = toks
-        .iter()
-        .position(|t| t.kind == Tok::Ident && src[t.start..t.end].starts_with(b"PyCtx"));
+    // A `#define` body naming `PyCtx` is expanded where it is used, not
+    // where it is defined: directive lines do not count.
+    let in_directive = |k: usize| dir.directive_lines.iter().any(|r| r.contains(&k));
+    let first_use = toks.iter().enumerate().position(|(k, t)| {
+        t.kind == Tok::Ident && src[t.start..t.end].starts_with(b"PyCtx") && !in_directive(k)
+    });
     let message = match (include, first_use) {
         (None, _) => "pyctx.h is not included outside every conditional group".to_string(),
         (Some(i), Some(u)) if u < i.hash_tok => {
@@ -499,7 +508,7 @@ mod tests {
 
     #[test]
     fn a_project_definition_of_pyctx_is_an_error() {
-        let taken = |src: &str| context_type_taken(0, src.as_bytes()).map(|v| v.at);
+        let taken = |src: &str| context_type_taken(0, Lang::C, src.as_bytes()).map(|v| v.at);
         assert_eq!(taken("#define PyCtx int\nint f(void);\n"), Some(8));
         assert_eq!(taken("typedef struct s *PyCtx;\n"), Some(18));
         assert_eq!(taken("typedef int A, PyCtx;\n"), Some(15));
@@ -518,7 +527,11 @@ mod tests {
                    int x = get(f(1, 2), [3][0], (4, 5));\nint y = s.get(1);\nint z = get();\n\
                    int v(void);\nint w(int n, ...);\n#if 0\nget(1)\n#endif\n\
                    #define APPLY(f, x) f(x)\n";
-        let s = sites(src.as_bytes(), &names(&["get", "alias", "v", "w", "f"]));
+        let s = sites(
+            src.as_bytes(),
+            Lang::C,
+            &names(&["get", "alias", "v", "w", "f"]),
+        );
         let got: Vec<(&str, usize, bool, SiteKind)> = s
             .iter()
             .map(|s| (s.name.as_str(), s.args, s.variadic, s.kind))
@@ -541,13 +554,19 @@ mod tests {
     #[test]
     fn include_must_be_outside_groups() {
         let ok = "#include <Python.h>\n#include \"pyctx.h\"\nstatic int f(PyCtx ctx);\n";
-        assert!(include_seen(0, ok).is_none());
+        assert!(include_seen(0, Lang::C, ok).is_none());
         let grouped = "#ifdef D\n#include \"pyctx.h\"\n#endif\nstatic int f(PyCtx ctx);\n";
-        assert!(include_seen(0, grouped).is_some());
+        assert!(include_seen(0, Lang::C, grouped).is_some());
         let late = "static int f(PyCtx ctx);\n#include \"pyctx.h\"\n";
-        assert!(include_seen(0, late).unwrap().message.contains("line 1"));
+        assert!(include_seen(0, Lang::C, late)
+            .unwrap()
+            .message
+            .contains("line 1"));
         let guarded = "#ifndef H\n#define H\n#include \"pyctx.h\"\nint f(PyCtx c);\n#endif\n";
-        assert!(include_seen(0, guarded).is_none());
+        assert!(include_seen(0, Lang::C, guarded).is_none());
+        // A macro body is expanded later, where the include is seen.
+        let defined = "#ifdef X\n#define GET PyCtx ctx = PyCtx_Get();\n#endif\n#include <Python.h>\n#include \"pyctx.h\"\nint f(void) { GET return 0; }\n";
+        assert!(include_seen(0, Lang::C, defined).is_none());
     }
 
     fn model<'a>(files: &'a [crate::SourceFile], api: &'a crate::ApiNames) -> Model<'a> {

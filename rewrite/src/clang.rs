@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 /// Compiles with libclang and the build's flags.
 pub struct Libclang {
     args: Vec<String>,
+    /// For C++ units (by the unit's file name): the `-std=` value.
+    cxx_std: String,
     base: PathBuf,
 }
 
@@ -27,8 +29,16 @@ impl Libclang {
         pyctx_api::generate::clang::ensure_loaded()?;
         Ok(Libclang {
             args,
+            cxx_std: "c++17".into(),
             base: std::env::current_dir()?,
         })
+    }
+
+    /// The C++ standard C++ units are compiled with (`c++17` unless
+    /// set; the build's own, e.g. `c++11`, is the one to give).
+    pub fn cxx_std(mut self, std: &str) -> Libclang {
+        self.cxx_std = std.to_string();
+        self
     }
 
     fn absolute(&self, p: &Path) -> PathBuf {
@@ -79,7 +89,16 @@ impl Compile for Libclang {
                 Length: t.len() as _,
             })
             .collect();
-        let mut args: Vec<CString> = vec![cstr("-x")?, cstr("c")?];
+        // A C++ unit (`.cpp`, ...) is compiled as C++: `pyctx.h` then
+        // declares the ctx forms as overloads.
+        let mut args: Vec<CString> = match crate::lang_of_path(unit) {
+            crate::lex::Lang::C => vec![cstr("-x")?, cstr("c")?],
+            crate::lex::Lang::Cpp => vec![
+                cstr("-x")?,
+                cstr("c++")?,
+                cstr(&format!("-std={}", self.cxx_std))?,
+            ],
+        };
         for a in &self.args {
             args.push(cstr(a)?);
         }

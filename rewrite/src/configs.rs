@@ -16,7 +16,7 @@
 //! region's trees stand in for the whole-file tree there; otherwise the
 //! region keeps its error (and the engine refuses what is in it).
 
-use crate::lex::{Conditional, Lines};
+use crate::lex::{Conditional, Lang, Lines};
 use std::ops::Range;
 use tree_sitter::{Node, Parser, Tree};
 
@@ -128,6 +128,7 @@ fn blank(buf: &mut [u8], r: Range<usize>) {
 /// The views of a file whose whole-file tree is `tree` (parsed from
 /// `text`, the masked source).
 pub fn views(
+    lang: Lang,
     src: &[u8],
     text: &[u8],
     tree: &Tree,
@@ -159,7 +160,7 @@ pub fn views(
         if let Some(v) = tries
             .into_iter()
             .filter(|t| t.start >= after)
-            .find_map(|t| view(src, text, t, conds, lines))
+            .find_map(|t| view(lang, src, text, t, conds, lines))
         {
             out.push(v);
         }
@@ -168,6 +169,7 @@ pub fn views(
 }
 
 fn view(
+    lang: Lang,
     src: &[u8],
     text: &[u8],
     range: Range<usize>,
@@ -194,8 +196,8 @@ fn view(
     }
     let mut parser = Parser::new();
     parser
-        .set_language(&tree_sitter_c::LANGUAGE.into())
-        .expect("tree-sitter-c grammar loads");
+        .set_language(&crate::scan::grammar(lang))
+        .expect("tree-sitter grammars load");
     let point = |at: usize| {
         let (l, c) = lines.pos(at);
         tree_sitter::Point::new(l - 1, c - 1)
@@ -249,6 +251,7 @@ mod tests {
         let lines = Lines::new(src.as_bytes());
         (
             views(
+                Lang::C,
                 src.as_bytes(),
                 src.as_bytes(),
                 &tree,

@@ -290,6 +290,7 @@ fn direct_needs(m: &Model, sel: &mut Selection) {
                     m.is_api(&o.name)
                         && !m.shadowed(fi, o)
                         && !c.lvalue
+                        && !c.qualified
                         && uses_own_ctx(&f.scan.funcs[d], c)
                 }
                 _ => false,

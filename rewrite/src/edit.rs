@@ -465,6 +465,18 @@ impl FuncEdit<'_, '_> {
                     .filter(|&t| self.thr.threaded[t]);
                 let target_threaded = target.is_some();
                 let api_call = m.is_api(&o.name) && !m.shadowed(fi, o);
+                if api_call && c.qualified {
+                    // `::NAME(v)`: qualified names take no part in
+                    // argument-dependent lookup, so `::NAME(ctx, v)` would
+                    // not find the ctx overload (docs/migration-policy.md).
+                    self.legacy(
+                        o.at,
+                        &o.name,
+                        "a qualified call (`::NAME(...)`, C++): the ctx form is found by argument-dependent lookup, which qualified names skip".into(),
+                        &mut rep.legacy_calls,
+                    );
+                    continue;
+                }
                 if target_threaded || api_call {
                     if api_call && c.lvalue {
                         self.legacy(
@@ -569,6 +581,7 @@ fn macro_edits(m: &Model, sel: &Selection, thr: &Threading, ctx_name: &str, out:
                         newline_after_open: false,
                         first: FirstArg::None,
                         lvalue: false,
+                        qualified: false,
                     };
                     out.edits[info.file].push(Edit::insert(c.open + 1, call_text(ctx_name, &ci)));
                     rewritten += 1;

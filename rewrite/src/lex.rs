@@ -14,6 +14,15 @@
 
 use std::ops::Range;
 
+/// The language a file is written in: it decides the grammar, raw
+/// strings and whether `__cplusplus` is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    C,
+    Cpp,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tok {
     Ident,
@@ -33,9 +42,6 @@ pub struct Token {
     pub end: usize,
 }
 
-/// Split `src` into tokens. Whitespace and escaped newlines are dropped;
-/// unterminated literals end at the end of their line (as in skipped
-/// preprocessor groups), unterminated block comments at the end of the file.
 /// Length of a leading UTF-8 byte order mark (0 or 3).
 pub fn bom_len(src: &[u8]) -> usize {
     if src.starts_with(b"\xEF\xBB\xBF") {
@@ -45,12 +51,22 @@ pub fn bom_len(src: &[u8]) -> usize {
     }
 }
 
+/// Split `src` into tokens. Whitespace and escaped newlines are dropped;
+/// unterminated literals end at the end of their line (as in skipped
+/// preprocessor groups), unterminated block comments at the end of the file.
+#[cfg(test)]
 pub fn lex(src: &[u8]) -> Vec<Token> {
+    lex_lang(src, Lang::C)
+}
+
+/// [`lex`] for a language: C++ adds raw string literals
+/// (`R"delim(...)delim"`, with any encoding prefix), whose bytes may hold
+/// quotes, backslashes and newlines.
+pub fn lex_lang(src: &[u8], lang: Lang) -> Vec<Token> {
     let mut out = Vec::with_capacity(src.len() / 4);
     let n = src.len();
-    // A UTF-8 byte order mark is not part of the first line (GCC and Clang
-    // skip it): without this, a first-line `#include` would not be seen
-    // as a directive.
+    // A UTF-8 byte order mark is no token: a directive after it still
+    // starts its line (compilers skip it too).
     let mut i = bom_len(src);
     while i < n {
         let c = src[i];
@@ -126,6 +142,20 @@ pub fn lex(src: &[u8]) -> Vec<Token> {
                 while i < n && is_ident_char(src[i]) {
                     i += 1;
                 }
+                // C++ raw strings: R"x(...)x", LR"(...)", u8R"(...)".
+                if lang == Lang::Cpp
+                    && i < n
+                    && src[i] == b'"'
+                    && matches!(&src[start..i], b"R" | b"LR" | b"uR" | b"UR" | b"u8R")
+                {
+                    i = raw_string_end(src, i);
+                    out.push(Token {
+                        kind: Tok::Str,
+                        start,
+                        end: i,
+                    });
+                    continue;
+                }
                 // String prefixes: L"..", u8"..", u'..'
                 if i < n
                     && (src[i] == b'"' || src[i] == b'\'')
@@ -152,7 +182,11 @@ pub fn lex(src: &[u8]) -> Vec<Token> {
                     let d = src[i];
                     let exponent_sign =
                         (d == b'+' || d == b'-') && matches!(src[i - 1], b'e' | b'E' | b'p' | b'P');
-                    if is_ident_char(d) || d == b'.' || exponent_sign {
+                    // A digit separator (C++14, C23): `1'000'000`.
+                    let separator = d == b'\''
+                        && src.get(i + 1).is_some_and(|c| c.is_ascii_alphanumeric())
+                        && src[i - 1].is_ascii_alphanumeric();
+                    if is_ident_char(d) || d == b'.' || exponent_sign || separator {
                         i += 1;
                     } else {
                         break;
@@ -187,6 +221,28 @@ pub fn lex(src: &[u8]) -> Vec<Token> {
         }
     }
     out
+}
+
+/// The end of a raw string literal whose `"` is at `q`: after
+/// `)delim"`, or the end of the file when it is not closed.
+fn raw_string_end(src: &[u8], q: usize) -> usize {
+    let open = src[q + 1..]
+        .iter()
+        .take(17)
+        .position(|&c| c == b'(')
+        .map(|k| q + 1 + k);
+    let Some(open) = open else {
+        // Not a raw string after all (no delimiter): the quote alone.
+        return q + 1;
+    };
+    let mut close = Vec::with_capacity(open - q + 1);
+    close.push(b')');
+    close.extend_from_slice(&src[q + 1..open]);
+    close.push(b'"');
+    src[open + 1..]
+        .windows(close.len())
+        .position(|w| w == close.as_slice())
+        .map_or(src.len(), |k| open + 1 + k + close.len())
 }
 
 fn continue_literal(src: &[u8], i: &mut usize) {
@@ -325,13 +381,23 @@ struct Frame {
 }
 
 /// Macros no build that pyctx supports defines: PyPy's and GraalPy's
-/// markers, the limited API and C++ (pyctx.h refuses both).
-const NEVER_DEFINED: &[&str] = &[
-    "PYPY_VERSION",
-    "GRAALVM_PYTHON",
-    "Py_LIMITED_API",
-    "__cplusplus",
-];
+/// markers and the limited API (which migrated code does not use).
+const NEVER_DEFINED: &[&str] = &["PYPY_VERSION", "GRAALVM_PYTHON", "Py_LIMITED_API"];
+
+/// `__cplusplus`: defined in C++ (its value, the standard, depends on the
+/// build), never in C.
+const CPLUSPLUS: &[u8] = b"__cplusplus";
+
+/// Is `name` known to be defined (`Some(true)`) or not in `lang`?
+fn known_defined(name: &[u8], lang: Lang) -> Option<bool> {
+    if name == CPLUSPLUS {
+        Some(lang == Lang::Cpp)
+    } else if NEVER_DEFINED.iter().any(|n| n.as_bytes() == name) {
+        Some(false)
+    } else {
+        None
+    }
+}
 
 /// Supported CPython minor versions (3.9 to 3.13).
 const MINORS: std::ops::RangeInclusive<i64> = 9..=13;
@@ -341,7 +407,13 @@ const MINORS: std::ops::RangeInclusive<i64> = 9..=13;
 /// `PY_MAJOR_VERSION`, `PY_MINOR_VERSION`, `_Py_PACK_VERSION(x, y)`,
 /// `defined(PYPY_VERSION)` and the like. `None`: depends on the
 /// configuration (any other macro).
+#[cfg(test)]
 pub fn known_condition(src: &[u8], toks: &[Token]) -> Option<bool> {
+    known_condition_in(src, toks, Lang::C)
+}
+
+/// [`known_condition`] in a language (`defined(__cplusplus)`).
+pub fn known_condition_in(src: &[u8], toks: &[Token], lang: Lang) -> Option<bool> {
     let words: Vec<&[u8]> = toks
         .iter()
         .filter(|t| t.kind != Tok::Comment)
@@ -363,6 +435,7 @@ pub fn known_condition(src: &[u8], toks: &[Token]) -> Option<bool> {
                 pos: 0,
                 hex,
                 minor,
+                lang,
             };
             let v = e.expr(0).ok()?;
             if e.pos != words.len() {
@@ -384,6 +457,7 @@ struct CondEval<'a> {
     pos: usize,
     hex: i64,
     minor: i64,
+    lang: Lang,
 }
 
 /// `Err(())`: the value depends on something unknown.
@@ -506,13 +580,9 @@ impl<'a> CondEval<'a> {
                 if paren && !self.eat(b")") {
                     return Err(());
                 }
-                if NEVER_DEFINED
-                    .iter()
-                    .any(|n| n.as_bytes() == name.as_slice())
-                {
-                    Ok(0)
-                } else {
-                    Err(())
+                match known_defined(&name, self.lang) {
+                    Some(d) => Ok(d as i64),
+                    None => Err(()),
                 }
             }
             b"PY_VERSION_HEX" => Ok(self.hex),
@@ -533,7 +603,9 @@ impl<'a> CondEval<'a> {
                 Ok((x? << 24) | (y? << 16))
             }
             _ if w.first().is_some_and(|c| c.is_ascii_digit()) => parse_int(w).ok_or(()),
-            _ if NEVER_DEFINED.iter().any(|n| n.as_bytes() == w) => Ok(0),
+            // A name not defined is 0; `__cplusplus`'s value in C++ is
+            // the build's standard (unknown).
+            _ if known_defined(w, self.lang) == Some(false) => Ok(0),
             _ if w.first().is_some_and(|c| is_ident_start(*c)) => {
                 // An unknown macro; a function-like use takes its arguments.
                 if self.peek() == b"(" {
@@ -574,7 +646,13 @@ fn parse_int(w: &[u8]) -> Option<i64> {
 }
 
 /// Walk the directives of a file.
+#[cfg(test)]
 pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
+    scan_directives_in(src, toks, Lang::C)
+}
+
+/// [`scan_directives`] in a language (`#ifdef __cplusplus` is known).
+pub fn scan_directives_in(src: &[u8], toks: &[Token], lang: Lang) -> Directives {
     let mut d = Directives {
         first_code_tok: toks.len(),
         ..Default::default()
@@ -647,13 +725,12 @@ pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
                 match name {
                     b"if" | b"ifdef" | b"ifndef" => {
                         let cond = if name == b"if" {
-                            known_condition(src, &line_toks[1.min(line_toks.len())..])
+                            known_condition_in(src, &line_toks[1.min(line_toks.len())..], lang)
                         } else {
                             let macro_name = words.get(1).map(|t| &src[t.start..t.end]);
-                            let never = macro_name
-                                .map(|m| NEVER_DEFINED.iter().any(|n| n.as_bytes() == m))
-                                .unwrap_or(false);
-                            never.then_some(name == b"ifndef")
+                            macro_name
+                                .and_then(|m| known_defined(m, lang))
+                                .map(|d| d == (name == b"ifdef"))
                         };
                         let dead = cur_dead || cond == Some(false);
                         stack.push(Frame {
@@ -678,7 +755,7 @@ pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
                             f.group_from = next_line;
                             f.group_errors = false;
                             let cond = if name == b"elif" {
-                                known_condition(src, &line_toks[1.min(line_toks.len())..])
+                                known_condition_in(src, &line_toks[1.min(line_toks.len())..], lang)
                             } else if name == b"else" {
                                 Some(true)
                             } else {
@@ -900,6 +977,56 @@ mod tests {
         );
         let partly = "#if 0\na\n#elif X\nb\n#endif\n";
         assert_eq!(dead_text(partly), vec!["a\n"]);
+    }
+
+    #[test]
+    fn cpp_tokens_and_the_language_of_cplusplus() {
+        // A raw string holds quotes and a `)` that are not its end; digit
+        // separators stay inside the number.
+        let src = "x = R\"d(a \"q\" ) b)d\"; n = 1'000'000; c = 'c';\n";
+        let toks = lex_lang(src.as_bytes(), Lang::Cpp);
+        let kinds: Vec<(Tok, &str)> = toks
+            .iter()
+            .filter(|t| !matches!(t.kind, Tok::Punct(_) | Tok::Newline))
+            .map(|t| (t.kind, &src[t.start..t.end]))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (Tok::Ident, "x"),
+                (Tok::Str, "R\"d(a \"q\" ) b)d\""),
+                (Tok::Ident, "n"),
+                (Tok::Number, "1'000'000"),
+                (Tok::Ident, "c"),
+                (Tok::Char, "'c'"),
+            ]
+        );
+        let cond = "#ifdef __cplusplus\na\n#endif\n#if !defined(__cplusplus)\nb\n#endif\n";
+        let dead = |lang| {
+            let toks = lex_lang(cond.as_bytes(), lang);
+            let d = scan_directives_in(cond.as_bytes(), &toks, lang);
+            d.dead
+                .iter()
+                .map(|r| cond[r.clone()].to_string())
+                .filter(|t| !t.starts_with('#'))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(dead(Lang::C), vec!["a\n"]);
+        assert_eq!(dead(Lang::Cpp), vec!["b\n"]);
+        // The standard is not known: `__cplusplus >= 201703L` depends.
+        let toks = lex_lang(b"__cplusplus >= 201703L", Lang::Cpp);
+        assert_eq!(
+            known_condition_in(b"__cplusplus >= 201703L", &toks, Lang::Cpp),
+            None
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_does_not_hide_a_directive() {
+        let src = "\u{feff}#include <Python.h>\nint x;\n";
+        let toks = lex(src.as_bytes());
+        let d = scan_directives(src.as_bytes(), &toks);
+        assert_eq!(d.includes.len(), 1);
     }
 
     #[test]

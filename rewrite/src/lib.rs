@@ -64,6 +64,7 @@
 mod check;
 mod clang;
 mod configs;
+mod cpp;
 mod decide;
 mod edit;
 mod engine;
@@ -108,7 +109,7 @@ impl SourceFile {
         }
     }
 
-    /// Headers (`.h`, `.hh`, `.hpp`, `.inc`) may be included by several
+    /// Headers (`.h`, `.hh`, `.hpp`, `.hxx`, `.inc`) may be included by several
     /// files; static functions they define are visible to every includer.
     pub fn is_header(&self) -> bool {
         is_header_path(&self.path)
@@ -118,8 +119,21 @@ impl SourceFile {
 pub(crate) fn is_header_path(p: &Path) -> bool {
     matches!(
         p.extension().and_then(|e| e.to_str()),
-        Some("h" | "hh" | "hpp" | "inc")
+        Some("h" | "hh" | "hpp" | "hxx" | "inc")
     )
+}
+
+/// File name extensions of C++ sources and headers: parsed with
+/// tree-sitter-cpp, `__cplusplus` defined. (A `.h` header is C++ when
+/// only C++ files include it.)
+pub const CPP_EXTENSIONS: &[&str] = &["cpp", "cc", "cxx", "hpp", "hh", "hxx"];
+
+/// The language of a file by its name alone.
+pub(crate) fn lang_of_path(p: &Path) -> lex::Lang {
+    match p.extension().and_then(|e| e.to_str()) {
+        Some(e) if CPP_EXTENSIONS.contains(&e) => lex::Lang::Cpp,
+        _ => lex::Lang::C,
+    }
 }
 
 /// The C API names that have a context form (`NAME(ctx, ...)`).
@@ -509,7 +523,7 @@ impl Code {
     /// One line for the documentation table.
     pub fn summary(self) -> &'static str {
         match self {
-            Code::Refused => "a function that cannot be rewritten safely (K&R, syntax errors, an `if` split by `#if`, a name made by a macro); left byte for byte",
+            Code::Refused => "a function that cannot be rewritten safely (K&R, syntax errors, an `if` split by `#if`, a name made by a macro; in C++ member functions, templates, lambdas, overloaded names); left byte for byte",
             Code::ParseError => "a region outside functions that does not parse; names used in it keep their signatures",
             Code::MacroLegacy => "a project macro whose body calls the API is left legacy (its expansions run through compat)",
             Code::MacroAlias => "a project macro names an API function without calling it; its expansions are left as written",

@@ -7,8 +7,10 @@
 //! Entry point: [`parse`]. Files are handled in parallel; the result is in
 //! input order.
 
-use crate::model::{FileModel, Names};
+use crate::lex::Lang;
+use crate::model::{FileId, FileModel, Names};
 use crate::scan::{self, Lexed};
+use crate::units::Units;
 use crate::{ApiNames, SourceFile};
 use rayon::prelude::*;
 
@@ -18,17 +20,21 @@ pub(crate) struct Parsed<'a> {
 }
 
 pub(crate) fn parse<'a>(files: &'a [SourceFile], api: &ApiNames) -> Parsed<'a> {
-    let lexed: Vec<Lexed> = files
+    let mut lexed: Vec<Lexed> = files
         .par_iter()
-        .map(|f| scan::lex_file(f.text.as_bytes()))
+        .map(|f| scan::lex_file_in(f.text.as_bytes(), crate::lang_of_path(&f.path)))
         .collect();
+    for fi in cpp_headers(files, &lexed) {
+        lexed[fi] = scan::lex_file_in(files[fi].text.as_bytes(), Lang::Cpp);
+    }
     let model = crate::macros::learn(files, &lexed);
-    let scans: Vec<scan::FileScan> = files
+    let mut scans: Vec<scan::FileScan> = files
         .par_iter()
         .zip(lexed)
         .enumerate()
         .map(|(i, (f, l))| scan::scan_file(f.text.as_bytes(), l, model.for_file(i).roles()))
         .collect();
+    crate::cpp::refuse_overloads(&mut scans);
     let names = project_names(&scans);
     let interesting =
         |n: &str| api.contains(n) || names.funcs.contains(n) || names.macros.contains_key(n);
@@ -55,6 +61,31 @@ pub(crate) fn parse<'a>(files: &'a [SourceFile], api: &ApiNames) -> Parsed<'a> {
         files: models,
         names,
     }
+}
+
+/// Headers named like C (`.h`) that only C++ files include (directly
+/// or through other headers): they are C++ (`__cplusplus` defined). A
+/// header that C files include too stays C: its `#ifdef __cplusplus`
+/// groups (`extern "C" {`) are then dead to the engine, which never
+/// edits them.
+fn cpp_headers(files: &[SourceFile], lexed: &[Lexed]) -> Vec<FileId> {
+    let paths: Vec<&std::path::Path> = files.iter().map(|f| f.path.as_path()).collect();
+    let incs: Vec<Vec<&str>> = lexed
+        .iter()
+        .map(|l| l.dir.includes.iter().map(|i| i.path.as_str()).collect())
+        .collect();
+    let units = Units::build(&paths, &incs, None);
+    (0..files.len())
+        .filter(|&fi| lexed[fi].lang == Lang::C && files[fi].is_header())
+        .filter(|&fi| {
+            let roots: Vec<FileId> = units.of_file[fi]
+                .iter()
+                .map(|&u| units.units[u].root)
+                .filter(|&r| r != fi)
+                .collect();
+            !roots.is_empty() && roots.iter().all(|&r| lexed[r].lang == Lang::Cpp)
+        })
+        .collect()
 }
 
 fn project_names(scans: &[scan::FileScan]) -> Names {

@@ -254,7 +254,13 @@ fn resolve_prototypes(m: &mut Model) {
                 None
             };
             let positional = p.positional_attr;
+            let defaults = p.params.defaults;
             for &id in &t {
+                if defaults {
+                    m.nodes[id].entry.push(format!(
+                        "a declaration gives default arguments ({here}; C++ defaults are not modelled)"
+                    ));
+                }
                 match &why {
                     Some(w) => m.nodes[id].entry.push(w.clone()),
                     None => {
@@ -326,6 +332,13 @@ fn resolve_uses(m: &mut Model) {
             }
             let id = t[0];
             match &o.kind {
+                OccKind::Call(c) if c.qualified => {
+                    // `ns::f(x)` may name another `f` than the project's
+                    // (the engine does not follow namespaces).
+                    m.nodes[id]
+                        .entry
+                        .push(format!("called by a qualified name (C++) at {here}"));
+                }
                 OccKind::Call(c) => {
                     m.nodes[id].calls += 1;
                     m.facts[fi].call_target.insert(oi, id);
@@ -585,6 +598,15 @@ fn node_entry_reasons(m: &mut Model, opts: &Options) {
             let here = m.pos_str(fi, m.files[fi].scan.funcs[di].name_at);
             why.push(format!(
                 "an attribute refers to its parameters by position ({here})"
+            ));
+        }
+        if let Some(&(fi, di)) = node.defs.iter().find(|&&(fi, di)| {
+            let f = &m.files[fi].scan.funcs[di];
+            f.params.as_ref().is_some_and(|p| p.defaults)
+        }) {
+            let here = m.pos_str(fi, m.files[fi].scan.funcs[di].name_at);
+            why.push(format!(
+                "its definition gives default arguments ({here}; C++ defaults are not modelled)"
             ));
         }
         if node.name.starts_with("PyInit_") {

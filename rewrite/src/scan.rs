@@ -7,7 +7,7 @@
 //! functions, project macros): a call (with where its arguments start and
 //! what the first one is) or any other use.
 
-use crate::lex::{self, Directives, Lines, Token};
+use crate::lex::{self, Directives, Lang, Lines, Token};
 use crate::macros::FileRoles;
 use crate::mask;
 use std::collections::{HashMap, HashSet};
@@ -15,6 +15,7 @@ use std::ops::Range;
 use tree_sitter::{Node, Parser, Tree, TreeCursor};
 
 pub struct FileScan {
+    pub lang: Lang,
     pub toks: Vec<Token>,
     pub dir: Directives,
     pub tree: Tree,
@@ -53,6 +54,10 @@ pub struct ParamList {
     /// The first parameter is declared `PyCtx NAME` (NAME may be empty in a
     /// prototype).
     pub first_pyctx: Option<String>,
+    /// The parameter types without names (C++ overloads differ in them).
+    pub types: String,
+    /// A parameter has a default value (C++).
+    pub defaults: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -257,6 +262,10 @@ pub struct CallInfo {
     pub first: FirstArg,
     /// The call is assigned to, incremented or has its address taken.
     pub lvalue: bool,
+    /// The name is qualified (`::NAME(args)`, `ns::NAME(args)`, C++): no
+    /// argument-dependent lookup, so an API call stays legacy, and a
+    /// project function so called keeps its signature.
+    pub qualified: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -381,6 +390,8 @@ fn param_list(src: &[u8], masked: &[u8], list: Node) -> ParamList {
         open,
         shape,
         first_pyctx,
+        types: crate::cpp::param_types(src, list),
+        defaults: crate::cpp::has_defaults(list),
     }
 }
 
@@ -396,7 +407,7 @@ fn name_declarator<'t>(mut node: Node<'t>) -> Result<Option<Node<'t>>, &'static 
                     None => return Ok(None),
                 };
             }
-            "parenthesized_declarator" => {
+            "parenthesized_declarator" | "reference_declarator" => {
                 node = match named_children(node).into_iter().next() {
                     Some(n) => n,
                     None => return Ok(None),
@@ -450,7 +461,7 @@ fn innermost_identifier(node: Node) -> Option<Node> {
 }
 
 /// The identifier a (non-function) declarator declares.
-fn declared_name<'t>(mut node: Node<'t>) -> Option<Node<'t>> {
+pub(crate) fn declared_name<'t>(mut node: Node<'t>) -> Option<Node<'t>> {
     loop {
         match node.kind() {
             "identifier" => return Some(node),
@@ -461,7 +472,7 @@ fn declared_name<'t>(mut node: Node<'t>) -> Option<Node<'t>> {
             | "function_declarator" => {
                 node = node.child_by_field_name("declarator")?;
             }
-            "parenthesized_declarator" => {
+            "parenthesized_declarator" | "reference_declarator" => {
                 node = named_children(node).into_iter().next()?;
             }
             _ => return None,
@@ -536,24 +547,37 @@ fn describe_error(src: &[u8], lines: &Lines, n: Node) -> String {
 pub struct Lexed {
     pub toks: Vec<Token>,
     pub dir: Directives,
+    pub lang: Lang,
 }
 
 pub fn lex_file(src: &[u8]) -> Lexed {
-    let toks = lex::lex(src);
-    let dir = lex::scan_directives(src, &toks);
-    Lexed { toks, dir }
+    lex_file_in(src, Lang::C)
+}
+
+pub fn lex_file_in(src: &[u8], lang: Lang) -> Lexed {
+    let toks = lex::lex_lang(src, lang);
+    let dir = lex::scan_directives_in(src, &toks, lang);
+    Lexed { toks, dir, lang }
+}
+
+/// The tree-sitter grammar of a language.
+pub(crate) fn grammar(lang: Lang) -> tree_sitter::Language {
+    match lang {
+        Lang::C => tree_sitter_c::LANGUAGE.into(),
+        Lang::Cpp => tree_sitter_cpp::LANGUAGE.into(),
+    }
 }
 
 /// Phase 1. `roles`: the macros that stand for syntax in this file
 /// ([`crate::macros`]), written as their stand-ins before parsing.
 pub fn scan_file(src: &[u8], lexed: Lexed, roles: FileRoles) -> FileScan {
-    let Lexed { toks, dir } = lexed;
+    let Lexed { toks, dir, lang } = lexed;
     let masked = mask::mask(src, &toks, &dir.dead, roles, &dir.directive_lines);
     let lines = Lines::new(src);
     let mut parser = Parser::new();
     parser
-        .set_language(&tree_sitter_c::LANGUAGE.into())
-        .expect("tree-sitter-c grammar loads");
+        .set_language(&grammar(lang))
+        .expect("tree-sitter grammars load");
     if !masked.skip.is_empty() {
         let point = |at: usize| {
             let (l, c) = lines.pos(at);
@@ -585,6 +609,7 @@ pub fn scan_file(src: &[u8], lexed: Lexed, roles: FileRoles) -> FileScan {
         .expect("parser has a language");
     let eol = lex::line_ending(src);
     let mut fs = FileScan {
+        lang,
         toks,
         dir,
         tree,
@@ -602,10 +627,20 @@ pub fn scan_file(src: &[u8], lexed: Lexed, roles: FileRoles) -> FileScan {
         trampolines: masked.trampolines.clone(),
         views: Vec::new(),
     };
-    let views = crate::configs::views(src, &masked.text, &fs.tree, &fs.dir.conditionals, &fs.lines);
+    let views = crate::configs::views(
+        lang,
+        src,
+        &masked.text,
+        &fs.tree,
+        &fs.dir.conditionals,
+        &fs.lines,
+    );
     let skip: Vec<Range<usize>> = views.iter().map(|v| v.range.clone()).collect();
     let tree = fs.tree.clone();
-    let mut acc = Phase1::default();
+    let mut acc = Phase1 {
+        lang,
+        ..Phase1::default()
+    };
     let marks = Marks {
         static_at: &masked.static_at,
         masked: &masked.text,
@@ -674,6 +709,7 @@ struct Phase1 {
     /// Function index by the offset of its body's `{`.
     func_by_body: HashMap<usize, usize>,
     proto_seen: HashSet<usize>,
+    lang: Lang,
 }
 
 impl Phase1 {
@@ -693,7 +729,8 @@ impl Phase1 {
             match n.kind() {
                 "function_definition" => {
                     let in_error = anc.iter().any(|a| a.node.is_error());
-                    self.function(src, marks, lines, n, in_error);
+                    let cpp = (self.lang == Lang::Cpp).then(|| crate::cpp::def_facts(src, n, anc));
+                    self.function(src, marks, lines, n, in_error, cpp);
                     false
                 }
                 "declaration" => {
@@ -708,10 +745,21 @@ impl Phase1 {
         });
     }
 
-    fn function(&mut self, src: &[u8], marks: Marks, lines: &Lines, n: Node, in_error: bool) {
+    fn function(
+        &mut self,
+        src: &[u8],
+        marks: Marks,
+        lines: &Lines,
+        n: Node,
+        in_error: bool,
+        cpp: Option<crate::cpp::DefFacts>,
+    ) {
         let idx = self.funcs.len();
         let first_proto = self.protos.len();
-        let f = scan_function(src, marks, lines, n, in_error, idx, &mut self.protos);
+        let mut f = scan_function(src, marks, lines, n, in_error, idx, &mut self.protos);
+        if let Some(c) = cpp {
+            cpp_function(&mut f, c);
+        }
         if f.is_static {
             self.static_names.insert(f.name.clone());
         }
@@ -832,6 +880,8 @@ impl Phase1 {
                                 open: id.end_byte(),
                                 shape: ParamShape::Empty,
                                 first_pyctx: None,
+                                types: String::new(),
+                                defaults: false,
                             },
                             in_error,
                             opaque: true,
@@ -842,6 +892,22 @@ impl Phase1 {
             }
         }
     }
+}
+
+/// What C++ changes in a definition's facts: a refusal for what the
+/// engine does not model, the reported name of a member, internal linkage
+/// in an anonymous namespace, no trampoline (they are C macros).
+fn cpp_function(f: &mut FuncDef, c: crate::cpp::DefFacts) {
+    if let Some((name, at)) = c.name {
+        f.name = name;
+        f.name_at = at;
+    }
+    // The C++ reason says more than "not a plain declarator".
+    if c.refusal.is_some() {
+        f.refused = c.refusal;
+    }
+    f.is_static |= c.internal;
+    f.tramp = Err("a C++ function (trampoline lines are written for C only)".into());
 }
 
 fn scan_function(
@@ -1177,6 +1243,7 @@ fn hidden_sites(
             newline_after_open: false,
             first: FirstArg::Other,
             lvalue: false,
+            qualified: false,
         })
     };
     for (name, at) in &fs.hidden_macros {
@@ -1303,9 +1370,17 @@ fn occurrences_in(
                         )
                     }));
         let parent = anc.last().map(|a| a.node);
+        let qualified = crate::cpp::qualified_call_index(anc).filter(|_| func.is_some());
         let kind = match (parent.map(|p| p.kind()), fr.field) {
             (Some("call_expression"), Some("function")) if func.is_some() => {
                 OccKind::Call(call_info(src, parent.unwrap(), anc))
+            }
+            _ if qualified.is_some() => {
+                let k = qualified.unwrap();
+                OccKind::Call(CallInfo {
+                    qualified: true,
+                    ..call_info(src, anc[k].node, &anc[..=k])
+                })
             }
             (Some("function_declarator"), Some("declarator")) => {
                 // A definition or prototype (handled in phase 1), or a
@@ -1415,6 +1490,7 @@ fn call_info(src: &[u8], call: Node, anc: &[Frame]) -> CallInfo {
         newline_after_open: newline_after(src, open + 1),
         first,
         lvalue,
+        qualified: false,
     }
 }
 

@@ -108,7 +108,28 @@ impl Compilers {
     }
 }
 
+/// C++ sources (`pyctx_rewrite::CPP_EXTENSIONS`).
+fn is_cpp(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| pyctx_rewrite::CPP_EXTENSIONS.contains(&e))
+}
+
 impl Compiler {
+    /// The commands compiling `p`: the interpreter's C compiler for C; for
+    /// C++, g++ in C++11 and clang++ in C++20 (the oldest and newest
+    /// standards `pyctx.h` supports, with both compilers).
+    fn compilers_for(&self, p: &Path) -> Vec<Vec<String>> {
+        if is_cpp(p) {
+            vec![
+                vec!["g++".into(), "-std=c++11".into()],
+                vec!["clang++".into(), "-std=c++20".into()],
+            ]
+        } else {
+            vec![self.cc.split_whitespace().map(String::from).collect()]
+        }
+    }
+
     /// Syntax-check every translation unit of `files` (written under a
     /// fresh directory, so `#include "x.h"` finds the migrated headers).
     fn check(
@@ -134,22 +155,24 @@ impl Compiler {
                 continue;
             }
             let dest = dir.join(p);
-            let cc_words: Vec<&str> = self.cc.split_whitespace().collect();
-            let out = Command::new(cc_words[0])
-                .args(&cc_words[1..])
-                .args(["-fsyntax-only", "-Wall", "-Werror"])
-                .args(&self.flags)
-                .args(defines)
-                .arg(format!("-I{}", dest.parent().unwrap().display()))
-                .arg(&dest)
-                .output()
-                .expect("the C compiler runs");
-            if !out.status.success() {
-                errors.push(format!(
-                    "{label}: {} does not compile:\n{}",
-                    p.display(),
-                    String::from_utf8_lossy(&out.stderr)
-                ));
+            for cc in self.compilers_for(p) {
+                let out = Command::new(&cc[0])
+                    .args(&cc[1..])
+                    .args(["-fsyntax-only", "-Wall", "-Werror"])
+                    .args(&self.flags)
+                    .args(defines)
+                    .arg(format!("-I{}", dest.parent().unwrap().display()))
+                    .arg(&dest)
+                    .output()
+                    .unwrap_or_else(|e| panic!("{}: {e} (run scripts/setup)", cc[0]));
+                if !out.status.success() {
+                    errors.push(format!(
+                        "{label}: {} does not compile with {}:\n{}",
+                        p.display(),
+                        cc.join(" "),
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
             }
         }
         if errors.is_empty() {
@@ -161,13 +184,18 @@ impl Compiler {
     }
 }
 
-/// A `.c` file that no file of `files` includes (`#include "NAME"` where
-/// `NAME` is the file's name): a unity build compiles only its root.
+/// A `.c` file or C++ source (not a header) that no file of `files`
+/// includes (`#include "NAME"` where `NAME` is the file's name): a unity
+/// build compiles only its root.
 fn is_unit(p: &Path, files: &[(PathBuf, String)]) -> bool {
     let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
         return false;
     };
-    p.extension().and_then(|e| e.to_str()) == Some("c")
+    let source = matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("c" | "cpp" | "cc" | "cxx")
+    );
+    source
         && !files.iter().any(|(_, text)| {
             text.lines().any(|l| {
                 let l = l.trim_start();
@@ -203,7 +231,9 @@ fn read_dir_files(dir: &Path) -> Vec<SourceFile> {
         for p in entries {
             if p.is_dir() {
                 walk(base, &p, out);
-            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("c" | "h")) {
+            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("c" | "h"))
+                || is_cpp(&p)
+            {
                 let text = std::fs::read_to_string(&p).unwrap();
                 out.push(SourceFile::new(p.strip_prefix(base).unwrap(), text));
             }

@@ -24,7 +24,7 @@ fn defines(python: &Path) -> String {
         ssize_t_clean: true,
         limited: None,
     };
-    let pre = pyctx_flags::cpp::preprocess(&interp, full_clean)
+    let pre = pyctx_flags::cpp::preprocess(&interp, full_clean, &[])
         .unwrap_or_else(|e| panic!("{}: {e:#}", python.display()));
     let mut out = String::new();
     for m in pre.macros.values() {

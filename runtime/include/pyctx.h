@@ -10,6 +10,15 @@
  *     int t = PyObject_IsTrue(ctx, v);    // ctx form: checked by one bit test
  *     int u = PyObject_IsTrue(v);         // legacy form: routed through compat
  *
+ * In C++ the ctx forms of functions are overloads of the same names (found
+ * through PyCtx's namespace); CPython's macros are dispatched as in C.
+ *
+ * Names of headers Python.h does not include (datetime.h, structmember.h,
+ * marshal.h, frameobject.h) get their ctx forms from the first inclusion of
+ * pyctx.h after them: include those headers first, or include pyctx.h again
+ * after them. Object-like macros that act take the context as
+ * NAME_CTX(ctx): `PyDateTime_IMPORT_CTX(ctx);`.
+ *
  * The per-interpreter part (`pyctx_api.h`) is generated from the API table
  * by `pyctx flags --cflags --python PY`, which also puts it on the include
  * path. See ARCHITECTURE.md for the design and docs/runtime.md for details.
@@ -26,17 +35,29 @@
 #if defined(Py_LIMITED_API) && (Py_LIMITED_API + 0) < 0x03090000
 #error "pyctx: Py_LIMITED_API must name 3.9 or later (0x03090000 and up): pyctx supports CPython 3.9-3.13"
 #endif
-#ifdef __cplusplus
-#error "pyctx: C++ sources are not supported yet (the context forms of variadic functions use C11 _Generic)"
-#endif
 
 #include <Python.h>
 #include <stdarg.h>
 #include <stdint.h>
 
 /* The context: an opaque handle, one register wide. A distinct pointer type
- * so that _Generic and the compiler's type checks can tell it apart. */
+ * so that _Generic and the compiler's type checks can tell it apart.
+ *
+ * In C++ its struct lives in namespace `pyctx`, where the ctx forms of
+ * functions are overloads of CPython's names: argument-dependent lookup
+ * finds them for a call with a PyCtx argument, while the name alone
+ * (`&NAME`, `(void *)NAME` in a PyType_Slot, `(NAME)(args)`) still names
+ * CPython's one function, as in C. */
+#ifdef __cplusplus
+extern "C++" {
+namespace pyctx {
+struct Handle;
+}
+}
+typedef pyctx::Handle *PyCtx;
+#else
 typedef struct PyCtx_Handle *PyCtx;
+#endif
 
 /* Encoding: ((uintptr_t)thread_state + PYCTX__OFFSET) | capability bits.
  * Thread states are at least 8-byte aligned, so the low three bits are free.
@@ -58,7 +79,17 @@ typedef struct PyCtx_Handle *PyCtx;
 #define PYCTX__UNLIKELY(x) (x)
 #endif
 
+/* The runtime's own symbols have C linkage, also when C++ includes this. */
+#ifdef __cplusplus
+#define PYCTX__EXTERN_C_BEGIN extern "C" {
+#define PYCTX__EXTERN_C_END }
+#else
+#define PYCTX__EXTERN_C_BEGIN
+#define PYCTX__EXTERN_C_END
+#endif
+
 /* ---- provided by libpyctx.a (Rust: runtime/ and compat/) ---- */
+PYCTX__EXTERN_C_BEGIN
 
 /* PYCTX__BIT_FAST in release mode, 0 when PYCTX_DEBUG or PYCTX_STATS was
  * set when the extension was loaded. Written once, at load. */
@@ -78,6 +109,7 @@ void (*pyctx_resolve(const char *name))(void);
 /* The calling thread's attached thread state or NULL, for builds whose
  * headers hide the thread state (Py_LIMITED_API). */
 PyThreadState *pyctx_current_tstate(void);
+PYCTX__EXTERN_C_END
 
 /* ---- the context API's own functions ---- */
 
@@ -85,7 +117,9 @@ PyThreadState *pyctx_current_tstate(void);
 /* CPython 3.9-3.11: the address of `_PyRuntime.gilstate.tstate_current`
  * (the GIL holder's thread state), found by the runtime at load; until then
  * it points at a NULL. Read inline: no call into libpython. */
+PYCTX__EXTERN_C_BEGIN
 extern uintptr_t *pyctx_tstate_current;
+PYCTX__EXTERN_C_END
 #if defined(__x86_64__) && defined(__linux__)
 /* PyThread_get_thread_ident() is (unsigned long)pthread_self(), and on
  * x86_64 Linux (glibc, musl) pthread_self() is the thread pointer's first
@@ -239,16 +273,60 @@ static inline void pyctx__check_dealloc_ok(const char *caller, PyCtx ctx, unsign
     PYCTX__CAT(PYCTX__PICK_, legacy)(legacy_form, ctx_form)
 #define PYCTX__PICK_1(legacy_form, ctx_form) PYCTX__STRIP legacy_form
 #define PYCTX__PICK_0(legacy_form, ctx_form) PYCTX__STRIP ctx_form
+/* Such a dispatch macro, `NAME(q1, ..., qn, ...)`, receives no variable
+ * argument in the legacy spelling, which C and C++ before C++20 call an
+ * extension; Clang reports that at the user's call unless the macro uses
+ * GNU comma pasting, so the dispatch macro ends with this (it expands to
+ * nothing). */
+#define PYCTX__ALLOW_EMPTY(...)
 
+#ifndef __cplusplus
 /* C-variadic functions: the ctx form is chosen by the first argument's type;
  * the ctx form's check runs before the call (the legacy form is CPython's
- * own call). */
+ * own call). `__extension__`: _Generic in a C99 build is an extension Clang
+ * reports at the user's call (GCC does not, for a system header's macro). */
 #define PYCTX__VCHECK(api_id, ...)                                                              \
-    _Generic(PYCTX__FIRST(__VA_ARGS__),                                                         \
+    __extension__ _Generic(PYCTX__FIRST(__VA_ARGS__),                                                         \
         PyCtx: pyctx__check(__func__, (PyCtx)(uintptr_t)(PYCTX__FIRST(__VA_ARGS__)), api_id), \
         default: (void)0)
+#else
+/* C++: the ctx forms of functions are overloads of CPython's own names in
+ * namespace pyctx (`int pyctx::PyObject_IsTrue(PyCtx, PyObject *, const char
+ * *caller = ...)` beside CPython's `extern "C" int PyObject_IsTrue(PyObject
+ * *)`), found by argument-dependent lookup, so the legacy spelling needs no
+ * macro at all. A defaulted last parameter names the calling function; a
+ * C-variadic overload cannot have one after its `...`, so it takes its
+ * context as a PyCtx_At, which the implicit conversion from PyCtx fills
+ * with the caller's name the same way. */
+extern "C++" {
+struct PyCtx_At {
+    PyCtx ctx;
+    const char *caller;
+    PyCtx_At(PyCtx c, const char *f = __builtin_FUNCTION()) : ctx(c), caller(f) {}
+};
 
-/* The per-interpreter part: generated by `pyctx flags`. */
-#include "pyctx_api.h"
+/* Parameter and return types of a function: the overloads take their types
+ * from CPython's C++ declaration itself, which may differ from the C one
+ * (`PY_CXX_CONST` in 3.13's PyArg_ParseTupleAndKeywords). Deduced from a
+ * pointer, since Clang counts `noreturn` as part of a function's type. */
+template <unsigned I, class... A> struct pyctx__nth;
+template <class A0, class... A> struct pyctx__nth<0, A0, A...> { typedef A0 type; };
+template <unsigned I, class A0, class... A> struct pyctx__nth<I, A0, A...> : pyctx__nth<I - 1, A...> {};
+template <class R, class... A> struct pyctx__sig {
+    typedef R ret;
+    template <unsigned I> struct param : pyctx__nth<I, A...> {};
+};
+template <class R, class... A> pyctx__sig<R, A...> pyctx__sig_of(R (*)(A...));
+template <class R, class... A> pyctx__sig<R, A...> pyctx__sig_of(R (*)(A..., ...));
+} /* extern "C++" */
+#define PYCTX__RET(f) decltype(pyctx__sig_of(&::f))::ret
+#define PYCTX__PARAM(f, i) decltype(pyctx__sig_of(&::f))::param<i>::type
+#endif
 
 #endif /* PYCTX_H */
+
+/* The per-interpreter part: generated by `pyctx flags`. Outside the include
+ * guard: each inclusion adds the ctx forms of the extra CPython headers
+ * (datetime.h, structmember.h, marshal.h, frameobject.h, ...) included since
+ * the previous one, so include pyctx.h again after such a header. */
+#include "pyctx_api.h"

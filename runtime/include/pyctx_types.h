@@ -34,8 +34,10 @@
 
 /* Debug mode hands each callback a context of its own, so that a context
  * kept and used after its callback returned is reported as stale. */
+PYCTX__EXTERN_C_BEGIN
 uintptr_t pyctx_callback_enter(const char *callback, PyThreadState *current);
 void pyctx_callback_exit(PyCtx ctx);
+PYCTX__EXTERN_C_END
 
 static inline PyCtx pyctx__callback_enter(const char *callback)
 {
@@ -152,9 +154,11 @@ struct pyctx__type_entry {
     destructor trampoline;
     PyCtxDestructor impl;
 };
+PYCTX__EXTERN_C_BEGIN
 extern struct pyctx__type_entry pyctx_type_table[PYCTX__TYPES];
 /* Returns the type's index (1..PYCTX__TYPES-1), or -1 when the table is full. */
 int pyctx_type_register(PyTypeObject *type, destructor trampoline, PyCtxDestructor impl);
+PYCTX__EXTERN_C_END
 
 #if ULONG_MAX > 0xffffffffUL
 #define PYCTX__INDEX_MASK ((unsigned long)(PYCTX__TYPES - 1) << PYCTX__INDEX_SHIFT)
@@ -268,6 +272,7 @@ struct pyctx__freelist_slot {
     int64_t interp_id; /* 3.12+: the owner's interpreter id */
     struct pyctx__freelist lists[PYCTX__TYPES];
 };
+PYCTX__EXTERN_C_BEGIN
 extern struct pyctx__freelist_slot pyctx_freelists[PYCTX__FREELIST_SLOTS];
 /* Claim (or reclaim) the slot of `tstate` (compare-and-swap); NULL if
  * another live thread state holds it. */
@@ -275,6 +280,7 @@ struct pyctx__freelist_slot *pyctx_freelist_claim(uintptr_t tstate, int64_t inte
 /* 3.12+: offsetof(PyInterpreterState, id), found by the runtime at load
  * (internal headers; checked against them by a test). */
 extern size_t pyctx_interp_id_offset;
+PYCTX__EXTERN_C_END
 
 static inline int64_t pyctx__interp_id(PyThreadState *ts)
 {

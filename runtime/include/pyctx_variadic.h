@@ -20,7 +20,8 @@
 #endif
 
 #if PY_VERSION_HEX >= 0x030D0000
-typedef char *const *pyctx__kwlist_t;
+/* PY_CXX_CONST: `const` in C++, where 3.13 takes `const char *const *`. */
+typedef PY_CXX_CONST char *const *pyctx__kwlist_t;
 #else
 typedef char **pyctx__kwlist_t;
 #endif
@@ -183,7 +184,8 @@ static inline PyObject *pyctx_v_PyObject_CallMethod(PyObject *obj, const char *n
     return result;
 }
 
-#if PY_VERSION_HEX < 0x030D0000 && !defined(Py_LIMITED_API)
+/* Declared up to 3.12, under Py_LIMITED_API too (deprecated). */
+#if PY_VERSION_HEX < 0x030D0000
 static inline PyObject *pyctx_v_PyEval_CallFunction(PyObject *callable, const char *fmt, va_list va)
 {
     return pyctx__call_va(callable, fmt, va);

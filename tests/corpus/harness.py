@@ -586,6 +586,15 @@ class MigrationRun:
         return {f["name"] for f in self.report.get("functions", [])
                 if f["status"]["kind"] in ("refused", "legacy") or f.get("legacy_calls")}
 
+    def legacy_spelled_apis(self) -> set:
+        """API names that functions the CLI left (partly) legacy still call
+        in legacy form: in C++, such a function (a class member defined in
+        its class is inline) may be inlined into a migrated caller, whose
+        symbol PYCTX_STATS then names for those calls."""
+        return {c["name"] for f in self.report.get("functions", [])
+                if f["name"] in self.not_fully_migrated()
+                for c in f.get("legacy_calls", [])}
+
     def legacy_macro_functions(self) -> List[Tuple[str, str, str]]:
         """(macro, prefix, suffix) of the functions that project macros left
         legacy define by token pasting (`bitarray_ ## name (...) {`): their
@@ -1648,6 +1657,50 @@ def header_calls_reached(python: str, used: set) -> set:
     return seen
 
 
+# Itanium C++ ABI operator names (the few a report may need), as the CLI
+# spells them (`DictItem::operator<`).
+_CXX_OPERATORS = {"lt": "<", "gt": ">", "le": "<=", "ge": ">=", "eq": "==", "ne": "!=",
+                  "cl": "()", "ix": "[]", "aS": "=", "pl": "+", "mi": "-"}
+
+
+def cxx_function_names(symbol: str) -> Optional[List[str]]:
+    """The names the CLI may report for a C++ function symbol (Itanium
+    mangling, as PYCTX_STATS gives callers): `_ZN9PyHandler6HandleEP7_object`
+    → ["PyHandler::Handle", "Handle"]; the anonymous namespace is left out,
+    compiler clones (`.isra.0`) stripped. None: not a mangled name."""
+    m = re.match(r"_Z(L?)(N?)", symbol)
+    if not m:
+        return None
+    rest, nested = symbol[m.end():].split(".")[0], bool(m.group(2))
+    if nested:
+        rest = re.sub(r"^[rVKRO]+", "", rest)
+    parts: List[str] = []
+    while rest:
+        num = re.match(r"(\d+)", rest)
+        if num:
+            n = int(num.group(1))
+            name, rest = rest[num.end():num.end() + n], rest[num.end() + n:]
+            if not name.startswith("_GLOBAL__N"):
+                parts.append(name)
+        elif rest[:2] in ("C1", "C2", "C3") and parts:
+            parts.append(parts[-1])
+            rest = rest[2:]
+        elif rest[:2] in ("D0", "D1", "D2") and parts:
+            parts.append("~" + parts[-1])
+            rest = rest[2:]
+        elif rest[:2] in _CXX_OPERATORS:
+            parts.append("operator" + _CXX_OPERATORS[rest[:2]])
+            rest = rest[2:]
+        else:
+            break
+        if not nested:
+            break
+    if not parts:
+        return None
+    full = "::".join(parts)
+    return [full] if len(parts) == 1 else [full, parts[-1]]
+
+
 def stats_problems(run: BuildRun, mig: Optional[MigrationRun]) -> List[str]:
     """PYCTX_STATS evidence: a migrated build makes ctx calls, and its only
     legacy calls come from functions the CLI reported as not (fully)
@@ -1670,9 +1723,10 @@ def stats_problems(run: BuildRun, mig: Optional[MigrationRun]) -> List[str]:
         generated = mig.legacy_macro_functions()
 
         def explained(caller):
-            if caller in reported:
+            names = cxx_function_names(caller) or [caller]
+            if any(n in reported for n in names):
                 return True
-            if caller in known:      # a function the CLI says it migrated
+            if any(n in known for n in names):   # a function the CLI says it migrated
                 return False
             # A function the CLI cannot see: defined by a legacy macro?
             return any(caller.startswith(pre) and caller.endswith(suf)
@@ -1690,13 +1744,17 @@ def stats_problems(run: BuildRun, mig: Optional[MigrationRun]) -> List[str]:
         # calls.
         kept = {c["name"] for f in mig.report.get("functions", [])
                 for c in f.get("legacy_calls", [])}
-        some_left_legacy = bool(reported)
+        inlinable = mig.legacy_spelled_apis()
 
         def inevitable(caller, api):
             if api not in spelled or api in from_headers or api in kept:
                 return True
-            # A tail call leaves no return address to name its caller.
-            return caller == TAIL_CALL_CALLER and some_left_legacy
+            # A C++ caller's legacy call of an API that a function left
+            # legacy spells: that function inlined (in-class members are
+            # inline; see legacy_spelled_apis); likewise a call whose caller
+            # is unknown (a tail call leaves no return address to name it).
+            loose = cxx_function_names(caller) is not None or caller == TAIL_CALL_CALLER
+            return loose and api in inlinable
 
         unexplained = {}
         for c, calls in run.legacy_by_caller.items():

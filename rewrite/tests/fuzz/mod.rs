@@ -66,6 +66,13 @@ pub struct Case {
     pub files: Vec<SourceFile>,
 }
 
+/// C++ sources and headers (parsed with tree-sitter-cpp by the engine).
+pub fn is_cpp(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| pyctx_rewrite::CPP_EXTENSIONS.contains(&e))
+}
+
 fn c_files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
@@ -75,7 +82,7 @@ fn c_files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     for p in entries {
         if p.is_dir() {
             c_files_under(&p, out);
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("c" | "h")) {
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("c" | "h")) || is_cpp(&p) {
             out.push(p);
         }
     }
@@ -83,7 +90,7 @@ fn c_files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The real sources: every golden case's `before/` tree (one project
 /// each), the spine fixture's legacy sources and the other fixtures' C
-/// files (one file each), plus every `.c`/`.h` under `extra` (unpacked
+/// and C++ files (one file each), plus every C/C++ source under `extra` (unpacked
 /// corpus sdists: scripts/fuzz does that).
 pub fn seeds(extra: &[PathBuf]) -> Vec<Case> {
     let root = repo().join("fixtures");
@@ -114,6 +121,7 @@ pub fn seeds(extra: &[PathBuf]) -> Vec<Case> {
         "capability",
         "meaning",
         "limited",
+        "cpp",
     ] {
         c_files_under(&root.join(dir), &mut singles);
     }
@@ -470,11 +478,16 @@ fn is_ident(s: &str) -> bool {
 }
 
 /// Byte ranges of function definitions, keyed by (name, line of the name).
-fn function_ranges(text: &str) -> Vec<(String, usize, usize, usize)> {
+/// (A C++ member's report name is `Class::name`: only its plain name is
+/// found here, so the property skips members.)
+fn function_ranges(path: &Path, text: &str) -> Vec<(String, usize, usize, usize)> {
     let mut parser = tree_sitter::Parser::new();
-    parser
-        .set_language(&tree_sitter_c::LANGUAGE.into())
-        .expect("tree-sitter-c");
+    let lang: tree_sitter::Language = if is_cpp(path) {
+        tree_sitter_cpp::LANGUAGE.into()
+    } else {
+        tree_sitter_c::LANGUAGE.into()
+    };
+    parser.set_language(&lang).expect("tree-sitter grammar");
     let Some(tree) = parser.parse(text, None) else {
         return Vec::new();
     };
@@ -502,7 +515,10 @@ fn name_of(mut d: tree_sitter::Node) -> Option<tree_sitter::Node> {
     loop {
         match d.kind() {
             "identifier" => return Some(d),
-            "function_declarator" | "pointer_declarator" | "parenthesized_declarator" => {
+            "function_declarator"
+            | "pointer_declarator"
+            | "parenthesized_declarator"
+            | "reference_declarator" => {
                 d = d
                     .child_by_field_name("declarator")
                     .or_else(|| d.named_child(0))?;
@@ -517,7 +533,7 @@ fn check_untouched(files: &[SourceFile], out: &Outcome, found: &mut Vec<Violatio
         if o.text_edits.is_empty() {
             continue;
         }
-        let ranges = function_ranges(&f.text);
+        let ranges = function_ranges(&f.path, &f.text);
         for r in out.functions.iter().filter(|r| r.file == f.path) {
             let kept = match &r.status {
                 Status::Refused { .. } => "refused",
@@ -581,7 +597,8 @@ impl Compiler {
         }
     }
 
-    /// Does every `.c` file of the project compile? (Err: the first error.)
+    /// Does every `.c` file and C++ source (g++) of the project compile?
+    /// (Err: the first error.)
     pub fn accepts(&self, files: &[(PathBuf, String)]) -> Result<(), String> {
         let _ = std::fs::remove_dir_all(&self.dir);
         for (p, text) in files {
@@ -589,13 +606,21 @@ impl Compiler {
             std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
             std::fs::write(&dest, text).unwrap();
         }
-        for (p, _) in files
-            .iter()
-            .filter(|(p, _)| p.extension().is_some_and(|e| e == "c"))
-        {
-            let out = Command::new(&self.cc)
+        let unit = |p: &Path| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("c" | "cpp" | "cc" | "cxx")
+            )
+        };
+        for (p, _) in files.iter().filter(|(p, _)| unit(p)) {
+            let (cc, std) = if is_cpp(p) {
+                ("g++", "-std=gnu++17")
+            } else {
+                (self.cc.as_str(), "-std=gnu11")
+            };
+            let out = Command::new(cc)
                 .env("LC_ALL", "C") // plain quotes in messages, whatever the locale
-                .args(["-fsyntax-only", "-w", "-std=gnu11"])
+                .args(["-fsyntax-only", "-w", std])
                 .args(&self.flags)
                 .arg(self.dir.join(p))
                 .output()

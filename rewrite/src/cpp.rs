@@ -1,0 +1,352 @@
+//! What C++ adds to the parse: the constructs the engine does not model,
+//! found on tree-sitter-cpp's tree, so that they are never half
+//! rewritten (`docs/migration-policy.md`, "C++").
+//!
+//! The engine threads a context through *free functions* with C-like
+//! bodies, at file scope, in `extern "C"` blocks and in namespaces: their
+//! calls are spelled as in C, and a C++ call `PyObject_IsTrue(ctx, v)`
+//! finds the ctx form by argument-dependent lookup (`pyctx.h`). A member
+//! function, a template, a function holding a lambda or a local class, an
+//! overloaded name: refused (left byte for byte, with the reason). A
+//! function with default arguments keeps its signature (entry point).
+
+use crate::scan::{FileScan, Frame};
+use std::collections::{BTreeSet, HashMap};
+use tree_sitter::Node;
+
+fn text<'a>(src: &'a [u8], n: Node) -> &'a str {
+    std::str::from_utf8(&src[n.byte_range()]).unwrap_or("")
+}
+
+/// What a C++ function definition is, seen from its ancestors and its
+/// declarator.
+pub(crate) struct DefFacts {
+    /// Why the engine does not rewrite it.
+    pub refusal: Option<String>,
+    /// For a member or qualified definition: the name to report
+    /// (`Tally::add`; never a project function's plain name, so free
+    /// functions are not tied to members).
+    pub name: Option<(String, usize)>,
+    /// In an anonymous namespace: internal linkage, as `static`.
+    pub internal: bool,
+}
+
+/// The innermost declarator naming the function (through pointer and
+/// reference declarators): its `declarator` field.
+fn function_name_node(def: Node) -> Option<Node> {
+    let mut d = def.child_by_field_name("declarator")?;
+    loop {
+        d = match d.kind() {
+            "function_declarator" => return d.child_by_field_name("declarator"),
+            "pointer_declarator" | "attributed_declarator" => {
+                d.child_by_field_name("declarator")?
+            }
+            "reference_declarator" | "parenthesized_declarator" => {
+                let mut c = d.walk();
+                let inner = d.named_children(&mut c).find(|n| n.kind() != "comment");
+                inner?
+            }
+            _ => return None,
+        };
+    }
+}
+
+/// The name of the class, struct or union a definition sits in.
+fn enclosing_class(src: &[u8], anc: &[Frame]) -> Option<String> {
+    anc.iter().rev().find_map(|a| {
+        matches!(
+            a.node.kind(),
+            "class_specifier" | "struct_specifier" | "union_specifier"
+        )
+        .then(|| {
+            a.node
+                .child_by_field_name("name")
+                .map_or_else(|| "(anonymous)".to_string(), |n| text(src, n).to_string())
+        })
+    })
+}
+
+pub(crate) fn def_facts(src: &[u8], def: Node, anc: &[Frame]) -> DefFacts {
+    let name = function_name_node(def);
+    let class = enclosing_class(src, anc);
+    let template = anc.iter().any(|a| a.node.kind() == "template_declaration");
+    let internal = anc.iter().any(|a| {
+        a.node.kind() == "namespace_definition" && a.node.child_by_field_name("name").is_none()
+    });
+    let shown = |n: Node| match &class {
+        Some(c) => (format!("{c}::{}", text(src, n)), n.start_byte()),
+        None => (text(src, n).to_string(), n.start_byte()),
+    };
+    let (refusal, name) = match (name.map(|n| (n, n.kind())), &class) {
+        (Some((n, _)), Some(c)) => (
+            Some(format!(
+                "a member function of `{c}` (C++ classes are not modelled: left legacy)"
+            )),
+            Some(shown(n)),
+        ),
+        (Some((n, "qualified_identifier")), None) => (
+            Some(format!(
+                "a qualified name `{}` (a member or namespace member defined out of line: not modelled, left legacy)",
+                text(src, n)
+            )),
+            Some(shown(n)),
+        ),
+        (Some((n, k @ ("destructor_name" | "operator_name" | "template_function"))), None) => (
+            Some(format!(
+                "a C++ {} `{}` (not modelled: left legacy)",
+                k.replace('_', " "),
+                text(src, n)
+            )),
+            Some(shown(n)),
+        ),
+        _ => (None, None),
+    };
+    let refusal = refusal
+        .or_else(|| {
+            template.then(|| "a template (C++ templates are not modelled: left legacy)".into())
+        })
+        .or_else(|| body_refusal(def));
+    DefFacts {
+        refusal,
+        name,
+        internal,
+    }
+}
+
+/// A body holding code with a scope of its own that the context would
+/// not reach: a lambda (its capture list decides whether `ctx` is
+/// visible) or a local class with member functions.
+fn body_refusal(def: Node) -> Option<String> {
+    let body = def.child_by_field_name("body")?;
+    if body.kind() != "compound_statement" {
+        // `int f() try { ... } catch (...) { ... }`: no `{` to open.
+        return Some(format!(
+            "its body is a `{}` (a function-try-block: not modelled, left legacy)",
+            body.kind()
+        ));
+    }
+    let mut found: Option<String> = None;
+    crate::scan::walk(body, |fr, _| {
+        if found.is_some() {
+            return false;
+        }
+        let n = fr.node;
+        let line = n.start_position().row + 1;
+        match n.kind() {
+            "lambda_expression" => {
+                found = Some(format!(
+                    "holds a lambda at line {line} (its captures decide whether a context is in scope: not modelled, left legacy)"
+                ));
+            }
+            "function_definition" => {
+                found = Some(format!(
+                    "holds a local class with member functions at line {line} (not modelled, left legacy)"
+                ));
+            }
+            _ => {}
+        }
+        found.is_none()
+            && !matches!(
+                n.kind(),
+                "comment" | "string_literal" | "raw_string_literal"
+            )
+    });
+    found
+}
+
+/// A parameter list's types, without names, default values or blanks
+/// (`PyObject *o, int n = 1` → `PyObject*,int`): two declarations of one
+/// function agree on it, two overloads do not.
+pub(crate) fn param_types(src: &[u8], list: Node) -> String {
+    let mut c = list.walk();
+    let mut out: Vec<String> = Vec::new();
+    for p in list.named_children(&mut c) {
+        if p.kind() == "comment" {
+            continue;
+        }
+        let mut cut: Vec<std::ops::Range<usize>> = Vec::new();
+        if let Some(v) = p.child_by_field_name("default_value") {
+            cut.push(v.byte_range());
+        }
+        if let Some(id) = p
+            .child_by_field_name("declarator")
+            .and_then(crate::scan::declared_name)
+        {
+            cut.push(id.byte_range());
+        }
+        let mut s = String::new();
+        for (k, &b) in src[p.byte_range()].iter().enumerate() {
+            let at = p.start_byte() + k;
+            if !cut.iter().any(|r| r.contains(&at)) && !b.is_ascii_whitespace() {
+                s.push(b as char);
+            }
+        }
+        out.push(s.trim_end_matches('=').to_string());
+    }
+    if out.len() == 1 && out[0] == "void" {
+        out.clear();
+    }
+    out.join(",")
+}
+
+/// Does the list give a parameter a default value?
+pub(crate) fn has_defaults(list: Node) -> bool {
+    let mut c = list.walk();
+    let found = list
+        .named_children(&mut c)
+        .any(|p| p.kind() == "optional_parameter_declaration");
+    found
+}
+
+/// The position of the call expression when the identifier (whose
+/// ancestors are `anc`) is the name of a qualified call: the chain of
+/// `qualified_identifier`s above it is the `function` of a call.
+pub(crate) fn qualified_call_index(anc: &[Frame]) -> Option<usize> {
+    let mut k = anc.len();
+    while k > 0 && anc[k - 1].node.kind() == "qualified_identifier" {
+        k -= 1;
+    }
+    if k == anc.len() || k == 0 {
+        return None;
+    }
+    // anc[k] is the outermost qualified_identifier; its parent the call.
+    (anc[k].field == Some("function") && anc[k - 1].node.kind() == "call_expression")
+        .then_some(k - 1)
+}
+
+/// Overloaded names of C++ files: a name whose definitions and
+/// prototypes (at file or namespace scope) declare different parameter
+/// types. Every definition of such a name is refused: adding a context
+/// to one overload while a call may resolve to another would break the
+/// build.
+pub(crate) fn refuse_overloads(scans: &mut [FileScan]) {
+    let mut sigs: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for s in scans.iter().filter(|s| s.lang == crate::lex::Lang::Cpp) {
+        for f in s
+            .funcs
+            .iter()
+            .filter(|f| f.name != "?" && !f.name.contains("::"))
+        {
+            if let Some(p) = &f.params {
+                sigs.entry(f.name.clone())
+                    .or_default()
+                    .insert(p.types.clone());
+            }
+        }
+        for p in s.protos.iter().filter(|p| p.in_func.is_none() && !p.opaque) {
+            sigs.entry(p.name.clone())
+                .or_default()
+                .insert(p.params.types.clone());
+        }
+    }
+    for s in scans.iter_mut() {
+        for f in &mut s.funcs {
+            let Some(set) = sigs.get(&f.name).filter(|set| set.len() > 1) else {
+                continue;
+            };
+            if f.refused.is_none() {
+                let list: Vec<String> = set.iter().map(|t| format!("({t})")).collect();
+                f.refused = Some(format!(
+                    "an overloaded name (C++): `{}` is declared with {} parameter lists, {}; a call may resolve to any of them, so none gains a context",
+                    f.name,
+                    set.len(),
+                    list.join(", ")
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::walk;
+
+    fn tree(src: &str) -> tree_sitter::Tree {
+        let mut p = tree_sitter::Parser::new();
+        p.set_language(&crate::scan::grammar(crate::lex::Lang::Cpp))
+            .unwrap();
+        p.parse(src, None).unwrap()
+    }
+
+    /// (reported name, refusal) of every function definition.
+    fn defs(src: &str) -> Vec<(String, Option<String>, bool)> {
+        let t = tree(src);
+        let mut out = Vec::new();
+        walk(t.root_node(), |fr, anc| {
+            if fr.node.kind() == "function_definition" {
+                let f = def_facts(src.as_bytes(), fr.node, anc);
+                let name = f.name.map_or_else(String::new, |(n, _)| n);
+                out.push((name, f.refusal, f.internal));
+                return false;
+            }
+            true
+        });
+        out
+    }
+
+    #[test]
+    fn what_is_not_modelled_is_named() {
+        let src = "namespace { int f(int a) { return a; } }\n\
+                   namespace n { int g(int &a) { return a; } }\n\
+                   struct S { int m() { return 0; } };\n\
+                   int S2::m() { return 0; }\n\
+                   template <class T> int t(T a) { return 0; }\n\
+                   int l() { auto f = [](){ return 1; }; return f(); }\n";
+        let got = defs(src);
+        assert_eq!(got[0], (String::new(), None, true));
+        assert_eq!(got[1], (String::new(), None, false));
+        assert_eq!(got[2].0, "S::m");
+        assert!(got[2]
+            .1
+            .as_deref()
+            .unwrap()
+            .contains("member function of `S`"));
+        assert_eq!(got[3].0, "S2::m");
+        assert!(got[3].1.as_deref().unwrap().contains("qualified name"));
+        assert!(got[4].1.as_deref().unwrap().contains("template"));
+        assert!(got[5].1.as_deref().unwrap().contains("lambda"));
+    }
+
+    #[test]
+    fn parameter_types_ignore_names_defaults_and_blanks() {
+        let src = "int f(PyObject *o, int n = 1);\nint f(PyObject* obj, int);\nint g(void);\n";
+        let t = tree(src);
+        let mut lists = Vec::new();
+        walk(t.root_node(), |fr, _| {
+            if fr.node.kind() == "parameter_list" {
+                lists.push((param_types(src.as_bytes(), fr.node), has_defaults(fr.node)));
+                return false;
+            }
+            true
+        });
+        assert_eq!(
+            lists,
+            vec![
+                ("PyObject*,int".to_string(), true),
+                ("PyObject*,int".to_string(), false),
+                (String::new(), false),
+            ]
+        );
+    }
+
+    #[test]
+    fn qualified_calls_are_found_through_nested_qualifiers() {
+        let src = "void f() { ::a(1); x::y::b(2); c(3); &::d; }\n";
+        let t = tree(src);
+        let mut found = Vec::new();
+        walk(t.root_node(), |fr, anc| {
+            if fr.node.kind() == "identifier" {
+                let name = &src[fr.node.byte_range()];
+                found.push((name.to_string(), qualified_call_index(anc).is_some()));
+            }
+            true
+        });
+        let q: Vec<&str> = found
+            .iter()
+            .filter(|(_, q)| *q)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(q, vec!["a", "b"]);
+    }
+}
