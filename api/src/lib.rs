@@ -24,8 +24,10 @@ pub mod classify;
 pub mod coverage;
 pub mod generate;
 pub mod model;
+pub mod pythons;
 
-pub use generate::{discover_interpreters, generate};
+pub use generate::generate;
+pub use pythons::discover_interpreters;
 
 pub use abi::{LimitedApi, WrapSymbol};
 pub use model::*;

@@ -192,7 +192,7 @@ fn generate(
     check: bool,
 ) -> Result<()> {
     let pythons = if pythons.is_empty() {
-        pyctx_api::generate::discover_interpreters()?
+        pyctx_api::pythons::discover_interpreters()?
     } else {
         pythons
     };

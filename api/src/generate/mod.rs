@@ -15,7 +15,7 @@ pub mod version;
 
 use crate::classify;
 use crate::model::{Entry, Form, Table, SCHEMA_VERSION, SUPPORTED_VERSIONS};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -163,87 +163,6 @@ impl Interpreter {
             stdlib_dir: PathBuf::from(stdlib),
         })
     }
-}
-
-/// The pyenv root: `pyenv root`, else `$PYENV_ROOT`, else `~/.pyenv`.
-pub fn pyenv_root() -> Option<PathBuf> {
-    if let Ok(out) = Command::new("pyenv").arg("root").output() {
-        let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if out.status.success() && !s.is_empty() {
-            return Some(PathBuf::from(s));
-        }
-    }
-    if let Some(r) = std::env::var_os("PYENV_ROOT").filter(|r| !r.is_empty()) {
-        return Some(PathBuf::from(r));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pyenv"))
-}
-
-/// Interpreters `<pyenv root>/versions/3.N.P/bin/python3`, newest patch per
-/// supported minor, oldest minor first. Versions that are missing are simply
-/// absent from the result (see [`missing_versions`]).
-pub fn discover_interpreters() -> Result<Vec<PathBuf>> {
-    let root = pyenv_root()
-        .ok_or_else(|| anyhow!("cannot find the pyenv root (no `pyenv`, $PYENV_ROOT or $HOME)"))?;
-    discover_in(&root.join("versions"))
-}
-
-/// [`discover_interpreters`] for an explicit `versions` directory.
-pub fn discover_in(versions_dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut best: BTreeMap<u32, (u32, PathBuf)> = BTreeMap::new();
-    let entries = match std::fs::read_dir(versions_dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("cannot list {}", versions_dir.display())),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some((minor, patch)) = parse_release_dir(&name) else {
-            continue;
-        };
-        if !SUPPORTED_VERSIONS.contains(&format!("3.{minor}").as_str()) {
-            continue;
-        }
-        let exe = entry.path().join("bin").join("python3");
-        if !exe.is_file() {
-            continue;
-        }
-        let newer = match best.get(&minor) {
-            Some((p, _)) => patch > *p,
-            None => true,
-        };
-        if newer {
-            best.insert(minor, (patch, exe));
-        }
-    }
-    Ok(best.into_values().map(|(_, p)| p).collect())
-}
-
-/// "3.12.1" -> (12, 1); anything else (3.13.0t, 3.12-dev, pypy...) -> None.
-fn parse_release_dir(name: &str) -> Option<(u32, u32)> {
-    let mut parts = name.split('.');
-    if parts.next()? != "3" {
-        return None;
-    }
-    let minor = parts.next()?;
-    let patch = parts.next()?;
-    if parts.next().is_some()
-        || !minor.bytes().all(|b| b.is_ascii_digit())
-        || !patch.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    Some((minor.parse().ok()?, patch.parse().ok()?))
-}
-
-/// Supported minor versions that `found` (minor versions) lacks.
-pub fn missing_versions(found: &[String]) -> Vec<&'static str> {
-    SUPPORTED_VERSIONS
-        .iter()
-        .copied()
-        .filter(|v| !found.iter().any(|f| f == v))
-        .collect()
 }
 
 /// The translation unit for one include dir.
