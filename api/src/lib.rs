@@ -22,6 +22,8 @@
 pub mod abi;
 pub mod classify;
 pub mod coverage;
+pub mod data;
+pub mod exceptions;
 pub mod generate;
 pub mod model;
 pub mod pythons;

@@ -166,3 +166,14 @@ pub fn supported_range() -> String {
 pub fn is_supported(major: u32, minor: u32) -> bool {
     SUPPORTED_VERSIONS.contains(&format!("{major}.{minor}").as_str())
 }
+
+/// The oldest supported version as `(major, minor)`: `(3, 9)`.
+pub fn oldest() -> (u32, u32) {
+    let (major, minor) = SUPPORTED_VERSIONS[0]
+        .split_once('.')
+        .expect("SUPPORTED_VERSIONS holds X.Y");
+    (
+        major.parse().expect("a number"),
+        minor.parse().expect("a number"),
+    )
+}

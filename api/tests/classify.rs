@@ -246,7 +246,11 @@ fn discovery_picks_the_newest_patch_of_each_supported_minor() {
         assert!(f.release.starts_with(&format!("{}.", f.minor)), "{f:?}");
     }
     // 3.8 is CPython but not supported: listed apart, for tests of the refusal.
-    let others: Vec<&str> = found.unsupported.iter().map(|f| f.release.as_str()).collect();
+    let others: Vec<&str> = found
+        .unsupported
+        .iter()
+        .map(|f| f.release.as_str())
+        .collect();
     assert_eq!(others, ["3.8.18"]);
     assert_eq!(found.missing, ["3.10", "3.13"]);
     assert_eq!(

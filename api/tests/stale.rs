@@ -14,7 +14,8 @@ fn checked_in_table_matches_headers() {
     if let Err(e) = clang::ensure_loaded() {
         panic!("{e:#}");
     }
-    let interpreters = pyctx_api::pythons::discover_interpreters().unwrap_or_else(|e| panic!("{e:#}"));
+    let interpreters =
+        pyctx_api::pythons::discover_interpreters().unwrap_or_else(|e| panic!("{e:#}"));
     let found: Vec<String> = interpreters
         .iter()
         .map(|p| {

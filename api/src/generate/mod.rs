@@ -3,7 +3,7 @@
 //!
 //! For each interpreter: ask it for its include dir and exact version, parse
 //! one translation unit including `Python.h` and the public headers it does
-//! not include (see [`EXTRA_HEADERS`]), collect functions and macros
+//! not include (see [`crate::exceptions::EXTRA_HEADERS`]), collect functions and macros
 //! ([`scan`]), decide macro shapes ([`shape`]), and parse again with
 //! `PY_SSIZE_T_CLEAN` and each `Py_LIMITED_API` value ([`version`]); then
 //! merge the versions into one [`Table`].
@@ -14,6 +14,7 @@ pub mod shape;
 pub mod version;
 
 use crate::classify;
+pub use crate::exceptions::{ExtraHeader, EXTRA_HEADERS};
 use crate::model::{Entry, Form, Table, SCHEMA_VERSION, SUPPORTED_VERSIONS};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
@@ -22,74 +23,7 @@ use std::process::Command;
 
 pub use clang::LIBCLANG_MISSING;
 
-/// A public header that `Python.h` does not include, read after it when the
-/// interpreter has it. Names first reached through one get `needs_include`.
-pub struct ExtraHeader {
-    pub name: &'static str,
-    /// Record only its `PyAPI_FUNC` functions, not its macros.
-    pub functions_only: bool,
-    pub why: &'static str,
-}
-
-const WHY_DOCUMENTED: &str = "documented public header outside Python.h";
-const WHY_PARSER: &str = "old parser and tokenizer API (removed in 3.10 and 3.12): its \
-     PyAPI_FUNC functions are public; its macros (TYPE, STR, CHILD, NAME, ISEOF, ...) are \
-     parser internals with unprefixed names that a dispatch macro must never capture";
-
-/// Headers the translation unit includes after `Python.h`, when present, in
-/// this order. Every other header of the include dir is either reached
-/// from these, internal (`internal/`, needs `Py_BUILD_CORE`), or declares
-/// no `PyAPI_FUNC` (`api/tests/coverage.rs` checks this against the
-/// headers' text).
-pub const EXTRA_HEADERS: &[ExtraHeader] = &[
-    ExtraHeader {
-        name: "structmember.h",
-        functions_only: false,
-        why: WHY_DOCUMENTED,
-    },
-    ExtraHeader {
-        name: "datetime.h",
-        functions_only: false,
-        why: WHY_DOCUMENTED,
-    },
-    ExtraHeader {
-        name: "marshal.h",
-        functions_only: false,
-        why: WHY_DOCUMENTED,
-    },
-    ExtraHeader {
-        name: "frameobject.h",
-        functions_only: false,
-        why: WHY_DOCUMENTED,
-    },
-    ExtraHeader {
-        name: "token.h",
-        functions_only: true,
-        why: WHY_PARSER,
-    },
-    ExtraHeader {
-        name: "node.h",
-        functions_only: true,
-        why: WHY_PARSER,
-    },
-    ExtraHeader {
-        name: "parsetok.h",
-        functions_only: true,
-        why: WHY_PARSER,
-    },
-    ExtraHeader {
-        name: "symtable.h",
-        functions_only: true,
-        why: WHY_PARSER,
-    },
-    ExtraHeader {
-        name: "ast.h",
-        functions_only: true,
-        why: WHY_PARSER,
-    },
-];
-
-/// Is `header` (a [`EXTRA_HEADERS`] name) one whose macros are not recorded?
+/// Is `header` (an [`EXTRA_HEADERS`] name) one whose macros are not recorded?
 pub fn records_functions_only(header: &str) -> bool {
     EXTRA_HEADERS
         .iter()
