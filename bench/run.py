@@ -875,7 +875,7 @@ def cli_prepare(unpacked, snapshot, pythons, work):
     lines = {f: cli.count_lines(tree / f) for f in files}
     all_pythons = interpreters()
     api_version = next(v for v in SPATCH_API_PYTHON if v in all_pythons)
-    listing = run([str(snapshot.pyctx), "api", "list", "--python", str(all_pythons[api_version])])
+    listing = run([str(snapshot.pyctx), "api", "list", "--offered", "--python", str(all_pythons[api_version])])
     names = sorted({l.split("\t")[0] for l in listing.splitlines() if l.strip()})
     version = cli.spatch_version()
     return {"tree": tree, "paths": paths, "files": files, "lines": lines,
@@ -920,8 +920,8 @@ def measure_cli(setup, settings, work, snapshot, pythons):
     # has one on some versions only (PyUnicode_READ: 3.11+) is counted apart.
     everywhere = None
     for py in all_pythons.values():
-        listed = {l.split("\t")[0] for l in run([str(snapshot.pyctx), "api", "list", "--python",
-                                                  str(py)]).splitlines() if l.strip()}
+        listed = {l.split("\t")[0] for l in run([str(snapshot.pyctx), "api", "list", "--offered",
+                                                  "--python", str(py)]).splitlines() if l.strip()}
         everywhere = listed if everywhere is None else everywhere & listed
     out["names_everywhere"] = len(everywhere)
     out["compare"] = cli.compare(tree, outputs, files, set(names), live=live,

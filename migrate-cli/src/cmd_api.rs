@@ -55,7 +55,9 @@ pub fn run(cmd: ApiCommand) -> Result<()> {
 /// it offers the ctx form, else the reason it does not.
 fn header_status(interp: &Interpreter) -> Result<HashMap<String, Option<String>>> {
     let dir = pyctx_flags::generated_include_dir(interp)?;
-    let text = std::fs::read_to_string(dir.join("pyctx_api.h"))?;
+    // The full API's header (the limited-API levels offer subsets of it).
+    let full = pyctx_flags::header::Api::Full.file_name();
+    let text = std::fs::read_to_string(dir.join(&full))?;
     let skipped = std::fs::read_to_string(dir.join("skipped.tsv")).unwrap_or_default();
     let mut status: HashMap<String, Option<String>> = text
         .lines()
@@ -64,9 +66,15 @@ fn header_status(interp: &Interpreter) -> Result<HashMap<String, Option<String>>
         .map(|n| (n.to_string(), None))
         .collect();
     for line in skipped.lines() {
-        let Some((name, reason)) = line.split_once('\t') else {
+        // file \t name \t reason
+        let mut cols = line.splitn(3, '\t');
+        let (Some(file), Some(name), Some(reason)) = (cols.next(), cols.next(), cols.next())
+        else {
             continue;
         };
+        if file != full {
+            continue;
+        }
         // Aliases left as CPython's macros reach their target's ctx form.
         let why = (!reason.starts_with("alias of ")).then(|| reason.to_string());
         status.entry(name.to_string()).or_insert(why);

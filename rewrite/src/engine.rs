@@ -374,41 +374,6 @@ const THREAD_STATE_SWITCHES: &[&str] = &[
     "Py_EndInterpreter",
 ];
 
-/// Project macros to blank before parsing (see [`crate::mask::Blanks`]).
-fn blank_macros(files: &[SourceFile], lexed: &[scan::Lexed]) -> crate::mask::Blanks {
-    let mut attr_ok: HashMap<String, bool> = HashMap::new();
-    let mut stmt_ok: HashMap<String, bool> = HashMap::new();
-    for (f, l) in files.iter().zip(lexed) {
-        let src = f.text.as_bytes();
-        for m in &l.dir.macros {
-            let body: Vec<&[u8]> = l.toks[m.body.clone()]
-                .iter()
-                .filter(|t| t.kind != Tok::Comment)
-                .map(|t| &src[t.start..t.end])
-                .collect();
-            let attr = m.params.is_none()
-                && (body.is_empty()
-                    || (matches!(body[0], b"__attribute__" | b"__attribute" | b"__declspec")
-                        && body.get(1) == Some(&&b"("[..])
-                        && body.last() == Some(&&b")"[..])));
-            *attr_ok.entry(m.name.clone()).or_insert(true) &= attr;
-            let stmt = m.params.is_some()
-                && (body.is_empty() || matches!(body.last(), Some(&b";") | Some(&b"}")));
-            *stmt_ok.entry(m.name.clone()).or_insert(true) &= stmt;
-        }
-    }
-    let pick = |m: HashMap<String, bool>| -> HashSet<String> {
-        m.into_iter()
-            .filter(|(_, ok)| *ok)
-            .map(|(n, _)| n)
-            .collect()
-    };
-    crate::mask::Blanks {
-        words: pick(attr_ok),
-        stmt_macros: pick(stmt_ok),
-    }
-}
-
 /// Migrate a project: see the crate documentation for the contract and
 /// `docs/migration-policy.md` for the rules.
 pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome {
@@ -438,11 +403,12 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
         .par_iter()
         .map(|f| scan::lex_file(f.text.as_bytes()))
         .collect();
-    let blank = blank_macros(files, &lexed);
+    let model = crate::macros::learn(files, &lexed);
     let scans: Vec<FileScan> = files
         .par_iter()
         .zip(lexed)
-        .map(|(f, l)| scan::scan_file(f.text.as_bytes(), l, &blank))
+        .enumerate()
+        .map(|(i, (f, l))| scan::scan_file(f.text.as_bytes(), l, model.for_file(i).roles()))
         .collect();
     let nf = files.len();
     let srcs: Vec<&[u8]> = files.iter().map(|f| f.text.as_bytes()).collect();
@@ -1086,19 +1052,6 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
             }
         }
         if reason.is_none() {
-            'hidden: for fi in 0..nf {
-                for (n, at) in &scans[fi].hidden_macros {
-                    if n == name {
-                        reason = Some(format!(
-                            "it is used as a statement without `;` ({})",
-                            pos_str(files, &scans, fi, *at)
-                        ));
-                        break 'hidden;
-                    }
-                }
-            }
-        }
-        if reason.is_none() {
             for &(fi, oi) in &g.sites {
                 let o = &occs[fi][oi];
                 let here = pos_str(files, &scans, fi, o.at);
@@ -1465,16 +1418,6 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
                 reports.push((fi, di, rep));
                 continue;
             }
-            for (name, at) in &s.hidden_macros {
-                if f.range.contains(at) && groups.get(name).map(|g| g.calls_api).unwrap_or(false) {
-                    legacy(
-                        *at,
-                        name,
-                        format!("expands macro `{name}`, written as a statement without `;`: left legacy"),
-                        &mut rep.legacy_calls,
-                    );
-                }
-            }
             if !st.selected {
                 rep.status = Status::Legacy;
                 if let Some((sw, at)) = &switches[fi][di] {
@@ -1643,6 +1586,16 @@ pub fn migrate(files: &[SourceFile], api: &ApiNames, opts: &Options) -> Outcome 
             for &oi in &by_func[fi][di] {
                 let o = &occs[fi][oi];
                 if o.in_error {
+                    // A call the tree does not show (in the arguments of
+                    // a macro standing for syntax): it stays as written.
+                    if matches!(o.kind, OccKind::Call(_)) && is_api(&o.name) && !shadowed(fi, o) {
+                        legacy(
+                            o.at,
+                            &o.name,
+                            "in the arguments of a macro the parser cannot see through".into(),
+                            &mut rep.legacy_calls,
+                        );
+                    }
                     continue;
                 }
                 if !o.in_cond

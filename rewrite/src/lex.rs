@@ -238,8 +238,10 @@ pub struct Include {
 pub struct Directives {
     pub macros: Vec<MacroDef>,
     pub includes: Vec<Include>,
-    /// Byte ranges compiled never: `#if 0` groups and the groups after a
-    /// `#if 1`. Each covers whole lines between two directive lines.
+    /// Byte ranges compiled never: `#if 0` groups, the groups after a
+    /// `#if 1`, and groups holding an `#error` (no configuration that
+    /// compiles takes them). Each covers whole lines between two
+    /// directive lines.
     pub dead: Vec<Range<usize>>,
     /// Token index of the first token that is not a comment or part of a
     /// directive line (the start of "code"), or the token count.
@@ -249,6 +251,43 @@ pub struct Directives {
     pub guard_define_end: Option<usize>,
     /// Token-index ranges of every directive line (`#` to the newline).
     pub directive_lines: Vec<Range<usize>>,
+    /// Live conditionals whose value depends on the configuration (not
+    /// every condition known), in the order their `#endif` comes.
+    pub conditionals: Vec<Conditional>,
+}
+
+/// One `#if` / `#ifdef` ... `#endif` whose groups are all live.
+#[derive(Debug, Clone)]
+pub struct Conditional {
+    /// Byte ranges of its directive lines, `#if` first, `#endif` last
+    /// (line endings excluded).
+    pub lines: Vec<Range<usize>>,
+    /// Has an `#else` (else the last group is implicitly empty).
+    pub has_else: bool,
+}
+
+impl Conditional {
+    /// Byte ranges of its groups: the text between two directive lines.
+    pub fn groups(&self, src: &[u8]) -> Vec<Range<usize>> {
+        self.lines
+            .windows(2)
+            .map(|w| {
+                let mut from = w[0].end;
+                if src.get(from) == Some(&b'\r') {
+                    from += 1;
+                }
+                if src.get(from) == Some(&b'\n') {
+                    from += 1;
+                }
+                from.min(w[1].start)..w[1].start
+            })
+            .collect()
+    }
+
+    /// From the start of `#if` to the end of `#endif`.
+    pub fn span(&self) -> Range<usize> {
+        self.lines[0].start..self.lines[self.lines.len() - 1].end
+    }
 }
 
 struct Frame {
@@ -266,6 +305,11 @@ struct Frame {
     /// Byte offset where the current dead group began (start of the line
     /// after its directive).
     dead_from: usize,
+    has_else: bool,
+    /// Start of the current group, and whether it holds an `#error` (a
+    /// configuration that does not compile: its group is dead).
+    group_from: usize,
+    group_errors: bool,
 }
 
 /// Macros no build that pyctx supports defines: PyPy's and GraalPy's
@@ -607,13 +651,20 @@ pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
                             parent_dead: cur_dead,
                             taken: cond == Some(true),
                             dead_from: next_line,
+                            has_else: false,
+                            group_from: next_line,
+                            group_errors: false,
                         });
                     }
                     b"elif" | b"else" | b"elifdef" | b"elifndef" => {
                         if let Some(f) = stack.last_mut() {
                             if f.dead && !f.parent_dead {
                                 d.dead.push(f.dead_from..line_start);
+                            } else if f.group_errors && !f.parent_dead {
+                                d.dead.push(f.group_from..line_start);
                             }
+                            f.group_from = next_line;
+                            f.group_errors = false;
                             let cond = if name == b"elif" {
                                 known_condition(src, &line_toks[1.min(line_toks.len())..])
                             } else if name == b"else" {
@@ -622,6 +673,7 @@ pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
                                 None
                             };
                             f.all_known &= cond.is_some() || f.taken;
+                            f.has_else |= name == b"else";
                             f.lines.push(line_start..line_end);
                             f.dead = f.parent_dead || f.taken || cond == Some(false);
                             if cond == Some(true) && name == b"elif" {
@@ -634,10 +686,17 @@ pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
                         if let Some(mut f) = stack.pop() {
                             if f.dead && !f.parent_dead {
                                 d.dead.push(f.dead_from..line_start);
+                            } else if f.group_errors && !f.parent_dead {
+                                d.dead.push(f.group_from..line_start);
                             }
+                            f.lines.push(line_start..line_end);
                             if f.all_known && !f.parent_dead {
-                                f.lines.push(line_start..line_end);
                                 d.dead.extend(f.lines);
+                            } else if !f.parent_dead {
+                                d.conditionals.push(Conditional {
+                                    lines: f.lines,
+                                    has_else: f.has_else,
+                                });
                             }
                         }
                     }
@@ -647,6 +706,11 @@ pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
                             .unwrap_or(j);
                         if let Some(m) = parse_define(src, toks, word + 1, j) {
                             d.macros.push(m);
+                        }
+                    }
+                    b"error" if !cur_dead => {
+                        if let Some(f) = stack.last_mut() {
+                            f.group_errors = true;
                         }
                     }
                     b"include" if !cur_dead => {
@@ -824,6 +888,12 @@ mod tests {
         );
         let partly = "#if 0\na\n#elif X\nb\n#endif\n";
         assert_eq!(dead_text(partly), vec!["a\n"]);
+    }
+
+    #[test]
+    fn groups_with_error_are_dead() {
+        let src = "#if A\na\n#elif B\n#error \"no\"\n  \"more\"\n#else\nc\n#endif\n#error top\n";
+        assert_eq!(dead_text(src), vec!["#error \"no\"\n  \"more\"\n"]);
     }
 
     #[test]

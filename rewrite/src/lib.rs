@@ -42,8 +42,10 @@
 //!
 //! The rules and policies are specified in `docs/migration-policy.md`.
 
+mod configs;
 mod engine;
 mod lex;
+mod macros;
 mod mask;
 mod scan;
 
@@ -52,6 +54,8 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 pub use engine::migrate;
+#[doc(hidden)]
+pub use macros::cpython_syntax_header;
 
 /// One source file of the project (a `.c` or a header).
 #[derive(Debug, Clone)]

@@ -4,17 +4,19 @@
 //!
 //! - Dead groups (`#if 0`, the other branches of `#if 1`) become blanks
 //!   (line endings kept): nothing in them is parsed, referenced or edited.
-//! - CPython's brace macros, which are written without a semicolon, become
-//!   what they expand to structurally: `Py_BEGIN_ALLOW_THREADS` → `{`,
-//!   `Py_END_ALLOW_THREADS` → `}`, `Py_BLOCK_THREADS` / `Py_UNBLOCK_THREADS`
-//!   → `;`. Otherwise tree-sitter reads `Py_BEGIN_ALLOW_THREADS x = f(y);` as a
-//!   declaration of `x`, or gives up on the statement after it.
-//! - Object-header macros (`PyObject_HEAD`, `PyObject_VAR_HEAD`,
-//!   `PyObject_HEAD_INIT(..)`, `PyVarObject_HEAD_INIT(..)`), written without
-//!   a following `;` or `,`, become blanks so struct definitions and type
-//!   initialisers parse.
+//! - Every site of a macro with a role in the macro model
+//!   ([`crate::macros`]) becomes its same-length stand-in: `{` / `}` for
+//!   brace macros (`Py_BEGIN_ALLOW_THREADS`, a project's `FOO_BEGIN(x)`),
+//!   blanks for attributes, specifiers and statement macros written
+//!   without `;`, `static` for specifiers that include it, `if` for
+//!   statement heads, the operator for `and` / `or` / `not`, the arguments
+//!   alone for declaration wrappers (`Py_LOCAL_INLINE(int)` → `static int`).
+//! - Type arguments of CPython macros (`PyMem_New(PyObject *, n)`) are glued
+//!   into one identifier-like token.
+//! - Large data initialisers are skipped.
 
 use crate::lex::{Tok, Token};
+use crate::macros::{FileRoles, Role};
 use std::ops::Range;
 
 fn blank(buf: &mut [u8], r: Range<usize>) {
@@ -33,10 +35,15 @@ pub struct Masked {
     pub skip: Vec<Range<usize>>,
     /// Statement macro invocations blanked (name, offset of the name).
     pub hidden: Vec<(String, usize)>,
+    /// See [`Stand::hidden_args`].
+    pub hidden_args: Vec<Range<usize>>,
     /// Runtime trampoline lines blanked (`PYCTX__TRAMPOLINE(...)`,
     /// `PYCTX_DEALLOC(...)`, `PYCTX_METH_*(...)`, `PYCTX_SLOT_*(...)`,
     /// `PYCTX_MODULE_EXEC(...)`): token index ranges of their arguments.
     pub trampolines: Vec<Range<usize>>,
+    /// Offsets of macros standing for `static` that were too short to be
+    /// written `static` (blanked instead).
+    pub static_at: Vec<usize>,
 }
 
 /// A runtime macro that defines a trampoline function at file scope.
@@ -80,27 +87,28 @@ fn trampoline_lines(src: &[u8], toks: &[Token], dead: &[Range<usize>]) -> Vec<Ra
     out
 }
 
-/// Project macros blanked before parsing.
-#[derive(Debug, Default)]
-pub struct Blanks {
-    /// Object-like macros that expand to nothing or to an attribute:
-    /// `UNUSED int x;` parses once `UNUSED` is blank.
-    pub words: std::collections::HashSet<String>,
-    /// Function-like macros whose every definition is empty or ends with
-    /// `;` or `}`: an invocation written without a `;` after it
-    /// (`TRACE(("x"))` on its own line) is a whole statement, and goes.
-    pub stmt_macros: std::collections::HashSet<String>,
-}
-
 pub fn mask(
     src: &[u8],
     toks: &[Token],
     dead: &[Range<usize>],
-    blanks: &Blanks,
+    roles: FileRoles,
     directive_lines: &[Range<usize>],
 ) -> Masked {
     let mut hidden = Vec::new();
-    let mut text = parse_text(src, toks, dead, blanks, directive_lines, &mut hidden);
+    let mut hidden_args = Vec::new();
+    let mut static_at = Vec::new();
+    let mut text = parse_text(
+        src,
+        toks,
+        dead,
+        roles,
+        directive_lines,
+        &mut Stand {
+            hidden: &mut hidden,
+            hidden_args: &mut hidden_args,
+            static_at: &mut static_at,
+        },
+    );
     let trampolines = trampoline_lines(src, toks, dead);
     for r in &trampolines {
         blank(&mut text, toks[r.start].start..toks[r.end - 1].end);
@@ -128,20 +136,32 @@ pub fn mask(
         text,
         skip: merged,
         hidden,
+        hidden_args,
         trampolines,
+        static_at,
     }
+}
+
+/// What the substitutions record.
+pub struct Stand<'a> {
+    /// Macro sites hidden from the parser (name, offset): their expansion
+    /// is not visible in the tree.
+    pub hidden: &'a mut Vec<(String, usize)>,
+    /// Arguments hidden from the parser (token index ranges): names in
+    /// them are uses the tree does not show.
+    pub hidden_args: &'a mut Vec<Range<usize>>,
+    /// See [`Masked::static_at`].
+    pub static_at: &'a mut Vec<usize>,
 }
 
 pub fn parse_text(
     src: &[u8],
     toks: &[Token],
     dead: &[Range<usize>],
-    blanks: &Blanks,
+    roles: FileRoles,
     directive_lines: &[Range<usize>],
-    hidden: &mut Vec<(String, usize)>,
+    out: &mut Stand,
 ) -> Vec<u8> {
-    // Token index → inside a directive line (only code is blanked).
-    let mut dl = 0;
     let mut buf = src.to_vec();
     for r in dead {
         blank(&mut buf, r.clone());
@@ -150,17 +170,14 @@ pub fn parse_text(
         blank(&mut buf, r);
     }
     let mut d = 0;
+    let mut dl = 0;
     let mut i = 0;
     while i < toks.len() {
         let t = toks[i];
         while d < dead.len() && dead[d].end <= t.start {
             d += 1;
         }
-        if d < dead.len() && dead[d].start <= t.start {
-            i += 1;
-            continue;
-        }
-        if t.kind != Tok::Ident {
+        if t.kind != Tok::Ident || (d < dead.len() && dead[d].start <= t.start) {
             i += 1;
             continue;
         }
@@ -168,85 +185,33 @@ pub fn parse_text(
             dl += 1;
         }
         if dl < directive_lines.len() && directive_lines[dl].start <= i {
-            // Directive lines (`#define NAME ...`) keep their text.
-            i += 1;
+            // Directive lines keep their text, but for `#define` and
+            // `#undef`, which the engine reads from the tokens: tree-sitter
+            // has no use for them and trips on them (a `#define` inside an
+            // initialiser, comments between continued lines).
+            let line = directive_lines[dl].clone();
+            if defines_or_undefines(src, toks, line.clone()) {
+                blank(&mut buf, toks[line.start].start..toks[line.end - 1].end);
+            }
+            i = line.end;
             continue;
         }
-        let in_directive = false;
         let word = &src[t.start..t.end];
-        let replacement = match word {
-            b"Py_BEGIN_ALLOW_THREADS" => Some(b'{'),
-            b"Py_END_ALLOW_THREADS" => Some(b'}'),
-            b"Py_BLOCK_THREADS" | b"Py_UNBLOCK_THREADS" => Some(b';'),
-            b"PyObject_HEAD"
-            | b"PyObject_VAR_HEAD"
-            | b"_PyObject_EXTRA_INIT"
-            | b"_Py_COMP_DIAG_PUSH"
-            | b"_Py_COMP_DIAG_POP"
-            | b"_Py_COMP_DIAG_IGNORE_DEPR_DECLS" => Some(b' '),
-            _ => None,
-        };
-        let word_str = std::str::from_utf8(word).unwrap_or("");
-        if replacement.is_none() && !in_directive && blanks.words.contains(word_str) {
-            blank(&mut buf, t.start..t.end);
-            i += 1;
+        if let Some(next) = stand_in(src, toks, i, roles, &mut buf, out) {
+            i = next;
             continue;
         }
-        if !in_directive
-            && blanks.stmt_macros.contains(word_str)
-            && toks.get(i + 1).map(|n| n.kind) == Some(Tok::Punct(b'('))
-        {
-            if let Some(close) = matching_paren(toks, i + 1) {
-                let next = toks[close + 1..]
-                    .iter()
-                    .find(|t| !matches!(t.kind, Tok::Comment | Tok::Newline))
-                    .map(|t| t.kind);
-                if !matches!(
-                    next,
-                    Some(Tok::Punct(b';' | b',' | b')' | b'?' | b':' | b'='))
-                ) {
-                    blank(&mut buf, t.start..toks[close].end);
-                    hidden.push((word_str.to_string(), t.start));
-                    i = close + 1;
-                    continue;
-                }
-            }
-        }
-        if let Some(c) = replacement {
-            blank(&mut buf, t.start..t.end);
-            buf[t.start] = c;
-            i += 1;
-            continue;
-        }
-        if let Some(k) = type_argument(word) {
+        let name = std::str::from_utf8(word).unwrap_or("");
+        if let Some(ks) = roles.stmt_args(name) {
             if toks.get(i + 1).map(|n| n.kind) == Some(Tok::Punct(b'(')) {
-                glue_type_argument(&mut buf, toks, i + 1, k);
+                statement_arguments(src, toks, i + 1, ks, &mut buf, out);
             }
         }
-        if matches!(
-            word,
-            b"PyObject_HEAD_INIT" | b"PyVarObject_HEAD_INIT" | b"Py_GCC_ATTRIBUTE"
-        ) && toks.get(i + 1).map(|n| n.kind) == Some(Tok::Punct(b'('))
-        {
-            let mut depth = 0usize;
-            let mut j = i + 1;
-            while j < toks.len() {
-                match toks[j].kind {
-                    Tok::Punct(b'(') => depth += 1,
-                    Tok::Punct(b')') => {
-                        depth -= 1;
-                        if depth == 0 {
-                            break;
-                        }
-                    }
-                    _ => {}
+        if let Some(ks) = roles.type_args(name) {
+            if toks.get(i + 1).map(|n| n.kind) == Some(Tok::Punct(b'(')) {
+                for &k in ks {
+                    glue_type_argument(&mut buf, toks, i + 1, k);
                 }
-                j += 1;
-            }
-            if j < toks.len() {
-                blank(&mut buf, t.start..toks[j].end);
-                i = j + 1;
-                continue;
             }
         }
         i += 1;
@@ -254,84 +219,254 @@ pub fn parse_text(
     buf
 }
 
-/// CPython macros taking a type as an argument, and its position. A type
-/// such as `PyObject *` or `unsigned char` is no expression; glued into one
-/// identifier-like token (`PyObject__`, `unsigned_char`) the call parses.
-fn type_argument(word: &[u8]) -> Option<usize> {
-    match word {
-        b"_Py_CAST"
-        | b"_Py_STATIC_CAST"
-        | b"_Py_reinterpret_cast"
-        | b"_Py_const_cast"
-        | b"PyMem_New"
-        | b"PyMem_NEW"
-        | b"PyObject_New"
-        | b"PyObject_NEW"
-        | b"PyObject_NewVar"
-        | b"PyObject_NEW_VAR"
-        | b"PyObject_GC_New"
-        | b"PyObject_GC_NewVar"
-        | b"PyObject_GC_Resize" => Some(0),
-        b"PyMem_Resize" | b"PyMem_RESIZE" => Some(1),
-        _ => None,
+/// Is the directive line (token range, `#` first) a `#define` or `#undef`?
+fn defines_or_undefines(src: &[u8], toks: &[Token], line: Range<usize>) -> bool {
+    line.clone()
+        .skip(1)
+        .find(|&k| toks[k].kind != Tok::Comment)
+        .is_some_and(|k| matches!(&src[toks[k].start..toks[k].end], b"define" | b"undef"))
+}
+
+/// The code token before `i` (comments and newlines skipped).
+fn prev_code(toks: &[Token], i: usize) -> Option<usize> {
+    (0..i)
+        .rev()
+        .find(|&k| !matches!(toks[k].kind, Tok::Comment | Tok::Newline))
+}
+
+/// Is token `k` on a directive line (its logical line starts with `#`)?
+fn on_directive_line(toks: &[Token], k: usize) -> bool {
+    let start = (0..k)
+        .rev()
+        .find(|&j| toks[j].kind == Tok::Newline)
+        .map_or(0, |j| j + 1);
+    toks[start..=k]
+        .iter()
+        .find(|t| t.kind != Tok::Comment)
+        .is_some_and(|t| t.kind == Tok::Punct(b'#'))
+}
+
+/// Is the macro site `toks[i]` (ending before token `after`) where a
+/// statement may start and end? A statement macro written with its `;`, or
+/// used as an expression or an initialiser, is left as written.
+fn statement_position(src: &[u8], toks: &[Token], i: usize, after: usize) -> bool {
+    let next = toks[after..]
+        .iter()
+        .find(|t| !matches!(t.kind, Tok::Comment | Tok::Newline))
+        .map(|t| t.kind);
+    if matches!(
+        next,
+        Some(Tok::Punct(
+            b';' | b',' | b')' | b'?' | b':' | b'=' | b'.' | b'['
+        ))
+    ) {
+        return false;
+    }
+    let Some(k) = prev_code(toks, i) else {
+        return true;
+    };
+    let p = toks[k];
+    match p.kind {
+        _ if on_directive_line(toks, k) => true,
+        Tok::Punct(b';' | b'{' | b'}' | b')' | b':') => true,
+        Tok::Ident => matches!(&src[p.start..p.end], b"else" | b"do"),
+        _ => false,
+    }
+}
+
+/// Write the stand-in of the macro site at token `i`, if its name has a
+/// role here; the token index to continue from.
+fn stand_in(
+    src: &[u8],
+    toks: &[Token],
+    i: usize,
+    roles: FileRoles,
+    buf: &mut [u8],
+    out: &mut Stand,
+) -> Option<usize> {
+    let t = toks[i];
+    let name = std::str::from_utf8(&src[t.start..t.end]).ok()?;
+    let call = toks.get(i + 1).map(|n| n.kind) == Some(Tok::Punct(b'('));
+    let (role, close) = match roles.function(name).filter(|_| call) {
+        Some(r) => (r, Some(matching_paren(toks, i + 1)?)),
+        None => (roles.object(name)?, None),
+    };
+    let after = close.map(|c| c + 1).unwrap_or(i + 1);
+    let span = t.start..toks[after - 1].end;
+    let write = |buf: &mut [u8], text: &[u8]| {
+        blank(buf, span.clone());
+        buf[span.start..span.start + text.len()].copy_from_slice(text);
+    };
+    match role {
+        Role::Blank => blank(buf, span),
+        Role::Static if span.len() >= 6 => write(buf, b"static"),
+        Role::Static => {
+            blank(buf, span);
+            out.static_at.push(t.start);
+        }
+        Role::Open | Role::Close => {
+            write(buf, if *role == Role::Open { b"{" } else { b"}" });
+            out.hidden.push((name.to_string(), t.start));
+            if let Some(c) = close {
+                out.hidden_args.push(i + 2..c);
+            }
+        }
+        Role::Stmt => {
+            if !statement_position(src, toks, i, after) {
+                return None;
+            }
+            blank(buf, span);
+            out.hidden.push((name.to_string(), t.start));
+            if let Some(c) = close {
+                out.hidden_args.push(i + 2..c);
+            }
+        }
+        Role::Head => match close {
+            // `NAME(a, b)` → `if  (a, b)`: the arguments stay visible.
+            Some(_) if t.end - t.start >= 2 => {
+                blank(buf, t.start..t.end);
+                buf[t.start..t.start + 2].copy_from_slice(b"if");
+                return Some(i + 1);
+            }
+            None if span.len() >= 5 => write(buf, b"if(1)"),
+            _ => return None,
+        },
+        Role::Wrapper { is_static } => {
+            // `NAME(type)` → `static type `: the arguments stay visible.
+            let close = close?;
+            blank(buf, t.start..toks[i + 1].end);
+            blank(buf, toks[close].start..toks[close].end);
+            if *is_static {
+                if t.end - t.start >= 6 {
+                    buf[t.start..t.start + 6].copy_from_slice(b"static");
+                } else {
+                    out.static_at.push(t.start);
+                }
+            }
+            return Some(i + 2);
+        }
+        Role::Op(op) => write(buf, op.as_bytes()),
+    }
+    Some(after)
+}
+
+/// The arguments (token index ranges, comments included) of the call whose
+/// `(` is token `open`.
+fn arguments(toks: &[Token], open: usize) -> Option<Vec<Range<usize>>> {
+    let close = matching_paren(toks, open)?;
+    let mut depth = 0usize;
+    let mut out = Vec::new();
+    let mut from = open + 1;
+    for (j, t) in toks.iter().enumerate().take(close).skip(open + 1) {
+        match t.kind {
+            Tok::Punct(b'(') => depth += 1,
+            Tok::Punct(b')') => depth = depth.saturating_sub(1),
+            Tok::Punct(b',') if depth == 0 => {
+                out.push(from..j);
+                from = j + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(from..close);
+    Some(out)
+}
+
+/// Words that start a statement and no expression.
+const STATEMENT_WORDS: &[&[u8]] = &[
+    b"goto",
+    b"return",
+    b"break",
+    b"continue",
+    b"do",
+    b"if",
+    b"while",
+    b"for",
+    b"switch",
+];
+
+/// Arguments at statement parameters (`ks`) of the call whose `(` is token
+/// `open` that are statements (`goto error`, `return NULL`, `{ ... }`):
+/// written `0` (blanks after it) and hidden.
+fn statement_arguments(
+    src: &[u8],
+    toks: &[Token],
+    open: usize,
+    ks: &[usize],
+    buf: &mut [u8],
+    out: &mut Stand,
+) {
+    let Some(args) = arguments(toks, open) else {
+        return;
+    };
+    for &k in ks {
+        let Some(arg) = args.get(k) else { continue };
+        let code: Vec<&Token> = toks[arg.clone()]
+            .iter()
+            .filter(|t| !matches!(t.kind, Tok::Comment | Tok::Newline))
+            .collect();
+        let (Some(first), Some(last)) = (code.first(), code.last()) else {
+            continue;
+        };
+        let statement = first.kind == Tok::Punct(b'{')
+            || (first.kind == Tok::Ident
+                && STATEMENT_WORDS.contains(&&src[first.start..first.end]));
+        if statement {
+            blank(buf, first.start..last.end);
+            buf[first.start] = b'0';
+            out.hidden_args.push(arg.clone());
+        }
     }
 }
 
 /// Glue the `k`th argument of the call whose `(` is token `open` into one
-/// identifier: every blank and `*` becomes `_` (newlines kept).
+/// identifier when it is a type: words and `*` (`unsigned char *`), or a
+/// function pointer type (`void (*)(int, char *)`). Every blank, `*`,
+/// parenthesis, bracket and comma in it becomes `_` (newlines kept). Any
+/// other argument (an expression) is left alone.
 fn glue_type_argument(buf: &mut [u8], toks: &[Token], open: usize, k: usize) {
+    let Some(close) = matching_paren(toks, open) else {
+        return;
+    };
     let mut depth = 0usize;
-    let mut arg = 0usize;
-    let mut start: Option<usize> = None;
-    for t in &toks[open..] {
+    let mut args: Vec<Vec<Token>> = vec![Vec::new()];
+    for t in &toks[open + 1..close] {
         match t.kind {
-            Tok::Punct(b'(') => {
-                depth += 1;
-                if depth == 1 {
-                    continue;
-                }
-            }
-            Tok::Punct(b')') if depth == 1 => {
-                if arg == k {
-                    if let Some(s) = start {
-                        glue(buf, s, t.start);
-                    }
-                }
-                return;
-            }
-            Tok::Punct(b')') => depth -= 1,
-            Tok::Punct(b',') if depth == 1 => {
-                if arg == k {
-                    if let Some(s) = start {
-                        glue(buf, s, t.start);
-                    }
-                    return;
-                }
-                arg += 1;
+            Tok::Newline => continue,
+            Tok::Punct(b'(') => depth += 1,
+            Tok::Punct(b')') => depth = depth.saturating_sub(1),
+            Tok::Punct(b',') if depth == 0 => {
+                args.push(Vec::new());
                 continue;
             }
             _ => {}
         }
-        if depth == 1 && arg == k {
-            match t.kind {
-                Tok::Ident | Tok::Punct(b'*') => {
-                    start.get_or_insert(t.start);
-                }
-                // Not a plain type: leave the call alone.
-                _ => return,
-            }
-        }
+        args.last_mut().unwrap().push(*t);
+    }
+    let Some(arg) = args.get(k).filter(|a| a.len() > 1) else {
+        return;
+    };
+    let words = arg
+        .iter()
+        .all(|t| matches!(t.kind, Tok::Ident | Tok::Punct(b'*')));
+    let fn_pointer = arg.windows(3).any(|w| {
+        w[0].kind == Tok::Punct(b'(')
+            && w[1].kind == Tok::Punct(b'*')
+            && w[2].kind == Tok::Punct(b')')
+    }) && arg.iter().all(|t| {
+        matches!(
+            t.kind,
+            Tok::Ident | Tok::Number | Tok::Punct(b'*' | b'(' | b')' | b',' | b'[' | b']')
+        )
+    });
+    if words || fn_pointer {
+        glue(buf, arg[0].start, arg[arg.len() - 1].end);
     }
 }
 
-fn glue(buf: &mut [u8], from: usize, to: usize) {
-    // Trim trailing blanks so the glued token ends where the type does.
-    let mut end = to;
-    while end > from && matches!(buf[end - 1], b' ' | b'\t' | b'\n' | b'\r') {
-        end -= 1;
-    }
+fn glue(buf: &mut [u8], from: usize, end: usize) {
     for b in &mut buf[from..end] {
-        if matches!(*b, b' ' | b'\t' | b'*') {
+        if matches!(*b, b' ' | b'\t' | b'*' | b'(' | b')' | b',' | b'[' | b']') {
             *b = b'_';
         }
     }
@@ -399,49 +534,107 @@ fn data_initializers(toks: &[Token]) -> Vec<Range<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lex::{lex, scan_directives};
 
     #[test]
     fn type_arguments_are_glued() {
-        let src = "x = _Py_CAST(PyObject *, f(a)); p = PyMem_Resize(p, unsigned char, n);\n\
-                   q = _Py_CAST(T /* c */ *, y);\n";
-        let toks = lex(src.as_bytes());
-        let d = scan_directives(src.as_bytes(), &toks);
+        // CPython's macros (learned from its headers) and the project's.
+        let src = "#define TO_FNPTR(type, p) ((type)(p))\n\
+                   x = _Py_CAST(PyObject *, f(a)); p = PyMem_Resize(p, unsigned char, n);\n\
+                   q = _Py_CAST(T /* c */ *, y); r = TO_FNPTR(void (*)(void), r);\n\
+                   s = TO_FNPTR(char *, s);\n";
+        assert_eq!(
+            masked(src).0.lines().skip(1).collect::<Vec<_>>(),
+            [
+                "x = _Py_CAST(PyObject__, f(a)); p = PyMem_Resize(p, unsigned_char, n);",
+                "q = _Py_CAST(T /* c */ *, y); r = TO_FNPTR(void_____void_, r);",
+                "s = TO_FNPTR(char__, s);",
+            ]
+        );
+    }
+
+    /// The text to parse for `src` alone, with the roles learned from it
+    /// and from CPython's headers.
+    fn masked(src: &str) -> (String, Vec<(String, usize)>, Vec<usize>) {
+        let files = [crate::SourceFile::new("t.c", src)];
+        let lexed = [crate::scan::lex_file(src.as_bytes())];
+        let model = crate::macros::learn(&files, &lexed);
+        let roles = model.for_file(0);
+        let (mut hidden, mut hidden_args, mut static_at) = (Vec::new(), Vec::new(), Vec::new());
         let out = parse_text(
             src.as_bytes(),
-            &toks,
-            &d.dead,
-            &Default::default(),
-            &d.directive_lines,
-            &mut Vec::new(),
+            &lexed[0].toks,
+            &lexed[0].dir.dead,
+            roles.roles(),
+            &lexed[0].dir.directive_lines,
+            &mut Stand {
+                hidden: &mut hidden,
+                hidden_args: &mut hidden_args,
+                static_at: &mut static_at,
+            },
         );
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "x = _Py_CAST(PyObject__, f(a)); p = PyMem_Resize(p, unsigned_char, n);\n\
-             q = _Py_CAST(T /* c */ *, y);\n"
-        );
+        assert_eq!(out.len(), src.len());
+        (String::from_utf8(out).unwrap(), hidden, static_at)
     }
 
     #[test]
     fn same_length_substitutions() {
         let src = "Py_BEGIN_ALLOW_THREADS\nx();\nPy_END_ALLOW_THREADS\n#if 0\nbad(\n#endif\n\
                    T t = { PyVarObject_HEAD_INIT(NULL,\n 0) \"n\" };\n/* Py_BEGIN_ALLOW_THREADS */\n";
-        let toks = lex(src.as_bytes());
-        let d = scan_directives(src.as_bytes(), &toks);
-        let out = parse_text(
-            src.as_bytes(),
-            &toks,
-            &d.dead,
-            &Default::default(),
-            &d.directive_lines,
-            &mut Vec::new(),
-        );
-        assert_eq!(out.len(), src.len());
-        let out = String::from_utf8(out).unwrap();
         assert_eq!(
-            out,
+            masked(src).0,
             "{                     \nx();\n}                   \n     \n    \n      \n\
              T t = {                            \n    \"n\" };\n/* Py_BEGIN_ALLOW_THREADS */\n"
+        );
+    }
+
+    #[test]
+    fn defines_are_not_parsed() {
+        let src = "#define F(x) { a; /* c */ \\\n  } else\n#undef G\nint y;\n";
+        assert_eq!(
+            masked(src).0,
+            "                           \n        \n        \nint y;\n"
+        );
+    }
+
+    #[test]
+    fn statement_arguments_stand_in() {
+        let src = "#define GET(x, on_error) do { x = g(); if (!x) { on_error; } } while (0)\n\
+                   void f(void) { GET(a, goto error); GET(b, h(c)); error: ; }\n";
+        let (text, _, _) = masked(src);
+        assert_eq!(
+            text.lines().nth(1),
+            Some("void f(void) { GET(a, 0         ); GET(b, h(c)); error: ; }")
+        );
+    }
+
+    #[test]
+    fn project_macros_stand_in() {
+        let src = "#define MY_INLINE inline __attribute__((always_inline))\n\
+                   #define SI static MY_INLINE\n#define LOCAL(t) static inline t\n\
+                   #define BEGIN(m) do { lock(m);\n#define END(m) unlock(m); } while (0)\n\
+                   #define TRACE(x) log x;\n#define EACH(i, n) for (i = 0; i < n; i++)\n\
+                   #include <iso646.h>\n\
+                   static MY_INLINE int f(void) { BEGIN(m)\n  TRACE((\"a\"))\n  END(m) }\n\
+                   SI int g(int x) { EACH(x, 3) {} return x and not 0; }\n\
+                   LOCAL(int) h(void) { TRACE((\"b\")); return 0; }\n";
+        let (text, hidden, static_at) = masked(src);
+        let code: Vec<&str> = text.lines().skip(8).collect();
+        assert_eq!(
+            code,
+            [
+                "static           int f(void) { {       ",
+                "              ",
+                "  }      }",
+                "   int g(int x) { if  (x, 3) {} return x &&  !   0; }",
+                "      int  h(void) { TRACE((\"b\")); return 0; }",
+            ]
+        );
+        let names: Vec<&str> = hidden.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["BEGIN", "TRACE", "END"]);
+        // Too short to be written `static`: recorded.
+        assert_eq!(
+            static_at,
+            [src.find("SI int").unwrap(), src.find("LOCAL(int)").unwrap()]
         );
     }
 }

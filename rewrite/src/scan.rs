@@ -8,6 +8,7 @@
 //! what the first one is) or any other use.
 
 use crate::lex::{self, Directives, Lines, Token};
+use crate::macros::FileRoles;
 use crate::mask;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -32,8 +33,13 @@ pub struct FileScan {
     pub top_errors: Vec<(usize, String)>,
     /// Statement macro invocations blanked before parsing (name, offset).
     pub hidden_macros: Vec<(String, usize)>,
+    /// Macro arguments blanked before parsing (token index ranges).
+    pub hidden_args: Vec<Range<usize>>,
     /// Runtime trampoline lines (token index ranges, blanked for parsing).
     pub trampolines: Vec<std::ops::Range<usize>>,
+    /// Regions parsed once per configuration (their trees stand in for
+    /// `tree` there).
+    pub views: Vec<crate::configs::View>,
 }
 
 #[derive(Debug, Clone)]
@@ -446,12 +452,21 @@ fn declared_name<'t>(mut node: Node<'t>) -> Option<Node<'t>> {
     }
 }
 
-fn has_static(src: &[u8], decl: Node) -> bool {
+/// `static` among the declaration's specifiers, written or standing in a
+/// macro too short to be written `static` (`static_at`, from the mask).
+fn has_static(src: &[u8], decl: Node, static_at: &[usize]) -> bool {
     let mut c = decl.walk();
     let found = decl
         .children(&mut c)
         .any(|ch| ch.kind() == "storage_class_specifier" && text(src, ch) == "static");
+    let head_end = decl
+        .child_by_field_name("declarator")
+        .map(|d| d.start_byte())
+        .unwrap_or(decl.start_byte());
     found
+        || static_at
+            .iter()
+            .any(|&at| (decl.start_byte()..head_end).contains(&at))
 }
 
 /// A `;` tree-sitter had to assume after a call statement: `MACRO(x)` on
@@ -469,7 +484,7 @@ fn tolerated_missing(node: Node) -> bool {
     prev.map(|p| p.kind() == "call_expression").unwrap_or(false)
 }
 
-fn first_error(node: Node) -> Option<Node> {
+pub(crate) fn first_error(node: Node) -> Option<Node> {
     if tolerated_missing(node) {
         return None;
     }
@@ -512,12 +527,11 @@ pub fn lex_file(src: &[u8]) -> Lexed {
     Lexed { toks, dir }
 }
 
-/// Phase 1. `blank_macros`: project macros that expand to nothing or to an
-/// attribute (`#define UNUSED __attribute__((unused))`), blanked before
-/// parsing so that `UNUSED int x;` parses.
-pub fn scan_file(src: &[u8], lexed: Lexed, blanks: &mask::Blanks) -> FileScan {
+/// Phase 1. `roles`: the macros that stand for syntax in this file
+/// ([`crate::macros`]), written as their stand-ins before parsing.
+pub fn scan_file(src: &[u8], lexed: Lexed, roles: FileRoles) -> FileScan {
     let Lexed { toks, dir } = lexed;
-    let masked = mask::mask(src, &toks, &dir.dead, blanks, &dir.directive_lines);
+    let masked = mask::mask(src, &toks, &dir.dead, roles, &dir.directive_lines);
     let lines = Lines::new(src);
     let mut parser = Parser::new();
     parser
@@ -566,92 +580,28 @@ pub fn scan_file(src: &[u8], lexed: Lexed, blanks: &mask::Blanks) -> FileScan {
         static_names: HashSet::new(),
         top_errors: Vec::new(),
         hidden_macros: masked.hidden.clone(),
+        hidden_args: masked.hidden_args.clone(),
         trampolines: masked.trampolines.clone(),
+        views: Vec::new(),
     };
+    let views = crate::configs::views(src, &masked.text, &fs.tree, &fs.dir.conditionals, &fs.lines);
+    let skip: Vec<Range<usize>> = views.iter().map(|v| v.range.clone()).collect();
     let tree = fs.tree.clone();
-    let root = tree.root_node();
-    let mut funcs = Vec::new();
-    let mut protos = Vec::new();
-    let mut file_vars = HashSet::new();
-    let mut static_names = HashSet::new();
-    walk(root, |fr, anc| {
-        let n = fr.node;
-        match n.kind() {
-            "function_definition" => {
-                let in_error = anc.iter().any(|a| a.node.is_error());
-                let idx = funcs.len();
-                let f = scan_function(src, &fs.lines, n, in_error, idx, &mut protos);
-                if f.is_static {
-                    static_names.insert(f.name.clone());
-                }
-                funcs.push(f);
-                false
-            }
-            "declaration" => {
-                let in_error = anc.iter().any(|a| a.node.is_error());
-                let st = has_static(src, n);
-                let mut c = n.walk();
-                let decls: Vec<Node> = n.children_by_field_name("declarator", &mut c).collect();
-                for d in decls {
-                    match name_declarator(d) {
-                        Ok(Some(fd)) => {
-                            let id = fd.child_by_field_name("declarator").unwrap();
-                            let name = text(src, id).to_string();
-                            if st {
-                                static_names.insert(name.clone());
-                            }
-                            protos.push(Proto {
-                                name,
-                                name_at: id.start_byte(),
-                                in_func: None,
-                                params: param_list(
-                                    src,
-                                    fd.child_by_field_name("parameters").unwrap(),
-                                ),
-                                in_error,
-                                opaque: false,
-                                positional_attr: positional_attribute(&src[n.byte_range()]),
-                            });
-                        }
-                        Ok(None) => {
-                            if let Some(id) = declared_name(d) {
-                                file_vars.insert(text(src, id).to_string());
-                            }
-                        }
-                        Err(_) => {
-                            // A declarator the engine does not follow
-                            // (`f(args) MACRO((attrs));`): the function it
-                            // names must keep its signature.
-                            if let Some(id) = innermost_identifier(d) {
-                                protos.push(Proto {
-                                    name: text(src, id).to_string(),
-                                    name_at: id.start_byte(),
-                                    in_func: None,
-                                    params: ParamList {
-                                        open: id.end_byte(),
-                                        shape: ParamShape::Empty,
-                                        first_pyctx: None,
-                                    },
-                                    in_error,
-                                    opaque: true,
-                                    positional_attr: false,
-                                });
-                            }
-                        }
-                    }
-                }
-                // Initialisers hold nothing phase 1 needs.
-                false
-            }
-            "preproc_def" | "preproc_function_def" | "comment" | "string_literal" => false,
-            _ => true,
+    let mut acc = Phase1::default();
+    acc.visit(src, &masked.static_at, &fs.lines, tree.root_node(), &skip);
+    for v in &views {
+        for t in &v.trees {
+            acc.visit(src, &masked.static_at, &fs.lines, t.root_node(), &[]);
         }
-    });
+    }
     // Top-level errors: ERROR / MISSING nodes outside function definitions.
     let mut top_errors = Vec::new();
-    walk(root, |fr, _| {
+    walk(tree.root_node(), |fr, _| {
         let n = fr.node;
-        if n.kind() == "function_definition" || (!n.has_error() && !n.is_missing()) {
+        if n.kind() == "function_definition"
+            || (!n.has_error() && !n.is_missing())
+            || inside(&skip, &n.byte_range())
+        {
             return false;
         }
         if n.is_missing() {
@@ -667,19 +617,177 @@ pub fn scan_file(src: &[u8], lexed: Lexed, blanks: &mask::Blanks) -> FileScan {
         }
         true
     });
-    for (i, f) in funcs.iter().enumerate() {
-        fs.func_at.insert(f.range.start, i);
-    }
-    fs.funcs = funcs;
-    fs.protos = protos;
-    fs.file_vars = file_vars;
-    fs.static_names = static_names;
+    fs.func_at = acc.func_at;
+    fs.funcs = acc.funcs;
+    fs.protos = acc.protos;
+    fs.file_vars = acc.file_vars;
+    fs.static_names = acc.static_names;
     fs.top_errors = top_errors;
+    fs.views = views;
     fs
+}
+
+/// Is `r` inside one of `regions`? (A zero-width node, a token the error
+/// recovery assumed, counts at either end.)
+fn inside(regions: &[Range<usize>], r: &Range<usize>) -> bool {
+    regions
+        .iter()
+        .any(|g| g.start <= r.start && r.end <= g.end && (r.start < g.end || r.start == r.end))
+}
+
+/// What phase 1 gathers, over the whole-file tree and the trees of each
+/// configuration of a [`crate::configs::View`]; a definition or
+/// prototype seen in several configurations is one (same name offset).
+#[derive(Default)]
+struct Phase1 {
+    funcs: Vec<FuncDef>,
+    func_at: HashMap<usize, usize>,
+    protos: Vec<Proto>,
+    file_vars: HashSet<String>,
+    static_names: HashSet<String>,
+    /// Name offset → index in `funcs` / seen prototype name offsets.
+    func_by_name: HashMap<usize, usize>,
+    proto_seen: HashSet<usize>,
+}
+
+impl Phase1 {
+    fn visit(
+        &mut self,
+        src: &[u8],
+        static_at: &[usize],
+        lines: &Lines,
+        root: Node,
+        skip: &[Range<usize>],
+    ) {
+        walk(root, |fr, anc| {
+            let n = fr.node;
+            if inside(skip, &n.byte_range()) {
+                return false;
+            }
+            match n.kind() {
+                "function_definition" => {
+                    let in_error = anc.iter().any(|a| a.node.is_error());
+                    self.function(src, static_at, lines, n, in_error);
+                    false
+                }
+                "declaration" => {
+                    let in_error = anc.iter().any(|a| a.node.is_error());
+                    self.declaration(src, static_at, n, in_error);
+                    // Initialisers hold nothing phase 1 needs.
+                    false
+                }
+                "preproc_def" | "preproc_function_def" | "comment" | "string_literal" => false,
+                _ => true,
+            }
+        });
+    }
+
+    fn function(
+        &mut self,
+        src: &[u8],
+        static_at: &[usize],
+        lines: &Lines,
+        n: Node,
+        in_error: bool,
+    ) {
+        let idx = self.funcs.len();
+        let first_proto = self.protos.len();
+        let f = scan_function(src, static_at, lines, n, in_error, idx, &mut self.protos);
+        if f.is_static {
+            self.static_names.insert(f.name.clone());
+        }
+        match self.func_by_name.get(&f.name_at) {
+            Some(&i) => {
+                // Another configuration of a definition seen already.
+                let g = &mut self.funcs[i];
+                g.declared.extend(f.declared);
+                g.pyctx_vars.extend(f.pyctx_vars);
+                g.idents.extend(f.idents);
+                g.positional_attr |= f.positional_attr;
+                if g.refused.is_none() {
+                    g.refused = f.refused;
+                }
+                for p in &mut self.protos[first_proto..] {
+                    p.in_func = Some(i);
+                }
+                self.func_at.insert(n.start_byte(), i);
+            }
+            None => {
+                self.func_by_name.insert(f.name_at, idx);
+                self.func_at.insert(n.start_byte(), idx);
+                self.funcs.push(f);
+            }
+        }
+        let protos = std::mem::take(&mut self.protos);
+        self.protos = protos
+            .into_iter()
+            .enumerate()
+            .filter(|(k, p)| *k < first_proto || self.proto_seen.insert(p.name_at))
+            .map(|(_, p)| p)
+            .collect();
+    }
+
+    fn declaration(&mut self, src: &[u8], static_at: &[usize], n: Node, in_error: bool) {
+        let st = has_static(src, n, static_at);
+        let mut c = n.walk();
+        let decls: Vec<Node> = n.children_by_field_name("declarator", &mut c).collect();
+        for d in decls {
+            match name_declarator(d) {
+                Ok(Some(fd)) => {
+                    let id = fd.child_by_field_name("declarator").unwrap();
+                    let name = text(src, id).to_string();
+                    if st {
+                        self.static_names.insert(name.clone());
+                    }
+                    if !self.proto_seen.insert(id.start_byte()) {
+                        continue;
+                    }
+                    self.protos.push(Proto {
+                        name,
+                        name_at: id.start_byte(),
+                        in_func: None,
+                        params: param_list(src, fd.child_by_field_name("parameters").unwrap()),
+                        in_error,
+                        opaque: false,
+                        positional_attr: positional_attribute(&src[n.byte_range()]),
+                    });
+                }
+                Ok(None) => {
+                    if let Some(id) = declared_name(d) {
+                        self.file_vars.insert(text(src, id).to_string());
+                    }
+                }
+                Err(_) => {
+                    // A declarator the engine does not follow
+                    // (`f(args) MACRO((attrs));`): the function it
+                    // names must keep its signature.
+                    if let Some(id) = innermost_identifier(d) {
+                        if !self.proto_seen.insert(id.start_byte()) {
+                            continue;
+                        }
+                        self.protos.push(Proto {
+                            name: text(src, id).to_string(),
+                            name_at: id.start_byte(),
+                            in_func: None,
+                            params: ParamList {
+                                open: id.end_byte(),
+                                shape: ParamShape::Empty,
+                                first_pyctx: None,
+                            },
+                            in_error,
+                            opaque: true,
+                            positional_attr: false,
+                        });
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn scan_function(
     src: &[u8],
+    static_at: &[usize],
     lines: &Lines,
     n: Node,
     in_error: bool,
@@ -864,7 +972,7 @@ fn scan_function(
         name,
         name_at,
         range: n.byte_range(),
-        is_static: has_static(src, n),
+        is_static: has_static(src, n, static_at),
         params,
         body_open,
         body_close,
@@ -900,10 +1008,151 @@ pub fn collect_occurrences(
         let k = marks.partition_point(|&m| m < r.start);
         k < marks.len() && marks[k] < r.end
     };
-    let root = fs.tree.root_node();
+    let skip: Vec<Range<usize>> = fs.views.iter().map(|v| v.range.clone()).collect();
+    occurrences_in(
+        src,
+        fs,
+        fs.tree.root_node(),
+        &skip,
+        &[],
+        &holds_mark,
+        interesting,
+        &mut out,
+    );
+    for v in &fs.views {
+        let mut seen: HashMap<usize, usize> = HashMap::new();
+        let from = out.len();
+        for t in &v.trees {
+            let mut found = Vec::new();
+            occurrences_in(
+                src,
+                fs,
+                t.root_node(),
+                &[],
+                &v.varied,
+                &holds_mark,
+                interesting,
+                &mut found,
+            );
+            for o in found {
+                match seen.get(&o.at) {
+                    Some(&k) => {
+                        // Seen in another configuration: it must be the
+                        // same kind of use, or it is unsure.
+                        let same =
+                            std::mem::discriminant(&out[k].kind) == std::mem::discriminant(&o.kind);
+                        if !same {
+                            out[k].in_error = true;
+                        }
+                    }
+                    None => {
+                        seen.insert(o.at, out.len());
+                        out.push(o);
+                    }
+                }
+            }
+        }
+        out[from..].sort_by_key(|o| o.at);
+    }
+    hidden_sites(src, fs, interesting, &mut out);
+    out.sort_by_key(|o| o.at);
+    // One spelling is one use, whichever tree shows it.
+    out.dedup_by_key(|o| o.at);
+    out
+}
+
+/// Sites of macros that stand for syntax (`{`, `}`, a statement without
+/// `;`; blanked for the parser, see [`crate::macros::Role`]): each is an
+/// expansion of its macro, and the names in its arguments are uses the
+/// tree does not show: calls there are marked `in_error` (left as
+/// written), other uses are uses as values.
+fn hidden_sites(
+    src: &[u8],
+    fs: &FileScan,
+    interesting: &(dyn Fn(&str) -> bool + Sync),
+    out: &mut Vec<Occ>,
+) {
+    use lex::Tok;
+    let func_of = |at: usize| fs.funcs.iter().position(|f| f.range.contains(&at));
+    let in_cond = |func: Option<usize>, at: usize| {
+        func.is_some_and(|f| {
+            fs.dir.conditionals.iter().any(|c| {
+                let s = c.span();
+                s.contains(&at) && fs.funcs[f].range.contains(&s.start)
+            })
+        })
+    };
+    let call = |open: usize| {
+        OccKind::Call(CallInfo {
+            open,
+            empty: false,
+            newline_after_open: false,
+            first: FirstArg::Other,
+            lvalue: false,
+        })
+    };
+    for (name, at) in &fs.hidden_macros {
+        if !interesting(name) {
+            continue;
+        }
+        let k = fs.toks.partition_point(|t| t.start < *at);
+        let open = fs
+            .toks
+            .get(k + 1)
+            .filter(|t| t.kind == Tok::Punct(b'('))
+            .map(|t| t.start);
+        let func = func_of(*at);
+        out.push(Occ {
+            name: name.clone(),
+            at: *at,
+            func,
+            kind: open.map_or(OccKind::Other, call),
+            in_error: false,
+            in_cond: in_cond(func, *at),
+        });
+    }
+    for r in &fs.hidden_args {
+        for j in r.clone() {
+            let t = fs.toks[j];
+            let w = std::str::from_utf8(&src[t.start..t.end]).unwrap_or("");
+            if t.kind != Tok::Ident || !interesting(w) {
+                continue;
+            }
+            // A call the engine cannot edit (in_error); any other use of a
+            // name is a use as a value (address taken).
+            let next = fs.toks.get(j + 1).filter(|n| n.kind == Tok::Punct(b'('));
+            let func = func_of(t.start);
+            out.push(Occ {
+                name: w.to_string(),
+                at: t.start,
+                func,
+                kind: next.map_or(OccKind::Other, |n| call(n.start)),
+                in_error: next.is_some(),
+                in_cond: in_cond(func, t.start),
+            });
+        }
+    }
+}
+
+/// Phase 2 over one tree: `skip` regions are left out, code in `varied`
+/// groups is conditional.
+#[allow(clippy::too_many_arguments)]
+fn occurrences_in(
+    src: &[u8],
+    fs: &FileScan,
+    root: Node,
+    skip: &[Range<usize>],
+    varied: &[Range<usize>],
+    holds_mark: &dyn Fn(Range<usize>) -> bool,
+    interesting: &(dyn Fn(&str) -> bool + Sync),
+    out: &mut Vec<Occ>,
+) {
     let mut cur_func: Option<(usize, usize)> = None; // (func index, end byte)
     walk(root, |fr, anc| {
         let n = fr.node;
+        if inside(skip, &n.byte_range()) {
+            return false;
+        }
         if let Some((_, end)) = cur_func {
             if n.start_byte() >= end {
                 cur_func = None;
@@ -950,20 +1199,21 @@ pub fn collect_occurrences(
         let in_error = n.is_missing() || anc.iter().any(|a| a.node.is_error());
         let func = cur_func.map(|(i, _)| i);
         let in_cond = func.is_some()
-            && anc
-                .iter()
-                .rev()
-                .take_while(|a| a.node.kind() != "function_definition")
-                .any(|a| {
-                    matches!(
-                        a.node.kind(),
-                        "preproc_if"
-                            | "preproc_ifdef"
-                            | "preproc_elif"
-                            | "preproc_else"
-                            | "preproc_elifdef"
-                    )
-                });
+            && (varied.iter().any(|g| g.contains(&n.start_byte()))
+                || anc
+                    .iter()
+                    .rev()
+                    .take_while(|a| a.node.kind() != "function_definition")
+                    .any(|a| {
+                        matches!(
+                            a.node.kind(),
+                            "preproc_if"
+                                | "preproc_ifdef"
+                                | "preproc_elif"
+                                | "preproc_else"
+                                | "preproc_elifdef"
+                        )
+                    }));
         let parent = anc.last().map(|a| a.node);
         let kind = match (parent.map(|p| p.kind()), fr.field) {
             (Some("call_expression"), Some("function")) if func.is_some() => {
@@ -1017,7 +1267,6 @@ pub fn collect_occurrences(
         });
         false
     });
-    out
 }
 
 fn call_info(src: &[u8], call: Node, anc: &[Frame]) -> CallInfo {

@@ -77,10 +77,23 @@ fn compiler() -> Compilers {
 
 impl Compilers {
     fn check(&self, label: &str, files: &[(PathBuf, String)]) -> Result<(), String> {
+        self.check_with(label, files, &[])
+    }
+
+    /// [`Compilers::check`] with extra flags (`-DNDEBUG`: a configuration).
+    fn check_with(
+        &self,
+        label: &str,
+        files: &[(PathBuf, String)],
+        extra: &[String],
+    ) -> Result<(), String> {
         let errors: Vec<String> = self
             .0
             .iter()
-            .filter_map(|c| c.check(&format!("{label}-{}", c.version), files).err())
+            .filter_map(|c| {
+                c.check(&format!("{label}-{}", c.version), files, extra)
+                    .err()
+            })
             .collect();
         if errors.is_empty() {
             Ok(())
@@ -93,7 +106,12 @@ impl Compilers {
 impl Compiler {
     /// Syntax-check every `.c` file of `files` (written under a fresh
     /// directory, so `#include "x.h"` finds the migrated headers).
-    fn check(&self, label: &str, files: &[(PathBuf, String)]) -> Result<(), String> {
+    fn check(
+        &self,
+        label: &str,
+        files: &[(PathBuf, String)],
+        extra: &[String],
+    ) -> Result<(), String> {
         let dir = std::env::temp_dir().join(format!(
             "pyctx-rewrite-compile-{}-{}",
             std::process::id(),
@@ -116,6 +134,7 @@ impl Compiler {
                 .args(&cc_words[1..])
                 .args(["-fsyntax-only", "-Wall", "-Werror"])
                 .args(&self.flags)
+                .args(extra)
                 .arg(format!("-I{}", dest.parent().unwrap().display()))
                 .arg(&dest)
                 .output()
@@ -305,6 +324,19 @@ fn spine_random_halves_compile() {
     }
 }
 
+/// The configurations of a golden case: each line of its `configs` file
+/// is one set of extra flags (`-DNDEBUG`; an empty line: none). Without
+/// the file, one configuration without extra flags.
+fn configs(case: &Path) -> Vec<Vec<String>> {
+    match std::fs::read_to_string(case.join("configs")) {
+        Ok(text) => text
+            .lines()
+            .map(|l| l.split_whitespace().map(str::to_string).collect())
+            .collect(),
+        Err(_) => vec![vec![]],
+    }
+}
+
 #[test]
 fn golden_after_trees_compile() {
     let cc = compiler();
@@ -317,12 +349,28 @@ fn golden_after_trees_compile() {
     cases.sort();
     let mut errors = Vec::new();
     for c in cases {
-        let files: Vec<(PathBuf, String)> = read_dir_files(&c.join("after"))
-            .into_iter()
-            .map(|s| (s.path, s.text))
-            .collect();
-        if let Err(e) = cc.check(&c.file_name().unwrap().to_string_lossy(), &files) {
-            errors.push(e);
+        // A case with configurations also proves a compiler accepts its
+        // input: `before/` compiles in each of them too.
+        let trees: &[&str] = if c.join("configs").exists() {
+            &["before", "after"]
+        } else {
+            &["after"]
+        };
+        for tree in trees {
+            let files: Vec<(PathBuf, String)> = read_dir_files(&c.join(tree))
+                .into_iter()
+                .map(|s| (s.path, s.text))
+                .collect();
+            for flags in configs(&c) {
+                let label = format!(
+                    "{}-{tree}{}",
+                    c.file_name().unwrap().to_string_lossy(),
+                    flags.concat()
+                );
+                if let Err(e) = cc.check_with(&label, &files, &flags) {
+                    errors.push(e);
+                }
+            }
         }
     }
     assert!(errors.is_empty(), "{}", errors.join("\n"));
