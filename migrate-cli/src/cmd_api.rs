@@ -68,8 +68,7 @@ fn header_status(interp: &Interpreter) -> Result<HashMap<String, Option<String>>
     for line in skipped.lines() {
         // file \t name \t reason
         let mut cols = line.splitn(3, '\t');
-        let (Some(file), Some(name), Some(reason)) = (cols.next(), cols.next(), cols.next())
-        else {
+        let (Some(file), Some(name), Some(reason)) = (cols.next(), cols.next(), cols.next()) else {
             continue;
         };
         if file != full {
