@@ -209,8 +209,9 @@ def _spine_suite(venv, target, work):
 
 
 def _build_spine(venv, project, work, compat):
-    run([venv.python, "-m", "pip", "install", "-q", "--no-index", "--find-links", WHEELS,
-         "setuptools"])
+    # --upgrade: ensurepip's setuptools of 3.9-3.11 has no bdist_wheel of its own.
+    run([venv.python, "-m", "pip", "install", "-q", "--upgrade", "--no-index",
+         "--find-links", WHEELS, "setuptools"])
     env = dict(venv.env, SPINE_VARIANT="legacy",
                CFLAGS=" ".join(venv.flags("--cflags", *(["--compat"] if compat else []))),
                LDFLAGS=" ".join(venv.flags("--ldflags", *(["--compat"] if compat else []))))

@@ -167,13 +167,20 @@ pub fn is_supported(major: u32, minor: u32) -> bool {
     SUPPORTED_VERSIONS.contains(&format!("{major}.{minor}").as_str())
 }
 
+/// Every supported version as `(major, minor)`, oldest first: what code
+/// that evaluates version conditions iterates over instead of a range of
+/// its own.
+pub fn supported() -> impl Iterator<Item = (u32, u32)> {
+    SUPPORTED_VERSIONS.iter().map(|v| {
+        let (major, minor) = v.split_once('.').expect("SUPPORTED_VERSIONS holds X.Y");
+        (
+            major.parse().expect("a number"),
+            minor.parse().expect("a number"),
+        )
+    })
+}
+
 /// The oldest supported version as `(major, minor)`: `(3, 9)`.
 pub fn oldest() -> (u32, u32) {
-    let (major, minor) = SUPPORTED_VERSIONS[0]
-        .split_once('.')
-        .expect("SUPPORTED_VERSIONS holds X.Y");
-    (
-        major.parse().expect("a number"),
-        minor.parse().expect("a number"),
-    )
+    supported().next().expect("SUPPORTED_VERSIONS is not empty")
 }

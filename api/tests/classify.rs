@@ -253,6 +253,11 @@ fn discovery_picks_the_newest_patch_of_each_supported_minor() {
         .collect();
     assert_eq!(others, ["3.8.18"]);
     assert_eq!(found.missing, ["3.10", "3.13"]);
+    let versions: Vec<String> = pyctx_api::pythons::supported()
+        .map(|(major, minor)| format!("{major}.{minor}"))
+        .collect();
+    assert_eq!(versions, pyctx_api::SUPPORTED_VERSIONS);
+    assert_eq!(pyctx_api::pythons::oldest(), (3, 9));
     assert_eq!(
         pyctx_api::pythons::missing_versions(&["3.9".into(), "3.11".into(), "3.12".into()]),
         ["3.10", "3.13"]
