@@ -12,6 +12,8 @@
   ``get_include()`` agree with the command; the spine fixture builds via
   compat and, migrated by that ``pyctx``, with the flags it prints, and
   passes its suite, with the calls going where each build says.
+- ``cargo install --path migrate-cli`` gives the same binary, reading the
+  checkout's data, and the data ``scripts/stage-data`` lays out beside it.
 - Bad input: the same wheel on a CPython pyctx does not support, no C
   compiler, an unsupported interpreter for ``--pkg-config``: a message
   naming the problem, exit 2.
@@ -232,6 +234,30 @@ def test_spine_builds_via_compat_and_migrated(venv, tmp_path):
     assert compat[0] == migrated[0], (compat[0], migrated[0])
     assert len(compat[1]["legacy_calls"]) >= MIN_DISTINCT and not compat[1]["ctx_calls"]
     assert len(migrated[1]["ctx_calls"]) >= MIN_DISTINCT, migrated[1]
+
+
+def test_cargo_install_gives_the_same_binary(tmp_path):
+    """`cargo install --path migrate-cli` (same target dir: no rebuild) gives
+    the workspace's binary; it reads the checkout, and after
+    `scripts/stage-data PREFIX` the data beside it."""
+    prefix = tmp_path / "prefix"
+    run(["cargo", "install", "--quiet", "--locked", "--path", ROOT / "migrate-cli",
+         "--root", prefix, "--target-dir", ROOT / "target"])
+    installed = prefix / "bin" / "pyctx"
+    assert installed.read_bytes() == build.pyctx_bin().read_bytes()
+    python = build.interpreters()[VERSIONS[-1]]
+    env = dict(os.environ, PYCTX_NO_CARGO="1")
+    env.pop("PYCTX_HOME", None)
+
+    def includes():
+        out = run([installed, "flags", "--cflags", "--python", python], env=env).stdout
+        return out.split()[-1]
+
+    assert includes() == "-I%s" % (ROOT / "runtime" / "include")
+    run([ROOT / "scripts" / "stage-data", prefix])
+    assert includes() == "-I%s" % (prefix / "share" / "pyctx" / "include")
+    lib = run([installed, "flags", "--ldflags", "--python", python], env=env).stdout
+    assert str(prefix / "share" / "pyctx" / "lib" / "libpyctx.a") in lib.split()
 
 
 # ------------------------------------------------------------------ bad input
