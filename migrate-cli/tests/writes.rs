@@ -283,3 +283,22 @@ fn engine_errors_write_nothing() {
     assert!(stderr(&out).contains("nothing written (1 file(s) to change)"));
     assert_same(&snapshot(&dir), &before, "unchanged");
 }
+
+#[test]
+fn a_project_definition_of_pyctx_stops_that_file_with_an_error() {
+    // The migrated code would use the project's `PyCtx`, not the runtime's
+    // context type: an error naming the definition, and nothing written.
+    let dir = project("pyctx-defined");
+    let defines =
+        "#include <Python.h>\n#define PyCtx int\n".to_string() + &needs_ctx("other")[20..];
+    std::fs::write(dir.join("other.c"), defines).unwrap();
+    let before = snapshot(&dir);
+    let out = pyctx(&["migrate", "--write", s(&dir)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("other.c:2:9: error[check]: the file defines `PyCtx` (a macro)"),
+        "{err}"
+    );
+    assert_same(&snapshot(&dir), &before, "unchanged");
+}

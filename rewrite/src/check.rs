@@ -272,6 +272,7 @@ impl Checker {
         for (fi, t) in after.iter().enumerate() {
             if let Some(t) = t {
                 out.extend(include_seen(fi, t));
+                out.extend(context_type_taken(fi, m.files[fi].src()));
             }
         }
         out
@@ -405,6 +406,53 @@ fn judge(
     })
 }
 
+/// A file that defines `PyCtx` itself (a macro, or a typedef) would give
+/// the migrated code its own meaning of the name instead of the runtime's
+/// context type: the file is not changed, and the error says what to
+/// rename. (A local variable or parameter named `PyCtx` only shadows the
+/// type where it is in scope, which the prologue and parameter come before.)
+fn context_type_taken(fi: FileId, src: &[u8]) -> Option<Violation> {
+    let toks = lex::lex(src);
+    let dir = lex::scan_directives(src, &toks);
+    let macro_at = dir
+        .macros
+        .iter()
+        .find(|d| d.name == "PyCtx")
+        .map(|d| (d.name_at, "a macro"));
+    let typedef_at = || {
+        let code: Vec<&lex::Token> = toks
+            .iter()
+            .filter(|t| !matches!(t.kind, Tok::Comment | Tok::Newline))
+            .collect();
+        let mut in_typedef = false;
+        for (k, t) in code.iter().enumerate() {
+            let word = &src[t.start..t.end];
+            match t.kind {
+                Tok::Ident if word == b"typedef" => in_typedef = true,
+                Tok::Punct(b';') => in_typedef = false,
+                Tok::Ident if in_typedef && word == b"PyCtx" => {
+                    let next = code.get(k + 1).map(|n| n.kind);
+                    if matches!(next, Some(Tok::Punct(b';' | b',' | b'['))) {
+                        return Some((t.start, "a type"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    };
+    let (at, what) = macro_at.or_else(typedef_at)?;
+    Some(Violation {
+        file: fi,
+        at,
+        message: format!(
+            "the file defines `PyCtx` ({what}), the name of pyctx's context type: \
+             rename it to migrate this file"
+        ),
+        nodes: Vec::new(),
+    })
+}
+
 /// A changed file must include `pyctx.h` where every configuration sees
 /// it, before anything uses `PyCtx`.
 fn include_seen(fi: FileId, text: &str) -> Option<Violation> {
@@ -447,6 +495,20 @@ mod tests {
 
     fn names(v: &[&'static str]) -> HashSet<&'static str> {
         v.iter().copied().collect()
+    }
+
+    #[test]
+    fn a_project_definition_of_pyctx_is_an_error() {
+        let taken = |src: &str| context_type_taken(0, src.as_bytes()).map(|v| v.at);
+        assert_eq!(taken("#define PyCtx int\nint f(void);\n"), Some(8));
+        assert_eq!(taken("typedef struct s *PyCtx;\n"), Some(18));
+        assert_eq!(taken("typedef int A, PyCtx;\n"), Some(15));
+        // Uses of the runtime's type, and locals named PyCtx, are not.
+        assert_eq!(
+            taken("int f(PyCtx ctx) { int PyCtx = 1; return PyCtx; }\n"),
+            None
+        );
+        assert_eq!(taken("typedef PyCtx my_ctx;\n"), None);
     }
 
     #[test]

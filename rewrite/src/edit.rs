@@ -698,11 +698,14 @@ pub(crate) fn apply(m: &Model, fi: FileId, mut edits: Vec<Edit>) -> Result<Appli
     let mut include_added = false;
     if !edits.is_empty() {
         // An include of pyctx.h inside a conditional group does not count:
-        // some configuration would miss it.
+        // some configuration would miss it. Nor does one after the first
+        // edit: what the edits add would come before the declarations.
         let lines = &f.scan.dir.directive_lines;
         let depths = crate::pp::depths(f.src(), &f.scan.toks, lines);
+        let first_edit = edits.iter().map(|e| e.at).min().unwrap_or(usize::MAX);
         let has = f.scan.dir.includes.iter().any(|i| {
             (i.path == "pyctx.h" || i.path.ends_with("/pyctx.h"))
+                && f.scan.toks[i.hash_tok].start < first_edit
                 && lines
                     .iter()
                     .position(|r| r.start == i.hash_tok)

@@ -36,10 +36,22 @@ pub struct Token {
 /// Split `src` into tokens. Whitespace and escaped newlines are dropped;
 /// unterminated literals end at the end of their line (as in skipped
 /// preprocessor groups), unterminated block comments at the end of the file.
+/// Length of a leading UTF-8 byte order mark (0 or 3).
+pub fn bom_len(src: &[u8]) -> usize {
+    if src.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    }
+}
+
 pub fn lex(src: &[u8]) -> Vec<Token> {
     let mut out = Vec::with_capacity(src.len() / 4);
     let n = src.len();
-    let mut i = 0;
+    // A UTF-8 byte order mark is not part of the first line (GCC and Clang
+    // skip it): without this, a first-line `#include` would not be seen
+    // as a directive.
+    let mut i = bom_len(src);
     while i < n {
         let c = src[i];
         match c {

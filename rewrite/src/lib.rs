@@ -521,7 +521,7 @@ impl Code {
             Code::ThreadSwitch => "a function that switches the thread state (`PyGILState_Ensure`, ...) stays legacy",
             Code::Options => "the options cannot be honoured (a context name that is not a C identifier)",
             Code::Trampoline => "an entry point keeps `PyCtx_Get()` instead of a trampoline, and why",
-            Code::Check => "the output check found a call or prototype whose argument count would no longer match, or an include outside every configuration; the functions involved kept their signatures",
+            Code::Check => "the output check found a call or prototype whose argument count would no longer match, or an include outside every configuration (the functions involved kept their signatures), or the file defines `PyCtx` itself (an error: the file is not changed)",
             Code::Verify => "with verification, a function whose rewrite added a compiler error was backed out (left legacy)",
             Code::Internal => "a bug in pyctx (overlapping edits, a panic while processing the file); that file is not changed",
             Code::Walk => "a folder entry that cannot be followed (symlink loop, dangling link, unreadable) is skipped",

@@ -52,7 +52,9 @@ pub enum Role {
     /// type`): the name written `static` (or blank), the parentheses blank,
     /// the arguments kept.
     Wrapper { is_static: bool },
-    /// An operator spelled as a word (`and` → `&&`): written as the operator.
+    /// An operator spelled as a word (`and` → `&&`), or a word standing for
+    /// the keyword `void` (`#define VOID void`): written as what it stands
+    /// for.
     Op(String),
 }
 
@@ -709,6 +711,15 @@ impl Classifier<'_> {
     /// operator.
     fn statement(&mut self, name: &str, d: &Def) -> Option<Role> {
         let body = &d.body;
+        // `#define VOID void`: written as its keyword, so `f(VOID)` parses as
+        // the empty parameter list it is.
+        if d.params.is_none()
+            && body.len() == 1
+            && body[0] == (Tok::Ident, "void".to_string())
+            && name.len() >= 4
+        {
+            return Some(Role::Op("void".into()));
+        }
         // One invocation of a macro with a role of this kind: that role.
         if let Some((r, end)) = self.invoked(body, 0) {
             if end == body.len() && matches!(r, Role::Open | Role::Close | Role::Stmt | Role::Head)
@@ -919,6 +930,20 @@ mod tests {
         );
         assert_eq!(r.object.get("TYPE"), None);
         assert_eq!(r.function.get("ID"), None);
+    }
+
+    #[test]
+    fn a_word_for_void_is_written_void() {
+        let r = roles(
+            "#define VOID void
+#define V void
+#define PVOID void *
+",
+        );
+        assert_eq!(r.object.get("VOID"), Some(&Role::Op("void".into())));
+        // Too short to hold the keyword, or more than the keyword: no role.
+        assert_eq!(r.object.get("V"), None);
+        assert_eq!(r.object.get("PVOID"), None);
     }
 
     #[test]

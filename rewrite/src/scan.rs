@@ -335,14 +335,25 @@ fn newline_after(src: &[u8], at: usize) -> bool {
     i < src.len() && (src[i] == b'\n' || src[i] == b'\r')
 }
 
-fn param_list(src: &[u8], list: Node) -> ParamList {
+/// What phase 1 needs of the mask besides the parse: the sites of macros
+/// standing for `static` that were too short to be written so, and the
+/// masked text (where `VOID` of `#define VOID void` reads `void`).
+#[derive(Clone, Copy)]
+struct Marks<'a> {
+    static_at: &'a [usize],
+    masked: &'a [u8],
+}
+
+fn param_list(src: &[u8], masked: &[u8], list: Node) -> ParamList {
     let open = list.start_byte();
     let kids = named_children(list);
     let shape = if kids.is_empty() {
         ParamShape::Empty
     } else if kids.len() == 1
         && kids[0].kind() == "parameter_declaration"
-        && text(src, kids[0]) == "void"
+        && masked
+            .get(kids[0].byte_range())
+            .is_some_and(|t| t.trim_ascii() == b"void")
     {
         ParamShape::Void(kids[0].byte_range())
     } else {
@@ -595,10 +606,14 @@ pub fn scan_file(src: &[u8], lexed: Lexed, roles: FileRoles) -> FileScan {
     let skip: Vec<Range<usize>> = views.iter().map(|v| v.range.clone()).collect();
     let tree = fs.tree.clone();
     let mut acc = Phase1::default();
-    acc.visit(src, &masked.static_at, &fs.lines, tree.root_node(), &skip);
+    let marks = Marks {
+        static_at: &masked.static_at,
+        masked: &masked.text,
+    };
+    acc.visit(src, marks, &fs.lines, tree.root_node(), &skip);
     for v in &views {
         for t in &v.trees {
-            acc.visit(src, &masked.static_at, &fs.lines, t.root_node(), &[]);
+            acc.visit(src, marks, &fs.lines, t.root_node(), &[]);
         }
     }
     // Top-level errors: ERROR / MISSING nodes outside function definitions.
@@ -663,7 +678,7 @@ impl Phase1 {
     fn visit(
         &mut self,
         src: &[u8],
-        static_at: &[usize],
+        marks: Marks,
         lines: &Lines,
         root: Node,
         skip: &[Range<usize>],
@@ -676,12 +691,12 @@ impl Phase1 {
             match n.kind() {
                 "function_definition" => {
                     let in_error = anc.iter().any(|a| a.node.is_error());
-                    self.function(src, static_at, lines, n, in_error);
+                    self.function(src, marks, lines, n, in_error);
                     false
                 }
                 "declaration" => {
                     let in_error = anc.iter().any(|a| a.node.is_error());
-                    self.declaration(src, static_at, n, in_error);
+                    self.declaration(src, marks, n, in_error);
                     // Initialisers hold nothing phase 1 needs.
                     false
                 }
@@ -691,17 +706,10 @@ impl Phase1 {
         });
     }
 
-    fn function(
-        &mut self,
-        src: &[u8],
-        static_at: &[usize],
-        lines: &Lines,
-        n: Node,
-        in_error: bool,
-    ) {
+    fn function(&mut self, src: &[u8], marks: Marks, lines: &Lines, n: Node, in_error: bool) {
         let idx = self.funcs.len();
         let first_proto = self.protos.len();
-        let f = scan_function(src, static_at, lines, n, in_error, idx, &mut self.protos);
+        let f = scan_function(src, marks, lines, n, in_error, idx, &mut self.protos);
         if f.is_static {
             self.static_names.insert(f.name.clone());
         }
@@ -736,8 +744,8 @@ impl Phase1 {
             .collect();
     }
 
-    fn declaration(&mut self, src: &[u8], static_at: &[usize], n: Node, in_error: bool) {
-        let st = has_static(src, n, static_at);
+    fn declaration(&mut self, src: &[u8], marks: Marks, n: Node, in_error: bool) {
+        let st = has_static(src, n, marks.static_at);
         let is_ctx = n.child_by_field_name("type").map(|t| text(src, t)) == Some("PyCtx");
         let mut c = n.walk();
         let decls: Vec<Node> = n.children_by_field_name("declarator", &mut c).collect();
@@ -756,7 +764,11 @@ impl Phase1 {
                         name,
                         name_at: id.start_byte(),
                         in_func: None,
-                        params: param_list(src, fd.child_by_field_name("parameters").unwrap()),
+                        params: param_list(
+                            src,
+                            marks.masked,
+                            fd.child_by_field_name("parameters").unwrap(),
+                        ),
                         in_error,
                         opaque: false,
                         positional_attr: positional_attribute(&src[n.byte_range()]),
@@ -802,7 +814,7 @@ impl Phase1 {
 
 fn scan_function(
     src: &[u8],
-    static_at: &[usize],
+    marks: Marks,
     lines: &Lines,
     n: Node,
     in_error: bool,
@@ -843,7 +855,7 @@ fn scan_function(
         }
     };
     let params_node = fdecl.and_then(|fd| fd.child_by_field_name("parameters"));
-    let params = params_node.map(|p| param_list(src, p));
+    let params = params_node.map(|p| param_list(src, marks.masked, p));
     let tramp = trampoline_sig(src, n, fdecl);
     // K&R: declarations between the declarator and the body, or bare
     // identifiers as parameters.
@@ -857,6 +869,28 @@ fn scan_function(
             .unwrap_or(false);
         if kr_decls || kr_params {
             refused = Some("K&R-style (old-style) definition".to_string());
+        }
+    }
+    // A definition's parameter that is one bare name and no declarator
+    // (`f(VOID)`) is an old-style identifier (an implicit `int`) or a macro
+    // the engine cannot see through (for `void`, say): a parameter added
+    // beside it would not compile in either reading.
+    if refused.is_none() {
+        let bare = params_node.and_then(|p| {
+            named_children(p).into_iter().find(|ch| {
+                ch.kind() == "parameter_declaration"
+                    && ch.child_by_field_name("declarator").is_none()
+                    && ch.child_by_field_name("type").is_some_and(|t| {
+                        t.kind() == "type_identifier" && t.byte_range() == ch.byte_range()
+                    })
+            })
+        });
+        if let Some(b) = bare {
+            refused = Some(format!(
+                "its parameter `{}` is a bare name: an old-style (K&R) parameter or a macro \
+                 whose expansion is not known here",
+                text(src, b)
+            ));
         }
     }
     if refused.is_none() && in_error {
@@ -921,6 +955,7 @@ fn scan_function(
                                     in_func: Some(idx),
                                     params: param_list(
                                         src,
+                                        marks.masked,
                                         fd.child_by_field_name("parameters").unwrap(),
                                     ),
                                     in_error: false,
@@ -993,7 +1028,7 @@ fn scan_function(
         name,
         name_at,
         range: n.byte_range(),
-        is_static: has_static(src, n, static_at),
+        is_static: has_static(src, n, marks.static_at),
         params,
         body_open,
         body_close,

@@ -183,7 +183,8 @@ pub(crate) fn include_edit(src: &[u8], fs: &FileScan) -> Edit {
         .toks
         .get(k)
         .map(|t| crate::lex::line_start_of(src, t.start))
-        .unwrap_or(0);
+        .unwrap_or(0)
+        .max(crate::lex::bom_len(src)); // the mark stays the file's first bytes
     Edit::insert(at, format!("{line}{eol}"))
 }
 
@@ -273,6 +274,21 @@ mod tests {
         assert_eq!(
             with_include(src),
             "#ifndef H\n#define H\n#include \"pyctx.h\"\nint f(void);\n#endif\n"
+        );
+    }
+
+    #[test]
+    fn include_stays_after_a_byte_order_mark() {
+        let bom = "\u{feff}";
+        let src = format!("{bom}#include <Python.h>\nint f(void);\n");
+        assert_eq!(
+            with_include(&src),
+            format!("{bom}#include <Python.h>\n#include \"pyctx.h\"\nint f(void);\n")
+        );
+        let src = format!("{bom}int f(void);\n");
+        assert_eq!(
+            with_include(&src),
+            format!("{bom}#include \"pyctx.h\"\nint f(void);\n")
         );
     }
 

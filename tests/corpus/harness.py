@@ -10,8 +10,9 @@ For each pinned package of packages.json and each CPython interpreter:
 2. unpack it once per session (the pristine tree is never built in);
 3. build variants, each from a fresh copy with ``PY -m pip install
    --no-build-isolation --no-deps --target T`` (the package's own build
-   settings; our flags only appended through CFLAGS/LDFLAGS):
-   * ``plain``: CFLAGS/LDFLAGS removed from the environment;
+   settings; our flags only appended through CPPFLAGS/LDFLAGS, see
+   pyctx_flags):
+   * ``plain``: CFLAGS/CPPFLAGS/LDFLAGS removed from the environment;
    * ``compat``: ``pyctx flags --cflags --compat`` / ``--ldflags``;
    * ``migrated``: the sources after ``pyctx migrate --write`` over all of
      the extension's .c/.h files, built with ``pyctx flags --cflags`` /
@@ -48,6 +49,7 @@ import collections
 import concurrent.futures
 import dataclasses
 import email.parser
+import functools
 import hashlib
 import json
 import os
@@ -405,19 +407,23 @@ def _flag_output(args: List[str], allow_empty: bool = False) -> List[str]:
 
 
 def pyctx_flags(python: str, compat: bool = True) -> Dict[str, str]:
-    """CFLAGS, CXXFLAGS and LDFLAGS for a compat build (legacy sources) or,
-    with compat=False, for migrated sources that include pyctx.h.
+    """CPPFLAGS and LDFLAGS for a compat build (legacy sources) or, with
+    compat=False, for migrated sources that include pyctx.h.
 
     Compat may live in the link step alone, so `--cflags --compat` may print
     nothing and `--ldflags --compat` carries it. A pyctx whose compat is
     header-only refuses `--ldflags --compat`; then its plain `--ldflags` is
     the right one.
 
-    setuptools compiles C++ with CXXFLAGS *instead of* the interpreter's
-    CFLAGS and ignores CFLAGS from the environment, so a C++ source would
-    never see our flags: CXXFLAGS is the interpreter's CFLAGS (what a plain
-    build uses) plus ours. When we have none (compat by linking), CXXFLAGS
-    is left unset, so the compile step is exactly the plain build's.
+    pyctx's compile flags are preprocessor flags (-I, -D), and they go in
+    CPPFLAGS: every setuptools appends CPPFLAGS to the interpreter's flags
+    for C and C++ alike, while CFLAGS is appended by some versions and
+    *replaces* the interpreter's CFLAGS (-O3 -DNDEBUG ...) in others
+    (setuptools 80), and C++ ignores it. Anything that is not a
+    preprocessor flag would go in CFLAGS/CXXFLAGS on top of the
+    interpreter's own, so the build keeps its optimisation either way. With
+    no compile flags (compat by linking) nothing is set: the compile step is
+    exactly the plain build's.
     """
     mode = ["--compat"] if compat else []
     cflags = _flag_output(["flags", "--cflags"] + mode + ["--python", python],
@@ -428,11 +434,37 @@ def pyctx_flags(python: str, compat: bool = True) -> Dict[str, str]:
         if not compat:
             raise
         ldflags = _flag_output(["flags", "--ldflags", "--python", python])
-    cflags_text = " ".join(shlex.quote(t) for t in cflags)
-    flags = {"CFLAGS": cflags_text, "LDFLAGS": " ".join(shlex.quote(t) for t in ldflags)}
-    if cflags:
-        flags["CXXFLAGS"] = (_config_var(python, "CFLAGS") + " " + cflags_text).strip()
+    flags = {"LDFLAGS": " ".join(shlex.quote(t) for t in ldflags)}
+    cpp, other = _split_preprocessor_flags(cflags)
+    if cpp:
+        flags["CPPFLAGS"] = " ".join(shlex.quote(t) for t in cpp)
+    if other:
+        text = " ".join(shlex.quote(t) for t in other)
+        stock = _config_var(python, "CFLAGS")
+        flags["CFLAGS"] = (stock + " " + text).strip()
+        flags["CXXFLAGS"] = (stock + " " + text).strip()
     return flags
+
+
+def _split_preprocessor_flags(tokens: List[str]) -> Tuple[List[str], List[str]]:
+    """(preprocessor flags, the rest): -I/-D/-U/-isystem/-include, with
+    their separate argument when they take one."""
+    cpp, other, i = [], [], 0
+    while i < len(tokens):
+        t = tokens[i]
+        if t in ("-I", "-D", "-U", "-isystem", "-include", "-iquote"):
+            cpp.extend(tokens[i:i + 2])
+            i += 2
+            continue
+        (cpp if t.startswith(("-I", "-D", "-U", "-isystem", "-include", "-iquote"))
+         else other).append(t)
+        i += 1
+    return cpp, other
+
+
+def compile_flags_of(env: Dict[str, str]) -> str:
+    """pyctx's compile flags as a build was given them (any variable)."""
+    return " ".join(env.get(k, "") for k in ("CPPFLAGS", "CFLAGS", "CXXFLAGS")).strip()
 
 
 def _config_var(python: str, name: str) -> str:
@@ -510,21 +542,36 @@ class MigrationRun:
     def totals(self) -> dict:
         return self.report.get("totals", {})
 
-    def spelled_calls(self) -> set:
-        """Names written followed by `(` in the migrated C sources."""
-        import re
-        names = set()
+    def _source_files(self) -> List[str]:
+        out = []
         for rel in self.paths:
             root = os.path.join(self.tree, rel)
-            files = [root] if os.path.isfile(root) else [
+            out.extend([root] if os.path.isfile(root) else [
                 os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs
-                if f.endswith(SOURCE_SUFFIXES)]
-            for f in files:
-                try:
-                    with open(f, encoding="utf-8", errors="replace") as fh:
-                        names.update(re.findall(r"\b([A-Za-z_]\w*)\s*\(", fh.read()))
-                except OSError:
-                    pass
+                if f.endswith(SOURCE_SUFFIXES)])
+        return out
+
+    def spelled_calls(self) -> set:
+        """Names written followed by `(` in the migrated C sources."""
+        names = set()
+        for f in self._source_files():
+            try:
+                with open(f, encoding="utf-8", errors="replace") as fh:
+                    names.update(re.findall(r"\b([A-Za-z_]\w*)\s*\(", fh.read()))
+            except OSError:
+                pass
+        return names
+
+    def spelled_identifiers(self) -> set:
+        """Every identifier written in the migrated C sources (object-like
+        macros such as Py_BEGIN_ALLOW_THREADS included)."""
+        names = set()
+        for f in self._source_files():
+            try:
+                with open(f, encoding="utf-8", errors="replace") as fh:
+                    names.update(re.findall(r"\b[A-Za-z_]\w*", fh.read()))
+            except OSError:
+                pass
         return names
 
     def functions_where(self, pred) -> List[dict]:
@@ -1555,6 +1602,52 @@ def probe_problems(run: BuildRun, pkg: dict) -> List[str]:
     return out
 
 
+# What runtime/src/symbolize.rs names the caller of a call made by a tail
+# jump: no return address points into the function that made it.
+TAIL_CALL_CALLER = "(a tail call)"
+
+
+@functools.lru_cache(maxsize=None)
+def cpython_header_calls(python: str) -> Dict[str, frozenset]:
+    """For each macro and static inline function of the interpreter's
+    headers, the names its body calls or uses (read from the headers
+    themselves, so it follows each version's definitions)."""
+    include = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['include'])"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    graph: Dict[str, set] = {}
+    for d, _, files in os.walk(include):
+        for name in files:
+            if not name.endswith(".h"):
+                continue
+            with open(os.path.join(d, name), encoding="utf-8", errors="replace") as f:
+                text = re.sub(r"/\*.*?\*/", " ", f.read(), flags=re.S).replace("\\\n", " ")
+            for m in re.finditer(r"^[ \t]*#[ \t]*define[ \t]+(\w+)(\([^)]*\))?(.*)$", text, re.M):
+                graph.setdefault(m.group(1), set()).update(
+                    re.findall(r"\b[A-Za-z_]\w*", m.group(3)))
+            for m in re.finditer(r"\bstatic\s+inline\b[^;{}()]*?\b(\w+)\s*\([^;{}]*?\)\s*\{", text):
+                depth, i = 1, m.end()
+                while depth and i < len(text):
+                    depth += {"{": 1, "}": -1}.get(text[i], 0)
+                    i += 1
+                graph.setdefault(m.group(1), set()).update(
+                    re.findall(r"\b([A-Za-z_]\w*)\s*\(", text[m.end():i]))
+    return {k: frozenset(v) for k, v in graph.items()}
+
+
+def header_calls_reached(python: str, used: set) -> set:
+    """The names that CPython's macros and inline functions reached from
+    `used` (what a package spells) call, transitively."""
+    graph = cpython_header_calls(python)
+    seen, todo = set(), [n for n in used if n in graph]
+    while todo:
+        for callee in graph.get(todo.pop(), ()):
+            if callee not in seen:
+                seen.add(callee)
+                todo.append(callee)
+    return seen
+
+
 def stats_problems(run: BuildRun, mig: Optional[MigrationRun]) -> List[str]:
     """PYCTX_STATS evidence: a migrated build makes ctx calls, and its only
     legacy calls come from functions the CLI reported as not (fully)
@@ -1585,19 +1678,31 @@ def stats_problems(run: BuildRun, mig: Optional[MigrationRun]) -> List[str]:
             return any(caller.startswith(pre) and caller.endswith(suf)
                        and len(caller) > len(pre + suf) for _, pre, suf in generated)
         spelled = mig.spelled_calls()
+        # CPython's own macros and inline functions that the package uses
+        # make calls of their own: PyObject_TypeCheck(ctx, o, t) expands to
+        # CPython's inline function that calls PyType_IsSubtype, and
+        # Py_BEGIN_ALLOW_THREADS calls PyEval_SaveThread. Those calls are in
+        # CPython's code, not the package's, so the CLI had nothing to
+        # rewrite; they count as legacy wherever they were expanded.
+        from_headers = header_calls_reached(run.python, mig.spelled_identifiers())
+        # A function the CLI left legacy (it switches the thread state, say)
+        # may be inlined into a migrated one, whose symbol then shows its
+        # calls.
+        kept = {c["name"] for f in mig.report.get("functions", [])
+                for c in f.get("legacy_calls", [])}
+        some_left_legacy = bool(reported)
 
-        def from_cpython_macro(api):
-            # Legacy calls made inside CPython's own macros from headers that
-            # pyctx.h does not reach (datetime.h's PyDateTime_IMPORT calls
-            # PyCapsule_Import, PyDate_Check calls PyType_IsSubtype): the
-            # package never spells the name, so the CLI had nothing to rewrite.
-            return api not in spelled
+        def inevitable(caller, api):
+            if api not in spelled or api in from_headers or api in kept:
+                return True
+            # A tail call leaves no return address to name its caller.
+            return caller == TAIL_CALL_CALLER and some_left_legacy
 
         unexplained = {}
         for c, calls in run.legacy_by_caller.items():
             if explained(c):
                 continue
-            left = {api: n for api, n in calls.items() if not from_cpython_macro(api)}
+            left = {api: n for api, n in calls.items() if not inevitable(c, api)}
             if left:
                 unexplained[c] = left
         if unexplained:
@@ -1829,7 +1934,7 @@ def compat_symbol_problems(plain: BuildRun, run: BuildRun) -> List[str]:
         out.append("plain .so has pyctx symbols: %s" % plain.pyctx_symbols[:10])
     if plain.object_pyctx_refs:
         out.append("plain object files reference pyctx: %s" % plain.object_pyctx_refs)
-    if run.env.get("CFLAGS", "").strip():
+    if compile_flags_of(run.env):
         if not run.object_pyctx_refs:
             out.append("compat object files reference no pyctx symbol (found: %r)"
                        % run.object_pyctx_refs)
