@@ -1,5 +1,8 @@
 """The main job, end to end (see scripts/demo):
 
+0. install pyctx as a user does: the wheel `scripts/wheel` builds from this
+   checkout, pip-installed into a fresh virtualenv; every step below runs
+   that installed `pyctx` (`--from-checkout`: target/release/pyctx instead);
 1. `pyctx migrate` the spine fixture's legacy sources (a copy) and show the
    diff and the porting status;
 2. build the unmodified sources with every API call routed through compat,
@@ -9,6 +12,7 @@
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -24,6 +28,19 @@ FIXTURE = ROOT / "fixtures" / "spine"
 
 def pyctx(*args):
     return subprocess.run([str(build.pyctx_bin()), *map(str, args)], capture_output=True, text=True)
+
+
+def install_wheel(base_python, tmp):
+    """pip install the wheel into a fresh virtualenv; point PYCTX_BIN at it."""
+    wheel = subprocess.run([str(ROOT / "scripts" / "wheel"), str(tmp / "dist")], check=True,
+                           capture_output=True, text=True).stdout.strip()
+    venv = tmp / "venv"
+    subprocess.run([str(base_python), "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index",
+                    wheel], check=True)
+    os.environ["PYCTX_BIN"] = str(venv / "bin" / "pyctx")
+    print(f"== 0. pip install {Path(wheel).name} into a fresh virtualenv: "
+          f"{os.environ['PYCTX_BIN']}")
 
 
 def run_suite(python, target, stats):
@@ -57,6 +74,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--python", default="3.12", help="CPython minor version (default 3.12)")
     ap.add_argument("--diff-lines", type=int, default=70, help="diff lines to show (default 70)")
+    ap.add_argument("--from-checkout", action="store_true",
+                    help="use target/release/pyctx instead of installing the wheel")
     args = ap.parse_args()
     pythons = build.interpreters()
     if args.python not in pythons:
@@ -65,6 +84,9 @@ def main():
     ok = True
     with tempfile.TemporaryDirectory(prefix="pyctx-demo-") as tmp:
         tmp = Path(tmp)
+        if not args.from_checkout:
+            found = {f["minor"]: f["path"] for f in build.python_list()["found"]}
+            install_wheel(found[args.python], tmp)
         project = tmp / "spine"
         shutil.copytree(FIXTURE, project, ignore=shutil.ignore_patterns("__pycache__"))
         sources = project / "legacy"

@@ -13,22 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Macros whose branches hold declarations for other platforms or build
-/// variants than the interpreter's own: a name declared only under one of
-/// them is not expected in the table. (The word appears in the condition;
-/// checked only for names the table lacks.)
-pub const PLATFORM_CONDITIONS: &[(&str, &str)] = &[
-    ("MS_WINDOWS", "Windows only"),
-    (
-        "USE_STACKCHECK",
-        "defined only for 32-bit Windows builds with MSVC",
-    ),
-    (
-        "HAVE_PTHREAD_STUBS",
-        "WebAssembly (WASI) builds without threads",
-    ),
-    ("Py_GIL_DISABLED", "free-threaded builds (python3.13t) only"),
-];
+pub use crate::exceptions::PLATFORM_CONDITIONS;
 
 /// One `PyAPI_FUNC` declaration found in the text.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,10 +22,14 @@
 pub mod abi;
 pub mod classify;
 pub mod coverage;
+pub mod data;
+pub mod exceptions;
 pub mod generate;
 pub mod model;
+pub mod pythons;
 
-pub use generate::{discover_interpreters, generate};
+pub use generate::generate;
+pub use pythons::discover_interpreters;
 
 pub use abi::{LimitedApi, WrapSymbol};
 pub use model::*;

@@ -210,9 +210,18 @@ impl Entry {
 }
 
 impl Table {
-    /// Path of the checked-in table.
+    /// The checked-in table of the checkout this crate was built from:
+    /// what build scripts compile in, `pyctx api generate` rewrites and the
+    /// tests check. A running `pyctx` reads [`Table::installed_path`].
     pub fn default_path() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("table.json")
+    }
+
+    /// The table a running `pyctx` reads: found by
+    /// [`crate::data::DataDir::locate`] (installed beside the binary, or
+    /// the checkout).
+    pub fn installed_path() -> anyhow::Result<PathBuf> {
+        Ok(crate::data::DataDir::locate()?.table())
     }
 
     pub fn load(path: &Path) -> anyhow::Result<Table> {
@@ -243,8 +252,9 @@ impl Table {
         }
     }
 
+    /// Load the table a running `pyctx` reads ([`Table::installed_path`]).
     pub fn load_default() -> anyhow::Result<Table> {
-        Self::load(&Self::default_path())
+        Self::load(&Self::installed_path()?)
     }
 
     /// Serialise in the canonical, diff-friendly layout used for the file.

@@ -238,23 +238,28 @@ fn discovery_picks_the_newest_patch_of_each_supported_minor() {
         std::fs::write(bin.join("python3"), "").unwrap();
     }
     std::fs::create_dir_all(root.join("3.10.13")).unwrap(); // no interpreter inside
-    let found = pyctx_api::generate::discover_in(&root).unwrap();
-    let names: Vec<String> = found
-        .iter()
-        .map(|p| {
-            p.parent()
-                .unwrap()
-                .parent()
-                .unwrap()
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
+    let found = pyctx_api::pythons::discover_in(&root).unwrap();
+    let names: Vec<&str> = found.supported.iter().map(|f| f.release.as_str()).collect();
     assert_eq!(names, ["3.9.18", "3.11.7", "3.12.1"]);
+    for f in &found.supported {
+        assert_eq!(f.path, root.join(&f.release).join("bin").join("python3"));
+        assert!(f.release.starts_with(&format!("{}.", f.minor)), "{f:?}");
+    }
+    // 3.8 is CPython but not supported: listed apart, for tests of the refusal.
+    let others: Vec<&str> = found
+        .unsupported
+        .iter()
+        .map(|f| f.release.as_str())
+        .collect();
+    assert_eq!(others, ["3.8.18"]);
+    assert_eq!(found.missing, ["3.10", "3.13"]);
+    let versions: Vec<String> = pyctx_api::pythons::supported()
+        .map(|(major, minor)| format!("{major}.{minor}"))
+        .collect();
+    assert_eq!(versions, pyctx_api::SUPPORTED_VERSIONS);
+    assert_eq!(pyctx_api::pythons::oldest(), (3, 9));
     assert_eq!(
-        pyctx_api::generate::missing_versions(&["3.9".into(), "3.11".into(), "3.12".into()]),
+        pyctx_api::pythons::missing_versions(&["3.9".into(), "3.11".into(), "3.12".into()]),
         ["3.10", "3.13"]
     );
     let _ = std::fs::remove_dir_all(&root);

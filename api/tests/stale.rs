@@ -5,7 +5,7 @@
 //! not installed: CI has all of them. Regenerate with
 //! `cargo run -p pyctx-api --example generate`.
 
-use pyctx_api::generate::{self, clang, Interpreter};
+use pyctx_api::generate::{clang, Interpreter};
 use pyctx_api::Table;
 use std::collections::BTreeMap;
 
@@ -14,7 +14,8 @@ fn checked_in_table_matches_headers() {
     if let Err(e) = clang::ensure_loaded() {
         panic!("{e:#}");
     }
-    let interpreters = generate::discover_interpreters().unwrap_or_else(|e| panic!("{e:#}"));
+    let interpreters =
+        pyctx_api::pythons::discover_interpreters().unwrap_or_else(|e| panic!("{e:#}"));
     let found: Vec<String> = interpreters
         .iter()
         .map(|p| {
@@ -23,12 +24,12 @@ fn checked_in_table_matches_headers() {
                 .minor
         })
         .collect();
-    let missing = generate::missing_versions(&found);
+    let missing = pyctx_api::pythons::missing_versions(&found);
     assert!(
         missing.is_empty(),
         "CPython {} not installed under {}/versions (found: {}); install them with pyenv",
         missing.join(", "),
-        generate::pyenv_root()
+        pyctx_api::pythons::pyenv_root()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "<pyenv root>".into()),
         if found.is_empty() {

@@ -1,6 +1,7 @@
 //! Probing a Python interpreter: version, include dir, compiler.
 
 use anyhow::{bail, Context, Result};
+use pyctx_api::pythons;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,7 +47,8 @@ impl Interpreter {
             Ok(o) => o,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
                 "--python {python}: no such interpreter (not a file, and not found on PATH); \
-                 pass the path of a CPython 3.9-3.13 executable"
+                 pass the path of a CPython {} executable",
+                pythons::supported_range()
             ),
             Err(e) => bail!("--python {python}: cannot run it: {e}"),
         };
@@ -71,11 +73,12 @@ impl Interpreter {
                 interp.implementation
             );
         }
-        if interp.major != 3 || !(9..=13).contains(&interp.minor) {
+        if !pythons::is_supported(interp.major, interp.minor) {
             bail!(
-                "--python {python}: CPython {}.{} is not supported; pyctx supports 3.9 to 3.13",
+                "--python {python}: CPython {}.{} is not supported; pyctx supports {}",
                 interp.major,
-                interp.minor
+                interp.minor,
+                pythons::supported_range()
             );
         }
         let header = interp.include.join("Python.h");
@@ -103,7 +106,26 @@ impl Interpreter {
         format!("{}.{}", self.major, self.minor)
     }
 
-    /// The C compiler used to preprocess its headers.
+    /// [`Interpreter::compiler`], or an error saying what is missing when
+    /// none of the candidates is there: generating the header runs it, and
+    /// the extension's build would need it next.
+    pub fn require_compiler(&self) -> Result<String> {
+        let cc = self.compiler();
+        if which(&cc).is_some() {
+            return Ok(cc);
+        }
+        let env_cc = std::env::var("CC").ok().filter(|c| !c.trim().is_empty());
+        bail!(
+            "--python {}: no C compiler found: tried {}CPython's own ({}) and `cc` on PATH; \
+             install one (e.g. Debian's gcc) or set CC to its path",
+            self.requested,
+            env_cc.map_or_else(String::new, |c| format!("$CC ({c}), ")),
+            self.cc.as_deref().unwrap_or("none recorded"),
+        )
+    }
+
+    /// The C compiler used to preprocess its headers: `$CC`, else the one
+    /// CPython was built with, whichever is found first, else `cc`.
     pub fn compiler(&self) -> String {
         std::env::var("CC")
             .ok()

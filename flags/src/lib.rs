@@ -4,36 +4,35 @@
 //! - [`cpp`]: run the preprocessor over its headers;
 //! - [`header`]: generate its `pyctx_api.h` from the API table;
 //! - this module: cache the generated header and compute compiler / linker
-//!   flags, building `libpyctx.a` with cargo when needed.
+//!   flags, building `libpyctx.a` with cargo when needed (in a checkout);
+//!   where the data and the cache are: [`pyctx_api::data`].
 
 pub mod cpp;
 pub mod header;
 pub mod interp;
+pub mod pkgconfig;
 
 use anyhow::{bail, Context, Result};
 use interp::Interpreter;
+use pyctx_api::data::{DataDir, Layout};
+use pyctx_api::exceptions::RUNTIME_SYMBOLS;
 use pyctx_api::Table;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The pyctx checkout: `PYCTX_HOME`, else the workspace this binary was
-/// built from.
+/// The checkout this crate was built from (the tests find `.venvs/` there).
+/// What a running `pyctx` reads is found by [`DataDir::locate`].
 pub fn project_root() -> PathBuf {
-    if let Some(home) = std::env::var_os("PYCTX_HOME") {
-        return PathBuf::from(home);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("flags/ has a parent")
-        .to_path_buf()
+    pyctx_api::data::build_checkout()
 }
 
 /// The generated header for `interp`, regenerated when the table, the
 /// generator or the interpreter's headers changed. Returns its directory.
 pub fn generated_include_dir(interp: &Interpreter) -> Result<PathBuf> {
-    let root = project_root();
-    let table_path = Table::default_path();
+    interp.require_compiler()?;
+    let data = DataDir::locate()?;
+    let table_path = data.table();
     let table_bytes = std::fs::read(&table_path)
         .with_context(|| format!("{}: cannot read the API table", table_path.display()))?;
     let python_h = std::fs::read(interp.include.join("Python.h")).unwrap_or_default();
@@ -55,23 +54,24 @@ pub fn generated_include_dir(interp: &Interpreter) -> Result<PathBuf> {
     python_h.hash(&mut h);
     pyconfig_h.hash(&mut h);
     interp.compiler().hash(&mut h);
-    let dir = root
-        .join("target")
-        .join("pyctx")
-        .join("include")
-        .join(format!(
-            "{}.{}.{}-{:016x}",
-            interp.major,
-            interp.minor,
-            interp.micro,
-            h.finish()
-        ));
+    let dir = data.cache()?.join("include").join(format!(
+        "{}.{}.{}-{:016x}",
+        interp.major,
+        interp.minor,
+        interp.micro,
+        h.finish()
+    ));
     let path = dir.join("pyctx_api.h");
     if path.is_file() {
         return Ok(dir);
     }
     let table = Table::load(&table_path)?;
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).with_context(|| {
+        format!(
+            "cannot create {} for the generated header (set PYCTX_CACHE_DIR to a writable directory)",
+            dir.display()
+        )
+    })?;
     let version = interp.minor_version();
     let mut report = String::new();
     let apis = apis_for(interp);
@@ -131,15 +131,16 @@ fn include_guards(
 }
 
 /// The APIs a source may ask for on `interp`: the full API, and
-/// `Py_LIMITED_API` at every level from 3.9 (the oldest CPython pyctx
-/// supports) to the interpreter's own version.
+/// `Py_LIMITED_API` at every level from the oldest CPython pyctx supports
+/// to the interpreter's own version.
 fn apis_for(interp: &Interpreter) -> Vec<header::Api> {
     let mut apis = vec![header::Api::Full];
-    apis.extend((9..=interp.minor).map(|minor| header::Api::Limited(interp.major, minor)));
+    let (_, oldest) = pyctx_api::pythons::oldest();
+    apis.extend((oldest..=interp.minor).map(|minor| header::Api::Limited(interp.major, minor)));
     apis
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot create {}", path.display()))?;
@@ -154,33 +155,12 @@ pub fn cflags(interp: &Interpreter, compat: bool) -> Result<Vec<String>> {
     if compat {
         return Ok(Vec::new());
     }
-    let root = project_root();
+    let generated = generated_include_dir(interp)?;
     Ok(vec![
-        format!("-I{}", generated_include_dir(interp)?.display()),
-        format!("-I{}", root.join("runtime").join("include").display()),
+        format!("-I{}", generated.display()),
+        format!("-I{}", DataDir::locate()?.include().display()),
     ])
 }
-
-/// Symbols `libpyctx.a` must contribute to every extension. `-u` makes the
-/// linker pull them out of the archive even though setuptools puts LDFLAGS
-/// before the object files: the header's entry points, and
-/// `pyctx_compat_init`, whose load-time constructor lets compat see the
-/// legacy calls of sources that never include `pyctx.h`.
-pub const RUNTIME_SYMBOLS: &[&str] = &[
-    "pyctx_fast_bit",
-    "pyctx_slow_ctx",
-    "pyctx_compat_init",
-    "pyctx_current_tstate",
-    "pyctx_tstate_current",
-    "pyctx_resolve",
-    "pyctx_type_table",
-    "pyctx_type_register",
-    "pyctx_freelists",
-    "pyctx_freelist_claim",
-    "pyctx_interp_id_offset",
-    "pyctx_callback_enter",
-    "pyctx_callback_exit",
-];
 
 /// Linker flags: the static runtime, its symbols hidden from other modules.
 /// With `compat`, the interpreter's platform must be one where compat can
@@ -203,32 +183,24 @@ pub fn ldflags(interp: &Interpreter, compat: bool) -> Result<Vec<String>> {
     Ok(flags)
 }
 
-/// `target/release/libpyctx.a`, built (or brought up to date) with cargo
-/// unless `PYCTX_NO_CARGO` is set.
+/// `libpyctx.a`: in a checkout `target/release/libpyctx.a`, built (or
+/// brought up to date) with cargo unless `PYCTX_NO_CARGO` is set; installed,
+/// the prebuilt `lib/libpyctx.a`, never cargo.
 pub fn static_library() -> Result<PathBuf> {
-    let root = project_root();
-    let lib = root.join("target").join("release").join("libpyctx.a");
-    if std::env::var_os("PYCTX_NO_CARGO").is_none() {
-        let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "-p",
-                "pyctx-capi",
-                "--manifest-path",
-            ])
-            .arg(root.join("Cargo.toml"))
-            .output()
-            .context(
-                "cannot run cargo to build libpyctx.a (set PYCTX_NO_CARGO=1 to use a prebuilt one)",
-            )?;
-        if !out.status.success() {
+    let data = DataDir::locate()?;
+    let lib = data.static_library();
+    if data.layout == Layout::Installed {
+        if !lib.is_file() {
             bail!(
-                "building libpyctx.a failed:\n{}",
-                String::from_utf8_lossy(&out.stderr).trim()
+                "{} does not exist: this pyctx installation lacks its prebuilt runtime library; \
+                 reinstall pyctx (a wheel from scripts/wheel carries it)",
+                lib.display()
             );
         }
+        return Ok(lib);
+    }
+    if std::env::var_os("PYCTX_NO_CARGO").is_none() {
+        cargo_build_library(&data.root)?;
     }
     if !lib.is_file() {
         bail!(
@@ -237,4 +209,29 @@ pub fn static_library() -> Result<PathBuf> {
         );
     }
     Ok(lib)
+}
+
+/// Bring the checkout's `libpyctx.a` up to date with cargo.
+fn cargo_build_library(checkout: &Path) -> Result<()> {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "pyctx-capi",
+            "--manifest-path",
+        ])
+        .arg(checkout.join("Cargo.toml"))
+        .output()
+        .context(
+            "cannot run cargo to build libpyctx.a (set PYCTX_NO_CARGO=1 to use a prebuilt one)",
+        )?;
+    if !out.status.success() {
+        bail!(
+            "building libpyctx.a failed:\n{}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
 }

@@ -13,7 +13,13 @@ pub enum ApiCommand {
     /// header offers the ctx form now (else why not). The summary on stderr
     /// counts the public `PyAPI_FUNC` names and says which are left out.
     List {
-        #[arg(long, default_value = "python3", value_name = "PATH")]
+        /// The interpreter (default: `$PYCTX_PYTHON`, else `python3` on PATH).
+        #[arg(
+            long,
+            env = "PYCTX_PYTHON",
+            default_value = "python3",
+            value_name = "PATH"
+        )]
         python: String,
         /// Only the names the generated header offers in ctx form.
         #[arg(long)]
@@ -199,7 +205,7 @@ fn generate(
     check: bool,
 ) -> Result<()> {
     let pythons = if pythons.is_empty() {
-        pyctx_api::generate::discover_interpreters()?
+        pyctx_api::pythons::discover_interpreters()?
     } else {
         pythons
     };

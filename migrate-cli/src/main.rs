@@ -13,6 +13,7 @@ use std::process::ExitCode;
 mod cmd_api;
 mod cmd_flags;
 mod cmd_migrate;
+mod cmd_python;
 mod cmd_status;
 mod diff;
 #[cfg(test)]
@@ -47,6 +48,9 @@ enum Command {
     /// The API table: list what the runtime offers, or regenerate it.
     #[command(subcommand)]
     Api(cmd_api::ApiCommand),
+    /// Supported CPython versions and the interpreters found for them.
+    #[command(subcommand)]
+    Python(cmd_python::PythonCommand),
 }
 
 /// The status a command's own code (`Ok(n)`) maps to.
@@ -64,6 +68,7 @@ fn dispatch(cli: Cli) -> Result<Exit> {
         Command::Status(args) => cmd_status::run(args).map(from_code),
         Command::Flags(args) => cmd_flags::run(args).map(|()| Exit::Success),
         Command::Api(cmd) => cmd_api::run(cmd).map(|()| Exit::Success),
+        Command::Python(cmd) => cmd_python::run(cmd).map(|()| Exit::Success),
     }
 }
 

@@ -4,19 +4,20 @@
 //! reads. Fails (never skips) when a supported CPython is missing.
 
 use pyctx_api::coverage::declared_functions;
-use pyctx_api::generate::{self, Interpreter};
+use pyctx_api::generate::Interpreter;
+use pyctx_api::pythons;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 #[test]
 fn lists_every_public_pyapi_func_except_platform_specific_ones() {
-    let found = generate::discover_interpreters().unwrap_or_else(|e| panic!("{e:#}"));
+    let found = pythons::discover_interpreters().unwrap_or_else(|e| panic!("{e:#}"));
     let interps: Vec<Interpreter> = found
         .iter()
         .map(|p| Interpreter::query(p).unwrap_or_else(|e| panic!("{e:#}")))
         .collect();
     let minors: Vec<String> = interps.iter().map(|i| i.minor.clone()).collect();
-    let missing = generate::missing_versions(&minors);
+    let missing = pythons::missing_versions(&minors);
     assert!(
         missing.is_empty(),
         "CPython {} not installed",

@@ -8,11 +8,17 @@ Stable API (other tests import it; keep the signatures):
 ``BuildError``
     Raised by every helper here on failure; its message carries the command,
     the environment overrides and the full compiler / tool output.
+``python_list() -> dict``
+    What ``pyctx python list --json`` says: ``supported`` (the versions pyctx
+    supports, oldest first), ``found`` (``minor``, ``release``, ``path`` of
+    each interpreter found), ``missing``, ``unsupported`` (CPythons found that
+    pyctx refuses). The one source of both facts; runs ``scripts/setup``
+    first when the binary is not built yet.
 ``interpreters() -> dict[str, Path]``
-    ``{"3.9": Path(".venvs/3.9/bin/python"), ...}`` for every CPython 3.9-3.13
-    that has a virtualenv made by ``scripts/setup``, oldest first. Runs
-    ``scripts/setup`` first when a CPython installed under the pyenv root has
-    no virtualenv yet (or there is none at all).
+    ``{"3.9": Path(".venvs/3.9/bin/python"), ...}`` for every supported
+    CPython that has a virtualenv made by ``scripts/setup``, oldest first.
+    Runs ``scripts/setup`` first when an interpreter ``python_list()`` found
+    has no virtualenv yet (or there is none at all).
 ``pyctx_bin() -> Path``
     ``$PYCTX_BIN`` or ``<root>/target/release/pyctx``.
 ``pyctx_flags(python, compat=False) -> dict``
@@ -33,6 +39,7 @@ Stable API (other tests import it; keep the signatures):
     ``PYTHONPATH`` and the given extras only (no ``LD_LIBRARY_PATH``).
 """
 
+import json
 import os
 import shlex
 import shutil
@@ -41,7 +48,6 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-VERSIONS = ("3.9", "3.10", "3.11", "3.12", "3.13")
 
 # Inherited variables that would change how an extension is compiled.
 _FLAG_VARS = ("CFLAGS", "LDFLAGS", "CPPFLAGS", "LDSHARED")
@@ -54,29 +60,30 @@ class BuildError(RuntimeError):
     """A build step failed; the message holds everything needed to see why."""
 
 
-def _pyenv_root():
-    root = os.environ.get("PYENV_ROOT")
-    if root:
-        return Path(root)
-    try:
-        out = subprocess.run(["pyenv", "root"], capture_output=True, text=True,
-                             check=True).stdout.strip()
-        if out:
-            return Path(out)
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return Path.home() / ".pyenv"
+def _setup():
+    proc = subprocess.run([str(ROOT / "scripts" / "setup")], cwd=ROOT,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BuildError("scripts/setup failed (exit %d):\n%s%s" % (
+            proc.returncode, proc.stdout, proc.stderr))
 
 
-def _installed_versions():
-    """Minor versions (3.9-3.13) with an interpreter under the pyenv root."""
-    versions_dir = _pyenv_root() / "versions"
-    found = []
-    for v in VERSIONS:
-        if any((d / "bin" / "python3").exists()
-               for d in versions_dir.glob(v + ".*")):
-            found.append(v)
-    return found
+_PYTHON_LIST = None
+
+
+def python_list():
+    """``pyctx python list --json``, asked once per process."""
+    global _PYTHON_LIST
+    if _PYTHON_LIST is None:
+        if not pyctx_bin().exists():
+            _setup()
+        cmd = [str(pyctx_bin()), "python", "list", "--json"]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BuildError("%s failed (exit %d):\n%s" % (
+                shlex.join(cmd), proc.returncode, proc.stderr))
+        _PYTHON_LIST = json.loads(proc.stdout)
+    return _PYTHON_LIST
 
 
 def venv_python(version):
@@ -84,18 +91,17 @@ def venv_python(version):
 
 
 def interpreters():
-    """``{minor: venv python}`` for every set-up CPython 3.9-3.13."""
-    have = [v for v in VERSIONS if venv_python(v).exists()]
-    missing = [v for v in _installed_versions() if v not in have]
+    """``{minor: venv python}`` for every set-up supported CPython."""
+    info = python_list()
+    supported = info["supported"]
+    have = [v for v in supported if venv_python(v).exists()]
+    missing = [f["minor"] for f in info["found"] if f["minor"] not in have]
     if missing or not have:
-        proc = subprocess.run([str(ROOT / "scripts" / "setup")], cwd=ROOT,
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise BuildError("scripts/setup failed (exit %d):\n%s%s" % (
-                proc.returncode, proc.stdout, proc.stderr))
-        have = [v for v in VERSIONS if venv_python(v).exists()]
+        _setup()
+        have = [v for v in supported if venv_python(v).exists()]
     if not have:
-        raise BuildError("no CPython 3.9-3.13 virtualenv under %s" % (ROOT / ".venvs"))
+        raise BuildError("no virtualenv of a supported CPython (%s) under %s" % (
+            ", ".join(supported), ROOT / ".venvs"))
     return {v: venv_python(v) for v in have}
 
 

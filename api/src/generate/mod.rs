@@ -3,7 +3,7 @@
 //!
 //! For each interpreter: ask it for its include dir and exact version, parse
 //! one translation unit including `Python.h` and the public headers it does
-//! not include (see [`EXTRA_HEADERS`]), collect functions and macros
+//! not include (see [`crate::exceptions::EXTRA_HEADERS`]), collect functions and macros
 //! ([`scan`]), decide macro shapes ([`shape`]), and parse again with
 //! `PY_SSIZE_T_CLEAN` and each `Py_LIMITED_API` value ([`version`]); then
 //! merge the versions into one [`Table`].
@@ -14,82 +14,16 @@ pub mod shape;
 pub mod version;
 
 use crate::classify;
+pub use crate::exceptions::{ExtraHeader, EXTRA_HEADERS};
 use crate::model::{Entry, Form, Table, SCHEMA_VERSION, SUPPORTED_VERSIONS};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub use clang::LIBCLANG_MISSING;
 
-/// A public header that `Python.h` does not include, read after it when the
-/// interpreter has it. Names first reached through one get `needs_include`.
-pub struct ExtraHeader {
-    pub name: &'static str,
-    /// Record only its `PyAPI_FUNC` functions, not its macros.
-    pub functions_only: bool,
-    pub why: &'static str,
-}
-
-const WHY_DOCUMENTED: &str = "documented public header outside Python.h";
-const WHY_PARSER: &str = "old parser and tokenizer API (removed in 3.10 and 3.12): its \
-     PyAPI_FUNC functions are public; its macros (TYPE, STR, CHILD, NAME, ISEOF, ...) are \
-     parser internals with unprefixed names that a dispatch macro must never capture";
-
-/// Headers the translation unit includes after `Python.h`, when present, in
-/// this order. Every other header of the include dir is either reached
-/// from these, internal (`internal/`, needs `Py_BUILD_CORE`), or declares
-/// no `PyAPI_FUNC` (`api/tests/coverage.rs` checks this against the
-/// headers' text).
-pub const EXTRA_HEADERS: &[ExtraHeader] = &[
-    ExtraHeader {
-        name: "structmember.h",
-        functions_only: false,
-        why: WHY_DOCUMENTED,
-    },
-    ExtraHeader {
-        name: "datetime.h",
-        functions_only: false,
-        why: WHY_DOCUMENTED,
-    },
-    ExtraHeader {
-        name: "marshal.h",
-        functions_only: false,
-        why: WHY_DOCUMENTED,
-    },
-    ExtraHeader {
-        name: "frameobject.h",
-        functions_only: false,
-        why: WHY_DOCUMENTED,
-    },
-    ExtraHeader {
-        name: "token.h",
-        functions_only: true,
-        why: WHY_PARSER,
-    },
-    ExtraHeader {
-        name: "node.h",
-        functions_only: true,
-        why: WHY_PARSER,
-    },
-    ExtraHeader {
-        name: "parsetok.h",
-        functions_only: true,
-        why: WHY_PARSER,
-    },
-    ExtraHeader {
-        name: "symtable.h",
-        functions_only: true,
-        why: WHY_PARSER,
-    },
-    ExtraHeader {
-        name: "ast.h",
-        functions_only: true,
-        why: WHY_PARSER,
-    },
-];
-
-/// Is `header` (a [`EXTRA_HEADERS`] name) one whose macros are not recorded?
+/// Is `header` (an [`EXTRA_HEADERS`] name) one whose macros are not recorded?
 pub fn records_functions_only(header: &str) -> bool {
     EXTRA_HEADERS
         .iter()
@@ -163,87 +97,6 @@ impl Interpreter {
             stdlib_dir: PathBuf::from(stdlib),
         })
     }
-}
-
-/// The pyenv root: `pyenv root`, else `$PYENV_ROOT`, else `~/.pyenv`.
-pub fn pyenv_root() -> Option<PathBuf> {
-    if let Ok(out) = Command::new("pyenv").arg("root").output() {
-        let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if out.status.success() && !s.is_empty() {
-            return Some(PathBuf::from(s));
-        }
-    }
-    if let Some(r) = std::env::var_os("PYENV_ROOT").filter(|r| !r.is_empty()) {
-        return Some(PathBuf::from(r));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pyenv"))
-}
-
-/// Interpreters `<pyenv root>/versions/3.N.P/bin/python3`, newest patch per
-/// supported minor, oldest minor first. Versions that are missing are simply
-/// absent from the result (see [`missing_versions`]).
-pub fn discover_interpreters() -> Result<Vec<PathBuf>> {
-    let root = pyenv_root()
-        .ok_or_else(|| anyhow!("cannot find the pyenv root (no `pyenv`, $PYENV_ROOT or $HOME)"))?;
-    discover_in(&root.join("versions"))
-}
-
-/// [`discover_interpreters`] for an explicit `versions` directory.
-pub fn discover_in(versions_dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut best: BTreeMap<u32, (u32, PathBuf)> = BTreeMap::new();
-    let entries = match std::fs::read_dir(versions_dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("cannot list {}", versions_dir.display())),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some((minor, patch)) = parse_release_dir(&name) else {
-            continue;
-        };
-        if !SUPPORTED_VERSIONS.contains(&format!("3.{minor}").as_str()) {
-            continue;
-        }
-        let exe = entry.path().join("bin").join("python3");
-        if !exe.is_file() {
-            continue;
-        }
-        let newer = match best.get(&minor) {
-            Some((p, _)) => patch > *p,
-            None => true,
-        };
-        if newer {
-            best.insert(minor, (patch, exe));
-        }
-    }
-    Ok(best.into_values().map(|(_, p)| p).collect())
-}
-
-/// "3.12.1" -> (12, 1); anything else (3.13.0t, 3.12-dev, pypy...) -> None.
-fn parse_release_dir(name: &str) -> Option<(u32, u32)> {
-    let mut parts = name.split('.');
-    if parts.next()? != "3" {
-        return None;
-    }
-    let minor = parts.next()?;
-    let patch = parts.next()?;
-    if parts.next().is_some()
-        || !minor.bytes().all(|b| b.is_ascii_digit())
-        || !patch.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    Some((minor.parse().ok()?, patch.parse().ok()?))
-}
-
-/// Supported minor versions that `found` (minor versions) lacks.
-pub fn missing_versions(found: &[String]) -> Vec<&'static str> {
-    SUPPORTED_VERSIONS
-        .iter()
-        .copied()
-        .filter(|v| !found.iter().any(|f| f == v))
-        .collect()
 }
 
 /// The translation unit for one include dir.

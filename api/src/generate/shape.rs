@@ -4,7 +4,7 @@
 //!
 //! | # | rule | shape |
 //! |---|------|-------|
-//! | 1 | listed in [`EXCEPTIONS`] | as listed |
+//! | 1 | listed in [`MACRO_SHAPES`] | as listed |
 //! | 2 | empty body (an annotation or no-op marker) | `syntax` |
 //! | 3 | the whole body is `do ... while (0)`, or a `return` statement (`Py_RETURN_NONE`) | `stmt` if it touches the VM, else `utility` |
 //! | 4 | variadic (`...`) | `syntax` |
@@ -33,6 +33,7 @@
 
 use super::clang::{Token, TokenKind};
 use super::scan::Scan;
+use crate::exceptions::MACRO_SHAPES;
 use crate::model::MacroShape;
 use std::collections::BTreeMap;
 
@@ -50,9 +51,6 @@ pub struct MacroDef {
     /// `Python.h` does).
     pub needs_include: Option<String>,
 }
-
-/// Macros the rules cannot decide, with the reason. Keep this short.
-pub const EXCEPTIONS: &[(&str, MacroShape, &str)] = &[];
 
 /// The shape of a macro and the number of the rule that decided it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +140,7 @@ impl Classifier<'_> {
     fn rules(&mut self, def: &MacroDef) -> Decision {
         use MacroShape::*;
         let d = |shape, rule| Decision { shape, rule };
-        if let Some((_, shape, _)) = EXCEPTIONS.iter().find(|(n, _, _)| *n == def.name) {
+        if let Some((_, shape, _)) = MACRO_SHAPES.iter().find(|(n, _, _)| *n == def.name) {
             return d(*shape, 1);
         }
         let body = &def.body;
