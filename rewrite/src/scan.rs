@@ -919,98 +919,148 @@ fn scan_function(
     idx: usize,
     protos: &mut Vec<Proto>,
 ) -> FuncDef {
-    let mut refused: Option<String> = None;
     let decl = n.child_by_field_name("declarator");
     let body = n.child_by_field_name("body");
-    let fdecl = match decl.map(name_declarator) {
-        Some(Ok(Some(fd))) => Some(fd),
-        Some(Err(why)) => {
-            refused = Some(why.to_string());
-            None
-        }
-        _ => {
-            refused = Some("its declarator is not a plain function declarator".to_string());
-            None
-        }
+    let (fdecl, declarator_refusal) = match decl.map(name_declarator) {
+        Some(Ok(Some(fd))) => (Some(fd), None),
+        Some(Err(why)) => (None, Some(why.to_string())),
+        _ => (
+            None,
+            Some("its declarator is not a plain function declarator".to_string()),
+        ),
     };
-    let (name, name_at) = match fdecl {
-        Some(fd) => {
-            let id = fd.child_by_field_name("declarator").unwrap();
-            (text(src, id).to_string(), id.start_byte())
-        }
-        None => {
-            // Best effort for the report: the first identifier.
-            let mut nm = (String::from("?"), n.start_byte());
-            if let Some(d) = decl {
-                walk(d, |fr, _| {
-                    if fr.node.kind() == "identifier" && nm.0 == "?" {
-                        nm = (text(src, fr.node).to_string(), fr.node.start_byte());
-                    }
-                    nm.0 == "?"
-                });
-            }
-            nm
-        }
-    };
+    let (name, name_at) = definition_name(src, n, decl, fdecl);
     let params_node = fdecl.and_then(|fd| fd.child_by_field_name("parameters"));
     let params = params_node.map(|p| param_list(src, marks.masked, p));
     let tramp = trampoline_sig(src, n, fdecl);
+    let refused = declarator_refusal
+        .or_else(|| definition_refusal(src, lines, n, in_error, params_node, body));
+    let (body_open, body_close) = body
+        .map(|b| (b.start_byte(), b.end_byte().saturating_sub(1)))
+        .unwrap_or((n.end_byte(), n.end_byte()));
+    let names = function_names(src, marks, n, params_node, body, idx, protos);
+    let existing_ctx = existing_context(src, params.as_ref(), body);
+    FuncDef {
+        name,
+        name_at,
+        range: n.byte_range(),
+        is_static: has_static(src, n, marks.static_at),
+        params,
+        body_open,
+        body_close,
+        refused,
+        existing_ctx,
+        declared: names.declared,
+        pyctx_vars: names.pyctx_vars,
+        idents: names.idents,
+        positional_attr: positional_attribute(&src[n.start_byte()..body_open.max(n.start_byte())]),
+        tramp,
+    }
+}
+
+/// The defined name and its offset; without a plain function declarator,
+/// the declarator's first identifier (best effort, for the report).
+fn definition_name(
+    src: &[u8],
+    n: Node,
+    decl: Option<Node>,
+    fdecl: Option<Node>,
+) -> (String, usize) {
+    if let Some(fd) = fdecl {
+        let id = fd.child_by_field_name("declarator").unwrap();
+        return (text(src, id).to_string(), id.start_byte());
+    }
+    let mut nm = (String::from("?"), n.start_byte());
+    if let Some(d) = decl {
+        walk(d, |fr, _| {
+            if fr.node.kind() == "identifier" && nm.0 == "?" {
+                nm = (text(src, fr.node).to_string(), fr.node.start_byte());
+            }
+            nm.0 == "?"
+        });
+    }
+    nm
+}
+
+/// Why a definition with a plain declarator cannot be rewritten, if it
+/// cannot: the first reason that applies.
+fn definition_refusal(
+    src: &[u8],
+    lines: &Lines,
+    n: Node,
+    in_error: bool,
+    params_node: Option<Node>,
+    body: Option<Node>,
+) -> Option<String> {
     // K&R: declarations between the declarator and the body, or bare
     // identifiers as parameters.
-    if refused.is_none() {
-        let mut c = n.walk();
-        let kr_decls = n
-            .named_children(&mut c)
-            .any(|ch| ch.kind() == "declaration");
-        let kr_params = params_node
-            .map(|p| named_children(p).iter().any(|ch| ch.kind() == "identifier"))
-            .unwrap_or(false);
-        if kr_decls || kr_params {
-            refused = Some("K&R-style (old-style) definition".to_string());
-        }
+    let mut c = n.walk();
+    let kr_decls = n
+        .named_children(&mut c)
+        .any(|ch| ch.kind() == "declaration");
+    let kr_params = params_node
+        .map(|p| named_children(p).iter().any(|ch| ch.kind() == "identifier"))
+        .unwrap_or(false);
+    if kr_decls || kr_params {
+        return Some("K&R-style (old-style) definition".to_string());
     }
     // A definition's parameter that is one bare name and no declarator
     // (`f(VOID)`) is an old-style identifier (an implicit `int`) or a macro
     // the engine cannot see through (for `void`, say): a parameter added
     // beside it would not compile in either reading.
-    if refused.is_none() {
-        let bare = params_node.and_then(|p| {
-            named_children(p).into_iter().find(|ch| {
-                ch.kind() == "parameter_declaration"
-                    && ch.child_by_field_name("declarator").is_none()
-                    && ch.child_by_field_name("type").is_some_and(|t| {
-                        t.kind() == "type_identifier" && t.byte_range() == ch.byte_range()
-                    })
-            })
-        });
-        if let Some(b) = bare {
-            refused = Some(format!(
-                "its parameter `{}` is a bare name: an old-style (K&R) parameter or a macro \
-                 whose expansion is not known here",
-                text(src, b)
-            ));
-        }
+    let bare = params_node.and_then(|p| {
+        named_children(p).into_iter().find(|ch| {
+            ch.kind() == "parameter_declaration"
+                && ch.child_by_field_name("declarator").is_none()
+                && ch.child_by_field_name("type").is_some_and(|t| {
+                    t.kind() == "type_identifier" && t.byte_range() == ch.byte_range()
+                })
+        })
+    });
+    if let Some(b) = bare {
+        return Some(format!(
+            "its parameter `{}` is a bare name: an old-style (K&R) parameter or a macro \
+             whose expansion is not known here",
+            text(src, b)
+        ));
     }
-    if refused.is_none() && in_error {
-        refused = Some(format!(
+    if in_error {
+        return Some(format!(
             "inside a region tree-sitter could not parse (line {})",
             lines.pos(n.start_byte()).0
         ));
     }
-    if refused.is_none() {
-        if let Some(e) = first_error(n) {
-            refused = Some(describe_error(src, lines, e));
-        }
+    if let Some(e) = first_error(n) {
+        return Some(describe_error(src, lines, e));
     }
-    if refused.is_none() && body.is_none() {
-        refused = Some("no body".to_string());
-    }
-    let (body_open, body_close) = body
-        .map(|b| (b.start_byte(), b.end_byte().saturating_sub(1)))
-        .unwrap_or((n.end_byte(), n.end_byte()));
-    let mut declared = HashSet::new();
-    let mut pyctx_vars = HashSet::new();
-    let mut idents = HashSet::new();
+    body.is_none().then(|| "no body".to_string())
+}
+
+/// The names a definition declares and uses.
+#[derive(Default)]
+struct FunctionNames {
+    declared: HashSet<String>,
+    pyctx_vars: HashSet<String>,
+    idents: HashSet<String>,
+}
+
+/// Parameters, locals (local prototypes go to `protos`) and every
+/// identifier of the body and the declarator.
+fn function_names(
+    src: &[u8],
+    marks: Marks,
+    n: Node,
+    params_node: Option<Node>,
+    body: Option<Node>,
+    idx: usize,
+    protos: &mut Vec<Proto>,
+) -> FunctionNames {
+    let mut names = FunctionNames::default();
+    let FunctionNames {
+        declared,
+        pyctx_vars,
+        idents,
+    } = &mut names;
     // Parameters.
     if let Some(p) = params_node {
         for pd in named_children(p) {
@@ -1081,7 +1131,7 @@ fn scan_function(
             !matches!(x.kind(), "comment" | "string_literal" | "char_literal")
         });
     }
-    if let Some(d) = decl {
+    if let Some(d) = n.child_by_field_name("declarator") {
         walk(d, |fr, _| {
             if matches!(fr.node.kind(), "identifier" | "type_identifier") {
                 idents.insert(text(src, fr.node).to_string());
@@ -1089,55 +1139,42 @@ fn scan_function(
             true
         });
     }
-    // An existing context: a first parameter of type PyCtx, or a first
-    // statement `PyCtx NAME = PyCtx_...(...);`.
-    let mut existing_ctx = params
-        .as_ref()
+    names
+}
+
+/// An existing context: a first parameter of type PyCtx, or a first
+/// statement `PyCtx NAME = PyCtx_...(...);`.
+fn existing_context(
+    src: &[u8],
+    params: Option<&ParamList>,
+    body: Option<Node>,
+) -> Option<(String, CtxOrigin)> {
+    let param = params
         .and_then(|p| p.first_pyctx.clone())
         .filter(|s| !s.is_empty())
         .map(|s| (s, CtxOrigin::Param));
-    if existing_ctx.is_none() {
-        if let Some(b) = body {
-            if let Some(first) = named_children(b).into_iter().next() {
-                if first.kind() == "declaration"
-                    && first.child_by_field_name("type").map(|t| text(src, t)) == Some("PyCtx")
-                {
-                    let init = first.child_by_field_name("declarator");
-                    if let Some(init) = init.filter(|i| i.kind() == "init_declarator") {
-                        let value = init.child_by_field_name("value");
-                        let is_get = value
-                            .filter(|v| v.kind() == "call_expression")
-                            .and_then(|v| v.child_by_field_name("function"))
-                            .map(|f| returns_context(text(src, f)))
-                            .unwrap_or(false);
-                        if let (true, Some(id)) = (
-                            is_get,
-                            init.child_by_field_name("declarator")
-                                .filter(|d| d.kind() == "identifier"),
-                        ) {
-                            existing_ctx = Some((text(src, id).to_string(), CtxOrigin::Prologue));
-                        }
-                    }
-                }
-            }
-        }
+    if param.is_some() {
+        return param;
     }
-    FuncDef {
-        name,
-        name_at,
-        range: n.byte_range(),
-        is_static: has_static(src, n, marks.static_at),
-        params,
-        body_open,
-        body_close,
-        refused,
-        existing_ctx,
-        declared,
-        pyctx_vars,
-        idents,
-        positional_attr: positional_attribute(&src[n.start_byte()..body_open.max(n.start_byte())]),
-        tramp,
+    let first = named_children(body?).into_iter().next()?;
+    if first.kind() != "declaration"
+        || first.child_by_field_name("type").map(|t| text(src, t)) != Some("PyCtx")
+    {
+        return None;
     }
+    let init = first
+        .child_by_field_name("declarator")
+        .filter(|i| i.kind() == "init_declarator")?;
+    let is_get = init
+        .child_by_field_name("value")
+        .filter(|v| v.kind() == "call_expression")
+        .and_then(|v| v.child_by_field_name("function"))
+        .map(|f| returns_context(text(src, f)))
+        .unwrap_or(false);
+    let id = init
+        .child_by_field_name("declarator")
+        .filter(|d| d.kind() == "identifier")?;
+    is_get.then(|| (text(src, id).to_string(), CtxOrigin::Prologue))
 }
 
 /// Phase 2: uses of the names in `interesting`.
