@@ -276,9 +276,9 @@ impl Checker {
         }
         for (fi, t) in after.iter().enumerate() {
             if let Some(t) = t {
-                let lang = m.files[fi].scan.lang;
-                out.extend(include_seen(fi, lang, t));
-                out.extend(context_type_taken(fi, lang, m.files[fi].src()));
+                let f = &m.files[fi];
+                out.extend(include_seen(fi, f.scan.lang, t));
+                out.extend(context_type_taken(fi, f.src(), &f.scan.toks, &f.scan.dir));
             }
         }
         out
@@ -417,9 +417,13 @@ fn judge(
 /// context type: the file is not changed, and the error says what to
 /// rename. (A local variable or parameter named `PyCtx` only shadows the
 /// type where it is in scope, which the prologue and parameter come before.)
-fn context_type_taken(fi: FileId, lang: Lang, src: &[u8]) -> Option<Violation> {
-    let toks = lex::lex_lang(src, lang);
-    let dir = lex::scan_directives_in(src, &toks, lang);
+/// `toks` and `dir`: the input's, as the scan phase lexed them.
+fn context_type_taken(
+    fi: FileId,
+    src: &[u8],
+    toks: &[lex::Token],
+    dir: &lex::Directives,
+) -> Option<Violation> {
     let macro_at = dir
         .macros
         .iter()
@@ -508,7 +512,11 @@ mod tests {
 
     #[test]
     fn a_project_definition_of_pyctx_is_an_error() {
-        let taken = |src: &str| context_type_taken(0, Lang::C, src.as_bytes()).map(|v| v.at);
+        let taken = |src: &str| {
+            let toks = lex::lex_lang(src.as_bytes(), Lang::C);
+            let dir = lex::scan_directives_in(src.as_bytes(), &toks, Lang::C);
+            context_type_taken(0, src.as_bytes(), &toks, &dir).map(|v| v.at)
+        };
         assert_eq!(taken("#define PyCtx int\nint f(void);\n"), Some(8));
         assert_eq!(taken("typedef struct s *PyCtx;\n"), Some(18));
         assert_eq!(taken("typedef int A, PyCtx;\n"), Some(15));
