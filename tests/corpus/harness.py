@@ -542,37 +542,30 @@ class MigrationRun:
     def totals(self) -> dict:
         return self.report.get("totals", {})
 
-    def _source_files(self) -> List[str]:
-        out = []
+    def _source_texts(self) -> List[str]:
+        """The texts of the migrated C/C++ sources (unreadable ones left out)."""
+        texts = []
         for rel in self.paths:
             root = os.path.join(self.tree, rel)
-            out.extend([root] if os.path.isfile(root) else [
+            files = [root] if os.path.isfile(root) else [
                 os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs
-                if f.endswith(SOURCE_SUFFIXES)])
-        return out
+                if f.endswith(SOURCE_SUFFIXES)]
+            for f in files:
+                try:
+                    with open(f, encoding="utf-8", errors="replace") as fh:
+                        texts.append(fh.read())
+                except OSError:
+                    pass
+        return texts
 
     def spelled_calls(self) -> set:
         """Names written followed by `(` in the migrated C sources."""
-        names = set()
-        for f in self._source_files():
-            try:
-                with open(f, encoding="utf-8", errors="replace") as fh:
-                    names.update(re.findall(r"\b([A-Za-z_]\w*)\s*\(", fh.read()))
-            except OSError:
-                pass
-        return names
+        return {n for t in self._source_texts() for n in re.findall(r"\b([A-Za-z_]\w*)\s*\(", t)}
 
     def spelled_identifiers(self) -> set:
         """Every identifier written in the migrated C sources (object-like
         macros such as Py_BEGIN_ALLOW_THREADS included)."""
-        names = set()
-        for f in self._source_files():
-            try:
-                with open(f, encoding="utf-8", errors="replace") as fh:
-                    names.update(re.findall(r"\b[A-Za-z_]\w*", fh.read()))
-            except OSError:
-                pass
-        return names
+        return {n for t in self._source_texts() for n in re.findall(r"\b[A-Za-z_]\w*", t)}
 
     def functions_where(self, pred) -> List[dict]:
         return [f for f in self.report.get("functions", []) if pred(f)]
