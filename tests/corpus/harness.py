@@ -449,15 +449,15 @@ def pyctx_flags(python: str, compat: bool = True) -> Dict[str, str]:
 def _split_preprocessor_flags(tokens: List[str]) -> Tuple[List[str], List[str]]:
     """(preprocessor flags, the rest): -I/-D/-U/-isystem/-include, with
     their separate argument when they take one."""
+    flags = ("-I", "-D", "-U", "-isystem", "-include", "-iquote")
     cpp, other, i = [], [], 0
     while i < len(tokens):
         t = tokens[i]
-        if t in ("-I", "-D", "-U", "-isystem", "-include", "-iquote"):
+        if t in flags:
             cpp.extend(tokens[i:i + 2])
             i += 2
             continue
-        (cpp if t.startswith(("-I", "-D", "-U", "-isystem", "-include", "-iquote"))
-         else other).append(t)
+        (cpp if t.startswith(flags) else other).append(t)
         i += 1
     return cpp, other
 
