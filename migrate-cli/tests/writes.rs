@@ -300,5 +300,19 @@ fn a_project_definition_of_pyctx_stops_that_file_with_an_error() {
         err.contains("other.c:2:9: error[check]: the file defines `PyCtx` (a macro)"),
         "{err}"
     );
+    // The summary counts what the run did (nothing), not what it would
+    // have done without the error.
+    assert!(
+        err.contains(
+            "nothing written (0 file(s) to change), 0 call(s) rewritten, 0 function(s) threaded"
+        ),
+        "{err}"
+    );
     assert_same(&snapshot(&dir), &before, "unchanged");
+    let json = pyctx(&["migrate", "--json", s(&dir)]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    for f in report["functions"].as_array().unwrap() {
+        assert_ne!(f["status"], "threaded", "nothing was threaded: {f}");
+        assert_eq!(f["calls_rewritten"], 0, "{f}");
+    }
 }

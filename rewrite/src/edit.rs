@@ -23,6 +23,42 @@ pub(crate) struct Edited {
     pub diags: Vec<Diag>,
 }
 
+/// Why a function or macro the run would have changed is reported as it
+/// still is.
+const STOPPED: &str = "unchanged: an error stopped the run (see the errors)";
+
+impl Edited {
+    /// The reports after an error stopped the run and no file changes:
+    /// what each function and macro still is, and no change made. A
+    /// function this run would have threaded or given a prologue is still
+    /// legacy; one already migrated keeps its status, without this run's
+    /// additions.
+    pub fn report_nothing_changed(&mut self) {
+        for (_, _, r) in &mut self.functions {
+            if r.param_added || r.prologue_added {
+                r.status = Status::Legacy;
+                r.legacy_reason = Some(STOPPED.to_string());
+                r.ctx_var = None;
+            }
+            r.param_added = false;
+            r.prologue_added = false;
+            r.prototypes_updated = 0;
+            r.calls_rewritten = 0;
+            r.callers_updated = 0;
+            r.bridges.retain(|b| !b.added);
+            r.trampoline = None;
+        }
+        for (_, _, r) in &mut self.macros {
+            if r.calls_rewritten > 0 {
+                r.status = MacroStatus::Legacy {
+                    reason: STOPPED.to_string(),
+                };
+            }
+            r.calls_rewritten = 0;
+        }
+    }
+}
+
 pub(crate) fn edit(m: &Model, sel: &Selection, thr: &Threading, opts: &Options) -> Edited {
     let mut out = Edited {
         edits: vec![Vec::new(); m.files.len()],

@@ -126,6 +126,7 @@ impl Done {
             for a in &mut self.round.applied {
                 *a = Applied::unchanged();
             }
+            self.round.edited.report_nothing_changed();
         }
         report::outcome(m, self.round.edited, self.round.applied, diags)
     }
