@@ -184,3 +184,68 @@ pub fn supported() -> impl Iterator<Item = (u32, u32)> {
 pub fn oldest() -> (u32, u32) {
     supported().next().expect("SUPPORTED_VERSIONS is not empty")
 }
+
+/// The test interpreters `scripts/setup` makes in a checkout: one
+/// virtualenv per supported version, `.venvs/3.X/bin/python`. The tests of
+/// every crate find them here rather than listing `.venvs/` themselves.
+#[derive(Debug, Clone)]
+pub struct SetupVenvs {
+    /// `(version, python)` of each present one, oldest first.
+    pub present: Vec<(&'static str, PathBuf)>,
+    /// Supported versions without one.
+    pub missing: Vec<&'static str>,
+}
+
+impl SetupVenvs {
+    pub fn in_checkout(checkout: &Path) -> SetupVenvs {
+        let (present, missing): (Vec<_>, Vec<_>) = SUPPORTED_VERSIONS
+            .iter()
+            .map(|&v| {
+                (
+                    v,
+                    checkout.join(".venvs").join(v).join("bin").join("python"),
+                )
+            })
+            .partition(|(_, p)| p.is_file());
+        SetupVenvs {
+            present,
+            missing: missing.into_iter().map(|(v, _)| v).collect(),
+        }
+    }
+
+    /// The present pythons, oldest first; panics (a test's failure, never
+    /// a skip) when there is none.
+    pub fn pythons(&self) -> Vec<PathBuf> {
+        assert!(
+            !self.present.is_empty(),
+            "no interpreter under .venvs/: run scripts/setup first"
+        );
+        self.present.iter().map(|(_, p)| p.clone()).collect()
+    }
+
+    pub fn oldest(&self) -> PathBuf {
+        self.pythons().remove(0)
+    }
+
+    pub fn newest(&self) -> PathBuf {
+        self.pythons().pop().expect("not empty")
+    }
+
+    /// Every supported version's python; panics naming the missing ones.
+    pub fn all(&self) -> Vec<PathBuf> {
+        assert!(
+            self.missing.is_empty(),
+            "interpreters missing under .venvs/ (run scripts/setup): {}",
+            self.missing.join(", ")
+        );
+        self.pythons()
+    }
+
+    /// The python of `version` ("3.11"), if present.
+    pub fn get(&self, version: &str) -> Option<&Path> {
+        self.present
+            .iter()
+            .find(|(v, _)| *v == version)
+            .map(|(_, p)| p.as_path())
+    }
+}

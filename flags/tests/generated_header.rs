@@ -7,17 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn installed() -> Vec<PathBuf> {
-    let root = pyctx_flags::project_root();
-    let found: Vec<PathBuf> = pyctx_api::SUPPORTED_VERSIONS
-        .iter()
-        .map(|v| root.join(".venvs").join(v).join("bin").join("python"))
-        .filter(|p| p.is_file())
-        .collect();
-    assert!(
-        !found.is_empty(),
-        "no interpreters under .venvs/: run scripts/setup first"
-    );
-    found
+    pyctx_api::pythons::SetupVenvs::in_checkout(&pyctx_flags::project_root()).pythons()
 }
 
 /// One compile of a file under `flags/tests/c/` against `interp`'s

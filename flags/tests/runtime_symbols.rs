@@ -8,6 +8,7 @@
 //! extension's objects come before LDFLAGS; a stale one names nothing.
 
 use pyctx_api::exceptions::RUNTIME_SYMBOLS;
+use pyctx_api::pythons::SetupVenvs;
 use pyctx_flags::interp::Interpreter;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -20,18 +21,10 @@ const CONSTRUCTOR_ONLY: &[&str] = &["pyctx_compat_init"];
 /// reference different runtime symbols by version (3.9-3.11 read CPython's
 /// current-thread-state slot through `pyctx_tstate_current`, 3.12+ do not).
 fn oldest_and_newest_interpreters() -> Vec<Interpreter> {
-    let root = pyctx_flags::project_root();
-    let found: Vec<PathBuf> = pyctx_api::SUPPORTED_VERSIONS
-        .iter()
-        .map(|v| root.join(".venvs").join(v).join("bin").join("python"))
-        .filter(|p| p.is_file())
-        .collect();
-    let (Some(oldest), Some(newest)) = (found.first(), found.last()) else {
-        panic!("no interpreter under .venvs/: run scripts/setup first");
-    };
-    let mut pythons = vec![oldest];
-    if newest != oldest {
-        pythons.push(newest);
+    let venvs = SetupVenvs::in_checkout(&pyctx_flags::project_root());
+    let mut pythons = vec![venvs.oldest()];
+    if venvs.newest() != pythons[0] {
+        pythons.push(venvs.newest());
     }
     pythons
         .into_iter()

@@ -53,20 +53,15 @@ fn interp_id_offsets_match_the_internal_headers() {
 }
 
 fn check_offsets(tag: &str, probe: &str, table: &[((u32, u32), usize)]) {
-    let root = pyctx_flags::project_root();
+    let venvs = pyctx_api::pythons::SetupVenvs::in_checkout(&pyctx_flags::project_root());
     let dir = std::env::temp_dir().join(format!("pyctx-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("probe.c"), probe).unwrap();
     let mut checked = 0;
     for (version, expected) in table {
-        let python = root
-            .join(".venvs")
-            .join(format!("{}.{}", version.0, version.1))
-            .join("bin")
-            .join("python");
-        if !python.is_file() {
+        let Some(python) = venvs.get(&format!("{}.{}", version.0, version.1)) else {
             continue;
-        }
+        };
         let interp = Interpreter::probe(python.to_str().unwrap()).unwrap();
         let exe = dir.join(format!("probe-{}", interp.minor_version()));
         let out = Command::new("cc")

@@ -9,16 +9,7 @@ use std::process::Command;
 
 fn python() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let found: Vec<PathBuf> = pyctx_api::SUPPORTED_VERSIONS
-        .iter()
-        .rev()
-        .map(|v| root.join(".venvs").join(v).join("bin").join("python"))
-        .filter(|p| p.is_file())
-        .collect();
-    found
-        .first()
-        .cloned()
-        .expect("no interpreter under .venvs/: run scripts/setup")
+    pyctx_api::pythons::SetupVenvs::in_checkout(root).newest()
 }
 
 /// `cc -fsyntax-only` of `unit` with the build flags of `python()` (`c++

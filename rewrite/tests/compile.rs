@@ -38,18 +38,11 @@ fn interpreters() -> Vec<String> {
     if let Ok(py) = std::env::var("PYCTX_TEST_PYTHON") {
         return vec![py];
     }
-    let mut v: Vec<String> = std::fs::read_dir(repo().join(".venvs"))
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter(|e| e.file_name().to_string_lossy().starts_with("3."))
-                .map(|e| e.path().join("bin/python"))
-                .filter(|p| p.is_file())
-                .map(|p| p.display().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
+    pyctx_api::pythons::SetupVenvs::in_checkout(&repo())
+        .pythons()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect()
 }
 
 fn compiler() -> Compilers {

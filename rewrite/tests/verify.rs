@@ -20,14 +20,10 @@ fn python() -> String {
     if let Ok(py) = std::env::var("PYCTX_TEST_PYTHON") {
         return py;
     }
-    let mut v: Vec<PathBuf> = std::fs::read_dir(repo().join(".venvs"))
-        .expect("run scripts/setup, or set PYCTX_TEST_PYTHON")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().join("bin/python"))
-        .filter(|p| p.is_file())
-        .collect();
-    v.sort();
-    v[0].display().to_string()
+    pyctx_api::pythons::SetupVenvs::in_checkout(&repo())
+        .oldest()
+        .display()
+        .to_string()
 }
 
 fn libclang(extra: &Path) -> Libclang {

@@ -578,13 +578,10 @@ impl Compiler {
     /// For `python` (default: the newest `.venvs/3.*`).
     pub fn new(python: Option<String>, dir: PathBuf) -> Compiler {
         let py = python.unwrap_or_else(|| {
-            let mut v: Vec<String> = (9..=13)
-                .map(|m| repo().join(format!(".venvs/3.{m}/bin/python")))
-                .filter(|p| p.is_file())
-                .map(|p| p.display().to_string())
-                .collect();
-            v.pop()
-                .expect("no .venvs/3.*/bin/python: run scripts/setup")
+            pyctx_api::pythons::SetupVenvs::in_checkout(&repo())
+                .newest()
+                .display()
+                .to_string()
         });
         let interp = pyctx_flags::interp::Interpreter::probe(&py).expect("probe interpreter");
         let mut flags = pyctx_flags::cflags(&interp, false).expect("pyctx cflags");
