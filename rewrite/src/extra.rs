@@ -162,3 +162,81 @@ impl Inherit<'_> {
         out.unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{migrate, ApiNames, Options, SourceFile};
+    use std::collections::{BTreeSet, HashMap, HashSet};
+
+    /// `PyDate_Check` needs datetime.h; `PyBool_FromLong` is Python.h's;
+    /// `PyDateTime_IMPORT` is object-like.
+    fn api() -> ApiNames {
+        let dt: BTreeSet<String> = ["datetime.h".to_string()].into();
+        let names = [
+            "PyDate_Check",
+            "PyBool_FromLong",
+            "PyDateTime_IMPORT",
+            "PyDateTime_IMPORT_CTX",
+        ];
+        ApiNames {
+            names: names.iter().map(|s| s.to_string()).collect(),
+            needs: names
+                .iter()
+                .filter(|n| n.starts_with("PyDate"))
+                .map(|n| (n.to_string(), dt.clone()))
+                .collect::<HashMap<_, _>>(),
+            object_like: HashSet::from(["PyDateTime_IMPORT".to_string()]),
+        }
+    }
+
+    const BODY: &str = "static int is_date(PyObject *o)\n{\n    PyDateTime_IMPORT;\n    return PyDate_Check(o);\n}\nint use(PyObject *o) { return is_date(o); }\n";
+
+    fn run(files: &[(&str, &str)]) -> Vec<Option<String>> {
+        let files: Vec<SourceFile> = files.iter().map(|(p, t)| SourceFile::new(*p, *t)).collect();
+        migrate(&files, &api(), &Options::default())
+            .files
+            .into_iter()
+            .map(|f| f.new_text)
+            .collect()
+    }
+
+    #[test]
+    fn seen_directly_the_include_goes_after_the_header() {
+        let src =
+            format!("#include <Python.h>\n#include \"pyctx.h\"\n#include <datetime.h>\n{BODY}");
+        let out = run(&[("m.c", &src)]);
+        let out = out[0].as_deref().unwrap();
+        assert!(
+            out.contains("#include <datetime.h>\n#include \"pyctx.h\"\n"),
+            "{out}"
+        );
+        assert!(out.contains("PyDateTime_IMPORT_CTX(ctx);"), "{out}");
+        assert!(out.contains("PyDate_Check(ctx, o)"), "{out}");
+        // A second run finds nothing to do.
+        assert_eq!(run(&[("m.c", out)]), vec![None]);
+    }
+
+    #[test]
+    fn not_seen_not_rewritten() {
+        // No datetime.h, or only in some configurations.
+        for head in [
+            "#include <Python.h>\n",
+            "#include <Python.h>\n#ifdef D\n#include <datetime.h>\n#endif\n",
+        ] {
+            let out = run(&[("m.c", &format!("{head}{BODY}"))]);
+            assert_eq!(out, vec![None], "{head}");
+        }
+    }
+
+    #[test]
+    fn a_header_sees_what_every_includer_saw_before_it() {
+        let h = BODY;
+        let with = "#include <Python.h>\n#include <datetime.h>\n#include \"h.h\"\n";
+        let late = "#include <Python.h>\n#include \"h.h\"\n#include <datetime.h>\n";
+        let out = run(&[("a.c", with), ("h.h", h)]);
+        assert!(out[1].as_deref().unwrap().contains("PyDate_Check(ctx, o)"));
+        // One includer that sees datetime.h only after it: left alone.
+        let out = run(&[("a.c", with), ("b.c", late), ("h.h", h)]);
+        assert_eq!(out[2], None);
+    }
+}
