@@ -727,20 +727,22 @@ pub(crate) fn apply(m: &Model, fi: FileId, mut edits: Vec<Edit>) -> Result<Appli
         // (datetime.h, ...): pyctx.h adds their ctx forms only after it.
         let anchor = extra_include_anchor(m, fi);
         let first_edit = edits.iter().map(|e| e.at).min().unwrap_or(usize::MAX);
-        let has = crate::pp::top_level_includes(f.src(), &f.scan)
+        let pyctx_includes: Vec<usize> = crate::pp::top_level_includes(f.src(), &f.scan)
             .into_iter()
-            .any(|i| {
-                let at = f.scan.toks[i.hash_tok].start;
-                (i.path == "pyctx.h" || i.path.ends_with("/pyctx.h"))
-                    && at < first_edit
-                    && at >= anchor
-            });
-        if !has {
-            edits.push(if anchor > 0 {
-                text::include_edit_at(anchor, f.scan.eol)
-            } else {
-                text::include_edit(f.src(), &f.scan)
-            });
+            .filter(|i| i.path == "pyctx.h" || i.path.ends_with("/pyctx.h"))
+            .map(|i| f.scan.toks[i.hash_tok].start)
+            .collect();
+        let early = pyctx_includes.iter().any(|&at| at < first_edit);
+        let after_anchor = anchor == 0 || pyctx_includes.iter().any(|&at| at >= anchor);
+        if !after_anchor {
+            edits.push(text::include_edit_at(anchor, f.scan.eol));
+            include_added = true;
+        }
+        // An extra header included after the first edit (rare): the
+        // include after it serves its names, one where Rule 10 puts it
+        // the edits before.
+        if !early && (after_anchor || anchor > first_edit) {
+            edits.push(text::include_edit(f.src(), &f.scan));
             include_added = true;
         }
     }

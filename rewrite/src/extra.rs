@@ -239,4 +239,22 @@ mod tests {
         let out = run(&[("a.c", with), ("b.c", late), ("h.h", h)]);
         assert_eq!(out[2], None);
     }
+
+    #[test]
+    fn a_late_extra_header_gets_an_include_of_its_own() {
+        let src = format!(
+            "#include <Python.h>\nPyObject *yes(void) {{ return PyBool_FromLong(1); }}\n#include <datetime.h>\n{BODY}"
+        );
+        let out = run(&[("m.c", &src)]);
+        let out = out[0].as_deref().unwrap();
+        assert!(
+            out.starts_with("#include <Python.h>\n#include \"pyctx.h\"\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("#include <datetime.h>\n#include \"pyctx.h\"\n"),
+            "{out}"
+        );
+        assert_eq!(run(&[("m.c", out)]), vec![None]);
+    }
 }
