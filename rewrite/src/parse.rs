@@ -108,6 +108,29 @@ fn project_names(scans: &[scan::FileScan]) -> Names {
     names
 }
 
+/// A bare use of an object-like API macro that acts (`PyDateTime_IMPORT;`
+/// in a function) is a call to the engine: its ctx form is
+/// `NAME_CTX(ctx)`, reached by inserting after the name.
+fn object_like_sites(occs: &mut [scan::Occ], api: &ApiNames) {
+    for o in occs.iter_mut() {
+        if o.func.is_some()
+            && !o.in_error
+            && matches!(o.kind, scan::OccKind::Other)
+            && api.is_object_like(&o.name)
+        {
+            o.kind = scan::OccKind::Call(scan::CallInfo {
+                open: o.at + o.name.len(),
+                empty: true,
+                newline_after_open: false,
+                first: scan::FirstArg::None,
+                lvalue: false,
+                qualified: false,
+                object_like: true,
+            });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,28 +174,5 @@ mod tests {
         let p = parse(&files, &ApiNames::default());
         assert_eq!(p.files[0].scan.funcs.len(), 1);
         assert!(p.files[0].scan.funcs[0].refused.is_none());
-    }
-}
-
-/// A bare use of an object-like API macro that acts (`PyDateTime_IMPORT;`
-/// in a function) is a call to the engine: its ctx form is
-/// `NAME_CTX(ctx)`, reached by inserting after the name.
-fn object_like_sites(occs: &mut [scan::Occ], api: &ApiNames) {
-    for o in occs.iter_mut() {
-        if o.func.is_some()
-            && !o.in_error
-            && matches!(o.kind, scan::OccKind::Other)
-            && api.is_object_like(&o.name)
-        {
-            o.kind = scan::OccKind::Call(scan::CallInfo {
-                open: o.at + o.name.len(),
-                empty: true,
-                newline_after_open: false,
-                first: scan::FirstArg::None,
-                lvalue: false,
-                qualified: false,
-                object_like: true,
-            });
-        }
     }
 }
