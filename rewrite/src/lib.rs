@@ -150,9 +150,7 @@ pub struct ApiNames {
     object_like: HashSet<String>,
 }
 
-/// The suffix of an object-like macro's ctx spelling (`flags/src/header.rs`
-/// `ctx_spelling`).
-pub const OBJECT_LIKE_CTX_SUFFIX: &str = "_CTX";
+pub use pyctx_api::OBJECT_LIKE_CTX_SUFFIX;
 
 impl ApiNames {
     /// Every entry of the API table whose ctx form exists wherever the name
