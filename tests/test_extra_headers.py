@@ -9,6 +9,7 @@ legacy calls."""
 
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -114,3 +115,78 @@ def test_stats_count_both_spellings(builds, tmp_path_factory, tmp_path, version,
         legacy = rec["legacy_calls"]
         want = LEGACY_CALLS[kind]
         assert {n: legacy.get(n) for n in want} == want, rec
+
+
+# Migrated by `pyctx migrate`: each golden case of an extra header
+# (fixtures/migrate/extra_*: one module each) rewritten by the command
+# line, then built with pyctx.h and run. Per case: the module, a probe
+# printing its answers, what they must be, and ctx-form calls the stats
+# must count (the extra header's names among them).
+MIGRATED = {
+    "extra_datetime": ("dates", """
+import datetime, json, dates
+print(json.dumps([str(dates.make_date(2024, 2, 29)), dates.kinds(datetime.date(2000, 1, 1)),
+                  dates.kinds(datetime.datetime(2000, 1, 1)),
+                  dates.kinds(datetime.timedelta(1)), dates.delta_seconds(datetime.timedelta(0, 90))]))
+""", ["2024-02-29", [1, 0, 0], [1, 1, 0], [0, 0, 1], 90],
+        {"PyDateTime_IMPORT": 1, "PyDate_FromDate": 1, "PyDate_Check": 3,
+         "PyDateTime_Check": 3, "PyDelta_Check": 4, "PyDateTime_DELTA_GET_SECONDS": 1}),
+    "extra_structmember": ("members", """
+import json, members
+print(json.dumps(members.swap_count(41)))
+""", [1, 41], {"PyMember_GetOne": 1, "PyMember_SetOne": 1}),
+    "extra_marshal": ("codec", """
+import json, codec
+print(json.dumps(codec.roundtrip({"a": [1, 2.5, "x"]})))
+""", {"a": [1, 2.5, "x"]}, {"PyMarshal_WriteObjectToString": 1,
+                           "PyMarshal_ReadObjectFromString": 1}),
+    # caller_line(): the line of the frame below the current Python one
+    # (here's), i.e. the probe's print line.
+    "extra_frameobject": ("frames", """
+import json, frames
+def here():
+    return frames.caller_line()
+print(json.dumps(here()))
+""", 5, {"PyFrame_Check": 1, "PyFrame_GetBack": 1, "PyFrame_GetLineNumber": 1}),
+}
+
+SETUP = """
+from setuptools import Extension, setup
+setup(name=%(name)r, version="0.1", ext_modules=[Extension(%(name)r, ["module.c"],
+      extra_compile_args=["-Wall", "-Wextra", "-Werror"])])
+"""
+
+
+def pyctx(*args):
+    return subprocess.run([str(build.pyctx_bin()), *map(str, args)], capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.parametrize("case", sorted(MIGRATED))
+@pytest.mark.parametrize("version", VERSIONS)
+def test_migrated_extra_headers_run(tmp_path, version, case):
+    module, probe, answer, ctx_calls = MIGRATED[case]
+    golden = build.ROOT / "fixtures" / "migrate" / case
+    project = tmp_path / module
+    shutil.copytree(golden / "before", project)
+    wrote = pyctx("migrate", "--write", project)
+    assert wrote.returncode == 0, wrote.stderr
+    for path in sorted((golden / "after").iterdir()):
+        assert (project / path.name).read_text() == path.read_text(), path.name
+    again = pyctx("migrate", "--check", project)
+    assert again.returncode == 0, "second run still finds work:\n" + again.stderr
+    (project / "setup.py").write_text(SETUP % {"name": module})
+    python = build.interpreters()[version]
+    target = build.pip_install(python, project, tmp_path / "target",
+                               env=build.pyctx_flags(python))
+    stats = tmp_path / "stats.jsonl"
+    proc = subprocess.run([str(python), "-c", probe],
+                          env=build.clean_env(target, PYCTX_STATS=str(stats)),
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == answer
+    (record,) = [json.loads(line) for line in stats.read_text().splitlines()]
+    ctx = record["ctx_calls"]
+    assert {n: ctx.get(n) for n in ctx_calls} == ctx_calls, record
+    legacy = {n: c for n, c in record["legacy_calls"].items() if c}
+    assert not set(legacy) & set(ctx_calls), record

@@ -10,6 +10,11 @@ pub const SCHEMA_VERSION: u32 = 2;
 /// CPython minor versions the project supports, oldest first.
 pub const SUPPORTED_VERSIONS: &[&str] = &["3.9", "3.10", "3.11", "3.12", "3.13"];
 
+/// The suffix of an object-like macro's ctx spelling: `PyDateTime_IMPORT`'s
+/// ctx form is `PyDateTime_IMPORT_CTX(ctx)` (the generated header defines
+/// it, `pyctx migrate` inserts it).
+pub const OBJECT_LIKE_CTX_SUFFIX: &str = "_CTX";
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Table {
     pub schema: u32,

@@ -48,7 +48,7 @@ fn has_fast_path(name: &str) -> bool {
 /// parentheses), whose ctx form is the function-like `NAME_CTX(ctx)`.
 pub fn ctx_spelling(name: &str, form: &Form) -> String {
     if form.object_like {
-        format!("{name}_CTX")
+        format!("{name}{}", pyctx_api::OBJECT_LIKE_CTX_SUFFIX)
     } else {
         name.to_string()
     }

@@ -287,7 +287,7 @@ fn direct_needs(m: &Model, sel: &mut Selection) {
             }
             let need = match &o.kind {
                 OccKind::Call(c) => {
-                    m.is_api(&o.name)
+                    m.is_api_in(fi, &o.name)
                         && !m.shadowed(fi, o)
                         && !c.lvalue
                         && !c.qualified

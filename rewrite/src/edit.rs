@@ -260,7 +260,7 @@ impl FuncEdit<'_, '_> {
         for &oi in &f.by_func[self.di] {
             let o = &f.occs[oi];
             if matches!(o.kind, OccKind::Call(_))
-                && self.m.is_api(&o.name)
+                && self.m.is_api_in(self.fi, &o.name)
                 && !self.m.shadowed(self.fi, o)
             {
                 self.legacy(
@@ -325,7 +325,7 @@ impl FuncEdit<'_, '_> {
                     }
                     continue;
                 }
-                if m.is_api(&o.name) && !m.shadowed(fi, o) {
+                if m.is_api_in(fi, &o.name) && !m.shadowed(fi, o) {
                     if passes_ctx(&f, &m.files[fi].scan.file_ctx_vars, c) {
                         rep.calls_already_ctx += 1;
                     } else {
@@ -475,7 +475,10 @@ impl FuncEdit<'_, '_> {
             if o.in_error {
                 // A call the tree does not show (in the arguments of a
                 // macro standing for syntax): it stays as written.
-                if matches!(o.kind, OccKind::Call(_)) && m.is_api(&o.name) && !m.shadowed(fi, o) {
+                if matches!(o.kind, OccKind::Call(_))
+                    && m.is_api_in(fi, &o.name)
+                    && !m.shadowed(fi, o)
+                {
                     self.legacy(
                         o.at,
                         &o.name,
@@ -500,7 +503,7 @@ impl FuncEdit<'_, '_> {
                     .copied()
                     .filter(|&t| self.thr.threaded[t]);
                 let target_threaded = target.is_some();
-                let api_call = m.is_api(&o.name) && !m.shadowed(fi, o);
+                let api_call = m.is_api_in(fi, &o.name) && !m.shadowed(fi, o);
                 if api_call && c.qualified {
                     // `::NAME(v)`: qualified names take no part in
                     // argument-dependent lookup, so `::NAME(ctx, v)` would
@@ -576,6 +579,12 @@ impl FuncEdit<'_, '_> {
             rep.calls_rewritten += 1;
         } else if passes_ctx(f, &self.m.files[self.fi].scan.file_ctx_vars, c) {
             rep.calls_already_ctx += 1;
+        } else if has_ctx && c.object_like {
+            // `PyDateTime_IMPORT` → `PyDateTime_IMPORT_CTX(ctx)`: an
+            // insertion after the name, never a replacement.
+            let text = format!("{}({var})", crate::OBJECT_LIKE_CTX_SUFFIX);
+            self.edits.push(Edit::insert(c.open, text));
+            rep.calls_rewritten += 1;
         } else if has_ctx {
             self.edits.push(Edit::insert(c.open + 1, call_text(var, c)));
             rep.calls_rewritten += 1;
@@ -618,6 +627,7 @@ fn macro_edits(m: &Model, sel: &Selection, thr: &Threading, ctx_name: &str, out:
                         first: FirstArg::None,
                         lvalue: false,
                         qualified: false,
+                        object_like: false,
                     };
                     out.edits[info.file].push(Edit::insert(c.open + 1, call_text(ctx_name, &ci)));
                     rewritten += 1;
@@ -748,19 +758,26 @@ pub(crate) fn apply(m: &Model, fi: FileId, mut edits: Vec<Edit>) -> Result<Appli
     if !edits.is_empty() {
         // An include of pyctx.h inside a conditional group does not count:
         // some configuration would miss it. Nor does one after the first
-        // edit: what the edits add would come before the declarations.
-        let lines = &f.scan.dir.directive_lines;
-        let depths = crate::pp::depths(f.src(), &f.scan.toks, lines);
+        // edit: what the edits add would come before the declarations. Nor
+        // one before the file sees an extra header whose names it calls
+        // (datetime.h, ...): pyctx.h adds their ctx forms only after it.
+        let anchor = extra_include_anchor(m, fi);
         let first_edit = edits.iter().map(|e| e.at).min().unwrap_or(usize::MAX);
-        let has = f.scan.dir.includes.iter().any(|i| {
-            (i.path == "pyctx.h" || i.path.ends_with("/pyctx.h"))
-                && f.scan.toks[i.hash_tok].start < first_edit
-                && lines
-                    .iter()
-                    .position(|r| r.start == i.hash_tok)
-                    .is_some_and(|k| depths[k].0 == 0)
-        });
-        if !has {
+        let pyctx_includes: Vec<usize> = crate::pp::top_level_includes(f.src(), &f.scan)
+            .into_iter()
+            .filter(|i| i.path == "pyctx.h" || i.path.ends_with("/pyctx.h"))
+            .map(|i| f.scan.toks[i.hash_tok].start)
+            .collect();
+        let early = pyctx_includes.iter().any(|&at| at < first_edit);
+        let after_anchor = anchor == 0 || pyctx_includes.iter().any(|&at| at >= anchor);
+        if !after_anchor {
+            edits.push(text::include_edit_at(anchor, f.scan.eol));
+            include_added = true;
+        }
+        // An extra header included after the first edit (rare): the
+        // include after it serves its names, one where Rule 10 puts it
+        // the edits before.
+        if !early && (after_anchor || anchor > first_edit) {
             edits.push(text::include_edit(f.src(), &f.scan));
             include_added = true;
         }
@@ -774,6 +791,19 @@ pub(crate) fn apply(m: &Model, fi: FileId, mut edits: Vec<Edit>) -> Result<Appli
         edits,
         include_added,
     })
+}
+
+/// Where file `fi`'s `#include "pyctx.h"` must come after: the latest
+/// point from which it sees the extra headers of the API names it calls
+/// (the end of that include line; 0: anywhere).
+fn extra_include_anchor(m: &Model, fi: FileId) -> usize {
+    m.files[fi]
+        .occs
+        .iter()
+        .filter(|o| matches!(o.kind, OccKind::Call(_)) && o.func.is_some() && m.plain_api(&o.name))
+        .filter_map(|o| m.extra_anchor(fi, &o.name))
+        .max()
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

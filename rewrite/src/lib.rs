@@ -68,6 +68,7 @@ mod cpp;
 mod decide;
 mod edit;
 mod engine;
+mod extra;
 mod lex;
 mod macros;
 mod mask;
@@ -83,7 +84,7 @@ mod units;
 mod verify;
 
 use serde::Serialize;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 pub use clang::Libclang;
@@ -140,37 +141,76 @@ pub(crate) fn lang_of_path(p: &Path) -> lex::Lang {
 #[derive(Debug, Clone, Default)]
 pub struct ApiNames {
     names: HashSet<String>,
+    /// Names declared by an extra public header (the table's
+    /// `needs_include`: `datetime.h`, ...) on some version: the headers a
+    /// file must see before its uses of the name are API calls.
+    needs: HashMap<String, BTreeSet<String>>,
+    /// Object-like macros that act (`PyDateTime_IMPORT`): the ctx form is
+    /// spelled `NAME_CTX(ctx)`, reached by inserting `_CTX(ctx)`.
+    object_like: HashSet<String>,
 }
+
+pub use pyctx_api::OBJECT_LIKE_CTX_SUFFIX;
 
 impl ApiNames {
     /// Every entry of the API table whose ctx form exists wherever the name
     /// does: each of its forms (one per range of CPython versions) has a ctx
     /// form (functions, static inline functions, expression and statement
-    /// macros, object-like aliases of those) and is declared by a header
-    /// that `Python.h` includes.
+    /// macros, object-like aliases of those). An object-like macro that
+    /// acts (`PyDateTime_IMPORT`) counts when it is one on every supported
+    /// version (its ctx form `NAME_CTX(ctx)` is a different name, which a
+    /// missing version would leave undeclared); its ctx spelling is a name
+    /// too, so that a migrated `PyDateTime_IMPORT_CTX(ctx)` is a done call.
     ///
-    /// Left out, because rewriting them would break the build on some
-    /// supported version: names from `datetime.h`, `marshal.h`,
-    /// `frameobject.h` and `structmember.h` (the runtime dispatches only
-    /// what `Python.h` declares), and names that are plain utility macros
-    /// in older versions (`PyUnicode_READ` before 3.11).
+    /// Names declared by an extra public header on some version (the
+    /// table's `needs_include`: `datetime.h`, `marshal.h`, `frameobject.h`,
+    /// `structmember.h`, ...) carry the headers they need
+    /// ([`ApiNames::needs`]): the engine rewrites them only in files that
+    /// see those headers. Left out: names that are plain utility macros in
+    /// older versions (`PyUnicode_READ` before 3.11).
     pub fn from_table(table: &pyctx_api::Table) -> ApiNames {
-        ApiNames {
-            names: table
-                .entries
+        let mut api = ApiNames::default();
+        for e in &table.entries {
+            let object_like = is_acting_object_like(e);
+            if e.forms.is_empty() || !(object_like || e.forms.iter().all(|f| f.has_ctx_form())) {
+                continue;
+            }
+            let needs: BTreeSet<String> = e
+                .forms
                 .iter()
-                .filter(|e| {
-                    !e.forms.is_empty()
-                        && e.forms.iter().all(|f| {
-                            // `needs_include`: not reachable from Python.h
-                            // (datetime.h, ...): the generated pyctx_api.h has
-                            // no dispatch for it.
-                            f.has_ctx_form() && f.needs_include.is_none()
-                        })
-                })
-                .map(|e| e.name.clone())
-                .collect(),
+                .filter_map(|f| f.needs_include.clone())
+                .collect();
+            let mut add = |name: String| {
+                if !needs.is_empty() {
+                    api.needs.insert(name.clone(), needs.clone());
+                }
+                api.names.insert(name);
+            };
+            add(e.name.clone());
+            if object_like {
+                api.object_like.insert(e.name.clone());
+                add(format!("{}{OBJECT_LIKE_CTX_SUFFIX}", e.name));
+            }
         }
+        api
+    }
+
+    /// The extra public headers (`datetime.h`, ...) a file must include
+    /// for `name`'s ctx form to be declared there; `None` for the names
+    /// `Python.h` declares on every version.
+    pub fn needs(&self, name: &str) -> Option<&BTreeSet<String>> {
+        self.needs.get(name)
+    }
+
+    /// An object-like macro that acts (`PyDateTime_IMPORT`), used without
+    /// parentheses: its ctx form is `NAME_CTX(ctx)`.
+    pub fn is_object_like(&self, name: &str) -> bool {
+        self.object_like.contains(name)
+    }
+
+    /// Every extra public header some name needs (sorted).
+    pub fn extra_headers(&self) -> BTreeSet<&str> {
+        self.needs.values().flatten().map(String::as_str).collect()
     }
 
     /// The same set without `names` (names the caller knows its runtime
@@ -178,6 +218,8 @@ impl ApiNames {
     pub fn without<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> ApiNames {
         for n in names {
             self.names.remove(n);
+            self.needs.remove(n);
+            self.object_like.remove(n);
         }
         self
     }
@@ -195,6 +237,7 @@ impl ApiNames {
     {
         ApiNames {
             names: names.into_iter().map(Into::into).collect(),
+            ..ApiNames::default()
         }
     }
 
@@ -209,6 +252,18 @@ impl ApiNames {
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
+}
+
+/// An object-like macro that acts (an expression or statement) on every
+/// supported version: the generated header gives it the ctx form
+/// `NAME_CTX(ctx)`.
+fn is_acting_object_like(e: &pyctx_api::Entry) -> bool {
+    use pyctx_api::model::MacroShape;
+    pyctx_api::model::SUPPORTED_VERSIONS.iter().all(|v| {
+        e.form_for(v).is_some_and(|f| {
+            f.object_like && matches!(f.shape, Some(MacroShape::Expr | MacroShape::Stmt))
+        })
+    })
 }
 
 /// What to migrate, and how.

@@ -146,6 +146,9 @@ pub(crate) struct Model<'a> {
     pub nodes_by_name: HashMap<String, Vec<NodeId>>,
     pub facts: Vec<FileFacts>,
     pub macros: Macros,
+    /// Per file: the extra public headers it sees, and from where
+    /// ([`crate::extra::seen`]).
+    pub extra_seen: Vec<crate::extra::Seen>,
 }
 
 impl Model<'_> {
@@ -154,9 +157,29 @@ impl Model<'_> {
         self.api.contains(n) && !self.names.funcs.contains(n) && !self.names.macros.contains_key(n)
     }
 
-    /// A name whose calls take the context like an API call.
+    /// A name whose calls take the context like an API call, wherever it
+    /// is used: not one that needs an extra public header (`datetime.h`,
+    /// ...; see [`Model::is_api_in`]).
     pub fn is_api(&self, n: &str) -> bool {
-        self.plain_api(n) || self.alias_macros.contains(n)
+        (self.plain_api(n) && self.api.needs(n).is_none()) || self.alias_macros.contains(n)
+    }
+
+    /// A name whose calls in file `fi` take the context: [`Model::is_api`],
+    /// or an API name of an extra public header that `fi` sees.
+    pub fn is_api_in(&self, fi: FileId, n: &str) -> bool {
+        self.is_api(n) || (self.plain_api(n) && self.extra_anchor(fi, n).is_some())
+    }
+
+    /// For an API name of extra public headers that file `fi` sees: the
+    /// offset after which its `#include "pyctx.h"` must come (0: anywhere).
+    /// `None`: a name `Python.h` declares, or headers `fi` does not see.
+    pub fn extra_anchor(&self, fi: FileId, n: &str) -> Option<usize> {
+        let seen = &self.extra_seen[fi];
+        self.api
+            .needs(n)?
+            .iter()
+            .map(|h| seen.get(h).copied())
+            .try_fold(0, |a, b| Some(a.max(b?)))
     }
 
     /// The name at this occurrence is declared locally (a parameter, a

@@ -42,7 +42,8 @@ pub(crate) fn parse<'a>(files: &'a [SourceFile], api: &ApiNames) -> Parsed<'a> {
         .par_iter()
         .zip(scans)
         .map(|(source, scan)| {
-            let occs = scan::collect_occurrences(source.text.as_bytes(), &scan, &interesting);
+            let mut occs = scan::collect_occurrences(source.text.as_bytes(), &scan, &interesting);
+            object_like_sites(&mut occs, api);
             let mut by_func = vec![Vec::new(); scan.funcs.len()];
             for (oi, o) in occs.iter().enumerate() {
                 if let Some(f) = o.func {
@@ -105,6 +106,29 @@ fn project_names(scans: &[scan::FileScan]) -> Names {
         }
     }
     names
+}
+
+/// A bare use of an object-like API macro that acts (`PyDateTime_IMPORT;`
+/// in a function) is a call to the engine: its ctx form is
+/// `NAME_CTX(ctx)`, reached by inserting after the name.
+fn object_like_sites(occs: &mut [scan::Occ], api: &ApiNames) {
+    for o in occs.iter_mut() {
+        if o.func.is_some()
+            && !o.in_error
+            && matches!(o.kind, scan::OccKind::Other)
+            && api.is_object_like(&o.name)
+        {
+            o.kind = scan::OccKind::Call(scan::CallInfo {
+                open: o.at + o.name.len(),
+                empty: true,
+                newline_after_open: false,
+                first: scan::FirstArg::None,
+                lvalue: false,
+                qualified: false,
+                object_like: true,
+            });
+        }
+    }
 }
 
 #[cfg(test)]

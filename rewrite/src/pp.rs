@@ -98,6 +98,26 @@ pub(crate) fn depth_at(lines: &[Range<usize>], depths: &[(usize, usize)], k: usi
     }
 }
 
+/// The includes of a file outside every conditional group (an include
+/// guard excepted): the ones every configuration sees.
+pub(crate) fn top_level_includes<'a>(
+    src: &[u8],
+    fs: &'a crate::scan::FileScan,
+) -> Vec<&'a crate::lex::Include> {
+    let lines = &fs.dir.directive_lines;
+    let depths = depths(src, &fs.toks, lines);
+    fs.dir
+        .includes
+        .iter()
+        .filter(|i| {
+            lines
+                .iter()
+                .position(|r| r.start == i.hash_tok)
+                .is_some_and(|k| depths[k].0 == 0)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,7 +47,9 @@ pub(crate) fn resolve<'a>(
     api: &'a ApiNames,
     opts: &Options,
 ) -> (Model<'a>, Vec<Diag>) {
+    let extra_seen = crate::extra::seen(&parsed.files, &api.extra_headers(), &units);
     let mut m = Model {
+        extra_seen,
         facts: parsed
             .files
             .iter()
@@ -142,7 +144,7 @@ fn alias_macros(m: &Model) -> HashSet<String> {
         let before = out.len();
         for (name, t) in &target {
             if let Some(t) = t {
-                if !m.api.contains(name) && (m.plain_api(t) || out.contains(t)) {
+                if !m.api.contains(name) && (m.is_api(t) || out.contains(t)) {
                     out.insert(name.to_string());
                 }
             }

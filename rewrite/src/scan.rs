@@ -266,6 +266,10 @@ pub struct CallInfo {
     /// argument-dependent lookup, so an API call stays legacy, and a
     /// project function so called keeps its signature.
     pub qualified: bool,
+    /// Not a call: an object-like API macro that acts, used bare
+    /// (`PyDateTime_IMPORT;`); `open` is the end of the name, where
+    /// `_CTX(ctx)` goes.
+    pub object_like: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -1281,6 +1285,7 @@ fn hidden_sites(
             first: FirstArg::Other,
             lvalue: false,
             qualified: false,
+            object_like: false,
         })
     };
     for (name, at) in &fs.hidden_macros {
@@ -1528,6 +1533,7 @@ fn call_info(src: &[u8], call: Node, anc: &[Frame]) -> CallInfo {
         first,
         lvalue,
         qualified: false,
+        object_like: false,
     }
 }
 

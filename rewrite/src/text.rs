@@ -188,6 +188,12 @@ pub(crate) fn include_edit(src: &[u8], fs: &FileScan) -> Edit {
     Edit::insert(at, format!("{line}{eol}"))
 }
 
+/// `#include "pyctx.h"` on a line of its own right after the include line
+/// ending at `line_end` (one outside every conditional group).
+pub(crate) fn include_edit_at(line_end: usize, eol: &str) -> Edit {
+    Edit::insert(line_end, format!("{eol}#include \"pyctx.h\""))
+}
+
 /// Apply edits (any order; they must not overlap).
 pub(crate) fn apply(src: &str, mut edits: Vec<Edit>) -> Result<String, String> {
     edits.sort_by_key(|e| e.at);

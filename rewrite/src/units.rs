@@ -136,7 +136,12 @@ pub(crate) fn normalize(p: &Path) -> PathBuf {
 
 /// Files an `#include "inc"` in `from` may mean: the one next to `from` if
 /// given, else every given file whose path ends with `inc`.
-fn resolve_include(paths: &[&Path], norm: &[PathBuf], from: FileId, inc: &str) -> Vec<FileId> {
+pub(crate) fn resolve_include(
+    paths: &[&Path],
+    norm: &[PathBuf],
+    from: FileId,
+    inc: &str,
+) -> Vec<FileId> {
     let inc_path = normalize(Path::new(inc));
     if let Some(dir) = paths[from].parent() {
         let sibling = normalize(&dir.join(&inc_path));
