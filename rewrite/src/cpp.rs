@@ -319,7 +319,8 @@ mod tests {
         p.parse(src, None).unwrap()
     }
 
-    /// (reported name, refusal) of every function definition.
+    /// (reported name, reason to keep the signature, internal) of every
+    /// function definition.
     fn defs(src: &str) -> Vec<(String, Option<String>, bool)> {
         let t = tree(src);
         let mut out = Vec::new();
@@ -327,7 +328,7 @@ mod tests {
             if fr.node.kind() == "function_definition" {
                 let f = def_facts(src.as_bytes(), fr.node, anc);
                 let name = f.name.map_or_else(String::new, |(n, _)| n);
-                out.push((name, f.refusal, f.internal));
+                out.push((name, f.keep, f.internal));
                 return false;
             }
             true
@@ -336,13 +337,14 @@ mod tests {
     }
 
     #[test]
-    fn what_is_not_modelled_is_named() {
+    fn what_keeps_its_signature_is_named() {
         let src = "namespace { int f(int a) { return a; } }\n\
                    namespace n { int g(int &a) { return a; } }\n\
                    struct S { int m() { return 0; } };\n\
                    int S2::m() { return 0; }\n\
                    template <class T> int t(T a) { return 0; }\n\
-                   int l() { auto f = [](){ return 1; }; return f(); }\n";
+                   int l() { auto f = [](){ return 1; }; return f(); }\n\
+                   int y() try { return 0; } catch (...) { return 1; }\n";
         let got = defs(src);
         assert_eq!(got[0], (String::new(), None, true));
         assert_eq!(got[1], (String::new(), None, false));
@@ -355,7 +357,38 @@ mod tests {
         assert_eq!(got[3].0, "S2::m");
         assert!(got[3].1.as_deref().unwrap().contains("qualified name"));
         assert!(got[4].1.as_deref().unwrap().contains("template"));
-        assert!(got[5].1.as_deref().unwrap().contains("lambda"));
+        assert_eq!(got[5].1, None, "a lambda is no reason to keep it");
+        assert!(got[6].1.as_deref().unwrap().contains("function-try-block"));
+    }
+
+    /// The `{`..`}` text of every inner scope of the first definition.
+    fn scopes(src: &str) -> Vec<String> {
+        let t = tree(src);
+        let mut out = Vec::new();
+        walk(t.root_node(), |fr, _| {
+            if fr.node.kind() == "function_definition" && out.is_empty() {
+                for r in inner_scopes(fr.node) {
+                    out.push(src[r.start..=r.end].to_string());
+                }
+                return false;
+            }
+            true
+        });
+        out
+    }
+
+    #[test]
+    fn lambdas_local_members_and_handlers_are_inner_scopes() {
+        let src = "int f() try {\n\
+                     auto a = [](){ return 1; };\n\
+                     struct L { int m() { return 2; } };\n\
+                     try { } catch (int) { }\n\
+                     return a();\n\
+                   } catch (...) { return 3; }\n";
+        assert_eq!(
+            scopes(src),
+            vec!["{ return 1; }", "{ return 2; }", "{ return 3; }"]
+        );
     }
 
     #[test]
