@@ -246,7 +246,10 @@ fn member_names(src: &[u8], root: Node, out: &mut BTreeSet<String>) {
                 }
             }
         }
-        !matches!(n.kind(), "comment" | "string_literal" | "raw_string_literal")
+        !matches!(
+            n.kind(),
+            "comment" | "string_literal" | "raw_string_literal"
+        )
     });
 }
 

@@ -590,7 +590,13 @@ impl FuncEdit<'_, '_> {
     /// A call outside the body and every inner scope (a constructor's
     /// member initialisers, a default argument): no context variable is
     /// in scope there, so the call fetches one itself.
-    fn pass_ctx_inline(&mut self, f: &FuncDef, c: &CallInfo, has_ctx: bool, rep: &mut FunctionReport) {
+    fn pass_ctx_inline(
+        &mut self,
+        f: &FuncDef,
+        c: &CallInfo,
+        has_ctx: bool,
+        rep: &mut FunctionReport,
+    ) {
         if matches!(c.first, FirstArg::PyCtxGet(_))
             || passes_ctx(f, &self.m.files[self.fi].scan.file_ctx_vars, c)
         {

@@ -941,10 +941,7 @@ fn scan_function(
     let (fdecl, declarator_refusal) = match decl.map(name_declarator) {
         Some(Ok(Some(fd))) => (Some(fd), None),
         Some(Err(why)) => (None, Some(why.to_string())),
-        _ => (
-            None,
-            Some(NOT_PLAIN.to_string()),
-        ),
+        _ => (None, Some(NOT_PLAIN.to_string())),
     };
     let (name, name_at) = definition_name(src, n, decl, fdecl);
     let params_node = fdecl.and_then(|fd| fd.child_by_field_name("parameters"));
