@@ -21,14 +21,17 @@ fn text<'a>(src: &'a [u8], n: Node) -> &'a str {
 /// What a C++ function definition is, seen from its ancestors and its
 /// declarator.
 pub(crate) struct DefFacts {
-    /// Why the engine does not rewrite it.
-    pub refusal: Option<String>,
+    /// Why it keeps its signature (an entry point): what the engine does
+    /// not thread through (members, templates, operators, ...).
+    pub keep: Option<String>,
     /// For a member or qualified definition: the name to report
     /// (`Tally::add`; never a project function's plain name, so free
     /// functions are not tied to members).
     pub name: Option<(String, usize)>,
     /// In an anonymous namespace: internal linkage, as `static`.
     pub internal: bool,
+    /// See [`inner_scopes`].
+    pub scopes: Vec<std::ops::Range<usize>>,
 }
 
 /// The innermost declarator naming the function (through pointer and
@@ -77,23 +80,26 @@ pub(crate) fn def_facts(src: &[u8], def: Node, anc: &[Frame]) -> DefFacts {
         Some(c) => (format!("{c}::{}", text(src, n)), n.start_byte()),
         None => (text(src, n).to_string(), n.start_byte()),
     };
-    let (refusal, name) = match (name.map(|n| (n, n.kind())), &class) {
+    // Members and the like keep their signature: calls to them go through
+    // objects, member lookup, overload resolution and virtual dispatch
+    // the engine does not follow, so no call of theirs may change.
+    let (keep, name) = match (name.map(|n| (n, n.kind())), &class) {
         (Some((n, _)), Some(c)) => (
             Some(format!(
-                "a member function of `{c}` (C++ classes are not modelled: left legacy)"
+                "a member function of `{c}` (C++ members keep their signature)"
             )),
             Some(shown(n)),
         ),
         (Some((n, "qualified_identifier")), None) => (
             Some(format!(
-                "a qualified name `{}` (a member or namespace member defined out of line: not modelled, left legacy)",
+                "a qualified name `{}` (a member or namespace member defined out of line keeps its signature)",
                 text(src, n)
             )),
             Some(shown(n)),
         ),
         (Some((n, k @ ("destructor_name" | "operator_name" | "template_function"))), None) => (
             Some(format!(
-                "a C++ {} `{}` (not modelled: left legacy)",
+                "a C++ {} `{}` (keeps its signature)",
                 k.replace('_', " "),
                 text(src, n)
             )),
@@ -101,57 +107,63 @@ pub(crate) fn def_facts(src: &[u8], def: Node, anc: &[Frame]) -> DefFacts {
         ),
         _ => (None, None),
     };
-    let refusal = refusal
+    let keep = keep
         .or_else(|| {
-            template.then(|| "a template (C++ templates are not modelled: left legacy)".into())
+            template
+                .then(|| "a template (one text, many instantiations: keeps its signature)".into())
         })
-        .or_else(|| body_refusal(def));
+        .or_else(|| {
+            // A handler may not redeclare a parameter: with no `ctx`
+            // parameter, the `try` block and each handler get a prologue.
+            def.child_by_field_name("body")
+                .and_then(try_body)
+                .map(|_| "a function-try-block (its handlers see no variable of the `try` block: keeps its signature)".into())
+        });
     DefFacts {
-        refusal,
+        keep,
         name,
         internal,
+        scopes: inner_scopes(def),
     }
 }
 
-/// A body holding code with a scope of its own that the context would
-/// not reach: a lambda (its capture list decides whether `ctx` is
-/// visible) or a local class with member functions.
-fn body_refusal(def: Node) -> Option<String> {
-    let body = def.child_by_field_name("body")?;
-    if body.kind() != "compound_statement" {
-        // `int f() try { ... } catch (...) { ... }`: no `{` to open.
-        return Some(format!(
-            "its body is a `{}` (a function-try-block: not modelled, left legacy)",
-            body.kind()
-        ));
-    }
-    let mut found: Option<String> = None;
-    crate::scan::walk(body, |fr, _| {
-        if found.is_some() {
-            return false;
-        }
+/// The body of a function-try-block (`f() try { ... } catch ...`): the
+/// `try`'s compound statement, where the prologue goes.
+pub(crate) fn try_body(body: Node) -> Option<Node> {
+    (body.kind() == "try_statement")
+        .then(|| body.child_by_field_name("body"))
+        .flatten()
+}
+
+/// Blocks inside a definition that do not see the function's own
+/// context variable, each given a prologue of its own when a call there
+/// passes a context: lambda bodies (whatever their captures, a local
+/// `PyCtx` is always in scope), member bodies of local classes, and the
+/// handlers of a function-try-block. Ranges run from `{` to `}`.
+pub(crate) fn inner_scopes(def: Node) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let brace = |b: Node| b.start_byte()..b.end_byte().saturating_sub(1);
+    crate::scan::walk(def, |fr, anc| {
         let n = fr.node;
-        let line = n.start_position().row + 1;
+        let body = n
+            .child_by_field_name("body")
+            .filter(|b| b.kind() == "compound_statement");
         match n.kind() {
-            "lambda_expression" => {
-                found = Some(format!(
-                    "holds a lambda at line {line} (its captures decide whether a context is in scope: not modelled, left legacy)"
-                ));
-            }
-            "function_definition" => {
-                found = Some(format!(
-                    "holds a local class with member functions at line {line} (not modelled, left legacy)"
-                ));
+            "lambda_expression" => out.extend(body.map(brace)),
+            "function_definition" if !anc.is_empty() => out.extend(body.map(brace)),
+            // Only a function-try-block's handlers: a `try` statement
+            // inside the body sees the function's context.
+            "catch_clause" if anc.len() == 2 && anc[1].node.kind() == "try_statement" => {
+                out.extend(body.map(brace));
             }
             _ => {}
         }
-        found.is_none()
-            && !matches!(
-                n.kind(),
-                "comment" | "string_literal" | "raw_string_literal"
-            )
+        !matches!(
+            n.kind(),
+            "comment" | "string_literal" | "raw_string_literal"
+        )
     });
-    found
+    out
 }
 
 /// A parameter list's types, without names, default values or blanks
@@ -214,14 +226,53 @@ pub(crate) fn qualified_call_index(anc: &[Frame]) -> Option<usize> {
         .then_some(k - 1)
 }
 
-/// Overloaded names of C++ files: a name whose definitions and
-/// prototypes (at file or namespace scope) declare different parameter
-/// types. Every definition of such a name is refused: adding a context
-/// to one overload while a call may resolve to another would break the
-/// build.
-pub(crate) fn refuse_overloads(scans: &mut [FileScan]) {
+/// Names of member functions, declared or defined in a class body or
+/// defined out of line (`C::f`): inside a member, an unqualified call
+/// `f(x)` finds the member before any free function of that name.
+fn member_names(src: &[u8], root: Node, out: &mut BTreeSet<String>) {
+    crate::scan::walk(root, |fr, _| {
+        let n = fr.node;
+        if n.kind() == "function_declarator" {
+            if let Some(d) = n.child_by_field_name("declarator") {
+                match d.kind() {
+                    "field_identifier" => {
+                        out.insert(text(src, d).to_string());
+                    }
+                    "qualified_identifier" => {
+                        let last = text(src, d).rsplit("::").next().unwrap_or("");
+                        out.insert(last.trim().to_string());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        !matches!(
+            n.kind(),
+            "comment" | "string_literal" | "raw_string_literal"
+        )
+    });
+}
+
+/// Free functions C++ lets a call reach in ways the engine does not
+/// follow keep their signature (entry points; every call of theirs stays
+/// as written): an **overloaded name** — definitions and prototypes (at
+/// file or namespace scope, any C++ file) declaring different parameter
+/// types, where adding a context to one overload while a call may
+/// resolve to another would break the build — and a name that is also a
+/// **member function's** (a call inside a member may mean the member).
+pub(crate) fn keep_overloads(scans: &mut [FileScan], srcs: &[&[u8]]) {
     let mut sigs: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for s in scans.iter().filter(|s| s.lang == crate::lex::Lang::Cpp) {
+    let mut members: BTreeSet<String> = BTreeSet::new();
+    for (s, src) in scans.iter().zip(srcs) {
+        if s.lang != crate::lex::Lang::Cpp {
+            continue;
+        }
+        member_names(src, s.tree.root_node(), &mut members);
+        for v in &s.views {
+            for t in &v.trees {
+                member_names(src, t.root_node(), &mut members);
+            }
+        }
         for f in s
             .funcs
             .iter()
@@ -240,17 +291,19 @@ pub(crate) fn refuse_overloads(scans: &mut [FileScan]) {
         }
     }
     for s in scans.iter_mut() {
-        for f in &mut s.funcs {
-            let Some(set) = sigs.get(&f.name).filter(|set| set.len() > 1) else {
-                continue;
-            };
-            if f.refused.is_none() {
+        for f in s.funcs.iter_mut().filter(|f| f.keep.is_none()) {
+            if let Some(set) = sigs.get(&f.name).filter(|set| set.len() > 1) {
                 let list: Vec<String> = set.iter().map(|t| format!("({t})")).collect();
-                f.refused = Some(format!(
-                    "an overloaded name (C++): `{}` is declared with {} parameter lists, {}; a call may resolve to any of them, so none gains a context",
+                f.keep = Some(format!(
+                    "an overloaded name (C++): `{}` is declared with {} parameter lists, {}; a call may resolve to any of them",
                     f.name,
                     set.len(),
                     list.join(", ")
+                ));
+            } else if !f.name.contains("::") && members.contains(&f.name) {
+                f.keep = Some(format!(
+                    "a member function is named `{}` too (C++: inside a member, a call by that name may mean the member)",
+                    f.name
                 ));
             }
         }
@@ -269,7 +322,8 @@ mod tests {
         p.parse(src, None).unwrap()
     }
 
-    /// (reported name, refusal) of every function definition.
+    /// (reported name, reason to keep the signature, internal) of every
+    /// function definition.
     fn defs(src: &str) -> Vec<(String, Option<String>, bool)> {
         let t = tree(src);
         let mut out = Vec::new();
@@ -277,7 +331,7 @@ mod tests {
             if fr.node.kind() == "function_definition" {
                 let f = def_facts(src.as_bytes(), fr.node, anc);
                 let name = f.name.map_or_else(String::new, |(n, _)| n);
-                out.push((name, f.refusal, f.internal));
+                out.push((name, f.keep, f.internal));
                 return false;
             }
             true
@@ -286,13 +340,14 @@ mod tests {
     }
 
     #[test]
-    fn what_is_not_modelled_is_named() {
+    fn what_keeps_its_signature_is_named() {
         let src = "namespace { int f(int a) { return a; } }\n\
                    namespace n { int g(int &a) { return a; } }\n\
                    struct S { int m() { return 0; } };\n\
                    int S2::m() { return 0; }\n\
                    template <class T> int t(T a) { return 0; }\n\
-                   int l() { auto f = [](){ return 1; }; return f(); }\n";
+                   int l() { auto f = [](){ return 1; }; return f(); }\n\
+                   int y() try { return 0; } catch (...) { return 1; }\n";
         let got = defs(src);
         assert_eq!(got[0], (String::new(), None, true));
         assert_eq!(got[1], (String::new(), None, false));
@@ -305,7 +360,38 @@ mod tests {
         assert_eq!(got[3].0, "S2::m");
         assert!(got[3].1.as_deref().unwrap().contains("qualified name"));
         assert!(got[4].1.as_deref().unwrap().contains("template"));
-        assert!(got[5].1.as_deref().unwrap().contains("lambda"));
+        assert_eq!(got[5].1, None, "a lambda is no reason to keep it");
+        assert!(got[6].1.as_deref().unwrap().contains("function-try-block"));
+    }
+
+    /// The `{`..`}` text of every inner scope of the first definition.
+    fn scopes(src: &str) -> Vec<String> {
+        let t = tree(src);
+        let mut out = Vec::new();
+        walk(t.root_node(), |fr, _| {
+            if fr.node.kind() == "function_definition" && out.is_empty() {
+                for r in inner_scopes(fr.node) {
+                    out.push(src[r.start..=r.end].to_string());
+                }
+                return false;
+            }
+            true
+        });
+        out
+    }
+
+    #[test]
+    fn lambdas_local_members_and_handlers_are_inner_scopes() {
+        let src = "int f() try {\n\
+                     auto a = [](){ return 1; };\n\
+                     struct L { int m() { return 2; } };\n\
+                     try { } catch (int) { }\n\
+                     return a();\n\
+                   } catch (...) { return 3; }\n";
+        assert_eq!(
+            scopes(src),
+            vec!["{ return 1; }", "{ return 2; }", "{ return 3; }"]
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::text::{self, call_text, param_edit, prologue_edit, Edit};
 use crate::{
     Bridge, FunctionReport, LegacyCall, MacroReport, MacroStatus, Options, Severity, Status,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 pub(crate) struct Edited {
     /// Per file.
@@ -154,6 +154,35 @@ fn passes_ctx(f: &FuncDef, file_ctx_vars: &HashSet<String>, c: &CallInfo) -> boo
             f.pyctx_vars.contains(v) || (file_ctx_vars.contains(v) && !f.declared.contains(v))
         }
         _ => false,
+    }
+}
+
+/// Where a call sits in its function: which context variable it sees.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// In the body: the function's own.
+    Body,
+    /// In an inner scope (`FuncDef::inner_scopes`, innermost): the
+    /// scope's own.
+    Scope(usize),
+    /// Before the body or after it (member initialisers, default
+    /// arguments, a function-try-block's parts outside its blocks): none.
+    Head,
+}
+
+impl Place {
+    fn of(f: &FuncDef, at: usize) -> Place {
+        let innermost = f
+            .inner_scopes
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.start < at && at < r.end)
+            .min_by_key(|(_, r)| r.end - r.start);
+        match innermost {
+            Some((k, _)) => Place::Scope(k),
+            None if at < f.body_open || at > f.body_close => Place::Head,
+            None => Place::Body,
+        }
     }
 }
 
@@ -470,6 +499,7 @@ impl FuncEdit<'_, '_> {
         let (m, fi) = (self.m, self.fi);
         let file = &m.files[fi];
         let mut unconditional_use = false;
+        let mut scopes_used: BTreeSet<usize> = BTreeSet::new();
         for &oi in &file.by_func[self.di] {
             let o = &file.occs[oi];
             if o.in_error {
@@ -535,11 +565,21 @@ impl FuncEdit<'_, '_> {
                         );
                         continue;
                     }
-                    if !o.in_cond && uses_own_ctx(f, c) {
+                    let place = Place::of(f, o.at);
+                    if !o.in_cond && uses_own_ctx(f, c) && place == Place::Body {
                         unconditional_use = true;
                     }
                     let before = rep.calls_rewritten;
-                    self.pass_ctx(f, c, var, has_ctx, rep);
+                    match place {
+                        Place::Body => self.pass_ctx(f, c, var, has_ctx, rep),
+                        Place::Scope(k) => {
+                            self.pass_ctx(f, c, var, has_ctx, rep);
+                            if rep.calls_rewritten > before {
+                                scopes_used.insert(k);
+                            }
+                        }
+                        Place::Head => self.pass_ctx_inline(f, c, has_ctx, rep),
+                    }
                     let inserted =
                         rep.calls_rewritten > before && !matches!(c.first, FirstArg::PyCtxGet(_));
                     if let (Some(t), true) = (target, inserted) {
@@ -557,7 +597,54 @@ impl FuncEdit<'_, '_> {
                 );
             }
         }
+        for k in scopes_used {
+            self.scope_prologue(f, k, var);
+        }
         unconditional_use
+    }
+
+    /// `PyCtx V = PyCtx_Get();` at the top of an inner scope (a lambda
+    /// body, ...) where a call passes a context now, unless it has one.
+    fn scope_prologue(&mut self, f: &FuncDef, k: usize, var: &str) {
+        let file = &self.m.files[self.fi];
+        let src = file.src();
+        let r = f.inner_scopes[k].clone();
+        let decl = format!("PyCtx {var} = PyCtx_Get();");
+        let first = src[r.start + 1..r.end]
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .map_or(r.end, |j| r.start + 1 + j);
+        if src[first..].starts_with(decl.as_bytes()) {
+            return;
+        }
+        let scope = FuncDef {
+            body_open: r.start,
+            body_close: r.end,
+            ..f.clone()
+        };
+        self.edits
+            .push(prologue_edit(src, &scope, var, file.scan.eol, false));
+    }
+
+    /// A call outside the body and every inner scope (a constructor's
+    /// member initialisers, a default argument): no context variable is
+    /// in scope there, so the call fetches one itself.
+    fn pass_ctx_inline(
+        &mut self,
+        f: &FuncDef,
+        c: &CallInfo,
+        has_ctx: bool,
+        rep: &mut FunctionReport,
+    ) {
+        if matches!(c.first, FirstArg::PyCtxGet(_))
+            || passes_ctx(f, &self.m.files[self.fi].scan.file_ctx_vars, c)
+        {
+            rep.calls_already_ctx += 1;
+        } else if has_ctx {
+            self.edits
+                .push(Edit::insert(c.open + 1, call_text("PyCtx_Get()", c)));
+            rep.calls_rewritten += 1;
+        }
     }
 
     fn pass_ctx(

@@ -34,7 +34,8 @@ pub(crate) fn parse<'a>(files: &'a [SourceFile], api: &ApiNames) -> Parsed<'a> {
         .enumerate()
         .map(|(i, (f, l))| scan::scan_file(f.text.as_bytes(), l, model.for_file(i).roles()))
         .collect();
-    crate::cpp::refuse_overloads(&mut scans);
+    let srcs: Vec<&[u8]> = files.iter().map(|f| f.text.as_bytes()).collect();
+    crate::cpp::keep_overloads(&mut scans, &srcs);
     let names = project_names(&scans);
     let interesting =
         |n: &str| api.contains(n) || names.funcs.contains(n) || names.macros.contains_key(n);

@@ -611,6 +611,14 @@ fn node_entry_reasons(m: &mut Model, opts: &Options) {
                 "its definition gives default arguments ({here}; C++ defaults are not modelled)"
             ));
         }
+        if let Some(&(fi, di)) = node
+            .defs
+            .iter()
+            .find(|&&(fi, di)| m.files[fi].scan.funcs[di].keep.is_some())
+        {
+            let f = &m.files[fi].scan.funcs[di];
+            why.extend(f.keep.clone());
+        }
         if node.name.starts_with("PyInit_") {
             why.push("module init function".into());
         }

@@ -88,6 +88,12 @@ pub struct FuncDef {
     pub body_close: usize,
     /// Why the function cannot be rewritten.
     pub refused: Option<String>,
+    /// Why it keeps its signature whatever its callers (C++ members,
+    /// templates, overloads: an entry point at most).
+    pub keep: Option<String>,
+    /// Blocks with a context variable of their own (`{` to `}`: lambda
+    /// bodies, local classes' members, a function-try-block's handlers).
+    pub inner_scopes: Vec<Range<usize>>,
     /// A context variable the function already has.
     pub existing_ctx: Option<(String, CtxOrigin)>,
     /// Parameters and locals (any block): calls to these names are not
@@ -808,6 +814,9 @@ impl Phase1 {
                 if g.refused.is_none() {
                     g.refused = f.refused;
                 }
+                if g.keep.is_none() {
+                    g.keep = f.keep;
+                }
                 for p in &mut self.protos[first_proto..] {
                     p.in_func = Some(i);
                 }
@@ -898,21 +907,26 @@ impl Phase1 {
     }
 }
 
-/// What C++ changes in a definition's facts: a refusal for what the
-/// engine does not model, the reported name of a member, internal linkage
+/// What C++ changes in a definition's facts: a reason to keep the
+/// signature for what the engine does not thread through, the reported name of a member, internal linkage
 /// in an anonymous namespace, no trampoline (they are C macros).
 fn cpp_function(f: &mut FuncDef, c: crate::cpp::DefFacts) {
     if let Some((name, at)) = c.name {
         f.name = name;
         f.name_at = at;
     }
-    // The C++ reason says more than "not a plain declarator".
-    if c.refusal.is_some() {
-        f.refused = c.refusal;
+    // A member's declarator (`C::f`, `~C`, `operator+`) is not a plain
+    // one: the C++ reason replaces that refusal.
+    if c.keep.is_some() && f.refused.as_deref() == Some(NOT_PLAIN) {
+        f.refused = None;
     }
+    f.keep = c.keep;
+    f.inner_scopes = c.scopes;
     f.is_static |= c.internal;
     f.tramp = Err("a C++ function (trampoline lines are written for C only)".into());
 }
+
+const NOT_PLAIN: &str = "its declarator is not a plain function declarator";
 
 fn scan_function(
     src: &[u8],
@@ -924,14 +938,14 @@ fn scan_function(
     protos: &mut Vec<Proto>,
 ) -> FuncDef {
     let decl = n.child_by_field_name("declarator");
-    let body = n.child_by_field_name("body");
+    // A function-try-block's names are the whole `try ... catch`'s; its
+    // prologue goes into the `try` block.
+    let whole_body = n.child_by_field_name("body");
+    let body = whole_body.map(|b| crate::cpp::try_body(b).unwrap_or(b));
     let (fdecl, declarator_refusal) = match decl.map(name_declarator) {
         Some(Ok(Some(fd))) => (Some(fd), None),
         Some(Err(why)) => (None, Some(why.to_string())),
-        _ => (
-            None,
-            Some("its declarator is not a plain function declarator".to_string()),
-        ),
+        _ => (None, Some(NOT_PLAIN.to_string())),
     };
     let (name, name_at) = definition_name(src, n, decl, fdecl);
     let params_node = fdecl.and_then(|fd| fd.child_by_field_name("parameters"));
@@ -942,7 +956,7 @@ fn scan_function(
     let (body_open, body_close) = body
         .map(|b| (b.start_byte(), b.end_byte().saturating_sub(1)))
         .unwrap_or((n.end_byte(), n.end_byte()));
-    let names = function_names(src, marks, n, params_node, body, idx, protos);
+    let names = function_names(src, marks, n, params_node, whole_body, idx, protos);
     let existing_ctx = existing_context(src, params.as_ref(), body);
     FuncDef {
         name,
@@ -953,6 +967,8 @@ fn scan_function(
         body_open,
         body_close,
         refused,
+        keep: None,
+        inner_scopes: Vec::new(),
         existing_ctx,
         declared: names.declared,
         pyctx_vars: names.pyctx_vars,
@@ -1037,7 +1053,12 @@ fn definition_refusal(
     if let Some(e) = first_error(n) {
         return Some(describe_error(src, lines, e));
     }
-    body.is_none().then(|| "no body".to_string())
+    // C++ `= default;` / `= delete;`: a definition without statements.
+    let mut c = n.walk();
+    let defaulted = n
+        .children(&mut c)
+        .any(|ch| matches!(ch.kind(), "default_method_clause" | "delete_method_clause"));
+    (body.is_none() && !defaulted).then(|| "no body".to_string())
 }
 
 /// The names a definition declares and uses.
