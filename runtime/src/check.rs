@@ -128,6 +128,33 @@ pub unsafe extern "C" fn pyctx_slow_ctx(
     unsafe { ctx_call(caller, ctx, api_id, current) };
 }
 
+/// Debug mode, from the ctx form of `PyEval_RestoreThread` (a fast path in
+/// `pyctx_fast.h`): the thread state restored must be the context's own.
+/// The rewriter threads a context through functions that save and restore
+/// the thread state on the grounds that the restore re-attaches the thread
+/// state the context came from; restoring another would leave the context
+/// naming a thread state that is no longer this thread's. A detached
+/// context made without a thread state (`PyCtx_Get()` on a native thread)
+/// names none and is not checked.
+///
+/// # Safety
+/// None beyond being called from generated code; `ts` is not dereferenced.
+#[no_mangle]
+pub unsafe extern "C" fn pyctx_restore_check(ctx: usize, ts: usize) {
+    if !mode::get().debug {
+        return;
+    }
+    let Decoded::Context { tstate, .. } = decode(ctx) else {
+        return; // reported by the capability check before
+    };
+    let owner = crate::callbacks::lookup(tstate).map_or(tstate, |cb| cb.tstate);
+    if owner != 0 && owner != ts {
+        fatal(&format!(
+            "PyEval_RestoreThread() restores thread state {ts:#x} with a context of thread state {owner:#x}: the context would name a thread state that is not attached after the restore (restore the thread state PyEval_SaveThread() returned with that context, or take PyCtx_Get() after switching)"
+        ));
+    }
+}
+
 /// `pyctx_resolve(name)`: CPython's exported function `name`, for the ctx
 /// forms of the generated header (which call CPython through it, past the
 /// extension's own call slots). A missing function is a build/interpreter
