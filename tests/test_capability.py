@@ -85,6 +85,15 @@ def test_context_outliving_its_thread_state_is_caught_in_debug_mode(capcheck, tm
                               "state no longer exists")
 
 
+def test_restoring_another_thread_state_is_caught_in_debug_mode(capcheck, tmp_path):
+    # release mode: only the fast bit is tested; the fixture switches back
+    proc = run(capcheck, "capcheck.restore_other(); print('ok')", tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+    proc = run(capcheck, "capcheck.restore_other()", tmp_path, PYCTX_DEBUG="1")
+    assert_aborted_with(proc, "pyctx: PyEval_RestoreThread() restores thread state 0x",
+                        "with a context of thread state 0x")
+
+
 @pytest.mark.parametrize("mode", [{}, {"PYCTX_DEBUG": "1"}], ids=["release", "debug"])
 def test_restricted_contexts_allow_their_class(capcheck, tmp_path, mode):
     proc = run(capcheck, "print(capcheck.dealloc_allowed((1,)), capcheck.dealloc_allowed([1]),"
