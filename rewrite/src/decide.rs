@@ -700,7 +700,7 @@ mod tests {
                    PyObject *user(PyThreadState *ts) { acquire(ts); return PyLong_FromLong(1); }\n";
         let files = vec![
             SourceFile::new("a.c", src),
-            SourceFile::new("b.c", &src.replace("user", "user2")),
+            SourceFile::new("b.c", src.replace("user", "user2")),
         ];
         let api = save_restore_api();
         let opts = Options {
