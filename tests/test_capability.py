@@ -63,6 +63,12 @@ def test_legacy_call_without_thread_state_is_caught_in_debug_mode(capcheck, tmp_
                               "attached thread state (is the GIL released?)")
 
 
+def test_full_context_without_thread_state_is_caught_in_debug_mode(capcheck, tmp_path):
+    proc = run(capcheck, "capcheck.full_without_gil()", tmp_path, PYCTX_DEBUG="1")
+    assert_aborted_with(proc, "pyctx: PyObject_IsTrue() called in full_without_gil with a full "
+                              "context but without an attached thread state (is the GIL released?)")
+
+
 def test_context_crossing_threads_is_caught_in_debug_mode(capcheck, tmp_path):
     proc = run(capcheck, "capcheck.wrong_thread()", tmp_path, PYCTX_DEBUG="1")
     assert_aborted_with(proc, "PyLong_FromLong() called in thread_main with a context that belongs "

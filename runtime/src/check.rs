@@ -91,6 +91,22 @@ pub unsafe fn ctx_call(caller: *const c_char, ctx: usize, id: u32, current: usiz
             allows(capability)
         ));
     }
+    if mode.debug
+        && !info.gil_free
+        && capability != Capability::Detached
+        && owner != 0
+        && current == 0
+    {
+        // A full context kept across a release of the thread state (between
+        // PyEval_SaveThread and PyEval_RestoreThread, which the rewriter
+        // threads a context through): the legacy call's check, for ctx forms.
+        fatal(&format!(
+            "{}() called in {} with a {} context but without an attached thread state (is the GIL released?)",
+            info.name,
+            caller(),
+            capability.name()
+        ));
+    }
     if mode.debug && !info.gil_free && owner != 0 && current != 0 && owner != current {
         if tstate::exists(owner) == Some(false) {
             fatal(&format!(
