@@ -63,6 +63,12 @@ def test_legacy_call_without_thread_state_is_caught_in_debug_mode(capcheck, tmp_
                               "attached thread state (is the GIL released?)")
 
 
+def test_full_context_without_thread_state_is_caught_in_debug_mode(capcheck, tmp_path):
+    proc = run(capcheck, "capcheck.full_without_gil()", tmp_path, PYCTX_DEBUG="1")
+    assert_aborted_with(proc, "pyctx: PyObject_IsTrue() called in full_without_gil with a full "
+                              "context but without an attached thread state (is the GIL released?)")
+
+
 def test_context_crossing_threads_is_caught_in_debug_mode(capcheck, tmp_path):
     proc = run(capcheck, "capcheck.wrong_thread()", tmp_path, PYCTX_DEBUG="1")
     assert_aborted_with(proc, "PyLong_FromLong() called in thread_main with a context that belongs "
@@ -83,6 +89,15 @@ def test_context_outliving_its_thread_state_is_caught_in_debug_mode(capcheck, tm
     proc = run(capcheck, "capcheck.thread_gone()", tmp_path, PYCTX_DEBUG="1")
     assert_aborted_with(proc, "PyLong_FromLong() called in thread_gone with a context whose thread "
                               "state no longer exists")
+
+
+def test_restoring_another_thread_state_is_caught_in_debug_mode(capcheck, tmp_path):
+    # release mode: only the fast bit is tested; the fixture switches back
+    proc = run(capcheck, "capcheck.restore_other(); print('ok')", tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+    proc = run(capcheck, "capcheck.restore_other()", tmp_path, PYCTX_DEBUG="1")
+    assert_aborted_with(proc, "pyctx: PyEval_RestoreThread() restores thread state 0x",
+                        "with a context of thread state 0x")
 
 
 @pytest.mark.parametrize("mode", [{}, {"PYCTX_DEBUG": "1"}], ids=["release", "debug"])

@@ -11,9 +11,9 @@
 //! | [`MACRO_SHAPES`] | `api/tests/stale.rs` (the table regenerated from the headers) |
 //! | [`PLATFORM_CONDITIONS`] | `api/tests/coverage.rs` |
 //! | [`RUNTIME_SYMBOLS`] | `flags/tests/runtime_symbols.rs` (against `libpyctx.a` and what the headers reference) |
+//! | [`THREAD_STATE_EFFECTS`] | `api/tests/classify.rs` (each name an exported function of the table, listed once) |
 //!
-//! Lists kept elsewhere, not yet moved here: `rewrite/src/decide.rs`
-//! (`THREAD_STATE_SWITCHES`), `rewrite/src/mask.rs`, `rewrite/src/lex.rs`,
+//! Lists kept elsewhere, not yet moved here: `rewrite/src/mask.rs`, `rewrite/src/lex.rs`,
 //! `bench/report.py`; `migrate-cli/src/names.rs` (C keywords and C library
 //! names: facts of C, not of the API).
 
@@ -126,4 +126,81 @@ pub const RUNTIME_SYMBOLS: &[&str] = &[
     "pyctx_interp_id_offset",
     "pyctx_callback_enter",
     "pyctx_callback_exit",
+    "pyctx_restore_check",
 ];
+
+/// What an API function does to the calling thread's current thread state,
+/// as far as the rewriter cares (docs/migration-policy.md, "Functions that
+/// switch the thread state").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadStateEffect {
+    /// Detaches the current thread state and re-attaches the one saved on
+    /// the same thread: the unrolled `Py_BEGIN_ALLOW_THREADS` /
+    /// `Py_END_ALLOW_THREADS`. A context received from an attached caller
+    /// is the right one before the save and after the restore.
+    SaveRestore,
+    /// May leave a different thread state current (or none) than the one
+    /// the function was entered with.
+    Switch,
+}
+
+const WHY_SAVE_RESTORE: &str = "the two halves of Py_BEGIN/END_ALLOW_THREADS: the same \
+     thread state is detached and re-attached on the same thread";
+const WHY_GILSTATE: &str = "attaches or detaches this thread's own (possibly new) thread \
+     state: on a native thread nothing was attached before";
+const WHY_SWAP: &str = "makes the given thread state current, whichever it is";
+const WHY_LOCK: &str =
+    "takes or drops the GIL without regard to the thread state (removed in 3.13)";
+const WHY_SUBINTERP: &str = "creates or ends a sub-interpreter and switches to (or away from) \
+     its thread state";
+
+/// API functions that change which thread state is attached to the calling
+/// thread. Neither the signatures nor the capability rules tell these
+/// apart (`PyThreadState_Get` and `PyThreadState_New` take and return the
+/// same types and switch nothing), so the list is kept by hand.
+pub const THREAD_STATE_EFFECTS: &[(&str, ThreadStateEffect, &str)] = &[
+    (
+        "PyEval_SaveThread",
+        ThreadStateEffect::SaveRestore,
+        WHY_SAVE_RESTORE,
+    ),
+    (
+        "PyEval_RestoreThread",
+        ThreadStateEffect::SaveRestore,
+        WHY_SAVE_RESTORE,
+    ),
+    ("PyGILState_Ensure", ThreadStateEffect::Switch, WHY_GILSTATE),
+    (
+        "PyGILState_Release",
+        ThreadStateEffect::Switch,
+        WHY_GILSTATE,
+    ),
+    ("PyThreadState_Swap", ThreadStateEffect::Switch, WHY_SWAP),
+    ("PyEval_AcquireThread", ThreadStateEffect::Switch, WHY_SWAP),
+    ("PyEval_ReleaseThread", ThreadStateEffect::Switch, WHY_SWAP),
+    ("PyEval_AcquireLock", ThreadStateEffect::Switch, WHY_LOCK),
+    ("PyEval_ReleaseLock", ThreadStateEffect::Switch, WHY_LOCK),
+    (
+        "Py_NewInterpreter",
+        ThreadStateEffect::Switch,
+        WHY_SUBINTERP,
+    ),
+    (
+        "Py_NewInterpreterFromConfig",
+        ThreadStateEffect::Switch,
+        WHY_SUBINTERP,
+    ),
+    (
+        "Py_EndInterpreter",
+        ThreadStateEffect::Switch,
+        WHY_SUBINTERP,
+    ),
+];
+
+/// The effect of `name` on the calling thread's thread state, if any.
+pub fn thread_state_effect(name: &str) -> Option<ThreadStateEffect> {
+    THREAD_STATE_EFFECTS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|&(_, e, _)| e)
+}

@@ -264,3 +264,39 @@ fn discovery_picks_the_newest_patch_of_each_supported_minor() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// The hand-kept thread-state list names real, exported functions of the
+/// table, each once, and the save/restore pair is the one the rewriter
+/// relaxes (docs/migration-policy.md).
+#[test]
+fn thread_state_effects_name_table_functions() {
+    use pyctx_api::exceptions::{thread_state_effect, ThreadStateEffect, THREAD_STATE_EFFECTS};
+    let table = Table::load_default().expect("api/table.json loads");
+    let mut seen = std::collections::BTreeSet::new();
+    for (name, _, why) in THREAD_STATE_EFFECTS {
+        assert!(seen.insert(*name), "{name} listed twice");
+        assert!(!why.is_empty(), "{name}: no reason");
+        let e = table
+            .entries
+            .iter()
+            .find(|e| e.name == *name)
+            .unwrap_or_else(|| panic!("{name} is not in api/table.json"));
+        assert!(
+            e.forms
+                .iter()
+                .all(|f| f.kind == Kind::Function && f.exported),
+            "{name}: not an exported function in every version"
+        );
+    }
+    let save_restore: Vec<&str> = THREAD_STATE_EFFECTS
+        .iter()
+        .filter(|(_, e, _)| *e == ThreadStateEffect::SaveRestore)
+        .map(|(n, _, _)| *n)
+        .collect();
+    assert_eq!(save_restore, ["PyEval_SaveThread", "PyEval_RestoreThread"]);
+    assert_eq!(thread_state_effect("PyThreadState_Get"), None);
+    assert_eq!(
+        thread_state_effect("PyGILState_Ensure"),
+        Some(ThreadStateEffect::Switch)
+    );
+}

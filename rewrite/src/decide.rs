@@ -14,23 +14,20 @@ use crate::model::{DefId, Model, NodeId};
 use crate::resolve::uses_own_ctx;
 use crate::scan::OccKind;
 use crate::Options;
+use pyctx_api::exceptions::{thread_state_effect, ThreadStateEffect};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-/// API functions that change the calling thread's current thread state.
-const THREAD_STATE_SWITCHES: &[&str] = &[
-    "PyGILState_Ensure",
-    "PyGILState_Release",
-    "PyThreadState_Swap",
-    "PyEval_AcquireThread",
-    "PyEval_ReleaseThread",
-    "PyEval_RestoreThread",
-    "PyEval_SaveThread",
-    "PyEval_AcquireLock",
-    "PyEval_ReleaseLock",
-    "Py_NewInterpreter",
-    "Py_NewInterpreterFromConfig",
-    "Py_EndInterpreter",
-];
+/// A thread-state call that keeps a selected function legacy.
+#[derive(Clone, Debug)]
+pub(crate) struct ThreadLegacy {
+    /// The API function and where it is called.
+    pub api: String,
+    pub at: usize,
+    /// `None`: the call may switch to another thread state. `Some(why)`:
+    /// a save/restore call, in a function that cannot be threaded (why),
+    /// so it would take its context at entry, perhaps detached.
+    pub unthreadable: Option<String>,
+}
 
 /// What [`select`] decides about one definition.
 #[derive(Default, Clone)]
@@ -38,8 +35,11 @@ pub(crate) struct DefChoice {
     pub selected: bool,
     /// Selected, parseable and part of a project function.
     pub migratable: bool,
-    /// The thread-state switch that keeps it legacy: (API name, offset).
-    pub switch: Option<(String, usize)>,
+    /// Why its thread-state calls keep it legacy, if they do.
+    pub switch: Option<ThreadLegacy>,
+    /// Migratable and calls `PyEval_SaveThread` / `PyEval_RestoreThread`:
+    /// threaded or legacy, never an entry point.
+    pub save_restore: bool,
     /// Why the verification backed its rewrite out (it stays legacy).
     pub backed_out: Option<String>,
     /// Its context variable (existing, or to introduce).
@@ -66,6 +66,20 @@ impl Selection {
         &self.defs[fi][di]
     }
 
+    /// The definitions of node `id` that save or restore the thread state
+    /// (they must not become entry points).
+    pub fn save_restore_defs<'a>(
+        &'a self,
+        m: &'a Model,
+        id: NodeId,
+    ) -> impl Iterator<Item = DefId> + 'a {
+        m.nodes[id]
+            .defs
+            .iter()
+            .copied()
+            .filter(|&d| self.def(d).save_restore)
+    }
+
     /// A macro whose expansions need the context (rewritten now, or
     /// passing it already).
     pub fn macro_needs_ctx(&self, m: &Model, name: &str) -> bool {
@@ -77,8 +91,15 @@ impl Selection {
 }
 
 /// `backed_out`: definitions the verification (a compiler run on the
-/// output) sent back to legacy, with why.
-pub(crate) fn select(m: &Model, opts: &Options, backed_out: &BTreeMap<DefId, String>) -> Selection {
+/// output) sent back to legacy, with why. `unthreadable`: definitions that
+/// save or restore the thread state and that the check phase sent back to
+/// their signature, with why (they stay legacy rather than entry points).
+pub(crate) fn select(
+    m: &Model,
+    opts: &Options,
+    backed_out: &BTreeMap<DefId, String>,
+    unthreadable: &BTreeMap<DefId, String>,
+) -> Selection {
     let mut defs: Vec<Vec<DefChoice>> = m
         .files
         .iter()
@@ -89,7 +110,22 @@ pub(crate) fn select(m: &Model, opts: &Options, backed_out: &BTreeMap<DefId, Str
                 .iter()
                 .enumerate()
                 .map(|(di, d)| {
-                    let switch = thread_switch(m, fi, di);
+                    let switch = thread_calls(m, fi, di).and_then(|(api, at, effect)| {
+                        let unthreadable = match effect {
+                            ThreadStateEffect::Switch => None,
+                            ThreadStateEffect::SaveRestore => Some(
+                                unthreadable
+                                    .get(&(fi, di))
+                                    .cloned()
+                                    .or_else(|| keeps_signature(m, fi, di))?,
+                            ),
+                        };
+                        Some(ThreadLegacy {
+                            api,
+                            at,
+                            unthreadable,
+                        })
+                    });
                     let backed_out = backed_out.get(&(fi, di)).cloned();
                     let selected = opts.selects(&f.source.path, &d.name)
                         && switch.is_none()
@@ -107,6 +143,12 @@ pub(crate) fn select(m: &Model, opts: &Options, backed_out: &BTreeMap<DefId, Str
                 .collect()
         })
         .collect();
+    unthreadable_save_restore(m, &mut defs);
+    for (fi, v) in defs.iter_mut().enumerate() {
+        for (di, c) in v.iter_mut().enumerate() {
+            c.save_restore = c.migratable && thread_calls(m, fi, di).is_some();
+        }
+    }
     context_names(m, &opts.ctx_name, &mut defs);
     let mut sel = Selection {
         macros: macro_policy(m, &opts.ctx_name, &defs),
@@ -116,18 +158,92 @@ pub(crate) fn select(m: &Model, opts: &Options, backed_out: &BTreeMap<DefId, Str
     sel
 }
 
-/// Functions that switch the thread state keep their legacy calls: a
-/// context fetched at entry would be stale (or detached) after the
-/// switch. Each legacy call reads the current thread state afresh.
-fn thread_switch(m: &Model, fi: usize, di: usize) -> Option<(String, usize)> {
+/// The function's calls that change the thread state: the first that may
+/// switch to another thread state, else the first save/restore call.
+///
+/// A function that switches keeps its legacy calls: a context fetched at
+/// entry would be stale (or detached) after the switch; each legacy call
+/// reads the current thread state afresh. A function that only saves and
+/// restores (`PyEval_SaveThread` / `PyEval_RestoreThread`, the unrolled
+/// `Py_BEGIN/END_ALLOW_THREADS`) detaches and re-attaches the thread state
+/// its caller was attached with: a context received from that caller is
+/// the right one before the save and after the restore, so it may be
+/// threaded; it must not take `PyCtx_Get()` at entry, for it may be
+/// entered detached (a restore helper), and then that context would be
+/// detached after the restore too.
+fn thread_calls(m: &Model, fi: usize, di: usize) -> Option<(String, usize, ThreadStateEffect)> {
     let f = &m.files[fi];
-    f.by_func[di].iter().find_map(|&oi| {
+    let mut calls = f.by_func[di].iter().filter_map(|&oi| {
         let o = &f.occs[oi];
-        (matches!(o.kind, OccKind::Call(_))
-            && THREAD_STATE_SWITCHES.contains(&o.name.as_str())
-            && !f.scan.funcs[di].declared.contains(&o.name))
-        .then(|| (o.name.clone(), o.at))
-    })
+        if !matches!(o.kind, OccKind::Call(_)) || f.scan.funcs[di].declared.contains(&o.name) {
+            return None;
+        }
+        thread_state_effect(&o.name).map(|e| (o.name.clone(), o.at, e))
+    });
+    let first = calls.next()?;
+    if first.2 == ThreadStateEffect::Switch {
+        return Some(first);
+    }
+    Some(
+        calls
+            .find(|c| c.2 == ThreadStateEffect::Switch)
+            .unwrap_or(first),
+    )
+}
+
+/// Why definition `(fi, di)` keeps its signature whatever the options:
+/// no project function, or one that must stay an entry point (address
+/// taken, called from outside, ...).
+fn keeps_signature(m: &Model, fi: usize, di: usize) -> Option<String> {
+    match m.facts[fi].node_of[di] {
+        None => Some("it is not a project function the engine can thread".to_string()),
+        Some(id) => m.nodes[id].entry.first().cloned(),
+    }
+}
+
+/// A save/restore function is threaded or legacy, never an entry point:
+/// one whose other definitions are not migrated (so the function keeps
+/// its signature) is legacy too. Repeated until nothing changes (a
+/// definition turned legacy can make another's node unthreadable).
+fn unthreadable_save_restore(m: &Model, defs: &mut [Vec<DefChoice>]) {
+    loop {
+        let mut changed = false;
+        for (fi, f) in m.files.iter().enumerate() {
+            for di in 0..f.scan.funcs.len() {
+                if !defs[fi][di].migratable {
+                    continue;
+                }
+                let Some((api, at, ThreadStateEffect::SaveRestore)) = thread_calls(m, fi, di)
+                else {
+                    continue;
+                };
+                let Some(id) = m.facts[fi].node_of[di] else {
+                    continue;
+                };
+                let other = m.nodes[id]
+                    .defs
+                    .iter()
+                    .find(|&&(gi, gj)| !defs[gi][gj].migratable);
+                let Some(&(gi, gj)) = other else { continue };
+                let why = format!(
+                    "another definition ({}) is not migrated",
+                    m.pos_str(gi, m.files[gi].scan.funcs[gj].name_at)
+                );
+                let c = &mut defs[fi][di];
+                c.selected = false;
+                c.migratable = false;
+                c.switch = Some(ThreadLegacy {
+                    api,
+                    at,
+                    unthreadable: Some(why),
+                });
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
 }
 
 /// Identifiers a macro brings into a function when expanded, through the
@@ -404,7 +520,7 @@ mod tests {
     use super::*;
     use crate::model::Model;
     use crate::{ApiNames, SourceFile};
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     fn model<'a>(files: &'a [SourceFile], api: &'a ApiNames, opts: &Options) -> Model<'a> {
         let parsed = crate::parse::parse(files, api);
@@ -437,7 +553,7 @@ mod tests {
         let api = ApiNames::from_names(["PyObject_IsTrue", "PyBool_FromLong"]);
         let opts = Options::default();
         let m = model(&files, &api, &opts);
-        let sel = select(&m, &opts, &BTreeMap::new());
+        let sel = select(&m, &opts, &BTreeMap::new(), &BTreeMap::new());
         let t = thread(&m, &sel, &BTreeMap::new(), &opts);
         let by = |n: &str| m.nodes_by_name[n][0];
         assert!(t.threaded[by("leaf")] && t.threaded[by("mid")]);
@@ -452,7 +568,7 @@ mod tests {
         let api = ApiNames::from_names(["PyObject_IsTrue", "PyBool_FromLong"]);
         let opts = Options::default();
         let m = model(&files, &api, &opts);
-        let sel = select(&m, &opts, &BTreeMap::new());
+        let sel = select(&m, &opts, &BTreeMap::new(), &BTreeMap::new());
         let leaf = m.nodes_by_name["leaf"][0];
         let fb = BTreeMap::from([(leaf, "test".to_string())]);
         let t = thread(&m, &sel, &fb, &opts);
@@ -475,12 +591,11 @@ mod tests {
             ..Options::default()
         };
         let m = model(&files, &api, &opts);
-        let sel = select(&m, &opts, &BTreeMap::new());
+        let sel = select(&m, &opts, &BTreeMap::new(), &BTreeMap::new());
         assert!(!sel.defs[0][0].selected);
-        assert_eq!(
-            sel.defs[0][0].switch.as_ref().unwrap().0,
-            "PyGILState_Ensure"
-        );
+        let sw = sel.defs[0][0].switch.as_ref().unwrap();
+        assert_eq!(sw.api, "PyGILState_Ensure");
+        assert!(sw.unthreadable.is_none());
         assert!(!sel.defs[0][1].selected && sel.defs[0][1].switch.is_none());
     }
 
@@ -491,8 +606,113 @@ mod tests {
         let api = ApiNames::from_names(["PyObject_IsTrue"]);
         let opts = Options::default();
         let m = model(&files, &api, &opts);
-        let sel = select(&m, &opts, &BTreeMap::new());
+        let sel = select(&m, &opts, &BTreeMap::new(), &BTreeMap::new());
         assert_eq!(sel.defs[0][0].var.as_deref(), Some("pyctx_ctx"));
         assert!(sel.defs[0][0].renamed);
+    }
+
+    const SAVE_RESTORE: &str = "typedef struct { PyThreadState *ts; } St;\n\
+        static void release(St *s) { s->ts = PyEval_SaveThread(); }\n\
+        static void acquire(St *s) { PyEval_RestoreThread(s->ts); }\n\
+        static void ensure(St *s) { PyGILState_STATE g = PyGILState_Ensure(); PyEval_RestoreThread(s->ts); PyGILState_Release(g); }\n\
+        static void cb(St *s) { PyEval_RestoreThread(s->ts); PyErr_Clear(); }\n\
+        static void (*hook)(St *) = cb;\n\
+        static PyObject *work(St *s) { release(s); acquire(s); ensure(s); return PyLong_FromLong(1); }\n";
+
+    fn save_restore_api() -> ApiNames {
+        ApiNames::from_names([
+            "PyEval_SaveThread",
+            "PyEval_RestoreThread",
+            "PyGILState_Ensure",
+            "PyGILState_Release",
+            "PyErr_Clear",
+            "PyLong_FromLong",
+        ])
+    }
+
+    #[test]
+    fn save_restore_helpers_are_threaded_switches_and_entry_points_legacy() {
+        let files = vec![SourceFile::new("a.c", SAVE_RESTORE)];
+        let api = save_restore_api();
+        let opts = Options::default();
+        let m = model(&files, &api, &opts);
+        let sel = select(&m, &opts, &BTreeMap::new(), &BTreeMap::new());
+        let d = &sel.defs[0];
+        // release, acquire: selected, threaded, no legacy reason
+        for i in [0, 1] {
+            assert!(
+                d[i].selected && d[i].save_restore && d[i].switch.is_none(),
+                "{i}"
+            );
+        }
+        // ensure: a switch wins over the save/restore call after it
+        let sw = d[2].switch.as_ref().expect("ensure stays legacy");
+        assert_eq!(
+            (sw.api.as_str(), sw.unthreadable.is_none()),
+            ("PyGILState_Ensure", true)
+        );
+        // cb: address taken, so legacy rather than an entry point
+        let sw = d[3].switch.as_ref().expect("cb stays legacy");
+        assert_eq!(sw.api, "PyEval_RestoreThread");
+        assert!(
+            sw.unthreadable
+                .as_deref()
+                .unwrap()
+                .contains("address taken"),
+            "{sw:?}"
+        );
+        assert!(!d[3].selected && !d[3].save_restore);
+        let t = thread(&m, &sel, &BTreeMap::new(), &opts);
+        let by = |n: &str| m.nodes_by_name[n][0];
+        assert!(t.threaded[by("release")] && t.threaded[by("acquire")]);
+        assert!(!t.threaded[by("ensure")] && !t.threaded[by("cb")]);
+        assert!(!t.needs[0][3], "cb gets no PyCtx_Get() prologue");
+    }
+
+    #[test]
+    fn a_save_restore_function_sent_back_by_the_check_is_legacy() {
+        let files = vec![SourceFile::new("a.c", SAVE_RESTORE)];
+        let api = save_restore_api();
+        let opts = Options::default();
+        let m = model(&files, &api, &opts);
+        let gone = BTreeMap::from([((0, 1), "the output check found: x".to_string())]);
+        let sel = select(&m, &opts, &BTreeMap::new(), &gone);
+        let sw = sel.defs[0][1]
+            .switch
+            .as_ref()
+            .expect("acquire is legacy now");
+        assert_eq!(
+            sw.unthreadable.as_deref(),
+            Some("the output check found: x")
+        );
+        assert!(!sel.defs[0][1].selected);
+        let t = thread(&m, &sel, &BTreeMap::new(), &opts);
+        assert!(!t.threaded[m.nodes_by_name["acquire"][0]]);
+        assert!(t.threaded[m.nodes_by_name["release"][0]]);
+    }
+
+    #[test]
+    fn a_save_restore_function_excluded_elsewhere_stays_legacy() {
+        // One external function defined in two files; one definition is
+        // excluded, so the function keeps its signature: the other
+        // definition must not become an entry point.
+        let src = "void acquire(PyThreadState *ts) { PyEval_RestoreThread(ts); }\n\
+                   PyObject *user(PyThreadState *ts) { acquire(ts); return PyLong_FromLong(1); }\n";
+        let files = vec![
+            SourceFile::new("a.c", src),
+            SourceFile::new("b.c", src.replace("user", "user2")),
+        ];
+        let api = save_restore_api();
+        let opts = Options {
+            only_files: Some([PathBuf::from("a.c")].into()),
+            ..Options::default()
+        };
+        let m = model(&files, &api, &opts);
+        let sel = select(&m, &opts, &BTreeMap::new(), &BTreeMap::new());
+        let sw = sel.defs[0][0].switch.as_ref().expect("legacy");
+        assert!(
+            sw.unthreadable.as_deref().unwrap().contains("b.c"),
+            "{sw:?}"
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! that uses the API. Entry point: [`edit`]; [`apply`] then produces the
 //! new texts (adding `#include "pyctx.h"` where a file changed).
 
-use crate::decide::{Selection, Threading};
+use crate::decide::{Selection, ThreadLegacy, Threading};
 use crate::model::{Diag, FileId, Model, NodeId};
 use crate::resolve::uses_own_ctx;
 use crate::scan::{CallInfo, FirstArg, FuncDef, OccKind};
@@ -316,20 +316,10 @@ impl FuncEdit<'_, '_> {
         let f = self.def().clone();
         rep.status = Status::Legacy;
         let switch = self.sel.defs[fi][di].switch.clone();
-        if let Some((sw, at)) = &switch {
-            let here = m.pos_str(fi, *at);
-            rep.legacy_reason = Some(format!(
-                "it switches the thread state ({sw} at {here}): a context taken at entry would be stale"
-            ));
-            self.diag(
-                f.name_at,
-                Severity::Note,
-                "thread-switch",
-                format!(
-                    "`{}` calls {sw} ({here}): left legacy, each call reads the current thread state",
-                    f.name
-                ),
-            );
+        if let Some(sw) = &switch {
+            let (reason, note) = thread_legacy_text(&f.name, sw, &m.pos_str(fi, sw.at));
+            rep.legacy_reason = Some(reason);
+            self.diag(f.name_at, Severity::Note, "thread-switch", note);
         } else if let Some(why) = &self.sel.defs[fi][di].backed_out {
             rep.legacy_reason = Some(format!("backed out: {why}"));
             self.diag(
@@ -358,8 +348,12 @@ impl FuncEdit<'_, '_> {
                     if passes_ctx(&f, &m.files[fi].scan.file_ctx_vars, c) {
                         rep.calls_already_ctx += 1;
                     } else {
-                        let why = if switch.is_some() {
-                            "function switches the thread state"
+                        let why = if let Some(sw) = &switch {
+                            if sw.unthreadable.is_some() {
+                                "function saves or restores the thread state and keeps its signature"
+                            } else {
+                                "function switches the thread state"
+                            }
                         } else {
                             "function not selected"
                         };
@@ -893,6 +887,28 @@ fn extra_include_anchor(m: &Model, fi: FileId) -> usize {
         .unwrap_or(0)
 }
 
+/// The legacy reason and the `thread-switch` note of function `name`,
+/// kept legacy by its thread-state call `sw` (at `here`).
+fn thread_legacy_text(name: &str, sw: &ThreadLegacy, here: &str) -> (String, String) {
+    let api = &sw.api;
+    match &sw.unthreadable {
+        None => (
+            format!(
+                "it switches the thread state ({api} at {here}): a context taken at entry would be stale"
+            ),
+            format!("`{name}` calls {api} ({here}): left legacy, each call reads the current thread state"),
+        ),
+        Some(why) => (
+            format!(
+                "it saves or restores the thread state ({api} at {here}) and cannot be threaded ({why}): a context taken at entry could be detached"
+            ),
+            format!(
+                "`{name}` calls {api} ({here}) and keeps its signature ({why}): left legacy, not an entry point, since it may be entered without a thread state"
+            ),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -919,7 +935,7 @@ mod tests {
             .collect();
         let units = crate::units::Units::build(&paths, &incs, None);
         let (m, _) = crate::resolve::resolve(parsed, units, &api, opts);
-        let sel = crate::decide::select(&m, opts, &BTreeMap::new());
+        let sel = crate::decide::select(&m, opts, &BTreeMap::new(), &BTreeMap::new());
         let thr = crate::decide::thread(&m, &sel, &BTreeMap::new(), opts);
         let mut e = edit(&m, &sel, &thr, opts);
         let texts = std::mem::take(&mut e.edits)

@@ -74,10 +74,17 @@ fn run(files: &[SourceFile], api: &ApiNames, opts: &Options, cc: Option<&dyn Com
     };
     let (model, diags) = resolve::resolve(parsed, units, api, opts);
     let mut backed_out: BTreeMap<DefId, String> = BTreeMap::new();
+    let mut unthreadable: BTreeMap<DefId, String> = BTreeMap::new();
     let mut verifier = cc.map(Verifier::new);
     loop {
-        let sel = decide::select(&model, opts, &backed_out);
+        let sel = decide::select(&model, opts, &backed_out, &unthreadable);
         let mut done = rounds(&model, &sel, opts, decide::thread);
+        if !done.unthreadable.is_empty() {
+            // A save/restore function the check sent back to its
+            // signature: legacy, not an entry point; decide again.
+            unthreadable.append(&mut done.unthreadable);
+            continue;
+        }
         if let (Some(v), true) = (verifier.as_mut(), done.errors.is_empty()) {
             match v.run(&model, &done.round.applied, &backed_out) {
                 Ok(Found::Clean) => {}
@@ -115,6 +122,9 @@ struct Done {
     notes: Vec<Diag>,
     /// What no fallback repaired: errors, and then no file changes.
     errors: Vec<Diag>,
+    /// Save/restore definitions the check sent back to their signature
+    /// (to be made legacy), with why; the round is then not final.
+    unthreadable: BTreeMap<DefId, String>,
 }
 
 impl Done {
@@ -137,6 +147,7 @@ impl Done {
 fn rounds(model: &Model, sel: &Selection, opts: &Options, thread: ThreadFn) -> Done {
     let checker = Checker::new(model);
     let mut fallbacks: BTreeMap<NodeId, String> = BTreeMap::new();
+    let mut unthreadable: BTreeMap<DefId, String> = BTreeMap::new();
     loop {
         let round = Round::run(model, sel, &fallbacks, opts, thread);
         let violations = round.check(model, &checker);
@@ -153,15 +164,20 @@ fn rounds(model: &Model, sel: &Selection, opts: &Options, thread: ThreadFn) -> D
                 errors.push(model.diag(v.file, v.at, Severity::Error, "check", v.message.clone()));
             }
             for id in fresh {
-                fallbacks.insert(id, format!("the output check found: {}", v.message));
+                let why = format!("the output check found: {}", v.message);
+                for d in sel.save_restore_defs(model, id) {
+                    unthreadable.insert(d, why.clone());
+                }
+                fallbacks.insert(id, why);
                 progress = true;
             }
         }
-        if !progress {
+        if !progress || !unthreadable.is_empty() {
             return Done {
                 round,
                 notes: fallback_notes(model, &fallbacks),
                 errors,
+                unthreadable,
             };
         }
     }
@@ -275,7 +291,7 @@ mod tests {
         let parsed = parse::parse(&files, &api);
         let units = Units::build(&[Path::new("a.c")], &[vec!["Python.h"]], None);
         let (m, diags) = resolve::resolve(parsed, units, &api, &opts);
-        let sel = decide::select(&m, &opts, &BTreeMap::new());
+        let sel = decide::select(&m, &opts, &BTreeMap::new(), &BTreeMap::new());
         rounds(&m, &sel, &opts, thread).finish(&m, diags)
     }
 

@@ -387,9 +387,10 @@ pub enum Status {
     /// Selected, but needs no context: no API call, directly or through the
     /// functions it calls.
     NoContext,
-    /// Not selected (`only` / `exclude` / `only_files`), or switching the
-    /// thread state (`PyGILState_Ensure`, ...; see `legacy_reason`): left as
-    /// it was, except for bridges.
+    /// Not selected (`only` / `exclude` / `only_files`), switching the
+    /// thread state (`PyGILState_Ensure`, ...), or saving and restoring it
+    /// without being threadable (see `legacy_reason`): left as it was,
+    /// except for bridges.
     Legacy,
     /// Cannot be rewritten safely; left untouched.
     Refused { reason: String },
@@ -429,7 +430,8 @@ pub struct FunctionReport {
     /// API uses left in legacy form, with the reason.
     pub legacy_calls: Vec<LegacyCall>,
     /// For status `legacy`: "not selected", or why the engine keeps it
-    /// legacy although selected (it switches the thread state).
+    /// legacy although selected (its thread-state calls, or a backed-out
+    /// rewrite).
     pub legacy_reason: Option<String>,
     /// With `Options::trampolines`: the implementation this entry point was
     /// renamed to (`NAME_impl`, taking `PyCtx` first); a trampoline line
@@ -587,7 +589,7 @@ impl Code {
             Code::Bridge => "an unselected caller passes `PyCtx_Get()` to a function that gained a context",
             Code::ApiName => "the project defines a C API name itself; its uses are left as written",
             Code::CtxRenamed => "the context name is taken in a function; another name is used there",
-            Code::ThreadSwitch => "a function that switches the thread state (`PyGILState_Ensure`, ...) stays legacy",
+            Code::ThreadSwitch => "a function that switches the thread state (`PyGILState_Ensure`, ...), or saves and restores it and cannot be threaded, stays legacy",
             Code::Options => "the options cannot be honoured (a context name that is not a C identifier)",
             Code::Trampoline => "an entry point keeps `PyCtx_Get()` instead of a trampoline, and why",
             Code::Check => "the output check found a call or prototype whose argument count would no longer match, or an include outside every configuration (the functions involved kept their signatures), or the file defines `PyCtx` itself (an error: the file is not changed)",

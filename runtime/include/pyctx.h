@@ -106,6 +106,11 @@ void pyctx_slow_ctx(const char *caller, PyCtx ctx, unsigned api_id, PyThreadStat
  * such pointers (see the generated header's first section). */
 void (*pyctx_resolve(const char *name))(void);
 
+/* Debug mode: stops with a named error when `ts` is not the thread state
+ * `ctx` was made from (the ctx form of PyEval_RestoreThread calls it when
+ * the context lacks the fast bit). */
+void pyctx_restore_check(PyCtx ctx, PyThreadState *ts);
+
 /* The calling thread's attached thread state or NULL, for builds whose
  * headers hide the thread state (Py_LIMITED_API). */
 PyThreadState *pyctx_current_tstate(void);

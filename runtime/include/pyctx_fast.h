@@ -227,6 +227,17 @@ static inline void pyctx_fast_Py_XDECREF(PyCtx ctx, PyObject *op)
         pyctx_fast_Py_DECREF(ctx, op);
 }
 
+/* PyEval_RestoreThread: CPython's function; in debug mode the runtime first
+ * checks that `ts` is the context's own thread state (a context threaded
+ * across a save/restore pair must name the state re-attached). Release
+ * mode pays the fast-bit test only. */
+static inline void pyctx_fast_PyEval_RestoreThread(PyCtx ctx, PyThreadState *ts)
+{
+    if (PYCTX__UNLIKELY(!pyctx__is_fast(ctx)))
+        pyctx_restore_check(ctx, ts);
+    PyCtxOrig_PyEval_RestoreThread(ts);
+}
+
 /* The macro forms cast like CPython's (any object pointer is accepted). */
 #define pyctx_fastm_Py_DECREF(ctx, op) pyctx_fast_Py_DECREF((ctx), (PyObject *)(op))
 #define pyctx_fastm_Py_XDECREF(ctx, op) pyctx_fast_Py_XDECREF((ctx), (PyObject *)(op))

@@ -91,6 +91,22 @@ pub unsafe fn ctx_call(caller: *const c_char, ctx: usize, id: u32, current: usiz
             allows(capability)
         ));
     }
+    if mode.debug
+        && !info.gil_free
+        && capability != Capability::Detached
+        && owner != 0
+        && current == 0
+    {
+        // A full context kept across a release of the thread state (between
+        // PyEval_SaveThread and PyEval_RestoreThread, which the rewriter
+        // threads a context through): the legacy call's check, for ctx forms.
+        fatal(&format!(
+            "{}() called in {} with a {} context but without an attached thread state (is the GIL released?)",
+            info.name,
+            caller(),
+            capability.name()
+        ));
+    }
     if mode.debug && !info.gil_free && owner != 0 && current != 0 && owner != current {
         if tstate::exists(owner) == Some(false) {
             fatal(&format!(
@@ -126,6 +142,33 @@ pub unsafe extern "C" fn pyctx_slow_ctx(
     current: usize,
 ) {
     unsafe { ctx_call(caller, ctx, api_id, current) };
+}
+
+/// Debug mode, from the ctx form of `PyEval_RestoreThread` (a fast path in
+/// `pyctx_fast.h`): the thread state restored must be the context's own.
+/// The rewriter threads a context through functions that save and restore
+/// the thread state on the grounds that the restore re-attaches the thread
+/// state the context came from; restoring another would leave the context
+/// naming a thread state that is no longer this thread's. A detached
+/// context made without a thread state (`PyCtx_Get()` on a native thread)
+/// names none and is not checked.
+///
+/// # Safety
+/// None beyond being called from generated code; `ts` is not dereferenced.
+#[no_mangle]
+pub unsafe extern "C" fn pyctx_restore_check(ctx: usize, ts: usize) {
+    if !mode::get().debug {
+        return;
+    }
+    let Decoded::Context { tstate, .. } = decode(ctx) else {
+        return; // reported by the capability check before
+    };
+    let owner = crate::callbacks::lookup(tstate).map_or(tstate, |cb| cb.tstate);
+    if owner != 0 && owner != ts {
+        fatal(&format!(
+            "PyEval_RestoreThread() restores thread state {ts:#x} with a context of thread state {owner:#x}: the context would name a thread state that is not attached after the restore (restore the thread state PyEval_SaveThread() returned with that context, or take PyCtx_Get() after switching)"
+        ));
+    }
 }
 
 /// `pyctx_resolve(name)`: CPython's exported function `name`, for the ctx
