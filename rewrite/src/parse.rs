@@ -28,21 +28,24 @@ pub(crate) fn parse<'a>(files: &'a [SourceFile], api: &ApiNames) -> Parsed<'a> {
         lexed[fi] = scan::lex_file_in(files[fi].text.as_bytes(), Lang::Cpp);
     }
     let model = crate::macros::learn(files, &lexed);
-    let mut scans: Vec<scan::FileScan> = files
+    let (mut scans, syntax): (Vec<scan::FileScan>, Vec<scan::Syntax>) = files
         .par_iter()
         .zip(lexed)
         .enumerate()
         .map(|(i, (f, l))| scan::scan_file(f.text.as_bytes(), l, model.for_file(i).roles()))
-        .collect();
+        .unzip();
     crate::cpp::refuse_overloads(&mut scans);
     let names = project_names(&scans);
     let interesting =
         |n: &str| api.contains(n) || names.funcs.contains(n) || names.macros.contains_key(n);
+    // The syntax trees end here: later phases read only the facts.
     let models: Vec<FileModel> = files
         .par_iter()
         .zip(scans)
-        .map(|(source, scan)| {
-            let occs = scan::collect_occurrences(source.text.as_bytes(), &scan, &interesting);
+        .zip(syntax)
+        .map(|((source, scan), syn)| {
+            let occs = scan::collect_occurrences(source.text.as_bytes(), &scan, &syn, &interesting);
+            drop(syn);
             let mut by_func = vec![Vec::new(); scan.funcs.len()];
             for (oi, o) in occs.iter().enumerate() {
                 if let Some(f) = o.func {

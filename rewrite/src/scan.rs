@@ -18,7 +18,6 @@ pub struct FileScan {
     pub lang: Lang,
     pub toks: Vec<Token>,
     pub dir: Directives,
-    pub tree: Tree,
     pub lines: Lines,
     pub eol: &'static str,
     pub funcs: Vec<FuncDef>,
@@ -41,9 +40,6 @@ pub struct FileScan {
     pub hidden_args: Vec<Range<usize>>,
     /// Runtime trampoline lines (token index ranges, blanked for parsing).
     pub trampolines: Vec<std::ops::Range<usize>>,
-    /// Regions parsed once per configuration (their trees stand in for
-    /// `tree` there).
-    pub views: Vec<crate::configs::View>,
 }
 
 #[derive(Debug, Clone)]
@@ -568,121 +564,247 @@ pub(crate) fn grammar(lang: Lang) -> tree_sitter::Language {
     }
 }
 
+/// Files larger than this are parsed in pieces of about this size (whole
+/// top-level constructs, see [`pieces`]), one piece's trees alive at a
+/// time: a tree-sitter tree takes some 30 bytes per byte of source, so a
+/// whole-file tree of a 50 MB file would hold 1.5 GB. A file of one piece
+/// keeps its trees for phase 2; the pieces of a larger one are parsed
+/// again there.
+pub(crate) const PIECE: usize = 1 << 20;
+
+/// The syntax of one file that phase 2 reads: the text tree-sitter parses
+/// and the pieces it is parsed in. Dropped after phase 2: later phases
+/// read the facts, never the trees.
+pub struct Syntax {
+    lang: Lang,
+    /// The masked source ([`crate::mask`]) and the byte ranges the parser
+    /// must not see.
+    masked: Vec<u8>,
+    skip: Vec<Range<usize>>,
+    /// Byte ranges of the pieces, each with its trees if they were kept.
+    pieces: Vec<(Range<usize>, Option<Piece>)>,
+}
+
+/// The trees of one piece: the piece's tree and the regions parsed once
+/// per configuration ([`crate::configs::View`], their trees stand in for
+/// the piece's there).
+struct Piece {
+    tree: Tree,
+    views: Vec<crate::configs::View>,
+}
+
+impl Piece {
+    fn view_ranges(&self) -> Vec<Range<usize>> {
+        self.views.iter().map(|v| v.range.clone()).collect()
+    }
+}
+
+impl Syntax {
+    fn parse(&self, src: &[u8], lines: &Lines, conds: &[lex::Conditional], r: Range<usize>) -> Piece {
+        let mut parser = Parser::new();
+        parser
+            .set_language(&grammar(self.lang))
+            .expect("tree-sitter grammars load");
+        let whole = r.start == 0 && r.end == src.len();
+        if !self.skip.is_empty() || !whole {
+            let ranges = included(lines, &self.skip, r.clone());
+            if !ranges.is_empty() {
+                parser
+                    .set_included_ranges(&ranges)
+                    .expect("ordered, disjoint ranges");
+            }
+        }
+        let tree = parser
+            .parse(&self.masked, None)
+            .expect("parser has a language");
+        let views = crate::configs::views(self.lang, src, &self.masked, &tree, conds, lines);
+        Piece { tree, views }
+    }
+}
+
+/// The bytes of `piece` outside `skip`, as tree-sitter ranges.
+fn included(lines: &Lines, skip: &[Range<usize>], piece: Range<usize>) -> Vec<tree_sitter::Range> {
+    let point = |at: usize| {
+        let (l, c) = lines.pos(at);
+        tree_sitter::Point::new(l - 1, c - 1)
+    };
+    let mut ranges = Vec::with_capacity(skip.len() + 1);
+    let mut from = piece.start;
+    let end = std::iter::once(piece.end..piece.end);
+    for r in skip.iter().cloned().chain(end) {
+        let (start, stop) = (r.start.clamp(piece.start, piece.end), r.end.clamp(piece.start, piece.end));
+        if start > from {
+            ranges.push(tree_sitter::Range {
+                start_byte: from,
+                end_byte: start,
+                start_point: point(from),
+                end_point: point(start),
+            });
+        }
+        from = from.max(stop);
+    }
+    ranges
+}
+
+/// Where a file may be cut into pieces of at least `size` bytes: at the
+/// start of a line after a `;` or a function body's `}` that ends its
+/// line, outside every brace and parenthesis, directive line, dead group
+/// and conditional, so that each piece is whole top-level constructs and
+/// tree-sitter sees in a piece what it sees in the whole file. A file
+/// without such a place stays one piece.
+pub(crate) fn pieces(toks: &[Token], dir: &Directives, len: usize, size: usize) -> Vec<Range<usize>> {
+    use lex::Tok;
+    let mut out = Vec::new();
+    let mut from = 0;
+    let (mut depth, mut parens) = (0i64, 0i64);
+    // The kind of the token before each open brace's `{`: a `)` opens a
+    // function body.
+    let mut braces: Vec<bool> = Vec::new();
+    let (mut line_k, mut dead_k) = (0, 0);
+    let mut prev: Option<Tok> = None;
+    for (k, t) in toks.iter().enumerate() {
+        while line_k < dir.directive_lines.len() && dir.directive_lines[line_k].end <= k {
+            line_k += 1;
+        }
+        while dead_k < dir.dead.len() && dir.dead[dead_k].end <= t.start {
+            dead_k += 1;
+        }
+        let in_directive = dir.directive_lines.get(line_k).is_some_and(|r| r.contains(&k));
+        let in_dead = dir.dead.get(dead_k).is_some_and(|r| r.contains(&t.start));
+        if in_directive || in_dead || t.kind == Tok::Comment || t.kind == Tok::Newline {
+            continue;
+        }
+        let mut ends = false;
+        match t.kind {
+            Tok::Punct(b'{') => {
+                braces.push(prev == Some(Tok::Punct(b')')));
+                depth += 1;
+            }
+            Tok::Punct(b'}') => {
+                depth -= 1;
+                ends = braces.pop().unwrap_or(false) && depth == 0 && parens == 0;
+            }
+            Tok::Punct(b'(') => parens += 1,
+            Tok::Punct(b')') => parens -= 1,
+            Tok::Punct(b';') => ends = depth == 0 && parens == 0,
+            _ => {}
+        }
+        prev = Some(t.kind);
+        if !ends || t.end < from + size {
+            continue;
+        }
+        // The line must end here (a comment after it keeps the piece open).
+        let Some(nl) = toks.get(k + 1).filter(|n| n.kind == Tok::Newline) else {
+            continue;
+        };
+        if dir
+            .conditionals
+            .iter()
+            .any(|c| c.span().contains(&t.start))
+        {
+            continue;
+        }
+        out.push(from..nl.end);
+        from = nl.end;
+    }
+    out.push(from..len);
+    out
+}
+
 /// Phase 1. `roles`: the macros that stand for syntax in this file
 /// ([`crate::macros`]), written as their stand-ins before parsing.
-pub fn scan_file(src: &[u8], lexed: Lexed, roles: FileRoles) -> FileScan {
+pub fn scan_file(src: &[u8], lexed: Lexed, roles: FileRoles) -> (FileScan, Syntax) {
+    scan_file_in_pieces(src, lexed, roles, PIECE)
+}
+
+pub(crate) fn scan_file_in_pieces(
+    src: &[u8],
+    lexed: Lexed,
+    roles: FileRoles,
+    size: usize,
+) -> (FileScan, Syntax) {
     let Lexed { toks, dir, lang } = lexed;
     let masked = mask::mask(src, &toks, &dir.dead, roles, &dir.directive_lines);
     let lines = Lines::new(src);
-    let mut parser = Parser::new();
-    parser
-        .set_language(&grammar(lang))
-        .expect("tree-sitter grammars load");
-    if !masked.skip.is_empty() {
-        let point = |at: usize| {
-            let (l, c) = lines.pos(at);
-            tree_sitter::Point::new(l - 1, c - 1)
-        };
-        let mut ranges = Vec::with_capacity(masked.skip.len() + 1);
-        let mut from = 0;
-        for r in masked
-            .skip
-            .iter()
-            .chain(std::iter::once(&(src.len()..src.len())))
-        {
-            if r.start > from {
-                ranges.push(tree_sitter::Range {
-                    start_byte: from,
-                    end_byte: r.start,
-                    start_point: point(from),
-                    end_point: point(r.start),
-                });
-            }
-            from = r.end;
-        }
-        parser
-            .set_included_ranges(&ranges)
-            .expect("ordered, disjoint ranges");
-    }
-    let tree = parser
-        .parse(&masked.text, None)
-        .expect("parser has a language");
-    let eol = lex::line_ending(src);
-    let mut fs = FileScan {
+    let ranges = pieces(&toks, &dir, src.len(), size);
+    let keep = ranges.len() == 1;
+    let mut syn = Syntax {
         lang,
-        toks,
-        dir,
-        tree,
-        lines,
-        eol,
-        funcs: Vec::new(),
-        func_at: HashMap::new(),
-        protos: Vec::new(),
-        file_vars: HashSet::new(),
-        file_ctx_vars: HashSet::new(),
-        static_names: HashSet::new(),
-        top_errors: Vec::new(),
-        hidden_macros: masked.hidden.clone(),
-        hidden_args: masked.hidden_args.clone(),
-        trampolines: masked.trampolines.clone(),
-        views: Vec::new(),
+        masked: masked.text,
+        skip: masked.skip,
+        pieces: Vec::with_capacity(ranges.len()),
     };
-    let views = crate::configs::views(
-        lang,
-        src,
-        &masked.text,
-        &fs.tree,
-        &fs.dir.conditionals,
-        &fs.lines,
-    );
-    let skip: Vec<Range<usize>> = views.iter().map(|v| v.range.clone()).collect();
-    let tree = fs.tree.clone();
     let mut acc = Phase1 {
         lang,
         ..Phase1::default()
     };
-    let marks = Marks {
-        static_at: &masked.static_at,
-        masked: &masked.text,
-    };
-    acc.visit(src, marks, &fs.lines, tree.root_node(), &skip);
-    for v in &views {
-        for t in &v.trees {
-            acc.visit(src, marks, &fs.lines, t.root_node(), &[]);
-        }
-    }
-    // Top-level errors: ERROR / MISSING nodes outside function definitions.
     let mut top_errors = Vec::new();
-    walk(tree.root_node(), |fr, _| {
+    for r in ranges {
+        let p = syn.parse(src, &lines, &dir.conditionals, r.clone());
+        let marks = Marks {
+            static_at: &masked.static_at,
+            masked: &syn.masked,
+        };
+        let skip = p.view_ranges();
+        acc.visit(src, marks, &lines, p.tree.root_node(), &skip);
+        for v in &p.views {
+            for t in &v.trees {
+                acc.visit(src, marks, &lines, t.root_node(), &[]);
+            }
+        }
+        piece_errors(src, &lines, &p, &skip, &mut top_errors);
+        syn.pieces.push((r, keep.then_some(p)));
+    }
+    let fs = FileScan {
+        lang,
+        toks,
+        dir,
+        eol: lex::line_ending(src),
+        lines,
+        funcs: acc.funcs,
+        func_at: acc.func_at,
+        protos: acc.protos,
+        file_vars: acc.file_vars,
+        file_ctx_vars: acc.file_ctx_vars,
+        static_names: acc.static_names,
+        top_errors,
+        hidden_macros: masked.hidden,
+        hidden_args: masked.hidden_args,
+        trampolines: masked.trampolines,
+    };
+    (fs, syn)
+}
+
+/// Top-level errors of a piece: ERROR / MISSING nodes outside function
+/// definitions.
+fn piece_errors(
+    src: &[u8],
+    lines: &Lines,
+    p: &Piece,
+    skip: &[Range<usize>],
+    out: &mut Vec<(usize, String)>,
+) {
+    walk(p.tree.root_node(), |fr, _| {
         let n = fr.node;
         if n.kind() == "function_definition"
             || (!n.has_error() && !n.is_missing())
-            || inside(&skip, &n.byte_range())
+            || inside(skip, &n.byte_range())
         {
             return false;
         }
         if n.is_missing() {
             if !tolerated_missing(n) {
-                top_errors.push((n.start_byte(), describe_error(src, &fs.lines, n)));
+                out.push((n.start_byte(), describe_error(src, lines, n)));
             }
             return false;
         }
         if n.is_error() {
-            top_errors.push((n.start_byte(), describe_error(src, &fs.lines, n)));
+            out.push((n.start_byte(), describe_error(src, lines, n)));
             // Function definitions inside are refused (and reported) on
             // their own.
         }
         true
     });
-    fs.func_at = acc.func_at;
-    fs.funcs = acc.funcs;
-    fs.protos = acc.protos;
-    fs.file_vars = acc.file_vars;
-    fs.file_ctx_vars = acc.file_ctx_vars;
-    fs.static_names = acc.static_names;
-    fs.top_errors = top_errors;
-    fs.views = views;
-    fs
 }
 
 /// Is `r` inside one of `regions`? (A zero-width node, a token the error
@@ -1181,6 +1303,7 @@ fn existing_context(
 pub fn collect_occurrences(
     src: &[u8],
     fs: &FileScan,
+    syn: &Syntax,
     interesting: &(dyn Fn(&str) -> bool + Sync),
 ) -> Vec<Occ> {
     let mut out = Vec::new();
@@ -1199,18 +1322,45 @@ pub fn collect_occurrences(
         let k = marks.partition_point(|&m| m < r.start);
         k < marks.len() && marks[k] < r.end
     };
-    let skip: Vec<Range<usize>> = fs.views.iter().map(|v| v.range.clone()).collect();
+    for (r, kept) in &syn.pieces {
+        // A piece not kept is parsed again, and its trees dropped after.
+        let fresh;
+        let p = match kept {
+            Some(p) => p,
+            None => {
+                fresh = syn.parse(src, &fs.lines, &fs.dir.conditionals, r.clone());
+                &fresh
+            }
+        };
+        piece_occurrences(src, fs, p, &holds_mark, interesting, &mut out);
+    }
+    hidden_sites(src, fs, interesting, &mut out);
+    out.sort_by_key(|o| o.at);
+    // One spelling is one use, whichever tree shows it.
+    out.dedup_by_key(|o| o.at);
+    out
+}
+
+fn piece_occurrences(
+    src: &[u8],
+    fs: &FileScan,
+    p: &Piece,
+    holds_mark: &dyn Fn(Range<usize>) -> bool,
+    interesting: &(dyn Fn(&str) -> bool + Sync),
+    out: &mut Vec<Occ>,
+) {
+    let skip = p.view_ranges();
     occurrences_in(
         src,
         fs,
-        fs.tree.root_node(),
+        p.tree.root_node(),
         &skip,
         &[],
-        &holds_mark,
+        holds_mark,
         interesting,
-        &mut out,
+        out,
     );
-    for v in &fs.views {
+    for v in &p.views {
         let mut seen: HashMap<usize, usize> = HashMap::new();
         let from = out.len();
         for t in &v.trees {
@@ -1221,7 +1371,7 @@ pub fn collect_occurrences(
                 t.root_node(),
                 &[],
                 &v.varied,
-                &holds_mark,
+                holds_mark,
                 interesting,
                 &mut found,
             );
@@ -1245,11 +1395,6 @@ pub fn collect_occurrences(
         }
         out[from..].sort_by_key(|o| o.at);
     }
-    hidden_sites(src, fs, interesting, &mut out);
-    out.sort_by_key(|o| o.at);
-    // One spelling is one use, whichever tree shows it.
-    out.dedup_by_key(|o| o.at);
-    out
 }
 
 /// Sites of macros that stand for syntax (`{`, `}`, a statement without

@@ -234,7 +234,7 @@ mod tests {
         let l = scan::lex_file(src.as_bytes());
         let model = crate::macros::MacroModel::default();
         let roles = model.for_file(0);
-        scan::scan_file(src.as_bytes(), l, roles.roles())
+        scan::scan_file(src.as_bytes(), l, roles.roles()).0
     }
 
     fn with_include(src: &str) -> String {
