@@ -600,7 +600,13 @@ impl Piece {
 }
 
 impl Syntax {
-    fn parse(&self, src: &[u8], lines: &Lines, conds: &[lex::Conditional], r: Range<usize>) -> Piece {
+    fn parse(
+        &self,
+        src: &[u8],
+        lines: &Lines,
+        conds: &[lex::Conditional],
+        r: Range<usize>,
+    ) -> Piece {
         let mut parser = Parser::new();
         parser
             .set_language(&grammar(self.lang))
@@ -632,7 +638,10 @@ fn included(lines: &Lines, skip: &[Range<usize>], piece: Range<usize>) -> Vec<tr
     let mut from = piece.start;
     let end = std::iter::once(piece.end..piece.end);
     for r in skip.iter().cloned().chain(end) {
-        let (start, stop) = (r.start.clamp(piece.start, piece.end), r.end.clamp(piece.start, piece.end));
+        let (start, stop) = (
+            r.start.clamp(piece.start, piece.end),
+            r.end.clamp(piece.start, piece.end),
+        );
         if start > from {
             ranges.push(tree_sitter::Range {
                 start_byte: from,
@@ -647,12 +656,18 @@ fn included(lines: &Lines, skip: &[Range<usize>], piece: Range<usize>) -> Vec<tr
 }
 
 /// Where a file may be cut into pieces of at least `size` bytes: at the
-/// start of a line after a `;` or a function body's `}` that ends its
-/// line, outside every brace and parenthesis, directive line, dead group
-/// and conditional, so that each piece is whole top-level constructs and
-/// tree-sitter sees in a piece what it sees in the whole file. A file
-/// without such a place stays one piece.
-pub(crate) fn pieces(toks: &[Token], dir: &Directives, len: usize, size: usize) -> Vec<Range<usize>> {
+/// start of a line after a function body's `}` (a `{` right after a `)`)
+/// that ends its line, outside every brace and parenthesis, directive
+/// line, dead group and conditional, so that each piece is whole
+/// top-level constructs and tree-sitter sees in a piece what it sees in
+/// the whole file. Not after a `;`: a K&R definition's parameter
+/// declarations end in one. A file without such a place stays one piece.
+pub(crate) fn pieces(
+    toks: &[Token],
+    dir: &Directives,
+    len: usize,
+    size: usize,
+) -> Vec<Range<usize>> {
     use lex::Tok;
     let mut out = Vec::new();
     let mut from = 0;
@@ -669,7 +684,10 @@ pub(crate) fn pieces(toks: &[Token], dir: &Directives, len: usize, size: usize) 
         while dead_k < dir.dead.len() && dir.dead[dead_k].end <= t.start {
             dead_k += 1;
         }
-        let in_directive = dir.directive_lines.get(line_k).is_some_and(|r| r.contains(&k));
+        let in_directive = dir
+            .directive_lines
+            .get(line_k)
+            .is_some_and(|r| r.contains(&k));
         let in_dead = dir.dead.get(dead_k).is_some_and(|r| r.contains(&t.start));
         if in_directive || in_dead || t.kind == Tok::Comment || t.kind == Tok::Newline {
             continue;
@@ -686,7 +704,6 @@ pub(crate) fn pieces(toks: &[Token], dir: &Directives, len: usize, size: usize) 
             }
             Tok::Punct(b'(') => parens += 1,
             Tok::Punct(b')') => parens -= 1,
-            Tok::Punct(b';') => ends = depth == 0 && parens == 0,
             _ => {}
         }
         prev = Some(t.kind);
@@ -697,11 +714,7 @@ pub(crate) fn pieces(toks: &[Token], dir: &Directives, len: usize, size: usize) 
         let Some(nl) = toks.get(k + 1).filter(|n| n.kind == Tok::Newline) else {
             continue;
         };
-        if dir
-            .conditionals
-            .iter()
-            .any(|c| c.span().contains(&t.start))
-        {
+        if dir.conditionals.iter().any(|c| c.span().contains(&t.start)) {
             continue;
         }
         out.push(from..nl.end);
