@@ -718,7 +718,7 @@ pub(crate) fn apply(m: &Model, fi: FileId, mut edits: Vec<Edit>) -> Result<Appli
         let first_edit = edits.iter().map(|e| e.at).min().unwrap_or(usize::MAX);
         let has = f.scan.dir.includes.iter().any(|i| {
             (i.path == "pyctx.h" || i.path.ends_with("/pyctx.h"))
-                && f.scan.toks[i.hash_tok].start < first_edit
+                && f.scan.toks[i.hash_tok].start() < first_edit
                 && lines
                     .iter()
                     .position(|r| r.start == i.hash_tok)

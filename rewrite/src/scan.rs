@@ -1,6 +1,6 @@
 //! Per-file facts taken from the tree-sitter syntax tree.
 //!
-//! Phase 1 ([`scan_file`]) parses a file and records its function
+//! Phase 1 ([`scan_file_in_pieces`]) parses a file and records its function
 //! definitions, prototypes and file-scope names. Phase 2
 //! ([`collect_occurrences`]) runs once every file's definitions are known
 //! and records each use of an interesting name (API names, project
@@ -612,17 +612,19 @@ impl Syntax {
             .set_language(&grammar(self.lang))
             .expect("tree-sitter grammars load");
         let whole = r.start == 0 && r.end == src.len();
+        let mut text: &[u8] = &self.masked;
         if !self.skip.is_empty() || !whole {
             let ranges = included(lines, &self.skip, r.clone());
-            if !ranges.is_empty() {
+            if ranges.is_empty() {
+                // Nothing to parse (no ranges would mean the whole text).
+                text = b"";
+            } else {
                 parser
                     .set_included_ranges(&ranges)
                     .expect("ordered, disjoint ranges");
             }
         }
-        let tree = parser
-            .parse(&self.masked, None)
-            .expect("parser has a language");
+        let tree = parser.parse(text, None).expect("parser has a language");
         let views = crate::configs::views(self.lang, src, &self.masked, &tree, conds, lines);
         Piece { tree, views }
     }
@@ -681,14 +683,14 @@ pub(crate) fn pieces(
         while line_k < dir.directive_lines.len() && dir.directive_lines[line_k].end <= k {
             line_k += 1;
         }
-        while dead_k < dir.dead.len() && dir.dead[dead_k].end <= t.start {
+        while dead_k < dir.dead.len() && dir.dead[dead_k].end <= t.start() {
             dead_k += 1;
         }
         let in_directive = dir
             .directive_lines
             .get(line_k)
             .is_some_and(|r| r.contains(&k));
-        let in_dead = dir.dead.get(dead_k).is_some_and(|r| r.contains(&t.start));
+        let in_dead = dir.dead.get(dead_k).is_some_and(|r| r.contains(&t.start()));
         if in_directive || in_dead || t.kind == Tok::Comment || t.kind == Tok::Newline {
             continue;
         }
@@ -707,29 +709,32 @@ pub(crate) fn pieces(
             _ => {}
         }
         prev = Some(t.kind);
-        if !ends || t.end < from + size {
+        if !ends || t.end() < from + size {
             continue;
         }
         // The line must end here (a comment after it keeps the piece open).
         let Some(nl) = toks.get(k + 1).filter(|n| n.kind == Tok::Newline) else {
             continue;
         };
-        if dir.conditionals.iter().any(|c| c.span().contains(&t.start)) {
+        if dir
+            .conditionals
+            .iter()
+            .any(|c| c.span().contains(&t.start()))
+        {
             continue;
         }
-        out.push(from..nl.end);
-        from = nl.end;
+        out.push(from..nl.end());
+        from = nl.end();
     }
-    out.push(from..len);
+    if from < len || out.is_empty() {
+        out.push(from..len);
+    }
     out
 }
 
 /// Phase 1. `roles`: the macros that stand for syntax in this file
-/// ([`crate::macros`]), written as their stand-ins before parsing.
-pub fn scan_file(src: &[u8], lexed: Lexed, roles: FileRoles) -> (FileScan, Syntax) {
-    scan_file_in_pieces(src, lexed, roles, PIECE)
-}
-
+/// ([`crate::macros`]), written as their stand-ins before parsing; files
+/// larger than `size` are parsed in pieces ([`PIECE`]).
 pub(crate) fn scan_file_in_pieces(
     src: &[u8],
     lexed: Lexed,
@@ -1327,9 +1332,9 @@ pub fn collect_occurrences(
         .iter()
         .filter(|t| {
             t.kind == lex::Tok::Ident
-                && interesting(std::str::from_utf8(&src[t.start..t.end]).unwrap_or(""))
+                && interesting(std::str::from_utf8(&src[t.start()..t.end()]).unwrap_or(""))
         })
-        .map(|t| t.start)
+        .map(|t| t.start())
         .collect();
     let holds_mark = |r: Range<usize>| {
         let k = marks.partition_point(|&m| m < r.start);
@@ -1445,12 +1450,12 @@ fn hidden_sites(
         if !interesting(name) {
             continue;
         }
-        let k = fs.toks.partition_point(|t| t.start < *at);
+        let k = fs.toks.partition_point(|t| t.start() < *at);
         let open = fs
             .toks
             .get(k + 1)
             .filter(|t| t.kind == Tok::Punct(b'('))
-            .map(|t| t.start);
+            .map(|t| t.start());
         let func = func_of(*at);
         out.push(Occ {
             name: name.clone(),
@@ -1464,21 +1469,21 @@ fn hidden_sites(
     for r in &fs.hidden_args {
         for j in r.clone() {
             let t = fs.toks[j];
-            let w = std::str::from_utf8(&src[t.start..t.end]).unwrap_or("");
+            let w = std::str::from_utf8(&src[t.start()..t.end()]).unwrap_or("");
             if t.kind != Tok::Ident || !interesting(w) {
                 continue;
             }
             // A call the engine cannot edit (in_error); any other use of a
             // name is a use as a value (address taken).
             let next = fs.toks.get(j + 1).filter(|n| n.kind == Tok::Punct(b'('));
-            let func = func_of(t.start);
+            let func = func_of(t.start());
             out.push(Occ {
                 name: w.to_string(),
-                at: t.start,
+                at: t.start(),
                 func,
-                kind: next.map_or(OccKind::Other, |n| call(n.start)),
+                kind: next.map_or(OccKind::Other, |n| call(n.start())),
                 in_error: next.is_some(),
-                in_cond: in_cond(func, t.start),
+                in_cond: in_cond(func, t.start()),
             });
         }
     }
