@@ -663,7 +663,9 @@ fn included(lines: &Lines, skip: &[Range<usize>], piece: Range<usize>) -> Vec<tr
 /// line, dead group and conditional, so that each piece is whole
 /// top-level constructs and tree-sitter sees in a piece what it sees in
 /// the whole file. Not after a `;`: a K&R definition's parameter
-/// declarations end in one. A file without such a place stays one piece.
+/// declarations end in one. Braces that do not balance (some in `#if`
+/// branches) end the cutting. A file without such a place stays one
+/// piece.
 pub(crate) fn pieces(
     toks: &[Token],
     dir: &Directives,
@@ -709,6 +711,11 @@ pub(crate) fn pieces(
             _ => {}
         }
         prev = Some(t.kind);
+        if depth < 0 || parens < 0 {
+            // More closed than opened (braces in `#if` branches): depth is
+            // unknown from here on, so no more cuts.
+            break;
+        }
         if !ends || t.end() < from + size {
             continue;
         }
