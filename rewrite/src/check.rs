@@ -72,17 +72,21 @@ pub(crate) fn sites(src: &[u8], lang: Lang, names: &HashSet<&str>) -> Vec<Site> 
                 toks[k].kind == Tok::Ident
                     && params
                         .iter()
-                        .any(|p| p.as_bytes() == &src[toks[k].start..toks[k].end])
+                        .any(|p| p.as_bytes() == &src[toks[k].start()..toks[k].end()])
             }));
         }
     }
-    let code: Vec<usize> = (0..toks.len())
+    // Token indexes as u32 (a text's tokens are fewer than its bytes):
+    // half the memory of the output's largest table after its tokens.
+    let code: Vec<u32> = (0..toks.len())
         .filter(|&k| !matches!(toks[k].kind, Tok::Comment | Tok::Newline))
         .filter(|k| !param_use.contains(k))
+        .map(|k| k as u32)
         .collect();
-    let word = |k: usize| &src[toks[k].start..toks[k].end];
+    let word = |k: usize| &src[toks[k].start()..toks[k].end()];
     let mut out = Vec::new();
     for (ci, &k) in code.iter().enumerate() {
+        let k = k as usize;
         let t = toks[k];
         if t.kind != Tok::Ident {
             continue;
@@ -90,19 +94,19 @@ pub(crate) fn sites(src: &[u8], lang: Lang, names: &HashSet<&str>) -> Vec<Site> 
         let Ok(name) = std::str::from_utf8(word(k)) else {
             continue;
         };
-        if !names.contains(name) || dead.iter().any(|r| r.contains(&t.start)) {
+        if !names.contains(name) || dead.iter().any(|r| r.contains(&t.start())) {
             continue;
         }
-        let prev = |n: usize| (ci >= n).then(|| code[ci - n]);
+        let prev = |n: usize| (ci >= n).then(|| code[ci - n] as usize);
         let is_punct = |k: Option<usize>, c: u8| k.is_some_and(|k| toks[k].kind == Tok::Punct(c));
         if is_punct(prev(1), b'.') || (is_punct(prev(1), b'>') && is_punct(prev(2), b'-')) {
             continue;
         }
         let after_define = prev(1).is_some_and(|p| word(p) == b"define") && is_punct(prev(2), b'#');
-        let next = code.get(ci + 1).copied();
+        let next = code.get(ci + 1).map(|&k| k as usize);
         let opens = is_punct(next, b'(');
         let kind = if after_define {
-            if opens && toks[next.unwrap()].start == t.end {
+            if opens && toks[next.unwrap()].start() == t.end() {
                 SiteKind::FnMacro
             } else {
                 SiteKind::ObjMacro
@@ -122,7 +126,7 @@ pub(crate) fn sites(src: &[u8], lang: Lang, names: &HashSet<&str>) -> Vec<Site> 
         };
         out.push(Site {
             name: name.to_string(),
-            at: t.start,
+            at: t.start(),
             args,
             variadic,
             kind,
@@ -133,8 +137,8 @@ pub(crate) fn sites(src: &[u8], lang: Lang, names: &HashSet<&str>) -> Vec<Site> 
 
 /// Arguments between the `(` at `code[0]` and its `)`: (count, `...`
 /// among them). `()` and `(void)` count 0. None: no closing parenthesis.
-fn count_args(src: &[u8], toks: &[Token], code: &[usize]) -> Option<(usize, bool)> {
-    let punct = |k: usize| match toks[k].kind {
+fn count_args(src: &[u8], toks: &[Token], code: &[u32]) -> Option<(usize, bool)> {
+    let punct = |k: u32| match toks[k as usize].kind {
         Tok::Punct(c) => c,
         _ => 0,
     };
@@ -151,7 +155,9 @@ fn count_args(src: &[u8], toks: &[Token], code: &[usize]) -> Option<(usize, bool
     if inner.is_empty() {
         return Some((0, false));
     }
-    if inner.len() == 1 && &src[toks[inner[0]].start..toks[inner[0]].end] == b"void" {
+    if inner.len() == 1
+        && &src[toks[inner[0] as usize].start()..toks[inner[0] as usize].end()] == b"void"
+    {
         return Some((0, false));
     }
     let (mut commas, mut dots, mut variadic) = (0, 0, false);
@@ -436,14 +442,14 @@ fn context_type_taken(
             .collect();
         let mut in_typedef = false;
         for (k, t) in code.iter().enumerate() {
-            let word = &src[t.start..t.end];
+            let word = &src[t.start()..t.end()];
             match t.kind {
                 Tok::Ident if word == b"typedef" => in_typedef = true,
                 Tok::Punct(b';') => in_typedef = false,
                 Tok::Ident if in_typedef && word == b"PyCtx" => {
                     let next = code.get(k + 1).map(|n| n.kind);
                     if matches!(next, Some(Tok::Punct(b';' | b',' | b'['))) {
-                        return Some((t.start, "a type"));
+                        return Some((t.start(), "a type"));
                     }
                 }
                 _ => {}
@@ -484,12 +490,12 @@ fn include_seen(fi: FileId, lang: Lang, text: &str) -> Option<Violation> {
     // where it is defined: directive lines do not count.
     let in_directive = |k: usize| dir.directive_lines.iter().any(|r| r.contains(&k));
     let first_use = toks.iter().enumerate().position(|(k, t)| {
-        t.kind == Tok::Ident && src[t.start..t.end].starts_with(b"PyCtx") && !in_directive(k)
+        t.kind == Tok::Ident && src[t.start()..t.end()].starts_with(b"PyCtx") && !in_directive(k)
     });
     let message = match (include, first_use) {
         (None, _) => "pyctx.h is not included outside every conditional group".to_string(),
         (Some(i), Some(u)) if u < i.hash_tok => {
-            let (line, _) = lex::Lines::new(src).pos(toks[u].start);
+            let (line, _) = lex::Lines::new(src).pos(toks[u].start());
             format!("`PyCtx` is used at output line {line}, before the include of pyctx.h")
         }
         _ => return None,

@@ -229,7 +229,7 @@ pub(crate) fn qualified_call_index(anc: &[Frame]) -> Option<usize> {
 /// Names of member functions, declared or defined in a class body or
 /// defined out of line (`C::f`): inside a member, an unqualified call
 /// `f(x)` finds the member before any free function of that name.
-fn member_names(src: &[u8], root: Node, out: &mut BTreeSet<String>) {
+pub(crate) fn member_names(src: &[u8], root: Node, out: &mut BTreeSet<String>) {
     crate::scan::walk(root, |fr, _| {
         let n = fr.node;
         if n.kind() == "function_declarator" {
@@ -260,19 +260,14 @@ fn member_names(src: &[u8], root: Node, out: &mut BTreeSet<String>) {
 /// types, where adding a context to one overload while a call may
 /// resolve to another would break the build — and a name that is also a
 /// **member function's** (a call inside a member may mean the member).
-pub(crate) fn keep_overloads(scans: &mut [FileScan], srcs: &[&[u8]]) {
+pub(crate) fn keep_overloads(scans: &mut [FileScan]) {
     let mut sigs: HashMap<String, BTreeSet<String>> = HashMap::new();
     let mut members: BTreeSet<String> = BTreeSet::new();
-    for (s, src) in scans.iter().zip(srcs) {
+    for s in scans.iter() {
         if s.lang != crate::lex::Lang::Cpp {
             continue;
         }
-        member_names(src, s.tree.root_node(), &mut members);
-        for v in &s.views {
-            for t in &v.trees {
-                member_names(src, t.root_node(), &mut members);
-            }
-        }
+        members.extend(s.member_names.iter().cloned());
         for f in s
             .funcs
             .iter()

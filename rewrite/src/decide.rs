@@ -508,7 +508,7 @@ pub(crate) fn spelled_names(m: &Model) -> HashSet<String> {
     for f in &m.files {
         for t in &f.scan.toks {
             if t.kind == Tok::Ident {
-                out.insert(f.word(t.start, t.end).to_string());
+                out.insert(f.word(t.start(), t.end()).to_string());
             }
         }
     }

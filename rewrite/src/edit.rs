@@ -847,7 +847,7 @@ pub(crate) fn apply(m: &Model, fi: FileId, mut edits: Vec<Edit>) -> Result<Appli
         let pyctx_includes: Vec<usize> = crate::pp::top_level_includes(f.src(), &f.scan)
             .into_iter()
             .filter(|i| i.path == "pyctx.h" || i.path.ends_with("/pyctx.h"))
-            .map(|i| f.scan.toks[i.hash_tok].start)
+            .map(|i| f.scan.toks[i.hash_tok].start())
             .collect();
         let early = pyctx_includes.iter().any(|&at| at < first_edit);
         let after_anchor = anchor == 0 || pyctx_includes.iter().any(|&at| at >= anchor);

@@ -55,6 +55,17 @@ fn run(files: &[SourceFile], api: &ApiNames, opts: &Options, cc: Option<&dyn Com
             format!("context name `{}` is not a C identifier", opts.ctx_name),
         );
     }
+    // Token offsets are u32 (`lex::Token`).
+    if let Some(f) = files.iter().find(|f| f.text.len() > u32::MAX as usize) {
+        return options_error(
+            files,
+            format!(
+                "{}: {} bytes: files of 4 GiB and more are not supported",
+                f.path.display(),
+                f.text.len()
+            ),
+        );
+    }
     let parsed = parse::parse(files, api);
     let units = {
         let paths: Vec<&Path> = files.iter().map(|f| f.path.as_path()).collect();

@@ -38,8 +38,30 @@ pub enum Tok {
 #[derive(Debug, Clone, Copy)]
 pub struct Token {
     pub kind: Tok,
-    pub start: usize,
-    pub end: usize,
+    // Byte offsets as u32: a file has a token per three or four bytes, so
+    // the token list is the largest thing the engine keeps (12 bytes a
+    // token instead of 24). Files of 4 GiB and more are refused
+    // (`engine::run`).
+    s: u32,
+    e: u32,
+}
+
+impl Token {
+    pub fn new(kind: Tok, start: usize, end: usize) -> Token {
+        Token {
+            kind,
+            s: start as u32,
+            e: end as u32,
+        }
+    }
+
+    pub fn start(&self) -> usize {
+        self.s as usize
+    }
+
+    pub fn end(&self) -> usize {
+        self.e as usize
+    }
 }
 
 /// Length of a leading UTF-8 byte order mark (0 or 3).
@@ -72,11 +94,7 @@ pub fn lex_lang(src: &[u8], lang: Lang) -> Vec<Token> {
         let c = src[i];
         match c {
             b'\n' => {
-                out.push(Token {
-                    kind: Tok::Newline,
-                    start: i,
-                    end: i + 1,
-                });
+                out.push(Token::new(Tok::Newline, i, i + 1));
                 i += 1;
             }
             b' ' | b'\t' | b'\r' | 0x0b | 0x0c => i += 1,
@@ -90,11 +108,7 @@ pub fn lex_lang(src: &[u8], lang: Lang) -> Vec<Token> {
                     i += 1;
                 }
                 i = (i + 2).min(n);
-                out.push(Token {
-                    kind: Tok::Comment,
-                    start,
-                    end: i,
-                });
+                out.push(Token::new(Tok::Comment, start, i));
             }
             b'/' if i + 1 < n && src[i + 1] == b'/' => {
                 let start = i;
@@ -110,11 +124,7 @@ pub fn lex_lang(src: &[u8], lang: Lang) -> Vec<Token> {
                     }
                     i += 1;
                 }
-                out.push(Token {
-                    kind: Tok::Comment,
-                    start,
-                    end: i,
-                });
+                out.push(Token::new(Tok::Comment, start, i));
             }
             b'"' | b'\'' => {
                 let start = i;
@@ -131,11 +141,11 @@ pub fn lex_lang(src: &[u8], lang: Lang) -> Vec<Token> {
                 if i < n && src[i] == c {
                     i += 1;
                 }
-                out.push(Token {
-                    kind: if c == b'"' { Tok::Str } else { Tok::Char },
+                out.push(Token::new(
+                    if c == b'"' { Tok::Str } else { Tok::Char },
                     start,
-                    end: i,
-                });
+                    i,
+                ));
             }
             _ if is_ident_start(c) => {
                 let start = i;
@@ -149,11 +159,7 @@ pub fn lex_lang(src: &[u8], lang: Lang) -> Vec<Token> {
                     && matches!(&src[start..i], b"R" | b"LR" | b"uR" | b"UR" | b"u8R")
                 {
                     i = raw_string_end(src, i);
-                    out.push(Token {
-                        kind: Tok::Str,
-                        start,
-                        end: i,
-                    });
+                    out.push(Token::new(Tok::Str, start, i));
                     continue;
                 }
                 // String prefixes: L"..", u8"..", u'..'
@@ -162,17 +168,9 @@ pub fn lex_lang(src: &[u8], lang: Lang) -> Vec<Token> {
                     && matches!(&src[start..i], b"L" | b"u" | b"U" | b"u8")
                 {
                     continue_literal(src, &mut i);
-                    out.push(Token {
-                        kind: Tok::Str,
-                        start,
-                        end: i,
-                    });
+                    out.push(Token::new(Tok::Str, start, i));
                 } else {
-                    out.push(Token {
-                        kind: Tok::Ident,
-                        start,
-                        end: i,
-                    });
+                    out.push(Token::new(Tok::Ident, start, i));
                 }
             }
             b'0'..=b'9' => {
@@ -192,11 +190,7 @@ pub fn lex_lang(src: &[u8], lang: Lang) -> Vec<Token> {
                         break;
                     }
                 }
-                out.push(Token {
-                    kind: Tok::Number,
-                    start,
-                    end: i,
-                });
+                out.push(Token::new(Tok::Number, start, i));
             }
             b'.' if i + 1 < n && src[i + 1].is_ascii_digit() => {
                 let start = i;
@@ -204,22 +198,17 @@ pub fn lex_lang(src: &[u8], lang: Lang) -> Vec<Token> {
                 while i < n && (is_ident_char(src[i]) || src[i] == b'.') {
                     i += 1;
                 }
-                out.push(Token {
-                    kind: Tok::Number,
-                    start,
-                    end: i,
-                });
+                out.push(Token::new(Tok::Number, start, i));
             }
             _ => {
-                out.push(Token {
-                    kind: Tok::Punct(c),
-                    start: i,
-                    end: i + 1,
-                });
+                out.push(Token::new(Tok::Punct(c), i, i + 1));
                 i += 1;
             }
         }
     }
+    // The guess above may have doubled: tokens live as long as the run
+    // (some 12 bytes per byte of source at full capacity).
+    out.shrink_to_fit();
     out
 }
 
@@ -417,7 +406,7 @@ pub fn known_condition_in(src: &[u8], toks: &[Token], lang: Lang) -> Option<bool
     let words: Vec<&[u8]> = toks
         .iter()
         .filter(|t| t.kind != Tok::Comment)
-        .map(|t| &src[t.start..t.end])
+        .map(|t| &src[t.start()..t.end()])
         .collect();
     if words.is_empty() {
         return None;
@@ -690,11 +679,11 @@ pub fn scan_directives_in(src: &[u8], toks: &[Token], lang: Lang) -> Directives 
                 let name = words
                     .first()
                     .filter(|t| t.kind == Tok::Ident)
-                    .map(|t| &src[t.start..t.end])
+                    .map(|t| &src[t.start()..t.end()])
                     .unwrap_or(b"");
-                let line_start = line_start_of(src, t.start);
+                let line_start = line_start_of(src, t.start());
                 let line_end = if j < toks.len() {
-                    let nl = toks[j].start;
+                    let nl = toks[j].start();
                     if nl > 0 && src[nl - 1] == b'\r' {
                         nl - 1
                     } else {
@@ -705,7 +694,7 @@ pub fn scan_directives_in(src: &[u8], toks: &[Token], lang: Lang) -> Directives 
                 };
                 // Start of the line after this directive.
                 let next_line = if j < toks.len() {
-                    toks[j].end
+                    toks[j].end()
                 } else {
                     src.len()
                 };
@@ -714,7 +703,7 @@ pub fn scan_directives_in(src: &[u8], toks: &[Token], lang: Lang) -> Directives 
                 if first_directives.len() < 2 && !seen_code {
                     let arg = words
                         .get(1)
-                        .map(|t| String::from_utf8_lossy(&src[t.start..t.end]).into_owned())
+                        .map(|t| String::from_utf8_lossy(&src[t.start()..t.end()]).into_owned())
                         .unwrap_or_default();
                     first_directives.push((
                         String::from_utf8_lossy(name).into_owned(),
@@ -727,7 +716,7 @@ pub fn scan_directives_in(src: &[u8], toks: &[Token], lang: Lang) -> Directives 
                         let cond = if name == b"if" {
                             known_condition_in(src, &line_toks[1.min(line_toks.len())..], lang)
                         } else {
-                            let macro_name = words.get(1).map(|t| &src[t.start..t.end]);
+                            let macro_name = words.get(1).map(|t| &src[t.start()..t.end()]);
                             macro_name
                                 .and_then(|m| known_defined(m, lang))
                                 .map(|d| d == (name == b"ifdef"))
@@ -854,17 +843,17 @@ fn parse_define(src: &[u8], toks: &[Token], from: usize, to: usize) -> Option<Ma
         return None;
     }
     let name_tok = toks[k];
-    let name = String::from_utf8_lossy(&src[name_tok.start..name_tok.end]).into_owned();
+    let name = String::from_utf8_lossy(&src[name_tok.start()..name_tok.end()]).into_owned();
     k += 1;
     let mut params = None;
-    if k < to && toks[k].kind == Tok::Punct(b'(') && toks[k].start == name_tok.end {
+    if k < to && toks[k].kind == Tok::Punct(b'(') && toks[k].start() == name_tok.end() {
         let mut ps = Vec::new();
         k += 1;
         while k < to && toks[k].kind != Tok::Punct(b')') {
             match toks[k].kind {
-                Tok::Ident => {
-                    ps.push(String::from_utf8_lossy(&src[toks[k].start..toks[k].end]).into_owned())
-                }
+                Tok::Ident => ps.push(
+                    String::from_utf8_lossy(&src[toks[k].start()..toks[k].end()]).into_owned(),
+                ),
                 Tok::Punct(b'.') if ps.last().map(String::as_str) != Some("__VA_ARGS__") => {
                     ps.push("__VA_ARGS__".to_string());
                 }
@@ -877,7 +866,7 @@ fn parse_define(src: &[u8], toks: &[Token], from: usize, to: usize) -> Option<Ma
     }
     Some(MacroDef {
         name,
-        name_at: name_tok.start,
+        name_at: name_tok.start(),
         params,
         body: k..to,
     })
@@ -892,12 +881,12 @@ fn parse_include(src: &[u8], line_toks: &[Token]) -> Option<String> {
     let first = rest.first()?;
     match first.kind {
         Tok::Str => {
-            let s = &src[first.start + 1..first.end.saturating_sub(1).max(first.start + 1)];
+            let s = &src[first.start() + 1..first.end().saturating_sub(1).max(first.start() + 1)];
             Some(String::from_utf8_lossy(s).into_owned())
         }
         Tok::Punct(b'<') => {
             let close = rest.iter().find(|t| t.kind == Tok::Punct(b'>'))?;
-            Some(String::from_utf8_lossy(&src[first.end..close.start]).into_owned())
+            Some(String::from_utf8_lossy(&src[first.end()..close.start()]).into_owned())
         }
         _ => None,
     }
@@ -988,7 +977,7 @@ mod tests {
         let kinds: Vec<(Tok, &str)> = toks
             .iter()
             .filter(|t| !matches!(t.kind, Tok::Punct(_) | Tok::Newline))
-            .map(|t| (t.kind, &src[t.start..t.end]))
+            .map(|t| (t.kind, &src[t.start()..t.end()]))
             .collect();
         assert_eq!(
             kinds,
@@ -1056,7 +1045,7 @@ mod tests {
         );
         let body: Vec<&str> = toks[d.macros[0].body.clone()]
             .iter()
-            .map(|t| &src[t.start..t.end])
+            .map(|t| &src[t.start()..t.end()])
             .collect();
         assert_eq!(body, vec!["g", "(", "a", ")", "+", "1"]);
         assert!(d.macros[1].params.is_none());

@@ -232,7 +232,7 @@ fn defs_of(src: &[u8], lexed: &Lexed, out: &mut Defs) {
             .map(|t| {
                 (
                     t.kind,
-                    String::from_utf8_lossy(&src[t.start..t.end]).into_owned(),
+                    String::from_utf8_lossy(&src[t.start()..t.end()]).into_owned(),
                 )
             })
             .collect();

@@ -71,9 +71,9 @@ fn trampoline_lines(src: &[u8], toks: &[Token], dead: &[Range<usize>]) -> Vec<Ra
         line_start = matches!(t.kind, Tok::Newline | Tok::Punct(b'}' | b';'));
         if t.kind == Tok::Ident
             && at_start
-            && is_trampoline_macro(&src[t.start..t.end])
+            && is_trampoline_macro(&src[t.start()..t.end()])
             && toks.get(i + 1).map(|n| n.kind) == Some(Tok::Punct(b'('))
-            && !dead.iter().any(|d| d.contains(&t.start))
+            && !dead.iter().any(|d| d.contains(&t.start()))
         {
             if let Some(close) = matching_paren(toks, i + 1) {
                 out.push(i..close + 1);
@@ -111,7 +111,7 @@ pub fn mask(
     );
     let trampolines = trampoline_lines(src, toks, dead);
     for r in &trampolines {
-        blank(&mut text, toks[r.start].start..toks[r.end - 1].end);
+        blank(&mut text, toks[r.start].start()..toks[r.end - 1].end());
     }
     let mut skip: Vec<Range<usize>> = Vec::new();
     for r in dead {
@@ -174,10 +174,10 @@ pub fn parse_text(
     let mut i = 0;
     while i < toks.len() {
         let t = toks[i];
-        while d < dead.len() && dead[d].end <= t.start {
+        while d < dead.len() && dead[d].end <= t.start() {
             d += 1;
         }
-        if t.kind != Tok::Ident || (d < dead.len() && dead[d].start <= t.start) {
+        if t.kind != Tok::Ident || (d < dead.len() && dead[d].start <= t.start()) {
             i += 1;
             continue;
         }
@@ -191,12 +191,12 @@ pub fn parse_text(
             // initialiser, comments between continued lines).
             let line = directive_lines[dl].clone();
             if defines_or_undefines(src, toks, line.clone()) {
-                blank(&mut buf, toks[line.start].start..toks[line.end - 1].end);
+                blank(&mut buf, toks[line.start].start()..toks[line.end - 1].end());
             }
             i = line.end;
             continue;
         }
-        let word = &src[t.start..t.end];
+        let word = &src[t.start()..t.end()];
         if let Some(next) = stand_in(src, toks, i, roles, &mut buf, out) {
             i = next;
             continue;
@@ -224,7 +224,7 @@ fn defines_or_undefines(src: &[u8], toks: &[Token], line: Range<usize>) -> bool 
     line.clone()
         .skip(1)
         .find(|&k| toks[k].kind != Tok::Comment)
-        .is_some_and(|k| matches!(&src[toks[k].start..toks[k].end], b"define" | b"undef"))
+        .is_some_and(|k| matches!(&src[toks[k].start()..toks[k].end()], b"define" | b"undef"))
 }
 
 /// The code token before `i` (comments and newlines skipped).
@@ -269,7 +269,7 @@ fn statement_position(src: &[u8], toks: &[Token], i: usize, after: usize) -> boo
     match p.kind {
         _ if on_directive_line(toks, k) => true,
         Tok::Punct(b';' | b'{' | b'}' | b')' | b':') => true,
-        Tok::Ident => matches!(&src[p.start..p.end], b"else" | b"do"),
+        Tok::Ident => matches!(&src[p.start()..p.end()], b"else" | b"do"),
         _ => false,
     }
 }
@@ -285,14 +285,14 @@ fn stand_in(
     out: &mut Stand,
 ) -> Option<usize> {
     let t = toks[i];
-    let name = std::str::from_utf8(&src[t.start..t.end]).ok()?;
+    let name = std::str::from_utf8(&src[t.start()..t.end()]).ok()?;
     let call = toks.get(i + 1).map(|n| n.kind) == Some(Tok::Punct(b'('));
     let (role, close) = match roles.function(name).filter(|_| call) {
         Some(r) => (r, Some(matching_paren(toks, i + 1)?)),
         None => (roles.object(name)?, None),
     };
     let after = close.map(|c| c + 1).unwrap_or(i + 1);
-    let span = t.start..toks[after - 1].end;
+    let span = t.start()..toks[after - 1].end();
     let write = |buf: &mut [u8], text: &[u8]| {
         blank(buf, span.clone());
         buf[span.start..span.start + text.len()].copy_from_slice(text);
@@ -302,11 +302,11 @@ fn stand_in(
         Role::Static if span.len() >= 6 => write(buf, b"static"),
         Role::Static => {
             blank(buf, span);
-            out.static_at.push(t.start);
+            out.static_at.push(t.start());
         }
         Role::Open | Role::Close => {
             write(buf, if *role == Role::Open { b"{" } else { b"}" });
-            out.hidden.push((name.to_string(), t.start));
+            out.hidden.push((name.to_string(), t.start()));
             if let Some(c) = close {
                 out.hidden_args.push(i + 2..c);
             }
@@ -316,16 +316,16 @@ fn stand_in(
                 return None;
             }
             blank(buf, span);
-            out.hidden.push((name.to_string(), t.start));
+            out.hidden.push((name.to_string(), t.start()));
             if let Some(c) = close {
                 out.hidden_args.push(i + 2..c);
             }
         }
         Role::Head => match close {
             // `NAME(a, b)` → `if  (a, b)`: the arguments stay visible.
-            Some(_) if t.end - t.start >= 2 => {
-                blank(buf, t.start..t.end);
-                buf[t.start..t.start + 2].copy_from_slice(b"if");
+            Some(_) if t.end() - t.start() >= 2 => {
+                blank(buf, t.start()..t.end());
+                buf[t.start()..t.start() + 2].copy_from_slice(b"if");
                 return Some(i + 1);
             }
             None if span.len() >= 5 => write(buf, b"if(1)"),
@@ -334,13 +334,13 @@ fn stand_in(
         Role::Wrapper { is_static } => {
             // `NAME(type)` → `static type `: the arguments stay visible.
             let close = close?;
-            blank(buf, t.start..toks[i + 1].end);
-            blank(buf, toks[close].start..toks[close].end);
+            blank(buf, t.start()..toks[i + 1].end());
+            blank(buf, toks[close].start()..toks[close].end());
             if *is_static {
-                if t.end - t.start >= 6 {
-                    buf[t.start..t.start + 6].copy_from_slice(b"static");
+                if t.end() - t.start() >= 6 {
+                    buf[t.start()..t.start() + 6].copy_from_slice(b"static");
                 } else {
-                    out.static_at.push(t.start);
+                    out.static_at.push(t.start());
                 }
             }
             return Some(i + 2);
@@ -410,10 +410,10 @@ fn statement_arguments(
         };
         let statement = first.kind == Tok::Punct(b'{')
             || (first.kind == Tok::Ident
-                && STATEMENT_WORDS.contains(&&src[first.start..first.end]));
+                && STATEMENT_WORDS.contains(&&src[first.start()..first.end()]));
         if statement {
-            blank(buf, first.start..last.end);
-            buf[first.start] = b'0';
+            blank(buf, first.start()..last.end());
+            buf[first.start()] = b'0';
             out.hidden_args.push(arg.clone());
         }
     }
@@ -460,7 +460,7 @@ fn glue_type_argument(buf: &mut [u8], toks: &[Token], open: usize, k: usize) {
         )
     });
     if words || fn_pointer {
-        glue(buf, arg[0].start, arg[arg.len() - 1].end);
+        glue(buf, arg[0].start(), arg[arg.len() - 1].end());
     }
 }
 
@@ -520,8 +520,8 @@ fn data_initializers(toks: &[Token]) -> Vec<Range<usize>> {
                 }
                 j += 1;
             }
-            if !has_ident && j < toks.len() && toks[j].start - toks[open].end >= MIN_BYTES {
-                out.push(toks[open].end..toks[j].start);
+            if !has_ident && j < toks.len() && toks[j].start() - toks[open].end() >= MIN_BYTES {
+                out.push(toks[open].end()..toks[j].start());
                 i = j + 1;
                 continue;
             }

@@ -20,6 +20,11 @@ pub(crate) struct Parsed<'a> {
 }
 
 pub(crate) fn parse<'a>(files: &'a [SourceFile], api: &ApiNames) -> Parsed<'a> {
+    parse_in_pieces(files, api, scan::PIECE)
+}
+
+/// [`parse`], files larger than `piece` parsed in pieces of that size.
+fn parse_in_pieces<'a>(files: &'a [SourceFile], api: &ApiNames, piece: usize) -> Parsed<'a> {
     let mut lexed: Vec<Lexed> = files
         .par_iter()
         .map(|f| scan::lex_file_in(f.text.as_bytes(), crate::lang_of_path(&f.path)))
@@ -28,22 +33,27 @@ pub(crate) fn parse<'a>(files: &'a [SourceFile], api: &ApiNames) -> Parsed<'a> {
         lexed[fi] = scan::lex_file_in(files[fi].text.as_bytes(), Lang::Cpp);
     }
     let model = crate::macros::learn(files, &lexed);
-    let mut scans: Vec<scan::FileScan> = files
+    let (mut scans, syntax): (Vec<scan::FileScan>, Vec<scan::Syntax>) = files
         .par_iter()
         .zip(lexed)
         .enumerate()
-        .map(|(i, (f, l))| scan::scan_file(f.text.as_bytes(), l, model.for_file(i).roles()))
-        .collect();
-    let srcs: Vec<&[u8]> = files.iter().map(|f| f.text.as_bytes()).collect();
-    crate::cpp::keep_overloads(&mut scans, &srcs);
+        .map(|(i, (f, l))| {
+            scan::scan_file_in_pieces(f.text.as_bytes(), l, model.for_file(i).roles(), piece)
+        })
+        .unzip();
+    crate::cpp::keep_overloads(&mut scans);
     let names = project_names(&scans);
     let interesting =
         |n: &str| api.contains(n) || names.funcs.contains(n) || names.macros.contains_key(n);
+    // The syntax trees end here: later phases read only the facts.
     let models: Vec<FileModel> = files
         .par_iter()
         .zip(scans)
-        .map(|(source, scan)| {
-            let mut occs = scan::collect_occurrences(source.text.as_bytes(), &scan, &interesting);
+        .zip(syntax)
+        .map(|((source, scan), syn)| {
+            let mut occs =
+                scan::collect_occurrences(source.text.as_bytes(), &scan, &syn, &interesting);
+            drop(syn);
             object_like_sites(&mut occs, api);
             let mut by_func = vec![Vec::new(); scan.funcs.len()];
             for (oi, o) in occs.iter().enumerate() {
@@ -164,6 +174,92 @@ mod tests {
         assert_eq!(api_call.name, "PyObject_IsTrue");
         assert!(matches!(api_call.kind, OccKind::Call(_)));
         assert_eq!(p.files[1].scan.protos.len(), 1);
+    }
+
+    /// What phase 1 and 2 learn of a file, in a form that compares
+    /// (definitions and prototypes in order of position).
+    fn facts(f: &FileModel) -> Vec<String> {
+        let s = &f.scan;
+        let sorted = |h: &std::collections::HashSet<String>| {
+            let mut v: Vec<&String> = h.iter().collect();
+            v.sort();
+            format!("{v:?}")
+        };
+        let mut out: Vec<String> = s
+            .funcs
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} {} {:?} {} {:?} {:?} {} {} {:?} {}",
+                    d.name,
+                    d.name_at,
+                    d.range,
+                    d.is_static,
+                    d.refused,
+                    d.params,
+                    d.body_open,
+                    d.body_close,
+                    d.existing_ctx,
+                    sorted(&d.declared)
+                )
+            })
+            .collect();
+        // In pieces, a definition parsed per configuration comes in
+        // another order (reports sort by position).
+        out.sort();
+        let mut protos: Vec<String> = s.protos.iter().map(|p| format!("{p:?}")).collect();
+        protos.sort();
+        out.extend(protos);
+        out.extend(f.occs.iter().map(|o| {
+            let func = o.func.map(|k| s.funcs[k].name_at);
+            let o = crate::scan::Occ {
+                func: None,
+                ..o.clone()
+            };
+            format!("{o:?} in the function named at {func:?}")
+        }));
+        out.push(sorted(&s.file_vars));
+        out.push(sorted(&s.static_names));
+        out
+    }
+
+    /// Parsing in pieces (here cut wherever [`scan::pieces`] allows) finds
+    /// what parsing the whole file finds, in every golden case (top-level
+    /// errors: no more).
+    #[test]
+    fn pieces_see_what_the_whole_file_shows() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/migrate");
+        let api = ApiNames::from_names(["PyObject_IsTrue", "PyLong_FromLong", "Py_BuildValue"]);
+        let mut cut = 0;
+        for case in std::fs::read_dir(&root).unwrap() {
+            let before = case.unwrap().path().join("before");
+            let Ok(entries) = std::fs::read_dir(&before) else {
+                continue;
+            };
+            let files: Vec<SourceFile> = entries
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.is_file())
+                .map(|p| SourceFile::new(p.clone(), std::fs::read_to_string(&p).unwrap()))
+                .collect();
+            let whole = parse_in_pieces(&files, &api, usize::MAX);
+            let small = parse_in_pieces(&files, &api, 1);
+            for (w, s) in whole.files.iter().zip(&small.files) {
+                let l = scan::lex_file_in(w.src(), w.scan.lang);
+                cut += usize::from(scan::pieces(&l.toks, &l.dir, w.src().len(), 1).len() > 1);
+                assert_eq!(facts(w), facts(s), "{}", w.source.path.display());
+                // tree-sitter's recovery from an error may run on to the
+                // end of the file (a `#endif` found missing there): a
+                // piece ends it at the piece's end.
+                let extra: Vec<_> = s
+                    .scan
+                    .top_errors
+                    .iter()
+                    .filter(|e| !w.scan.top_errors.contains(e))
+                    .collect();
+                assert!(extra.is_empty(), "{}: {extra:?}", w.source.path.display());
+            }
+        }
+        assert!(cut > 10, "only {cut} files were cut in pieces");
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub(crate) fn depths(src: &[u8], toks: &[Token], lines: &[Range<usize>]) -> Vec<
             .filter(|t| t.kind != Tok::Comment)
             .nth(k)
             .filter(|t| t.kind == Tok::Ident)
-            .map(|t| &src[t.start..t.end])
+            .map(|t| &src[t.start()..t.end()])
             .unwrap_or(b"")
     };
     let mut out = Vec::with_capacity(lines.len());
@@ -65,7 +65,7 @@ fn guard_end(
             .filter(|t| t.kind != Tok::Comment)
             .skip(1)
             .take(2)
-            .map(|t| &src[t.start..t.end])
+            .map(|t| &src[t.start()..t.end()])
             .collect()
     };
     let (a, b) = (words(&lines[0]), words(&lines[1]));

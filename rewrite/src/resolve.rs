@@ -131,8 +131,10 @@ fn alias_macros(m: &Model) -> HashSet<String> {
                 .iter()
                 .filter(|t| t.kind != Tok::Comment)
                 .collect();
-            let one = (d.params.is_none() && body.len() == 1 && body[0].kind == Tok::Ident)
-                .then(|| String::from_utf8_lossy(&src[body[0].start..body[0].end]).into_owned());
+            let one =
+                (d.params.is_none() && body.len() == 1 && body[0].kind == Tok::Ident).then(|| {
+                    String::from_utf8_lossy(&src[body[0].start()..body[0].end()]).into_owned()
+                });
             let e = target.entry(d.name.as_str()).or_insert(one.clone());
             if *e != one {
                 *e = None; // definitions disagree
@@ -384,12 +386,12 @@ fn unclassified_spellings(m: &mut Model) {
         // keeps its signature (it already takes `PyCtx` first).
         for r in &s.trampolines {
             for t in &s.toks[r.clone()] {
-                let name = f.word(t.start, t.end);
+                let name = f.word(t.start(), t.end());
                 if t.kind == Tok::Ident && m.names.funcs.contains(name) {
-                    known.insert(t.start);
+                    known.insert(t.start());
                     reasons.push((
                         name.to_string(),
-                        format!("named in a trampoline line ({})", f.pos_str(t.start)),
+                        format!("named in a trampoline line ({})", f.pos_str(t.start())),
                     ));
                 }
             }
@@ -405,19 +407,19 @@ fn unclassified_spellings(m: &mut Model) {
             if t.kind != Tok::Ident || in_directive[k] {
                 continue;
             }
-            while d < s.dir.dead.len() && s.dir.dead[d].end <= t.start {
+            while d < s.dir.dead.len() && s.dir.dead[d].end <= t.start() {
                 d += 1;
             }
-            if d < s.dir.dead.len() && s.dir.dead[d].start <= t.start {
+            if d < s.dir.dead.len() && s.dir.dead[d].start <= t.start() {
                 continue;
             }
-            let name = f.word(t.start, t.end);
-            if m.names.funcs.contains(name) && !known.contains(&t.start) {
+            let name = f.word(t.start(), t.end());
+            if m.names.funcs.contains(name) && !known.contains(&t.start()) {
                 reasons.push((
                     name.to_string(),
                     format!(
                         "`{name}` at {} is used in a way the engine cannot follow",
-                        f.pos_str(t.start)
+                        f.pos_str(t.start())
                     ),
                 ));
             }
@@ -449,7 +451,7 @@ fn macro_info(
     let word = |k: usize| -> &str {
         bt.get(k)
             .filter(|t| t.kind == Tok::Ident)
-            .map(|t| f.word(t.start, t.end))
+            .map(|t| f.word(t.start(), t.end()))
             .unwrap_or("")
     };
     let punct = |k: usize, c: u8| bt.get(k).is_some_and(|t| t.kind == Tok::Punct(c));
@@ -490,7 +492,7 @@ fn macro_info(
             }
             info.calls.push(BodyCall {
                 name: w.to_string(),
-                open: bt[k + 1].start,
+                open: bt[k + 1].start(),
                 empty: punct(k + 2, b')'),
                 done: done_ctx || done_get,
             });

@@ -1,6 +1,6 @@
 //! Per-file facts taken from the tree-sitter syntax tree.
 //!
-//! Phase 1 ([`scan_file`]) parses a file and records its function
+//! Phase 1 ([`scan_file_in_pieces`]) parses a file and records its function
 //! definitions, prototypes and file-scope names. Phase 2
 //! ([`collect_occurrences`]) runs once every file's definitions are known
 //! and records each use of an interesting name (API names, project
@@ -10,7 +10,7 @@
 use crate::lex::{self, Directives, Lang, Lines, Token};
 use crate::macros::FileRoles;
 use crate::mask;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 use tree_sitter::{Node, Parser, Tree, TreeCursor};
 
@@ -18,7 +18,6 @@ pub struct FileScan {
     pub lang: Lang,
     pub toks: Vec<Token>,
     pub dir: Directives,
-    pub tree: Tree,
     pub lines: Lines,
     pub eol: &'static str,
     pub funcs: Vec<FuncDef>,
@@ -41,9 +40,10 @@ pub struct FileScan {
     pub hidden_args: Vec<Range<usize>>,
     /// Runtime trampoline lines (token index ranges, blanked for parsing).
     pub trampolines: Vec<std::ops::Range<usize>>,
-    /// Regions parsed once per configuration (their trees stand in for
-    /// `tree` there).
-    pub views: Vec<crate::configs::View>,
+    /// C++: the names of member functions declared or defined in the file
+    /// (read while its trees are alive; [`crate::cpp::keep_overloads`]
+    /// needs them after).
+    pub member_names: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -578,121 +578,280 @@ pub(crate) fn grammar(lang: Lang) -> tree_sitter::Language {
     }
 }
 
+/// Files larger than this are parsed in pieces of about this size (whole
+/// top-level constructs, see [`pieces`]), one piece's trees alive at a
+/// time: a tree-sitter tree takes some 30 bytes per byte of source, so a
+/// whole-file tree of a 50 MB file would hold 1.5 GB. A file of one piece
+/// keeps its trees for phase 2; the pieces of a larger one are parsed
+/// again there.
+pub(crate) const PIECE: usize = 1 << 20;
+
+/// The syntax of one file that phase 2 reads: the text tree-sitter parses
+/// and the pieces it is parsed in. Dropped after phase 2: later phases
+/// read the facts, never the trees.
+pub struct Syntax {
+    lang: Lang,
+    /// The masked source ([`crate::mask`]) and the byte ranges the parser
+    /// must not see.
+    masked: Vec<u8>,
+    skip: Vec<Range<usize>>,
+    /// Byte ranges of the pieces, each with its trees if they were kept.
+    pieces: Vec<(Range<usize>, Option<Piece>)>,
+}
+
+/// The trees of one piece: the piece's tree and the regions parsed once
+/// per configuration ([`crate::configs::View`], their trees stand in for
+/// the piece's there).
+struct Piece {
+    tree: Tree,
+    views: Vec<crate::configs::View>,
+}
+
+impl Piece {
+    fn view_ranges(&self) -> Vec<Range<usize>> {
+        self.views.iter().map(|v| v.range.clone()).collect()
+    }
+}
+
+impl Syntax {
+    fn parse(
+        &self,
+        src: &[u8],
+        lines: &Lines,
+        conds: &[lex::Conditional],
+        r: Range<usize>,
+    ) -> Piece {
+        let mut parser = Parser::new();
+        parser
+            .set_language(&grammar(self.lang))
+            .expect("tree-sitter grammars load");
+        let whole = r.start == 0 && r.end == src.len();
+        let mut text: &[u8] = &self.masked;
+        if !self.skip.is_empty() || !whole {
+            let ranges = included(lines, &self.skip, r.clone());
+            if ranges.is_empty() {
+                // Nothing to parse (no ranges would mean the whole text).
+                text = b"";
+            } else {
+                parser
+                    .set_included_ranges(&ranges)
+                    .expect("ordered, disjoint ranges");
+            }
+        }
+        let tree = parser.parse(text, None).expect("parser has a language");
+        let views = crate::configs::views(self.lang, src, &self.masked, &tree, conds, lines);
+        Piece { tree, views }
+    }
+}
+
+/// The bytes of `piece` outside `skip`, as tree-sitter ranges.
+fn included(lines: &Lines, skip: &[Range<usize>], piece: Range<usize>) -> Vec<tree_sitter::Range> {
+    let point = |at: usize| {
+        let (l, c) = lines.pos(at);
+        tree_sitter::Point::new(l - 1, c - 1)
+    };
+    let mut ranges = Vec::with_capacity(skip.len() + 1);
+    let mut from = piece.start;
+    let end = std::iter::once(piece.end..piece.end);
+    for r in skip.iter().cloned().chain(end) {
+        let (start, stop) = (
+            r.start.clamp(piece.start, piece.end),
+            r.end.clamp(piece.start, piece.end),
+        );
+        if start > from {
+            ranges.push(tree_sitter::Range {
+                start_byte: from,
+                end_byte: start,
+                start_point: point(from),
+                end_point: point(start),
+            });
+        }
+        from = from.max(stop);
+    }
+    ranges
+}
+
+/// Where a file may be cut into pieces of at least `size` bytes: at the
+/// start of a line after a function body's `}` (a `{` right after a `)`)
+/// that ends its line, outside every brace and parenthesis, directive
+/// line, dead group and conditional, so that each piece is whole
+/// top-level constructs and tree-sitter sees in a piece what it sees in
+/// the whole file. Not after a `;`: a K&R definition's parameter
+/// declarations end in one. Braces that do not balance (some in `#if`
+/// branches) end the cutting. A file without such a place stays one
+/// piece.
+pub(crate) fn pieces(
+    toks: &[Token],
+    dir: &Directives,
+    len: usize,
+    size: usize,
+) -> Vec<Range<usize>> {
+    use lex::Tok;
+    let mut out = Vec::new();
+    let mut from = 0;
+    let (mut depth, mut parens) = (0i64, 0i64);
+    // The kind of the token before each open brace's `{`: a `)` opens a
+    // function body.
+    let mut braces: Vec<bool> = Vec::new();
+    let (mut line_k, mut dead_k) = (0, 0);
+    let mut prev: Option<Tok> = None;
+    for (k, t) in toks.iter().enumerate() {
+        while line_k < dir.directive_lines.len() && dir.directive_lines[line_k].end <= k {
+            line_k += 1;
+        }
+        while dead_k < dir.dead.len() && dir.dead[dead_k].end <= t.start() {
+            dead_k += 1;
+        }
+        let in_directive = dir
+            .directive_lines
+            .get(line_k)
+            .is_some_and(|r| r.contains(&k));
+        let in_dead = dir.dead.get(dead_k).is_some_and(|r| r.contains(&t.start()));
+        if in_directive || in_dead || t.kind == Tok::Comment || t.kind == Tok::Newline {
+            continue;
+        }
+        let mut ends = false;
+        match t.kind {
+            Tok::Punct(b'{') => {
+                braces.push(prev == Some(Tok::Punct(b')')));
+                depth += 1;
+            }
+            Tok::Punct(b'}') => {
+                depth -= 1;
+                ends = braces.pop().unwrap_or(false) && depth == 0 && parens == 0;
+            }
+            Tok::Punct(b'(') => parens += 1,
+            Tok::Punct(b')') => parens -= 1,
+            _ => {}
+        }
+        prev = Some(t.kind);
+        if depth < 0 || parens < 0 {
+            // More closed than opened (braces in `#if` branches): depth is
+            // unknown from here on, so no more cuts.
+            break;
+        }
+        if !ends || t.end() < from + size {
+            continue;
+        }
+        // The line must end here (a comment after it keeps the piece open).
+        let Some(nl) = toks.get(k + 1).filter(|n| n.kind == Tok::Newline) else {
+            continue;
+        };
+        if dir
+            .conditionals
+            .iter()
+            .any(|c| c.span().contains(&t.start()))
+        {
+            continue;
+        }
+        out.push(from..nl.end());
+        from = nl.end();
+    }
+    if from < len || out.is_empty() {
+        out.push(from..len);
+    }
+    out
+}
+
 /// Phase 1. `roles`: the macros that stand for syntax in this file
-/// ([`crate::macros`]), written as their stand-ins before parsing.
-pub fn scan_file(src: &[u8], lexed: Lexed, roles: FileRoles) -> FileScan {
+/// ([`crate::macros`]), written as their stand-ins before parsing; files
+/// larger than `size` are parsed in pieces ([`PIECE`]).
+pub(crate) fn scan_file_in_pieces(
+    src: &[u8],
+    lexed: Lexed,
+    roles: FileRoles,
+    size: usize,
+) -> (FileScan, Syntax) {
     let Lexed { toks, dir, lang } = lexed;
     let masked = mask::mask(src, &toks, &dir.dead, roles, &dir.directive_lines);
     let lines = Lines::new(src);
-    let mut parser = Parser::new();
-    parser
-        .set_language(&grammar(lang))
-        .expect("tree-sitter grammars load");
-    if !masked.skip.is_empty() {
-        let point = |at: usize| {
-            let (l, c) = lines.pos(at);
-            tree_sitter::Point::new(l - 1, c - 1)
-        };
-        let mut ranges = Vec::with_capacity(masked.skip.len() + 1);
-        let mut from = 0;
-        for r in masked
-            .skip
-            .iter()
-            .chain(std::iter::once(&(src.len()..src.len())))
-        {
-            if r.start > from {
-                ranges.push(tree_sitter::Range {
-                    start_byte: from,
-                    end_byte: r.start,
-                    start_point: point(from),
-                    end_point: point(r.start),
-                });
-            }
-            from = r.end;
-        }
-        parser
-            .set_included_ranges(&ranges)
-            .expect("ordered, disjoint ranges");
-    }
-    let tree = parser
-        .parse(&masked.text, None)
-        .expect("parser has a language");
-    let eol = lex::line_ending(src);
-    let mut fs = FileScan {
+    let ranges = pieces(&toks, &dir, src.len(), size);
+    let keep = ranges.len() == 1;
+    let mut syn = Syntax {
         lang,
-        toks,
-        dir,
-        tree,
-        lines,
-        eol,
-        funcs: Vec::new(),
-        func_at: HashMap::new(),
-        protos: Vec::new(),
-        file_vars: HashSet::new(),
-        file_ctx_vars: HashSet::new(),
-        static_names: HashSet::new(),
-        top_errors: Vec::new(),
-        hidden_macros: masked.hidden.clone(),
-        hidden_args: masked.hidden_args.clone(),
-        trampolines: masked.trampolines.clone(),
-        views: Vec::new(),
+        masked: masked.text,
+        skip: masked.skip,
+        pieces: Vec::with_capacity(ranges.len()),
     };
-    let views = crate::configs::views(
-        lang,
-        src,
-        &masked.text,
-        &fs.tree,
-        &fs.dir.conditionals,
-        &fs.lines,
-    );
-    let skip: Vec<Range<usize>> = views.iter().map(|v| v.range.clone()).collect();
-    let tree = fs.tree.clone();
     let mut acc = Phase1 {
         lang,
         ..Phase1::default()
     };
-    let marks = Marks {
-        static_at: &masked.static_at,
-        masked: &masked.text,
-    };
-    acc.visit(src, marks, &fs.lines, tree.root_node(), &skip);
-    for v in &views {
-        for t in &v.trees {
-            acc.visit(src, marks, &fs.lines, t.root_node(), &[]);
-        }
-    }
-    // Top-level errors: ERROR / MISSING nodes outside function definitions.
     let mut top_errors = Vec::new();
-    walk(tree.root_node(), |fr, _| {
+    let mut member_names = BTreeSet::new();
+    for r in ranges {
+        let p = syn.parse(src, &lines, &dir.conditionals, r.clone());
+        let marks = Marks {
+            static_at: &masked.static_at,
+            masked: &syn.masked,
+        };
+        let skip = p.view_ranges();
+        acc.visit(src, marks, &lines, p.tree.root_node(), &skip);
+        for v in &p.views {
+            for t in &v.trees {
+                acc.visit(src, marks, &lines, t.root_node(), &[]);
+            }
+        }
+        piece_errors(src, &lines, &p, &skip, &mut top_errors);
+        if lang == Lang::Cpp {
+            crate::cpp::member_names(src, p.tree.root_node(), &mut member_names);
+            for t in p.views.iter().flat_map(|v| &v.trees) {
+                crate::cpp::member_names(src, t.root_node(), &mut member_names);
+            }
+        }
+        syn.pieces.push((r, keep.then_some(p)));
+    }
+    let fs = FileScan {
+        lang,
+        toks,
+        dir,
+        eol: lex::line_ending(src),
+        lines,
+        funcs: acc.funcs,
+        func_at: acc.func_at,
+        protos: acc.protos,
+        file_vars: acc.file_vars,
+        file_ctx_vars: acc.file_ctx_vars,
+        static_names: acc.static_names,
+        top_errors,
+        hidden_macros: masked.hidden,
+        hidden_args: masked.hidden_args,
+        trampolines: masked.trampolines,
+        member_names,
+    };
+    (fs, syn)
+}
+
+/// Top-level errors of a piece: ERROR / MISSING nodes outside function
+/// definitions.
+fn piece_errors(
+    src: &[u8],
+    lines: &Lines,
+    p: &Piece,
+    skip: &[Range<usize>],
+    out: &mut Vec<(usize, String)>,
+) {
+    walk(p.tree.root_node(), |fr, _| {
         let n = fr.node;
         if n.kind() == "function_definition"
             || (!n.has_error() && !n.is_missing())
-            || inside(&skip, &n.byte_range())
+            || inside(skip, &n.byte_range())
         {
             return false;
         }
         if n.is_missing() {
             if !tolerated_missing(n) {
-                top_errors.push((n.start_byte(), describe_error(src, &fs.lines, n)));
+                out.push((n.start_byte(), describe_error(src, lines, n)));
             }
             return false;
         }
         if n.is_error() {
-            top_errors.push((n.start_byte(), describe_error(src, &fs.lines, n)));
+            out.push((n.start_byte(), describe_error(src, lines, n)));
             // Function definitions inside are refused (and reported) on
             // their own.
         }
         true
     });
-    fs.func_at = acc.func_at;
-    fs.funcs = acc.funcs;
-    fs.protos = acc.protos;
-    fs.file_vars = acc.file_vars;
-    fs.file_ctx_vars = acc.file_ctx_vars;
-    fs.static_names = acc.static_names;
-    fs.top_errors = top_errors;
-    fs.views = views;
-    fs
 }
 
 /// Is `r` inside one of `regions`? (A zero-width node, a token the error
@@ -1206,6 +1365,7 @@ fn existing_context(
 pub fn collect_occurrences(
     src: &[u8],
     fs: &FileScan,
+    syn: &Syntax,
     interesting: &(dyn Fn(&str) -> bool + Sync),
 ) -> Vec<Occ> {
     let mut out = Vec::new();
@@ -1216,26 +1376,53 @@ pub fn collect_occurrences(
         .iter()
         .filter(|t| {
             t.kind == lex::Tok::Ident
-                && interesting(std::str::from_utf8(&src[t.start..t.end]).unwrap_or(""))
+                && interesting(std::str::from_utf8(&src[t.start()..t.end()]).unwrap_or(""))
         })
-        .map(|t| t.start)
+        .map(|t| t.start())
         .collect();
     let holds_mark = |r: Range<usize>| {
         let k = marks.partition_point(|&m| m < r.start);
         k < marks.len() && marks[k] < r.end
     };
-    let skip: Vec<Range<usize>> = fs.views.iter().map(|v| v.range.clone()).collect();
+    for (r, kept) in &syn.pieces {
+        // A piece not kept is parsed again, and its trees dropped after.
+        let fresh;
+        let p = match kept {
+            Some(p) => p,
+            None => {
+                fresh = syn.parse(src, &fs.lines, &fs.dir.conditionals, r.clone());
+                &fresh
+            }
+        };
+        piece_occurrences(src, fs, p, &holds_mark, interesting, &mut out);
+    }
+    hidden_sites(src, fs, interesting, &mut out);
+    out.sort_by_key(|o| o.at);
+    // One spelling is one use, whichever tree shows it.
+    out.dedup_by_key(|o| o.at);
+    out
+}
+
+fn piece_occurrences(
+    src: &[u8],
+    fs: &FileScan,
+    p: &Piece,
+    holds_mark: &dyn Fn(Range<usize>) -> bool,
+    interesting: &(dyn Fn(&str) -> bool + Sync),
+    out: &mut Vec<Occ>,
+) {
+    let skip = p.view_ranges();
     occurrences_in(
         src,
         fs,
-        fs.tree.root_node(),
+        p.tree.root_node(),
         &skip,
         &[],
-        &holds_mark,
+        holds_mark,
         interesting,
-        &mut out,
+        out,
     );
-    for v in &fs.views {
+    for v in &p.views {
         let mut seen: HashMap<usize, usize> = HashMap::new();
         let from = out.len();
         for t in &v.trees {
@@ -1246,7 +1433,7 @@ pub fn collect_occurrences(
                 t.root_node(),
                 &[],
                 &v.varied,
-                &holds_mark,
+                holds_mark,
                 interesting,
                 &mut found,
             );
@@ -1270,11 +1457,6 @@ pub fn collect_occurrences(
         }
         out[from..].sort_by_key(|o| o.at);
     }
-    hidden_sites(src, fs, interesting, &mut out);
-    out.sort_by_key(|o| o.at);
-    // One spelling is one use, whichever tree shows it.
-    out.dedup_by_key(|o| o.at);
-    out
 }
 
 /// Sites of macros that stand for syntax (`{`, `}`, a statement without
@@ -1313,12 +1495,12 @@ fn hidden_sites(
         if !interesting(name) {
             continue;
         }
-        let k = fs.toks.partition_point(|t| t.start < *at);
+        let k = fs.toks.partition_point(|t| t.start() < *at);
         let open = fs
             .toks
             .get(k + 1)
             .filter(|t| t.kind == Tok::Punct(b'('))
-            .map(|t| t.start);
+            .map(|t| t.start());
         let func = func_of(*at);
         out.push(Occ {
             name: name.clone(),
@@ -1332,21 +1514,21 @@ fn hidden_sites(
     for r in &fs.hidden_args {
         for j in r.clone() {
             let t = fs.toks[j];
-            let w = std::str::from_utf8(&src[t.start..t.end]).unwrap_or("");
+            let w = std::str::from_utf8(&src[t.start()..t.end()]).unwrap_or("");
             if t.kind != Tok::Ident || !interesting(w) {
                 continue;
             }
             // A call the engine cannot edit (in_error); any other use of a
             // name is a use as a value (address taken).
             let next = fs.toks.get(j + 1).filter(|n| n.kind == Tok::Punct(b'('));
-            let func = func_of(t.start);
+            let func = func_of(t.start());
             out.push(Occ {
                 name: w.to_string(),
-                at: t.start,
+                at: t.start(),
                 func,
-                kind: next.map_or(OccKind::Other, |n| call(n.start)),
+                kind: next.map_or(OccKind::Other, |n| call(n.start())),
                 in_error: next.is_some(),
-                in_cond: in_cond(func, t.start),
+                in_cond: in_cond(func, t.start()),
             });
         }
     }

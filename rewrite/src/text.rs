@@ -182,7 +182,7 @@ pub(crate) fn include_edit(src: &[u8], fs: &FileScan) -> Edit {
     let at = fs
         .toks
         .get(k)
-        .map(|t| crate::lex::line_start_of(src, t.start))
+        .map(|t| crate::lex::line_start_of(src, t.start()))
         .unwrap_or(0)
         .max(crate::lex::bom_len(src)); // the mark stays the file's first bytes
     Edit::insert(at, format!("{line}{eol}"))
@@ -197,7 +197,10 @@ pub(crate) fn include_edit_at(line_end: usize, eol: &str) -> Edit {
 /// Apply edits (any order; they must not overlap).
 pub(crate) fn apply(src: &str, mut edits: Vec<Edit>) -> Result<String, String> {
     edits.sort_by_key(|e| e.at);
-    let mut out = String::with_capacity(src.len() + edits.len() * 8);
+    // The exact size: a guess that falls short doubles the largest text.
+    let added: usize = edits.iter().map(|e| e.text.len()).sum();
+    let removed: usize = edits.iter().map(|e| e.del).sum();
+    let mut out = String::with_capacity((src.len() + added).saturating_sub(removed));
     let mut pos = 0;
     for e in &edits {
         if e.at < pos || !src.is_char_boundary(e.at) || !src.is_char_boundary(e.at + e.del) {
@@ -240,7 +243,7 @@ mod tests {
         let l = scan::lex_file(src.as_bytes());
         let model = crate::macros::MacroModel::default();
         let roles = model.for_file(0);
-        scan::scan_file(src.as_bytes(), l, roles.roles())
+        scan::scan_file_in_pieces(src.as_bytes(), l, roles.roles(), scan::PIECE).0
     }
 
     fn with_include(src: &str) -> String {

@@ -117,7 +117,7 @@ fn plan_one(
 /// `(destructor)` allowed), or a positional initialiser followed by a
 /// `/* tp_dealloc */` comment?
 pub(crate) fn used_as_dealloc(src: &[u8], toks: &[Token], at: usize) -> bool {
-    let Ok(k) = toks.binary_search_by_key(&at, |t| t.start) else {
+    let Ok(k) = toks.binary_search_by_key(&at, |t| t.start()) else {
         return false;
     };
     // The code tokens before the name, nearest first.
@@ -126,7 +126,7 @@ pub(crate) fn used_as_dealloc(src: &[u8], toks: &[Token], at: usize) -> bool {
         .filter(|&j| !matches!(toks[j].kind, Tok::Comment | Tok::Newline))
         .take(5)
         .collect();
-    let word = |j: usize| &src[toks[j].start..toks[j].end];
+    let word = |j: usize| &src[toks[j].start()..toks[j].end()];
     let mut b = 0;
     // A cast: `( destructor )`.
     if before.len() >= 3
@@ -151,7 +151,10 @@ pub(crate) fn used_as_dealloc(src: &[u8], toks: &[Token], at: usize) -> bool {
         .iter()
         .take_while(|t| matches!(t.kind, Tok::Comment | Tok::Punct(b',')))
         .any(|t| {
-            t.kind == Tok::Comment && src[t.start..t.end].windows(10).any(|w| w == b"tp_dealloc")
+            t.kind == Tok::Comment
+                && src[t.start()..t.end()]
+                    .windows(10)
+                    .any(|w| w == b"tp_dealloc")
         })
 }
 
