@@ -733,11 +733,21 @@ def markdown(s, png_name):
                 cells.append("%.2f ns, %s" % (d["ns"][c], fmt_ratio(d["ratios"][c])))
         add("| %s | %s |" % (v, " | ".join(cells)))
     add("")
-    add("`PyCtx_Get()` is the unchecked getter (an exported function of "
-        "libpython: a call through the PLT) plus a load of the runtime's fast bit "
-        "and two ALU operations; a migrated entry point pays it once, and every "
-        "ctx-form call after that pays a bit test instead of a thread-state read.")
+    add("`PyCtx_Get()` on 3.9-3.11 is an inline load of CPython's current-thread-state "
+        "slot (`_PyRuntime.gilstate.tstate_current`, found at load) and a compare of "
+        "its thread id with the thread pointer: no call, hence faster than CPython's "
+        "exported getter, a call. From 3.12 on the thread state is a thread-local of "
+        "libpython, hidden: `PyCtx_Get()` calls the unchecked getter through its "
+        "address (no PLT jump) and adds a load of the runtime's fast bit and two ALU "
+        "operations, so it costs what the unchecked getter costs; that getter's own "
+        "cost against the checked one (the `unchecked` column) is CPython's. A "
+        "migrated entry point pays it once, and every ctx-form call after that pays a "
+        "bit test instead of a thread-state read.")
     add("")
+    dp = _decref_probe_section(s)
+    if dp:
+        add(dp)
+        add("")
     rt = _runtime_type_section(s)
     if rt:
         add(rt)
@@ -954,16 +964,20 @@ def _observations(s):
                     min(new), max(old)))
 
         dz = [pc[v]["decref_zero"]["ratios"]["ctx"]["median"] for v in vs]
-        if any("(indirect)" in (((s["disasm"].get(v) or {}).get("loops", {})
-                                 .get("decref_zero", {}).get("ctx") or {}).get("calls", []))
-               for v in vs):
+        probe = [v for v in vs if "ctx_no_probe" in pc[v]["decref_zero"]["ratios"]]
+        if probe:
+            def med(c):
+                return ", ".join("%s: %.2f" % (v, pc[v]["decref_zero"]["ratios"][c]["median"])
+                                 for v in probe)
             out.append(
-                "**The ctx `Py_DECREF` reaching zero costs %.2f–%.2f× direct** (a fresh "
-                "float, allocation included): on its way to `_Py_Dealloc` it looks the "
-                "type up in the runtime's table of context-aware deallocators (a short "
-                "probe that finds nothing for a float; an indirect call when the type "
-                "has one): the price every object pays for the runtime-managed types' "
-                "faster path." % (min(dz), max(dz)))
+                "**The ctx `Py_DECREF` reaching zero on a foreign type (a float) costs "
+                "%.2f–%.2f× direct**, allocation included. Split by contender (table "
+                "below): the context's capability test alone %s; the test plus the "
+                "tp_dealloc-address probe %s; neither %s. The probe is below what the "
+                "A/A control resolves; what there is to save is the capability test "
+                "(a load of the runtime's mode word and a bit test), not the probe."
+                % (min(dz), max(dz), med("ctx_check_only"), med("ctx_by_dealloc"),
+                   med("ctx_no_probe")))
 
     if wl:
         mk = [(v, wl[v]["markupsafe_escape"]["ratios"]) for v in s["versions"] if v in wl]
@@ -1092,6 +1106,38 @@ def _code_section(s):
     for v, pkg, sizes, oc, om in rows:
         out.append("| %s | %s | %d / %d / %d | %.2f | %s | %s |" % (
             v, pkg, sizes[0], sizes[1], sizes[2], sizes[2] / sizes[0], fmt(oc), fmt(om)))
+    return "\n".join(out)
+
+
+DECREF_PROBES = [
+    ("ctx", "capability test + tp_flags index (pyctx.h)"),
+    ("ctx_by_dealloc", "capability test + tp_dealloc address"),
+    ("ctx_check_only", "capability test, no probe"),
+    ("ctx_no_probe", "neither (CPython's decrement)"),
+    ("copy", "direct, second copy (A/A)"),
+]
+
+
+def _decref_probe_section(s):
+    """Issue 10: how a ctx-form decref to zero recognises a runtime-managed
+    type, alternatives side by side (bench/percall/loops.h)."""
+    vs = [v for v in s["versions"] if v in s["percall"]
+          and "ctx_no_probe" in s["percall"][v].get("decref_zero", {}).get("ratios", {})]
+    if not vs:
+        return None
+    out = ["### Recognising a runtime-managed type on a decref to zero", "",
+           "`Py_DECREF(ctx, f)` of a fresh float (a type the runtime does not manage), "
+           "with the ways to tell a managed type from a foreign one side by side, each "
+           "contender a copy of the ctx-form decref differing only in that "
+           "(`bench/percall/loops.h`). A heap-type field is not measured: it needs the "
+           "heap-type flag first, i.e. the tp_flags load of the first probe, and then "
+           "a second load. Ratios against direct CPython.", "",
+           "| CPython | direct ns | " + " | ".join(label for _, label in DECREF_PROBES) + " |",
+           "|---|---:|" + "---|" * len(DECREF_PROBES)]
+    for v in vs:
+        d = s["percall"][v]["decref_zero"]
+        out.append("| %s | %.2f | %s |" % (v, d["ns"]["direct"], " | ".join(
+            fmt_ratio(d["ratios"][c]) if c in d["ratios"] else "–" for c, _ in DECREF_PROBES)))
     return "\n".join(out)
 
 

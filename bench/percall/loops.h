@@ -153,6 +153,80 @@ BENCH_LOOP(decref_zero, {
     Py_DECREF(CTX f);
 })
 
+#if defined(BENCH_MODE_CTX)
+/* How a ctx-form decref to zero can tell a runtime-managed type from a
+ * foreign one (issue 10), side by side on the same fresh float (foreign):
+ *
+ *   ctx (above)       the header's decref: the context's capability test,
+ *                     then the probe: the type's table index in tp_flags
+ *                     bits 32+ (one load of tp_flags, one test).
+ *   ctx_by_dealloc    the same capability test, then compare tp_dealloc
+ *                     with one runtime-wide deallocator address (one load
+ *                     of tp_dealloc, which _Py_Dealloc loads next anyway,
+ *                     one compare with a constant).
+ *   ctx_check_only    the capability test and no probe.
+ *   ctx_no_probe      neither: CPython's own decrement and _Py_Dealloc from
+ *                     the ctx build, the floor.
+ *
+ * A heap-type field would first need the heap-type flag (the tp_flags load
+ * of the first probe) and then a second load: it cannot beat the first,
+ * so it is not measured. */
+static void bench_shared_dealloc(PyObject *self)
+{
+    (void)self;
+}
+
+/* The capability test every ctx-form Py_DECREF makes (pyctx.h's
+ * pyctx__check_dealloc_ok), spelled here so the contenders below pay it
+ * exactly as the header's decref does. */
+#define BENCH_CHECK_DEALLOC_OK(c)                                              \
+    if (PYCTX__UNLIKELY(!((uintptr_t)(c) & (pyctx_fast_bit * (PYCTX__BIT_FAST | PYCTX__BIT_DEALLOC))))) \
+        pyctx_slow_ctx("bench", (c), 0, NULL)
+
+static inline void bench_decref_by_dealloc(PyCtx c, PyObject *op)
+{
+    BENCH_CHECK_DEALLOC_OK(c);
+#if PY_VERSION_HEX >= 0x030C0000
+    if (_Py_IsImmortal(op))
+        return;
+#endif
+    if (--op->ob_refcnt == 0) {
+        destructor d = Py_TYPE(op)->tp_dealloc;
+        if (PYCTX__UNLIKELY(d == bench_shared_dealloc)) {
+            OPAQUE(c);
+            d(op);
+        } else {
+            _Py_Dealloc(op);
+        }
+    }
+}
+
+BENCH_LOOP(decref_zero_by_dealloc, {
+    PyObject *f = (PyFloat_FromDouble)((double)i);
+    if (f == NULL)
+        return -1;
+    acc += (long)(uintptr_t)f & 0xff;
+    bench_decref_by_dealloc(ctx, f);
+})
+
+BENCH_LOOP(decref_zero_check_only, {
+    PyObject *f = (PyFloat_FromDouble)((double)i);
+    if (f == NULL)
+        return -1;
+    acc += (long)(uintptr_t)f & 0xff;
+    BENCH_CHECK_DEALLOC_OK(ctx);
+    PyCtxOrig_Py_DECREF(f);
+})
+
+BENCH_LOOP(decref_zero_no_probe, {
+    PyObject *f = (PyFloat_FromDouble)((double)i);
+    if (f == NULL)
+        return -1;
+    acc += (long)(uintptr_t)f & 0xff;
+    PyCtxOrig_Py_DECREF(f);
+})
+#endif
+
 /* Reference-count traffic that does not reach zero (an inline primitive).
  * The pointer (and the context) are laundered between the two so that the
  * compiler cannot cancel the increment against the decrement (it does, in

@@ -37,6 +37,9 @@ DECL(gilstate_check)
 DECL(save_restore)
 DECL(list_new)
 long long bench_ctx_runtime_type_lean(Py_ssize_t, PyObject *, long long *);
+long long bench_ctx_decref_zero_by_dealloc(Py_ssize_t, PyObject *, long long *);
+long long bench_ctx_decref_zero_check_only(Py_ssize_t, PyObject *, long long *);
+long long bench_ctx_decref_zero_no_probe(Py_ssize_t, PyObject *, long long *);
 long long bench_direct_get_tstate_unchecked(Py_ssize_t, PyObject *, long long *);
 long long bench_direct_empty(Py_ssize_t, PyObject *, long long *);
 
@@ -78,6 +81,9 @@ static const struct {
     ROWS(save_restore)
     ROWS(list_new)
     {"runtime_type", "ctx_lean", bench_ctx_runtime_type_lean},
+    {"decref_zero", "ctx_by_dealloc", bench_ctx_decref_zero_by_dealloc},
+    {"decref_zero", "ctx_check_only", bench_ctx_decref_zero_check_only},
+    {"decref_zero", "ctx_no_probe", bench_ctx_decref_zero_no_probe},
     {"get_tstate", "unchecked", bench_direct_get_tstate_unchecked},
     {"empty", "direct", bench_direct_empty},
 };

@@ -240,7 +240,7 @@ static inline PyObject *PyCtx_Type_FromSpec(PyCtx ctx, PyObject *module, PyType_
  * implementation gets a dealloc context made from this one (no thread-state
  * read, no trampoline); any other type goes to CPython's _Py_Dealloc after
  * one load and one test. */
-static inline void pyctx__dealloc(PyCtx ctx, PyObject *op)
+static inline PYCTX__ALWAYS_INLINE void pyctx__dealloc(PyCtx ctx, PyObject *op)
 {
     PyTypeObject *tp = Py_TYPE(op);
     unsigned i = pyctx__type_index_bits(tp);
