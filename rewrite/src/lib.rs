@@ -580,7 +580,7 @@ impl Code {
     /// One line for the documentation table.
     pub fn summary(self) -> &'static str {
         match self {
-            Code::Refused => "a function that cannot be rewritten safely (K&R, syntax errors, an `if` split by `#if`, a name made by a macro; in C++ member functions, templates, lambdas, overloaded names); left byte for byte",
+            Code::Refused => "a function that cannot be rewritten safely (K&R, syntax errors, an `if` split by `#if`, a name made by a macro); left byte for byte. C++ members, templates, lambdas and overloaded names are not refused (entry points, `docs/migration-policy.md`)",
             Code::ParseError => "a region outside functions that does not parse; names used in it keep their signatures",
             Code::MacroLegacy => "a project macro whose body calls the API is left legacy (its expansions run through compat)",
             Code::MacroAlias => "a project macro names an API function without calling it; its expansions are left as written",
