@@ -183,6 +183,9 @@ fn rounds(model: &Model, sel: &Selection, opts: &Options, thread: ThreadFn) -> D
                 progress = true;
             }
         }
+        if !progress && unthreadable.is_empty() {
+            unthreadable = bridged_save_restore(model, sel, &round);
+        }
         if !progress || !unthreadable.is_empty() {
             return Done {
                 round,
@@ -192,6 +195,52 @@ fn rounds(model: &Model, sel: &Selection, opts: &Options, thread: ThreadFn) -> D
             };
         }
     }
+}
+
+/// Save/restore functions reached through threaded calls from a bridge.
+/// A bridge passes `PyCtx_Get()` from a function left legacy, which may
+/// make the call while its thread state is released (between its own
+/// save and restore): the context is then the detached one, and the
+/// save/restore function would re-attach the thread state and go on
+/// with it. Such functions go back to legacy (each call reads the
+/// current thread state), and the engine decides again.
+fn bridged_save_restore(m: &Model, sel: &Selection, round: &Round) -> BTreeMap<DefId, String> {
+    let mut from: HashMap<NodeId, String> = HashMap::new();
+    for (_, _, r) in &round.edited.functions {
+        for b in &r.bridges {
+            let at = format!("{}:{}", r.file.display(), b.line);
+            for &id in m.nodes_by_name.get(&b.callee).into_iter().flatten() {
+                if round.thr.threaded[id] {
+                    from.entry(id)
+                        .or_insert_with(|| format!("`{}` at {at}", r.name));
+                }
+            }
+        }
+    }
+    let mut stack: Vec<NodeId> = from.keys().copied().collect();
+    while let Some(id) = stack.pop() {
+        let origin = from[&id].clone();
+        for &(fi, di) in &m.nodes[id].defs {
+            for &c in &m.facts[fi].callees[di] {
+                if round.thr.threaded[c] && !from.contains_key(&c) {
+                    from.insert(c, origin.clone());
+                    stack.push(c);
+                }
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (&id, origin) in &from {
+        for d in sel.save_restore_defs(m, id) {
+            out.insert(
+                d,
+                format!(
+                    "it is reached from the bridge in {origin}, whose PyCtx_Get() may run while the thread state is released"
+                ),
+            );
+        }
+    }
+    out
 }
 
 /// One pass of decide → edit → apply.
