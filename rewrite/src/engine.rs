@@ -205,7 +205,9 @@ fn rounds(model: &Model, sel: &Selection, opts: &Options, thread: ThreadFn) -> D
 /// with it. Such functions go back to legacy (each call reads the
 /// current thread state), and the engine decides again.
 fn bridged_save_restore(m: &Model, sel: &Selection, round: &Round) -> BTreeMap<DefId, String> {
-    let mut from: HashMap<NodeId, String> = HashMap::new();
+    // Ordered, so that the origin named for a function reached from two
+    // bridges is the same on every run (the rewriter is deterministic).
+    let mut from: BTreeMap<NodeId, String> = BTreeMap::new();
     for (_, _, r) in &round.edited.functions {
         for b in &r.bridges {
             let at = format!("{}:{}", r.file.display(), b.line);
