@@ -140,8 +140,16 @@ fn apis_for(interp: &Interpreter) -> Vec<header::Api> {
     apis
 }
 
+/// Writes `bytes` to `path` through a temporary file renamed over it, so a
+/// reader never sees a partial file. The temporary name is unique per
+/// process *and* per call: two threads of one process (cargo runs tests
+/// side by side) generating the same cache entry must not share it, or one
+/// renames away the file the other is about to rename.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SERIAL: AtomicU64 = AtomicU64::new(0);
+    let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{serial}", std::process::id()));
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot create {}", path.display()))?;
     Ok(())
@@ -234,4 +242,40 @@ fn cargo_build_library(checkout: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_atomically;
+
+    /// Threads of one process writing the same file at once all succeed and
+    /// leave one of their contents, whole (the cache entry is shared by
+    /// tests running side by side).
+    #[test]
+    fn concurrent_atomic_writes_of_one_path_all_succeed() {
+        let dir = std::env::temp_dir().join(format!("pyctx-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("entry.h");
+        std::thread::scope(|s| {
+            for t in 0..8u8 {
+                let path = &path;
+                s.spawn(move || {
+                    let body = vec![b'a' + t; 64 * 1024];
+                    for _ in 0..50 {
+                        write_atomically(path, &body).unwrap();
+                    }
+                });
+            }
+        });
+        let text = std::fs::read(&path).unwrap();
+        assert_eq!(text.len(), 64 * 1024);
+        assert!(text.iter().all(|&b| b == text[0]), "a torn file");
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != "entry.h")
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
