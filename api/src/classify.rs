@@ -68,6 +68,8 @@ const WHY_GIL: &str =
     "acquire / query the GIL or thread state: called precisely when none is attached";
 const WHY_TSTATE: &str =
     "creating / deleting a thread state: documented as not needing the GIL (how a native thread attaches to a sub-interpreter)";
+const WHY_TSTATE_QUERY: &str =
+    "asks which thread state is attached and answers NULL when none is: made to be called without one (3.13)";
 const WHY_IMMUTABLE: &str = "reads an immutable object's data or CPython's Unicode database: touches no interpreter state (extensions do it with the GIL released, e.g. regex's matcher)";
 const WHY_LOCALE: &str =
     "documented as usable before Python is initialised: no thread state needed";
@@ -95,6 +97,11 @@ pub const RULES: &[Rule] = &[
     r(Exact("PyEval_AcquireThread"), GilFree, WHY_GIL),
     r(Exact("PyThreadState_New"), GilFree, WHY_TSTATE),
     r(Exact("PyThreadState_Delete"), GilFree, WHY_TSTATE),
+    r(
+        Exact("PyThreadState_GetUnchecked"),
+        GilFree,
+        WHY_TSTATE_QUERY,
+    ),
     r(Exact("PyMutex_Lock"), GilFree, WHY_THREAD),
     r(Exact("PyMutex_Unlock"), GilFree, WHY_THREAD),
     r(Exact("Py_DecodeLocale"), GilFree, WHY_LOCALE),

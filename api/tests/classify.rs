@@ -50,6 +50,7 @@ fn gil_free_names() {
         "PyGILState_GetThisThreadState",
         "PyEval_RestoreThread",
         "PyEval_AcquireThread",
+        "PyThreadState_GetUnchecked",
         "Py_DecodeLocale",
         "Py_EncodeLocale",
         "PyOS_snprintf",
