@@ -817,9 +817,13 @@ fn function_forms(d: &Dispatch) -> (String, String) {
     // The ctx form takes the caller's name for error messages; the legacy
     // form is the name itself, untouched (a call, a redeclaration, CPython's
     // own macros all mean what they mean without pyctx), and compat sees
-    // it through the extension's call slots.
+    // it through the extension's call slots. Always inline: the form is a
+    // bit test and the call it stands for, and an out-of-line copy (which
+    // GCC makes in a large unit once its growth limit is reached: migrated
+    // regex called `pyctx_ctx_PyMem_Free` from 53 sites) turns one call
+    // of the plain build into two.
     let c_forms = format!(
-        "static inline {ret} pyctx_ctx_{name}({cp}) {{ {check}(pyctx_caller, pyctx_c, {id}u); {ret_kw}{ctx_call}; }}\n\
+        "static inline PYCTX__ALWAYS_INLINE {ret} pyctx_ctx_{name}({cp}) {{ {check}(pyctx_caller, pyctx_c, {id}u); {ret_kw}{ctx_call}; }}\n\
          #define pyctx_ctxc_{name}(...) pyctx_ctx_{name}(__func__, __VA_ARGS__)\n",
         cp = ctx_params.join(", "),
     );
@@ -828,7 +832,7 @@ fn function_forms(d: &Dispatch) -> (String, String) {
     cxx_params.extend(cxx_params_of(d, &args));
     cxx_params.push("const char *pyctx_caller = __builtin_FUNCTION()".to_string());
     let cxx_forms = format!(
-        "namespace pyctx {{ static inline PYCTX__RET({spelled}) {spelled}({cp}) {{ {check}(pyctx_caller, pyctx_c, {id}u); {ret_kw}{cxx_call}; }} }}\n",
+        "namespace pyctx {{ static inline PYCTX__ALWAYS_INLINE PYCTX__RET({spelled}) {spelled}({cp}) {{ {check}(pyctx_caller, pyctx_c, {id}u); {ret_kw}{cxx_call}; }} }}\n",
         cp = cxx_params.join(", "),
         cxx_call = cxx_call(d, &args),
     );
@@ -1174,7 +1178,7 @@ mod tests {
         assert!(main_end < part, "{text}");
         // Python.h's function: a C dispatch macro and a C++ overload in
         // namespace pyctx naming its caller; both before the main guard ends.
-        let overload = text.find("namespace pyctx { static inline PYCTX__RET(PyT_Fn) PyT_Fn(PyCtx pyctx_c, PYCTX__PARAM(PyT_Fn, 0) pyctx_a0, const char *pyctx_caller = __builtin_FUNCTION())").unwrap();
+        let overload = text.find("namespace pyctx { static inline PYCTX__ALWAYS_INLINE PYCTX__RET(PyT_Fn) PyT_Fn(PyCtx pyctx_c, PYCTX__PARAM(PyT_Fn, 0) pyctx_a0, const char *pyctx_caller = __builtin_FUNCTION())").unwrap();
         let dispatch = text.find("#define PyT_Fn(...) PYCTX__SEL1(").unwrap();
         assert!(overload < main_end && dispatch < main_end, "{text}");
         assert!(
