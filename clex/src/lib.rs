@@ -76,7 +76,6 @@ pub fn bom_len(src: &[u8]) -> usize {
 /// Split `src` into tokens. Whitespace and escaped newlines are dropped;
 /// unterminated literals end at the end of their line (as in skipped
 /// preprocessor groups), unterminated block comments at the end of the file.
-#[cfg(test)]
 pub fn lex(src: &[u8]) -> Vec<Token> {
     lex_lang(src, Lang::C)
 }
@@ -396,7 +395,6 @@ const MINORS: std::ops::RangeInclusive<i64> = 9..=13;
 /// `PY_MAJOR_VERSION`, `PY_MINOR_VERSION`, `_Py_PACK_VERSION(x, y)`,
 /// `defined(PYPY_VERSION)` and the like. `None`: depends on the
 /// configuration (any other macro).
-#[cfg(test)]
 pub fn known_condition(src: &[u8], toks: &[Token]) -> Option<bool> {
     known_condition_in(src, toks, Lang::C)
 }
@@ -635,7 +633,6 @@ fn parse_int(w: &[u8]) -> Option<i64> {
 }
 
 /// Walk the directives of a file.
-#[cfg(test)]
 pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
     scan_directives_in(src, toks, Lang::C)
 }
