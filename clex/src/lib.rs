@@ -14,6 +14,9 @@
 
 use std::ops::Range;
 
+mod define;
+pub use define::{join_punctuators, parse_define, Macro, MacroDef, GNU11_KEYWORDS};
+
 /// The language a file is written in: it decides the grammar, raw
 /// strings and whether `__cplusplus` is defined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -35,7 +38,7 @@ pub enum Tok {
     Newline,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Token {
     pub kind: Tok,
     // Byte offsets as u32: a file has a token per three or four bytes, so
@@ -263,19 +266,6 @@ pub fn is_ident_start(c: u8) -> bool {
 
 pub fn is_ident_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
-}
-
-/// A `#define`.
-#[derive(Debug, Clone)]
-pub struct MacroDef {
-    pub name: String,
-    /// Byte offset of the name (for the report's line and column).
-    pub name_at: usize,
-    /// `Some` for function-like macros.
-    pub params: Option<Vec<String>>,
-    /// Indexes into the file's token list: the body's tokens (comments
-    /// included: skip them).
-    pub body: Range<usize>,
 }
 
 /// An `#include`.
@@ -828,45 +818,6 @@ pub fn scan_directives_in(src: &[u8], toks: &[Token], lang: Lang) -> Directives 
         d.guard_define_end = Some(first_directives[1].2);
     }
     d
-}
-
-fn parse_define(src: &[u8], toks: &[Token], from: usize, to: usize) -> Option<MacroDef> {
-    // toks[from] should be the macro name (after `#` `define`).
-    let mut k = from;
-    while k < to && toks[k].kind == Tok::Comment {
-        k += 1;
-    }
-    if k >= to || toks[k].kind != Tok::Ident {
-        return None;
-    }
-    let name_tok = toks[k];
-    let name = String::from_utf8_lossy(&src[name_tok.start()..name_tok.end()]).into_owned();
-    k += 1;
-    let mut params = None;
-    if k < to && toks[k].kind == Tok::Punct(b'(') && toks[k].start() == name_tok.end() {
-        let mut ps = Vec::new();
-        k += 1;
-        while k < to && toks[k].kind != Tok::Punct(b')') {
-            match toks[k].kind {
-                Tok::Ident => ps.push(
-                    String::from_utf8_lossy(&src[toks[k].start()..toks[k].end()]).into_owned(),
-                ),
-                Tok::Punct(b'.') if ps.last().map(String::as_str) != Some("__VA_ARGS__") => {
-                    ps.push("__VA_ARGS__".to_string());
-                }
-                _ => {}
-            }
-            k += 1;
-        }
-        k = (k + 1).min(to);
-        params = Some(ps);
-    }
-    Some(MacroDef {
-        name,
-        name_at: name_tok.start(),
-        params,
-        body: k..to,
-    })
 }
 
 fn parse_include(src: &[u8], line_toks: &[Token]) -> Option<String> {
