@@ -15,6 +15,8 @@
 use std::ops::Range;
 
 mod define;
+#[cfg(test)]
+mod lex_tests;
 pub use define::{join_punctuators, parse_define, Macro, MacroDef, GNU11_KEYWORDS};
 
 /// The language a file is written in: it decides the grammar, raw
