@@ -4,7 +4,7 @@
 use crate::interp::Interpreter;
 use anyhow::{bail, Context, Result};
 pub use pyctx_clex::Macro;
-use pyctx_clex::{lex_lang, Lang, Tok};
+use pyctx_clex::{lex_lang, scan_directives_in, Lang, Tok, Token};
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -102,18 +102,33 @@ pub fn preprocess(
 /// `#ifndef Py_LIMITED_API`). Comments and blank lines between them are
 /// allowed.
 pub fn include_guard(text: &str) -> Option<String> {
-    let directives = text.lines().map(str::trim).filter(|l| {
-        !l.is_empty() && !l.starts_with("/*") && !l.starts_with('*') && !l.starts_with("//")
+    let src = text.as_bytes();
+    let toks = lex_lang(src, Lang::C);
+    let dir = scan_directives_in(src, &toks, Lang::C);
+    // The first two words of each directive line (after `#`), and where
+    // the line ends.
+    let word = |t: &Token| &text[t.start()..t.end()];
+    let lines = dir.directive_lines.iter().map(|r| {
+        let words: Vec<&str> = toks[r.start + 1..r.end]
+            .iter()
+            .filter(|t| t.kind != Tok::Comment)
+            .take(3)
+            .map(word)
+            .collect();
+        (r.clone(), words)
     });
-    let mut pending: Option<&str> = None;
-    for line in directives {
-        let words: Vec<&str> = line.trim_start_matches('#').split_whitespace().collect();
-        let is_directive = line.starts_with('#');
-        match (is_directive, words.as_slice(), pending) {
-            (true, ["define", name, ..], Some(want)) if *name == want => {
+    let mut pending: Option<(&str, usize)> = None;
+    for (r, words) in lines {
+        let only_space_since = |end: usize| {
+            toks[end..r.start]
+                .iter()
+                .all(|t| matches!(t.kind, Tok::Comment | Tok::Newline))
+        };
+        match (words.as_slice(), pending) {
+            (["define", name, ..], Some((want, end))) if *name == want && only_space_since(end) => {
                 return Some(want.to_string())
             }
-            (true, ["ifndef", name], _) => pending = Some(name),
+            (["ifndef", name], _) => pending = Some((name, r.end)),
             _ => pending = None,
         }
     }
@@ -212,6 +227,14 @@ mod tests {
         // an #ifndef followed by anything else is not a guard
         assert_eq!(include_guard("#ifndef A\nint x;\n#define A\n"), None);
         assert_eq!(include_guard("#ifndef A\n#define B 1\n"), None);
+        // A directive inside a comment is none; a comment after a name is
+        // no word.
+        let commented = "/*\n#ifndef X\n#define X\n*/\n#ifndef Y /* y */\n#define Y\n";
+        assert_eq!(include_guard(commented).as_deref(), Some("Y"));
+        assert_eq!(
+            include_guard("#ifndef A\n/* c\n */ int x;\n#define A\n"),
+            None
+        );
     }
 
     #[test]
