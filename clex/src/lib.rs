@@ -1,4 +1,21 @@
-//! A small C lexer and preprocessor-line scanner.
+//! A small C lexer and preprocessor-line scanner: pyctx's one way of
+//! reading C text, shared by the rewriter (`pyctx-rewrite`, as its
+//! `crate::lex`), the header generator (`pyctx-flags`: `cc -E` and `-dM`
+//! output) and the API table generator (`pyctx-api`: each `#define` of
+//! CPython's headers).
+//!
+//! ```
+//! use pyctx_clex::{lex_lang, scan_directives_in, Lang, Macro, Tok};
+//! let src = b"#define F(a, ...) g(a, __VA_ARGS__)\nint x;\n";
+//! let toks = lex_lang(src, Lang::C);
+//! let dir = scan_directives_in(src, &toks, Lang::C);
+//! assert_eq!(dir.macros[0].name, "F");
+//! assert!(dir.macros[0].variadic);
+//! assert_eq!(toks[dir.first_code_tok].kind, Tok::Ident);
+//! // One definition on its own, owning its text:
+//! let m = Macro::parse("F(a, ...) g(a, __VA_ARGS__)").unwrap();
+//! assert_eq!(m.body_text(), "g(a, __VA_ARGS__)");
+//! ```
 //!
 //! tree-sitter-c sees preprocessor directives but not what they mean, and it
 //! keeps macro bodies as opaque text. This module gives the engine what it
