@@ -15,7 +15,7 @@ fn main() -> anyhow::Result<()> {
     let decisions = shape::classify_explained(&scan);
     for (name, m) in &scan.macros {
         let wanted = if names.is_empty() {
-            m.function_like && !name.starts_with('_')
+            m.function_like() && !name.starts_with('_')
         } else {
             names.contains(name)
         };
@@ -26,7 +26,7 @@ fn main() -> anyhow::Result<()> {
         let body: Vec<&str> = m.body.iter().map(|t| t.text.as_str()).collect();
         println!(
             "{name}({}) {:?} rule {} [{}]: {}",
-            m.params.join(","),
+            m.params().join(","),
             d.shape,
             d.rule,
             m.header,

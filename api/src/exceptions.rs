@@ -13,7 +13,7 @@
 //! | [`RUNTIME_SYMBOLS`] | `flags/tests/runtime_symbols.rs` (against `libpyctx.a` and what the headers reference) |
 //! | [`THREAD_STATE_EFFECTS`] | `api/tests/classify.rs` (each name an exported function of the table, listed once) |
 //!
-//! Lists kept elsewhere, not yet moved here: `rewrite/src/mask.rs`, `rewrite/src/lex.rs`,
+//! Lists kept elsewhere, not yet moved here: `rewrite/src/mask.rs`, `clex/src/lib.rs`,
 //! `bench/report.py`; `migrate-cli/src/names.rs` (C keywords and C library
 //! names: facts of C, not of the API).
 

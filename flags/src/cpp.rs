@@ -3,31 +3,17 @@
 
 use crate::interp::Interpreter;
 use anyhow::{bail, Context, Result};
+pub use pyctx_clex::Macro;
+use pyctx_clex::{lex_lang, scan_directives_in, Lang, Tok, Token};
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::process::{Command, Stdio};
-
-/// One `#define` as the preprocessor reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MacroDef {
-    pub name: String,
-    /// `None` for an object-like macro.
-    pub params: Option<Vec<String>>,
-    pub variadic: bool,
-    pub body: String,
-}
-
-impl MacroDef {
-    pub fn is_function_like(&self) -> bool {
-        self.params.is_some()
-    }
-}
 
 /// What including `<Python.h>` and the extra public headers defines and
 /// declares, for one setting of `PY_SSIZE_T_CLEAN`.
 #[derive(Debug, Clone)]
 pub struct Preprocessed {
-    pub macros: BTreeMap<String, MacroDef>,
+    pub macros: BTreeMap<String, Macro>,
     /// Every identifier in the preprocessed translation unit.
     pub identifiers: HashSet<String>,
     /// Functions the headers define `static inline` (compiled into the
@@ -116,18 +102,33 @@ pub fn preprocess(
 /// `#ifndef Py_LIMITED_API`). Comments and blank lines between them are
 /// allowed.
 pub fn include_guard(text: &str) -> Option<String> {
-    let directives = text.lines().map(str::trim).filter(|l| {
-        !l.is_empty() && !l.starts_with("/*") && !l.starts_with('*') && !l.starts_with("//")
+    let src = text.as_bytes();
+    let toks = lex_lang(src, Lang::C);
+    let dir = scan_directives_in(src, &toks, Lang::C);
+    // The first two words of each directive line (after `#`), and where
+    // the line ends.
+    let word = |t: &Token| &text[t.start()..t.end()];
+    let lines = dir.directive_lines.iter().map(|r| {
+        let words: Vec<&str> = toks[r.start + 1..r.end]
+            .iter()
+            .filter(|t| t.kind != Tok::Comment)
+            .take(3)
+            .map(word)
+            .collect();
+        (r.clone(), words)
     });
-    let mut pending: Option<&str> = None;
-    for line in directives {
-        let words: Vec<&str> = line.trim_start_matches('#').split_whitespace().collect();
-        let is_directive = line.starts_with('#');
-        match (is_directive, words.as_slice(), pending) {
-            (true, ["define", name, ..], Some(want)) if *name == want => {
+    let mut pending: Option<(&str, usize)> = None;
+    for (r, words) in lines {
+        let only_space_since = |end: usize| {
+            toks[end..r.start]
+                .iter()
+                .all(|t| matches!(t.kind, Tok::Comment | Tok::Newline))
+        };
+        match (words.as_slice(), pending) {
+            (["define", name, ..], Some((want, end))) if *name == want && only_space_since(end) => {
                 return Some(want.to_string())
             }
-            (true, ["ifndef", name], _) => pending = Some(name),
+            (["ifndef", name], _) => pending = Some((name, r.end)),
             _ => pending = None,
         }
     }
@@ -140,22 +141,24 @@ pub fn include_guard(text: &str) -> Option<String> {
 /// __attribute__((always_inline)) void Py_INCREF(...)`, `Py_ALWAYS_INLINE`
 /// expanded).
 fn inline_functions(text: &str) -> HashSet<String> {
-    let toks: Vec<Token> = tokenize(text)
+    let src = text.as_bytes();
+    let toks: Vec<(Tok, &str)> = lex_lang(src, Lang::C)
         .into_iter()
-        .filter(|t| !matches!(t, Token::Space(_)))
+        .filter(|t| !matches!(t.kind, Tok::Newline | Tok::Comment))
+        .map(|t| (t.kind, &text[t.start()..t.end()]))
         .collect();
     let mut out = HashSet::new();
-    let is_inline = |t: &Token| matches!(t.text(), "inline" | "__inline" | "__inline__");
+    let is_inline = |t: &(Tok, &str)| matches!(t.1, "inline" | "__inline" | "__inline__");
     for (i, t) in toks.iter().enumerate() {
-        if t.text() != "static" || !toks.get(i + 1).is_some_and(is_inline) {
+        if t.1 != "static" || !toks.get(i + 1).is_some_and(is_inline) {
             continue;
         }
         let mut last = None;
         // Parentheses of an attribute being skipped; `Some(0)`: its name
         // was seen, its `(` is next.
         let mut attribute: Option<usize> = None;
-        for t in &toks[i + 2..] {
-            match (attribute, t.text()) {
+        for &(kind, word) in &toks[i + 2..] {
+            match (attribute, word) {
                 (Some(depth), "(") => attribute = Some(depth + 1),
                 (Some(1), ")") => attribute = None,
                 (Some(depth), ")") => attribute = Some(depth - 1),
@@ -166,7 +169,7 @@ fn inline_functions(text: &str) -> HashSet<String> {
                     last = None;
                     break;
                 }
-                (None, id) if matches!(t, Token::Ident(_)) => last = Some(id),
+                (None, id) if kind == Tok::Ident => last = Some(id),
                 _ => {}
             }
         }
@@ -178,130 +181,21 @@ fn inline_functions(text: &str) -> HashSet<String> {
 }
 
 /// Parse `-dM` output: one `#define NAME[(params)] body` per line.
-pub fn parse_defines(text: &str) -> BTreeMap<String, MacroDef> {
-    let mut out = BTreeMap::new();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix("#define ") else {
-            continue;
-        };
-        let name_len = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len());
-        let name = &rest[..name_len];
-        let after = &rest[name_len..];
-        let (params, variadic, body) = if let Some(p) = after.strip_prefix('(') {
-            let Some(close) = p.find(')') else { continue };
-            let mut variadic = false;
-            let mut params = Vec::new();
-            for raw in p[..close]
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-            {
-                if let Some(named) = raw.strip_suffix("...") {
-                    variadic = true;
-                    if !named.is_empty() {
-                        params.push(named.to_string());
-                    }
-                } else {
-                    params.push(raw.to_string());
-                }
-            }
-            (Some(params), variadic, p[close + 1..].trim())
-        } else {
-            (None, false, after.trim())
-        };
-        out.insert(
-            name.to_string(),
-            MacroDef {
-                name: name.to_string(),
-                params,
-                variadic,
-                body: body.to_string(),
-            },
-        );
-    }
-    out
+pub fn parse_defines(text: &str) -> BTreeMap<String, Macro> {
+    text.lines()
+        .filter_map(|line| Macro::parse(line.strip_prefix("#define ")?))
+        .map(|m| (m.name().to_string(), m))
+        .collect()
 }
 
-/// Every identifier in C text, skipping string and character literals.
+/// Every identifier in C text, skipping comments, string and character
+/// literals.
 pub fn identifiers(text: &str) -> HashSet<String> {
-    let mut set = HashSet::new();
-    for tok in tokenize(text) {
-        if let Token::Ident(s) = tok {
-            set.insert(s.to_string());
-        }
-    }
-    set
-}
-
-/// A deliberately small C tokenizer: enough to find identifiers and calls in
-/// macro bodies without touching literals.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Token<'a> {
-    Ident(&'a str),
-    Space(&'a str),
-    /// Anything else, literals included, verbatim.
-    Other(&'a str),
-}
-
-impl<'a> Token<'a> {
-    pub fn text(&self) -> &'a str {
-        match self {
-            Token::Ident(s) | Token::Space(s) | Token::Other(s) => s,
-        }
-    }
-}
-
-pub fn tokenize(text: &str) -> Vec<Token<'_>> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        let start = i;
-        if c.is_ascii_alphabetic() || c == b'_' {
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                i += 1;
-            }
-            out.push(Token::Ident(&text[start..i]));
-        } else if c.is_ascii_whitespace() {
-            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            out.push(Token::Space(&text[start..i]));
-        } else if c == b'"' || c == b'\'' {
-            i += 1;
-            while i < bytes.len() && bytes[i] != c {
-                if bytes[i] == b'\\' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            i = (i + 1).min(bytes.len());
-            out.push(Token::Other(&text[start..i]));
-        } else if c.is_ascii_digit() {
-            // pp-numbers: digits, letters, dots, exponent signs
-            while i < bytes.len()
-                && (bytes[i].is_ascii_alphanumeric()
-                    || bytes[i] == b'.'
-                    || bytes[i] == b'_'
-                    || ((bytes[i] == b'+' || bytes[i] == b'-')
-                        && matches!(bytes[i - 1], b'e' | b'E' | b'p' | b'P')))
-            {
-                i += 1;
-            }
-            out.push(Token::Other(&text[start..i]));
-        } else {
-            // one (possibly multi-byte UTF-8) character
-            i += 1;
-            while i < bytes.len() && !text.is_char_boundary(i) {
-                i += 1;
-            }
-            out.push(Token::Other(&text[start..i]));
-        }
-    }
-    out
+    lex_lang(text.as_bytes(), Lang::C)
+        .into_iter()
+        .filter(|t| t.kind == Tok::Ident)
+        .map(|t| text[t.start()..t.end()].to_string())
+        .collect()
 }
 
 #[cfg(test)]
@@ -313,15 +207,15 @@ mod tests {
         let m = parse_defines(
             "#define A 1\n#define F(x, y) ((x) + (y))\n#define V(fmt, ...) g(fmt, __VA_ARGS__)\n#define Z() z()\n",
         );
-        assert_eq!(m["A"].params, None);
-        assert_eq!(m["A"].body, "1");
+        assert_eq!(m["A"].def().params, None);
+        assert_eq!(m["A"].body_text(), "1");
         assert_eq!(
-            m["F"].params.as_deref(),
+            m["F"].def().params.as_deref(),
             Some(&["x".to_string(), "y".to_string()][..])
         );
-        assert_eq!(m["F"].body, "((x) + (y))");
-        assert!(m["V"].variadic);
-        assert_eq!(m["Z"].params.as_deref(), Some(&[][..]));
+        assert_eq!(m["F"].body_text(), "((x) + (y))");
+        assert!(m["V"].def().variadic);
+        assert_eq!(m["Z"].def().params.as_deref(), Some(&[][..]));
     }
 
     #[test]
@@ -333,6 +227,14 @@ mod tests {
         // an #ifndef followed by anything else is not a guard
         assert_eq!(include_guard("#ifndef A\nint x;\n#define A\n"), None);
         assert_eq!(include_guard("#ifndef A\n#define B 1\n"), None);
+        // A directive inside a comment is none; a comment after a name is
+        // no word.
+        let commented = "/*\n#ifndef X\n#define X\n*/\n#ifndef Y /* y */\n#define Y\n";
+        assert_eq!(include_guard(commented).as_deref(), Some("Y"));
+        assert_eq!(
+            include_guard("#ifndef A\n/* c\n */ int x;\n#define A\n"),
+            None
+        );
     }
 
     #[test]

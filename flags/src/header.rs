@@ -27,8 +27,9 @@
 //! extension is compiled against, once with and once without
 //! `PY_SSIZE_T_CLEAN`; parts that differ are emitted under `#ifdef`.
 
-use crate::cpp::{tokenize, MacroDef, Preprocessed, Token};
+use crate::cpp::{Macro, Preprocessed};
 use pyctx_api::{Form, Kind, MacroShape, Table};
+use pyctx_clex::{join_punctuators, lex_lang, Lang, Tok, Token};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
@@ -79,7 +80,7 @@ enum Orig {
     /// CPython `#define`s the name to another one (e.g. `_SizeT` variants).
     Alias(String),
     /// A function-like macro, or an object-like one that acts.
-    Macro(MacroDef),
+    Macro(Macro),
 }
 
 #[derive(Debug, Clone)]
@@ -476,7 +477,7 @@ fn name_items(d: &Dispatch, names: &BTreeSet<&str>) -> [Item; 3] {
         (Orig::Macro(def), _) => macro_copies(d, def, names),
     };
     let (forms, dispatch_text) = match &d.orig {
-        Orig::Macro(def) if !def.is_function_like() => (object_like_forms(d), String::new()),
+        Orig::Macro(def) if !def.def().is_function_like() => (object_like_forms(d), String::new()),
         Orig::Macro(def) if stringizes(def) => stringizing_forms(d, def, names),
         Orig::Macro(def) => macro_forms(d, def),
         _ if d.form.variadic => variadic_forms(d),
@@ -496,17 +497,24 @@ fn name_items(d: &Dispatch, names: &BTreeSet<&str>) -> [Item; 3] {
 /// `PyCtxLegacy_NAME`, the legacy form: CPython's expansion whose nested
 /// API calls are themselves legacy calls (through compat), as they would be
 /// if the user had written them.
-fn macro_copies(d: &Dispatch, def: &MacroDef, names: &BTreeSet<&str>) -> String {
-    let body = respell_body(def, names, Some(d.name)).unwrap_or_else(|| def.body.clone());
-    let mut t = format!("#define PyCtxOrig_{}{} {}\n", d.name, param_list(def), body);
-    if def.is_function_like() {
+fn macro_copies(d: &Dispatch, def: &Macro, names: &BTreeSet<&str>) -> String {
+    let body =
+        respell_body(def, names, Some(d.name)).unwrap_or_else(|| def.body_text().to_string());
+    let mut t = format!(
+        "#define PyCtxOrig_{}{} {}\n",
+        d.name,
+        def.def().param_list(),
+        body
+    );
+    if def.def().is_function_like() {
         let none = BTreeSet::new();
-        let body = respell_body(def, &none, Some(d.name)).unwrap_or_else(|| def.body.clone());
+        let body =
+            respell_body(def, &none, Some(d.name)).unwrap_or_else(|| def.body_text().to_string());
         let _ = writeln!(
             t,
             "#define PyCtxLegacy_{}{} {}",
             d.name,
-            param_list(def),
+            def.def().param_list(),
             body
         );
     }
@@ -515,7 +523,7 @@ fn macro_copies(d: &Dispatch, def: &MacroDef, names: &BTreeSet<&str>) -> String 
 
 fn arity(d: &Dispatch) -> usize {
     match &d.orig {
-        Orig::Macro(def) => def.params.as_ref().map_or(0, Vec::len),
+        Orig::Macro(def) => def.def().params.as_ref().map_or(0, Vec::len),
         _ => d.form.params.len(),
     }
 }
@@ -614,8 +622,8 @@ fn limited_ids(table: &Table, version: &str, api: Api) -> Option<BTreeSet<usize>
 /// (syntax macros), `Err(reason)` when it should have one but cannot.
 fn original(name: &str, form: &Form, pre: &Preprocessed) -> Result<Option<Orig>, String> {
     let orig = match pre.macros.get(name) {
-        Some(def) if def.is_function_like() => {
-            if def.variadic {
+        Some(def) if def.def().is_function_like() => {
+            if def.def().variadic {
                 return Err("variadic function-like macro".into());
             }
             if form.kind == Kind::Macro && form.shape == Some(MacroShape::Syntax) {
@@ -638,7 +646,7 @@ fn original(name: &str, form: &Form, pre: &Preprocessed) -> Result<Option<Orig>,
             if form.kind == Kind::Macro && form.ret.is_empty() {
                 return Err("object-like macro whose target has no known C signature".into());
             }
-            let body = def.body.trim();
+            let body = def.body_text();
             if body.is_empty() {
                 return Err("defined to nothing by these headers".into());
             }
@@ -649,13 +657,11 @@ fn original(name: &str, form: &Form, pre: &Preprocessed) -> Result<Option<Orig>,
             // (`Py_XDECREF` under Py_LIMITED_API >= 3.11): dispatched as
             // a macro calling the function, whose parameter types the
             // table does not record.
-            let params: Vec<String> = form.params.iter().map(|p| p.name.clone()).collect();
-            Orig::Macro(MacroDef {
-                name: name.to_string(),
-                body: format!("({name})({})", params.join(", ")),
-                params: Some(params),
-                variadic: false,
-            })
+            let params: Vec<&str> = form.params.iter().map(|p| p.name.as_str()).collect();
+            let params = params.join(", ");
+            let def = Macro::parse(&format!("{name}({params}) ({name})({params})"))
+                .ok_or("its name is not an identifier")?;
+            Orig::Macro(def)
         }
         None if form.kind == Kind::Macro => {
             return Err("macro not defined by these headers".into());
@@ -714,55 +720,54 @@ fn drop_aliases(out: &mut Vec<Dispatch>, skipped: &mut Vec<Skipped>) {
     });
 }
 
-fn param_list(def: &MacroDef) -> String {
-    match &def.params {
-        None => String::new(),
-        Some(p) => {
-            let mut all = p.clone();
-            if def.variadic {
-                all.push("...".into());
-            }
-            format!("({})", all.join(", "))
-        }
-    }
-}
-
 /// Re-spell a macro body so calls of dispatched names reach CPython's own
 /// meaning: `NAME(` becomes `PyCtxOrig_NAME(`, and the macro's own name
 /// (CPython's "cast then call the inline function" idiom) becomes `(NAME)(`.
 /// Returns `None` when nothing needs to change.
-fn respell_body(def: &MacroDef, dispatched: &BTreeSet<&str>, own: Option<&str>) -> Option<String> {
-    let params: BTreeSet<&str> = def.params.iter().flatten().map(String::as_str).collect();
-    let toks = tokenize(&def.body);
-    let mut out = String::with_capacity(def.body.len() + 32);
+fn respell_body(def: &Macro, dispatched: &BTreeSet<&str>, own: Option<&str>) -> Option<String> {
+    let params: BTreeSet<&str> = def
+        .def()
+        .params
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    let body = def.body_text();
+    let toks = code_tokens(body);
+    let mut out = String::with_capacity(body.len() + 32);
     let mut changed = false;
-    for (i, tok) in toks.iter().enumerate() {
-        if let Token::Ident(id) = tok {
-            let next_is_paren = toks[i + 1..]
-                .iter()
-                .find(|t| !matches!(t, Token::Space(_)))
-                .is_some_and(|t| t.text() == "(");
-            let prev_is_hash = toks[..i]
-                .iter()
-                .rev()
-                .find(|t| !matches!(t, Token::Space(_)))
-                .is_some_and(|t| t.text() == "#");
-            if next_is_paren && !prev_is_hash && !params.contains(id) {
-                if Some(*id) == own {
-                    let _ = write!(out, "({id})");
-                    changed = true;
-                    continue;
-                }
-                if dispatched.contains(id) {
-                    let _ = write!(out, "PyCtxOrig_{id}");
-                    changed = true;
-                    continue;
-                }
+    let mut at = 0;
+    for (i, t) in toks.iter().enumerate() {
+        // The text between tokens (spaces, comments) stays as it is.
+        out.push_str(&body[at..t.start()]);
+        at = t.end();
+        let id = &body[t.start()..t.end()];
+        let next_is_paren = toks.get(i + 1).is_some_and(|n| n.kind == Tok::Punct(b'('));
+        let prev_is_hash = i > 0 && toks[i - 1].kind == Tok::Punct(b'#');
+        if t.kind == Tok::Ident && next_is_paren && !prev_is_hash && !params.contains(id) {
+            if Some(id) == own {
+                let _ = write!(out, "({id})");
+                changed = true;
+                continue;
+            }
+            if dispatched.contains(id) {
+                let _ = write!(out, "PyCtxOrig_{id}");
+                changed = true;
+                continue;
             }
         }
-        out.push_str(tok.text());
+        out.push_str(id);
     }
+    out.push_str(&body[at..]);
     changed.then_some(out)
+}
+
+/// The tokens of a macro body's text, comments left out.
+fn code_tokens(body: &str) -> Vec<Token> {
+    lex_lang(body.as_bytes(), Lang::C)
+        .into_iter()
+        .filter(|t| !matches!(t.kind, Tok::Comment | Tok::Newline))
+        .collect()
 }
 
 /// A C declarator: `TYPE name`, with function-pointer and array types
@@ -977,15 +982,14 @@ fn object_like_forms(d: &Dispatch) -> String {
     }
 }
 
-fn macro_forms(d: &Dispatch, def: &MacroDef) -> (String, String) {
+fn macro_forms(d: &Dispatch, def: &Macro) -> (String, String) {
     let check = d.check();
     let name = d.name;
     let id = d.id;
-    let params = def.params.clone().unwrap_or_default();
+    let params = def.def().params.clone().unwrap_or_default();
     let n = params.len();
     let plist = params.join(", ");
-    let stmt =
-        matches!(d.form.shape, Some(MacroShape::Stmt)) || def.body.trim_start().starts_with("do");
+    let stmt = matches!(d.form.shape, Some(MacroShape::Stmt)) || def.body_text().starts_with("do");
     let mut ctx_params = vec!["pyctx_c".to_string()];
     ctx_params.extend(params.iter().cloned());
     // A hand-written fast path (pyctx_fastm_NAME in pyctx_fast.h) replaces
@@ -1025,16 +1029,22 @@ fn macro_forms(d: &Dispatch, def: &MacroDef) -> (String, String) {
 /// Does a macro body stringify (`#p`) or paste (`p ## x`) a parameter?
 /// Such a macro sees its arguments as written, which a dispatch macro
 /// passing them on (and so expanding them first) would change.
-fn stringizes(def: &MacroDef) -> bool {
-    let params: BTreeSet<&str> = def.params.iter().flatten().map(String::as_str).collect();
-    let toks: Vec<Token> = tokenize(&def.body)
-        .into_iter()
-        .filter(|t| !matches!(t, Token::Space(_)))
+fn stringizes(def: &Macro) -> bool {
+    let params: BTreeSet<&str> = def
+        .def()
+        .params
+        .iter()
+        .flatten()
+        .map(String::as_str)
         .collect();
+    let body = def.body_text();
+    let toks = join_punctuators(body.as_bytes(), &code_tokens(body));
+    let text = |t: &Token| &body[t.start()..t.end()];
     toks.iter().enumerate().any(|(i, t)| {
-        let is_param = matches!(t, Token::Ident(id) if params.contains(id) || *id == "__VA_ARGS__");
-        let before = i.checked_sub(1).map(|j| toks[j].text());
-        let after = toks.get(i + 1).map(Token::text);
+        let is_param =
+            t.kind == Tok::Ident && (params.contains(text(t)) || text(t) == "__VA_ARGS__");
+        let before = i.checked_sub(1).map(|j| text(&toks[j]));
+        let after = toks.get(i + 1).map(text);
         is_param && (matches!(before, Some("#" | "##")) || after == Some("##"))
     })
 }
@@ -1042,13 +1052,19 @@ fn stringizes(def: &MacroDef) -> bool {
 /// `body` with each parameter renamed as `map` says (`#p` and `p ## x`
 /// keep applying to the renamed parameter).
 fn rename_params(body: &str, map: &BTreeMap<&str, String>) -> String {
-    tokenize(body)
-        .iter()
-        .map(|t| match t {
-            Token::Ident(id) => map.get(id).map_or(*id, String::as_str),
-            other => other.text(),
-        })
-        .collect()
+    let mut out = String::with_capacity(body.len() + 32);
+    let mut at = 0;
+    for t in code_tokens(body) {
+        let word = &body[t.start()..t.end()];
+        out.push_str(&body[at..t.start()]);
+        at = t.end();
+        match map.get(word).filter(|_| t.kind == Tok::Ident) {
+            Some(to) => out.push_str(to),
+            None => out.push_str(word),
+        }
+    }
+    out.push_str(&body[at..]);
+    out
 }
 
 /// Forms of a macro that stringifies or pastes a parameter
@@ -1058,13 +1074,9 @@ fn rename_params(body: &str, map: &BTreeMap<&str, String>) -> String {
 /// `a, b`; `NAME(ctx, a, b)`: the check of `ctx`, then the body with `a`
 /// and the variable part `b` — and `PYCTX__PICK` keeps the one the call
 /// spelled.
-fn stringizing_forms(
-    d: &Dispatch,
-    def: &MacroDef,
-    dispatched: &BTreeSet<&str>,
-) -> (String, String) {
+fn stringizing_forms(d: &Dispatch, def: &Macro, dispatched: &BTreeSet<&str>) -> (String, String) {
     let name = d.name;
-    let params = def.params.clone().unwrap_or_default();
+    let params = def.def().params.clone().unwrap_or_default();
     let n = params.len();
     let q: Vec<String> = (1..=n).map(|i| format!("pyctx_q{i}")).collect();
     let legacy_map: BTreeMap<&str, String> = params
@@ -1081,13 +1093,14 @@ fn stringizing_forms(
         ctx_map.insert(p.as_str(), to);
     }
     let none = BTreeSet::new();
-    let legacy_body = respell_body(def, &none, Some(name)).unwrap_or_else(|| def.body.clone());
-    let ctx_body = respell_body(def, dispatched, Some(name)).unwrap_or_else(|| def.body.clone());
+    let legacy_body =
+        respell_body(def, &none, Some(name)).unwrap_or_else(|| def.body_text().to_string());
+    let ctx_body =
+        respell_body(def, dispatched, Some(name)).unwrap_or_else(|| def.body_text().to_string());
     let legacy = rename_params(&legacy_body, &legacy_map);
     let body = rename_params(&ctx_body, &ctx_map);
     let check = format!("{}(__func__, (pyctx_q1), {}u)", d.check(), d.id);
-    let stmt =
-        matches!(d.form.shape, Some(MacroShape::Stmt)) || def.body.trim_start().starts_with("do");
+    let stmt = matches!(d.form.shape, Some(MacroShape::Stmt)) || def.body_text().starts_with("do");
     let ctx = if stmt {
         format!("do {{ {check}; {body}; }} while (0)")
     } else {
@@ -1112,13 +1125,8 @@ mod tests {
         assert_eq!(declarator("char *[]", "v"), "char *v[]");
     }
 
-    fn def(name: &str, params: &[&str], body: &str) -> MacroDef {
-        MacroDef {
-            name: name.into(),
-            params: Some(params.iter().map(|s| s.to_string()).collect()),
-            variadic: false,
-            body: body.into(),
-        }
+    fn def(name: &str, params: &[&str], body: &str) -> Macro {
+        Macro::parse(&format!("{name}({}) {body}", params.join(", "))).unwrap()
     }
 
     /// A table of four names: a function and a macro of Python.h, a macro

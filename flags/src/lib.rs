@@ -1,7 +1,8 @@
 //! Build integration for extensions: everything `pyctx flags` prints.
 //!
 //! - [`interp`]: probe a Python interpreter (version, headers, compiler);
-//! - [`cpp`]: run the preprocessor over its headers;
+//! - [`cpp`]: run the preprocessor over its headers (its definitions read
+//!   by the shared lexer, `pyctx-clex`);
 //! - [`header`]: generate its `pyctx_api.h` from the API table;
 //! - this module: cache the generated header and compute compiler / linker
 //!   flags, building `libpyctx.a` with cargo when needed (in a checkout);
@@ -42,6 +43,9 @@ pub fn generated_include_dir(interp: &Interpreter) -> Result<PathBuf> {
     // number to remember to bump).
     include_str!("header.rs").hash(&mut h);
     include_str!("cpp.rs").hash(&mut h);
+    // The shared lexer and macro model read the headers' definitions.
+    include_str!("../../clex/src/lib.rs").hash(&mut h);
+    include_str!("../../clex/src/define.rs").hash(&mut h);
     include_str!("../../runtime/include/pyctx.h").hash(&mut h);
     include_str!("../../runtime/include/pyctx_types.h").hash(&mut h);
     table_bytes.hash(&mut h);

@@ -69,7 +69,7 @@ mod decide;
 mod edit;
 mod engine;
 mod extra;
-mod lex;
+use pyctx_clex as lex;
 mod macros;
 mod mask;
 mod model;

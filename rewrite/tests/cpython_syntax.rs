@@ -28,17 +28,8 @@ fn defines(python: &Path) -> String {
         .unwrap_or_else(|e| panic!("{}: {e:#}", python.display()));
     let mut out = String::new();
     for m in pre.macros.values() {
-        let head = match &m.params {
-            Some(ps) => {
-                let mut ps = ps.clone();
-                if m.variadic {
-                    ps.push("...".into());
-                }
-                format!("{}({})", m.name, ps.join(", "))
-            }
-            None => m.name.clone(),
-        };
-        out.push_str(&format!("#define {head} {}\n", m.body));
+        let head = format!("{}{}", m.name(), m.def().param_list());
+        out.push_str(&format!("#define {head} {}\n", m.body_text()));
     }
     out
 }

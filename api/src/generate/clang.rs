@@ -1,7 +1,8 @@
 //! A thin, safe layer over the parts of libclang (through `clang-sys`, loaded
 //! at run time) that the generator needs: parse one translation unit, walk
 //! its top-level cursors (declarations and the preprocessing record), read
-//! types, locations and macro tokens.
+//! types and locations (macro definitions are read from the headers' text by
+//! the shared lexer, `pyctx-clex`).
 
 #![allow(non_upper_case_globals)] // clang-sys constants keep libclang's names
 
@@ -207,24 +208,6 @@ pub struct Cursor<'u> {
     unit: &'u Unit,
 }
 
-/// One preprocessor token of a macro definition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Token {
-    pub kind: TokenKind,
-    pub text: String,
-    /// Byte offset in its file (0 for tokens not read from a file).
-    pub offset: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenKind {
-    Punct,
-    Keyword,
-    Ident,
-    Literal,
-    Comment,
-}
-
 extern "C" fn collect_child(
     cursor: CXCursor,
     _parent: CXCursor,
@@ -362,63 +345,6 @@ impl<'u> Cursor<'u> {
         self.children()
             .iter()
             .any(|c| c.kind() == CXCursor_AnnotateAttr && c.spelling() == text)
-    }
-
-    /// The tokens of the cursor's extent (for a macro definition: the name,
-    /// the parameter list and the replacement list), comments excluded.
-    pub fn tokens(&self) -> Vec<Token> {
-        let mut out = Vec::new();
-        unsafe {
-            let extent = clang_getCursorExtent(self.raw);
-            let end = clang_getRangeEnd(extent);
-            let mut end_off: c_uint = 0;
-            clang_getFileLocation(
-                end,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                &mut end_off,
-            );
-            let mut toks: *mut CXToken = std::ptr::null_mut();
-            let mut n: c_uint = 0;
-            clang_tokenize(self.unit.tu, extent, &mut toks, &mut n);
-            if toks.is_null() {
-                return out;
-            }
-            for i in 0..n as usize {
-                let t = *toks.add(i);
-                // Some libclang versions hand out one token past the extent.
-                let mut off: c_uint = 0;
-                clang_getFileLocation(
-                    clang_getTokenLocation(self.unit.tu, t),
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    &mut off,
-                );
-                if off >= end_off {
-                    continue;
-                }
-                let offset = off;
-                let kind = match clang_getTokenKind(t) {
-                    CXToken_Punctuation => TokenKind::Punct,
-                    CXToken_Keyword => TokenKind::Keyword,
-                    CXToken_Identifier => TokenKind::Ident,
-                    CXToken_Literal => TokenKind::Literal,
-                    _ => TokenKind::Comment,
-                };
-                if kind == TokenKind::Comment {
-                    continue;
-                }
-                out.push(Token {
-                    kind,
-                    text: take_string(clang_getTokenSpelling(self.unit.tu, t)),
-                    offset,
-                });
-            }
-            clang_disposeTokens(self.unit.tu, toks, n);
-        }
-        out
     }
 }
 

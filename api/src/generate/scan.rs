@@ -4,11 +4,12 @@
 
 #![allow(non_upper_case_globals)] // clang-sys constants keep libclang's names
 
-use super::clang::{relative_to, Cursor, Token, TokenKind, Unit};
-use super::shape::{self, MacroDef};
+use super::clang::{relative_to, Cursor, Unit};
+use super::shape::{self, MacroDef, TokenKind};
 use crate::model::{Form, Kind, Param};
 use anyhow::Result;
 use clang_sys::*;
+use pyctx_clex::Macro;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -217,6 +218,7 @@ impl Scan {
     /// first records that header as `needs_include`.
     fn collect(unit: &Unit, include_dir: &Path, source: &str) -> Scan {
         let mut loc = Locator::new(include_dir, unit, source);
+        let mut texts = HeaderTexts::default();
         let mut scan = Scan::default();
         let mut undefined = Vec::new();
         for c in unit.top_level() {
@@ -238,8 +240,9 @@ impl Scan {
                     if CONFIG_HEADERS.contains(&place.header.as_str()) {
                         continue;
                     }
-                    if let Some(def) = macro_def(&c, place.header, place.needs_include) {
-                        scan.macros.insert(def.name.clone(), def);
+                    if let Some(def) = macro_def(&c, &mut texts, place.header, place.needs_include)
+                    {
+                        scan.macros.insert(def.name().to_string(), def);
                     }
                 }
                 CXCursor_FunctionDecl => scan.add_function(&c, place),
@@ -354,27 +357,27 @@ impl Scan {
             out.insert(f.name.clone(), form);
         }
         for m in self.macros.values() {
-            if m.name.starts_with('_')
+            if m.name().starts_with('_')
                 || m.needs_include
                     .as_deref()
                     .is_some_and(super::records_functions_only)
             {
                 continue;
             }
-            let function = out.get(&m.name);
+            let function = out.get(m.name());
             let also_function = function.is_some();
             let exported = function.is_some_and(|f| f.exported);
-            let mut form = if m.function_like {
+            let mut form = if m.function_like() {
                 let mut form = Form::new(Kind::Macro, &m.header);
-                form.params = macro_params(&m.params);
-                form.variadic = m.variadic;
-                form.shape = Some(shapes[&m.name]);
+                form.params = macro_params(m.params());
+                form.variadic = m.variadic();
+                form.shape = Some(shapes[m.name()]);
                 form
             } else if let Some(form) = self.alias_form(m, &shapes) {
                 form
             } else if shape::acts(self, m) {
                 let mut form = Form::new(Kind::Macro, &m.header);
-                form.shape = Some(shapes[&m.name]);
+                form.shape = Some(shapes[m.name()]);
                 form.object_like = true;
                 form
             } else {
@@ -383,7 +386,7 @@ impl Scan {
             form.also_function = also_function;
             form.exported = exported;
             form.needs_include = m.needs_include.clone();
-            out.insert(m.name.clone(), form);
+            out.insert(m.name().to_string(), form);
         }
         out
     }
@@ -395,7 +398,7 @@ impl Scan {
         let mut name = name.to_string();
         for _ in 0..8 {
             match self.macros.get(&name) {
-                Some(m) if m.function_like => return None,
+                Some(m) if m.function_like() => return None,
                 Some(m) => name = alias_target(m)?,
                 None => {
                     let f = self.functions.get(&name)?;
@@ -475,10 +478,10 @@ impl Scan {
                 return Some(form);
             }
             let next = self.macros.get(&name)?;
-            if next.function_like {
-                form.params = macro_params(&next.params);
-                form.variadic = next.variadic;
-                form.shape = Some(shapes[&next.name]);
+            if next.function_like() {
+                form.params = macro_params(next.params());
+                form.variadic = next.variadic();
+                form.shape = Some(shapes[next.name()]);
                 return Some(form);
             }
             name = alias_target(next)?;
@@ -489,7 +492,7 @@ impl Scan {
 
 /// The body of an object-like macro that is one name, maybe parenthesised.
 fn alias_target(m: &MacroDef) -> Option<String> {
-    if m.function_like {
+    if m.function_like() {
         return None;
     }
     let texts: Vec<&str> = m.body.iter().map(|t| t.text.as_str()).collect();
@@ -501,7 +504,7 @@ fn alias_target(m: &MacroDef) -> Option<String> {
         .body
         .iter()
         .any(|t| t.kind == TokenKind::Ident && t.text == name);
-    (is_ident && name != m.name).then(|| name.to_string())
+    (is_ident && name != m.name()).then(|| name.to_string())
 }
 
 /// The `#define NAME(RTYPE) ...` that follows `#ifndef NAME` in exports.h
@@ -520,30 +523,8 @@ fn export_macro_default(include_dir: &Path, name: &str) -> Option<MacroDef> {
             .rev()
             .find(|l| is_directive(l, "define", &open))?;
         let rest = line.trim_start().trim_start_matches('#').trim_start();
-        let rest = rest["define".len()..].trim_start();
-        let body_start = rest.find(')').map(|i| i + 1).unwrap_or(rest.len());
-        let params = rest[open.len()..body_start - 1]
-            .split(',')
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-            .collect();
-        let body = rest[body_start..]
-            .split_whitespace()
-            .map(|w| Token {
-                kind: TokenKind::Ident,
-                text: w.to_string(),
-                offset: 0,
-            })
-            .collect();
-        return Some(MacroDef {
-            name: name.to_string(),
-            function_like: true,
-            params,
-            variadic: false,
-            body,
-            header: header.to_string(),
-            needs_include: None,
-        });
+        let def = Macro::parse(rest["define".len()..].trim_start())?;
+        return Some(MacroDef::new(def, header.to_string(), None));
     }
     None
 }
@@ -558,52 +539,45 @@ fn is_directive(line: &str, directive: &str, arg_prefix: &str) -> bool {
     rest.starts_with([' ', '\t']) && rest.trim_start().starts_with(arg_prefix)
 }
 
-/// Split a macro definition's tokens into name, parameters and body.
-fn macro_def(c: &Cursor<'_>, header: String, needs_include: Option<String>) -> Option<MacroDef> {
-    let name = c.spelling();
-    let tokens = c.tokens();
-    let mut it = tokens.into_iter().peekable();
-    let first = it.next()?;
-    if first.text != name {
-        return None;
+/// The text of every header a definition was read from, read once.
+#[derive(Default)]
+struct HeaderTexts(HashMap<PathBuf, Option<String>>);
+
+impl HeaderTexts {
+    fn get(&mut self, path: &Path) -> Option<&str> {
+        self.0
+            .entry(path.to_path_buf())
+            .or_insert_with(|| std::fs::read_to_string(path).ok())
+            .as_deref()
     }
-    // Function-like when `(` follows the name with no space between. (Not
-    // clang_Cursor_isMacroFunctionLike: it looks at the macro's state at the
-    // end of the file and so misreports macros that were #undef'd.)
-    let function_like = it
-        .peek()
-        .is_some_and(|t| t.text == "(" && t.offset == first.offset + name.len() as u32);
-    let mut params = Vec::new();
-    let mut variadic = false;
-    if function_like {
-        if it.next()?.text != "(" {
-            return None;
+}
+
+/// A macro definition cursor's definition, read by the shared lexer from
+/// its header's text: from its name to the end of the directive's line.
+fn macro_def(
+    c: &Cursor<'_>,
+    texts: &mut HeaderTexts,
+    header: String,
+    needs_include: Option<String>,
+) -> Option<MacroDef> {
+    let (file, at) = c.file_offset()?;
+    let text = texts.get(&file)?;
+    let rest = text.get(at as usize..)?;
+    let def = Macro::parse(&rest[..directive_end(rest.as_bytes())])?;
+    (def.name() == c.spelling()).then(|| MacroDef::new(def, header, needs_include))
+}
+
+/// Where the directive line starting `src` ends: the first newline not
+/// escaped by a backslash.
+fn directive_end(src: &[u8]) -> usize {
+    let mut i = 0;
+    while let Some(k) = src[i..].iter().position(|&c| c == b'\n') {
+        let nl = i + k;
+        let before = src[..nl].strip_suffix(b"\r").unwrap_or(&src[..nl]);
+        if !before.ends_with(b"\\") {
+            return nl;
         }
-        loop {
-            let t = it.next()?;
-            match t.text.as_str() {
-                ")" => break,
-                "," => {}
-                "..." => variadic = true,
-                _ => {
-                    // GNU named variadic `args...`: variadic, name dropped.
-                    if it.peek().is_some_and(|n| n.text == "...") {
-                        it.next();
-                        variadic = true;
-                    } else {
-                        params.push(t.text);
-                    }
-                }
-            }
-        }
+        i = nl + 1;
     }
-    Some(MacroDef {
-        name,
-        function_like,
-        params,
-        variadic,
-        body: it.collect(),
-        header,
-        needs_include,
-    })
+    src.len()
 }

@@ -31,25 +31,81 @@
 //! `PyThreadState`, ...), or a macro whose shape is `expr` or `stmt`
 //! (transitively, object-like macros included).
 
-use super::clang::{Token, TokenKind};
 use super::scan::Scan;
 use crate::exceptions::MACRO_SHAPES;
 use crate::model::MacroShape;
+use pyctx_clex::{Macro, Tok, GNU11_KEYWORDS};
 use std::collections::BTreeMap;
 
-/// One macro definition, split into parts.
+/// One macro definition of CPython's headers: the shared model's parse
+/// (`pyctx_clex::Macro`), its body as the rules read it, and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MacroDef {
-    pub name: String,
-    pub function_like: bool,
-    pub params: Vec<String>,
-    pub variadic: bool,
+    pub def: Macro,
+    /// The body's tokens, keywords told apart from names (as clang's
+    /// lexer does: `int` in `unsigned int` is no name).
     pub body: Vec<Token>,
     /// Relative to the include dir.
     pub header: String,
     /// The public header besides `Python.h` that defines it (`None`:
     /// `Python.h` does).
     pub needs_include: Option<String>,
+}
+
+impl MacroDef {
+    pub fn new(def: Macro, header: String, needs_include: Option<String>) -> MacroDef {
+        let body = def
+            .body()
+            .map(|(kind, text)| Token {
+                kind: match kind {
+                    Tok::Ident if GNU11_KEYWORDS.contains(&text) => TokenKind::Keyword,
+                    Tok::Ident => TokenKind::Ident,
+                    Tok::Number | Tok::Str | Tok::Char => TokenKind::Literal,
+                    _ => TokenKind::Punct,
+                },
+                text: text.to_string(),
+            })
+            .collect();
+        MacroDef {
+            def,
+            body,
+            header,
+            needs_include,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.def.name()
+    }
+
+    pub fn function_like(&self) -> bool {
+        self.def.def().is_function_like()
+    }
+
+    /// The named parameters, the variable ones (`...`) left out.
+    pub fn params(&self) -> &[String] {
+        self.def.def().fixed_params()
+    }
+
+    pub fn variadic(&self) -> bool {
+        self.def.def().variadic
+    }
+}
+
+/// One token of a macro body: the shared lexer's, punctuators joined
+/// (`->`, `##`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub kind: TokenKind,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Punct,
+    Keyword,
+    Ident,
+    Literal,
 }
 
 /// The shape of a macro and the number of the rule that decided it.
@@ -140,7 +196,7 @@ impl Classifier<'_> {
     fn rules(&mut self, def: &MacroDef) -> Decision {
         use MacroShape::*;
         let d = |shape, rule| Decision { shape, rule };
-        if let Some((_, shape, _)) = MACRO_SHAPES.iter().find(|(n, _, _)| *n == def.name) {
+        if let Some((_, shape, _)) = MACRO_SHAPES.iter().find(|(n, _, _)| *n == def.name()) {
             return d(*shape, 1);
         }
         let body = &def.body;
@@ -154,7 +210,7 @@ impl Classifier<'_> {
                 d(Utility, 3)
             };
         }
-        if def.variadic {
+        if def.variadic() {
             return d(Syntax, 4);
         }
         if body
@@ -177,8 +233,8 @@ impl Classifier<'_> {
             return d(Syntax, 8);
         }
         if first.kind == TokenKind::Ident
-            && !def.params.contains(&first.text)
-            && first.text != def.name
+            && !def.params().contains(&first.text)
+            && first.text != def.name()
             && self.decide(&first.text).is_some_and(|x| x.shape == Syntax)
         {
             return d(Syntax, 9);
@@ -206,7 +262,7 @@ impl Classifier<'_> {
             if t.text == "->" {
                 return true;
             }
-            if t.kind != TokenKind::Ident || after_member || def.params.contains(&t.text) {
+            if t.kind != TokenKind::Ident || after_member || def.params().contains(&t.text) {
                 continue;
             }
             let n = t.text.as_str();
@@ -216,7 +272,7 @@ impl Classifier<'_> {
             {
                 return true;
             }
-            if n != def.name
+            if n != def.name()
                 && self
                     .decide(n)
                     .is_some_and(|x| matches!(x.shape, MacroShape::Expr | MacroShape::Stmt))
@@ -240,10 +296,10 @@ pub fn acts(scan: &Scan, def: &MacroDef) -> bool {
 /// declared in the headers? A call is a name followed by `(`, not after
 /// `.`/`->`, not one of the macro's parameters, outside unevaluated operands.
 fn calls_function<'s>(scan: &'s Scan, def: &'s MacroDef, seen: &mut Vec<&'s str>) -> bool {
-    if seen.contains(&def.name.as_str()) {
+    if seen.contains(&def.name()) {
         return false;
     }
-    seen.push(&def.name);
+    seen.push(def.name());
     let toks = evaluated_tokens(&def.body);
     toks.windows(2).enumerate().any(|(i, w)| {
         let (t, next) = (w[0], w[1]);
@@ -251,7 +307,7 @@ fn calls_function<'s>(scan: &'s Scan, def: &'s MacroDef, seen: &mut Vec<&'s str>
         if t.kind != TokenKind::Ident
             || next.text != "("
             || after_member
-            || def.params.contains(&t.text)
+            || def.params().contains(&t.text)
         {
             return false;
         }
@@ -259,7 +315,7 @@ fn calls_function<'s>(scan: &'s Scan, def: &'s MacroDef, seen: &mut Vec<&'s str>
             || scan
                 .macros
                 .get(&t.text)
-                .is_some_and(|m| m.function_like && calls_function(scan, m, seen))
+                .is_some_and(|m| m.function_like() && calls_function(scan, m, seen))
     })
 }
 

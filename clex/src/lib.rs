@@ -1,4 +1,21 @@
-//! A small C lexer and preprocessor-line scanner.
+//! A small C lexer and preprocessor-line scanner: pyctx's one way of
+//! reading C text, shared by the rewriter (`pyctx-rewrite`, as its
+//! `crate::lex`), the header generator (`pyctx-flags`: `cc -E` and `-dM`
+//! output) and the API table generator (`pyctx-api`: each `#define` of
+//! CPython's headers).
+//!
+//! ```
+//! use pyctx_clex::{lex_lang, scan_directives_in, Lang, Macro, Tok};
+//! let src = b"#define F(a, ...) g(a, __VA_ARGS__)\nint x;\n";
+//! let toks = lex_lang(src, Lang::C);
+//! let dir = scan_directives_in(src, &toks, Lang::C);
+//! assert_eq!(dir.macros[0].name, "F");
+//! assert!(dir.macros[0].variadic);
+//! assert_eq!(toks[dir.first_code_tok].kind, Tok::Ident);
+//! // One definition on its own, owning its text:
+//! let m = Macro::parse("F(a, ...) g(a, __VA_ARGS__)").unwrap();
+//! assert_eq!(m.body_text(), "g(a, __VA_ARGS__)");
+//! ```
 //!
 //! tree-sitter-c sees preprocessor directives but not what they mean, and it
 //! keeps macro bodies as opaque text. This module gives the engine what it
@@ -13,6 +30,11 @@
 //!   line ending.
 
 use std::ops::Range;
+
+mod define;
+#[cfg(test)]
+mod lex_tests;
+pub use define::{join_punctuators, parse_define, Macro, MacroDef, GNU11_KEYWORDS};
 
 /// The language a file is written in: it decides the grammar, raw
 /// strings and whether `__cplusplus` is defined.
@@ -35,7 +57,7 @@ pub enum Tok {
     Newline,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Token {
     pub kind: Tok,
     // Byte offsets as u32: a file has a token per three or four bytes, so
@@ -76,7 +98,6 @@ pub fn bom_len(src: &[u8]) -> usize {
 /// Split `src` into tokens. Whitespace and escaped newlines are dropped;
 /// unterminated literals end at the end of their line (as in skipped
 /// preprocessor groups), unterminated block comments at the end of the file.
-#[cfg(test)]
 pub fn lex(src: &[u8]) -> Vec<Token> {
     lex_lang(src, Lang::C)
 }
@@ -266,19 +287,6 @@ pub fn is_ident_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
 }
 
-/// A `#define`.
-#[derive(Debug, Clone)]
-pub struct MacroDef {
-    pub name: String,
-    /// Byte offset of the name (for the report's line and column).
-    pub name_at: usize,
-    /// `Some` for function-like macros.
-    pub params: Option<Vec<String>>,
-    /// Indexes into the file's token list: the body's tokens (comments
-    /// included: skip them).
-    pub body: Range<usize>,
-}
-
 /// An `#include`.
 #[derive(Debug, Clone)]
 pub struct Include {
@@ -396,7 +404,6 @@ const MINORS: std::ops::RangeInclusive<i64> = 9..=13;
 /// `PY_MAJOR_VERSION`, `PY_MINOR_VERSION`, `_Py_PACK_VERSION(x, y)`,
 /// `defined(PYPY_VERSION)` and the like. `None`: depends on the
 /// configuration (any other macro).
-#[cfg(test)]
 pub fn known_condition(src: &[u8], toks: &[Token]) -> Option<bool> {
     known_condition_in(src, toks, Lang::C)
 }
@@ -635,7 +642,6 @@ fn parse_int(w: &[u8]) -> Option<i64> {
 }
 
 /// Walk the directives of a file.
-#[cfg(test)]
 pub fn scan_directives(src: &[u8], toks: &[Token]) -> Directives {
     scan_directives_in(src, toks, Lang::C)
 }
@@ -831,45 +837,6 @@ pub fn scan_directives_in(src: &[u8], toks: &[Token], lang: Lang) -> Directives 
         d.guard_define_end = Some(first_directives[1].2);
     }
     d
-}
-
-fn parse_define(src: &[u8], toks: &[Token], from: usize, to: usize) -> Option<MacroDef> {
-    // toks[from] should be the macro name (after `#` `define`).
-    let mut k = from;
-    while k < to && toks[k].kind == Tok::Comment {
-        k += 1;
-    }
-    if k >= to || toks[k].kind != Tok::Ident {
-        return None;
-    }
-    let name_tok = toks[k];
-    let name = String::from_utf8_lossy(&src[name_tok.start()..name_tok.end()]).into_owned();
-    k += 1;
-    let mut params = None;
-    if k < to && toks[k].kind == Tok::Punct(b'(') && toks[k].start() == name_tok.end() {
-        let mut ps = Vec::new();
-        k += 1;
-        while k < to && toks[k].kind != Tok::Punct(b')') {
-            match toks[k].kind {
-                Tok::Ident => ps.push(
-                    String::from_utf8_lossy(&src[toks[k].start()..toks[k].end()]).into_owned(),
-                ),
-                Tok::Punct(b'.') if ps.last().map(String::as_str) != Some("__VA_ARGS__") => {
-                    ps.push("__VA_ARGS__".to_string());
-                }
-                _ => {}
-            }
-            k += 1;
-        }
-        k = (k + 1).min(to);
-        params = Some(ps);
-    }
-    Some(MacroDef {
-        name,
-        name_at: name_tok.start(),
-        params,
-        body: k..to,
-    })
 }
 
 fn parse_include(src: &[u8], line_toks: &[Token]) -> Option<String> {
