@@ -70,6 +70,9 @@ fn referenced(interp: &Interpreter, dir: &Path, name: &str, extra: &str) -> BTre
             "-O0",
             "-fkeep-static-functions",
             "-fkeep-inline-functions",
+            // Always-inline functions get no copy of their own, so their
+            // references would go unseen: compile them as plain inline.
+            "-DPYCTX__ALWAYS_INLINE=",
         ])
         .args(pyctx_flags::cflags(interp, false).unwrap_or_else(|e| panic!("{e:#}")))
         .arg(format!("-I{}", interp.include.display()))

@@ -81,7 +81,12 @@ typedef struct PyCtx_Handle *PyCtx;
  * reached (regex migrated: pyctx__check called from 354 sites, the ctx
  * Py_DECREF from 135, where the plain build inlines every Py_DECREF),
  * turning a bit test into a call. */
+#ifndef PYCTX__ALWAYS_INLINE
+/* Overridable (to nothing) by a tool that lists what the header's inline
+ * code references: GCC emits no copy of an always-inline function, even
+ * with -fkeep-inline-functions (flags/tests/runtime_symbols.rs). */
 #define PYCTX__ALWAYS_INLINE __attribute__((always_inline))
+#endif
 #else
 #define PYCTX__UNLIKELY(x) (x)
 #define PYCTX__ALWAYS_INLINE
