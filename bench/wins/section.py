@@ -1,0 +1,240 @@
+"""The "where the context wins" section of the benchmarks (issue 10, point
+5): for every API function whose ctx form has a fast path in
+runtime/include/pyctx_fast.h, and for the candidates that have none, the
+ctx form, the legacy form (compat) and the direct CPython call, timed side
+by side in one process (bench/wins/driver.py, loops in loops.h).
+
+The list of fast paths is read from the header itself (the rule the header
+generator uses: a function `pyctx_fast_NAME(PyCtx ctx, ...)`), restricted
+to the names the API table gives a form on the CPython measured; the
+driver refuses to run when rows.h and that list disagree.
+
+Registered in bench/run.py (part "wins") and bench/report.py (its section);
+also runs alone and then rewrites only its own section of
+docs/benchmarks.md:
+
+    .venvs/bench/bin/python bench/wins/section.py --versions 3.12,3.13 [--quick] [--no-docs]
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCH = HERE.parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+from common import paired_ratios, summary  # noqa: E402
+
+FAST_HEADER = ROOT / "runtime" / "include" / "pyctx_fast.h"
+TABLE = ROOT / "api" / "table.json"
+CLOCK = "cpu"
+SETTINGS = {"default": {"reps": 15, "rounds": 5, "target_ms": 1.0},
+            "quick": {"reps": 5, "rounds": 3, "target_ms": 0.5}}
+TITLE = "## Where the context wins: every fast path, ctx vs legacy vs direct"
+
+
+def fast_path_names(version):
+    """Names with a fast path in pyctx_fast.h that have a form on `version`
+    (X.Y) in the API table."""
+    text = FAST_HEADER.read_text()
+    names = set(re.findall(r"\bpyctx_fast_(\w+)\(PyCtx ctx\b", text))
+    table = json.loads(TABLE.read_text())["entries"]
+    known = {e["name"] for e in table
+             if any(version in f["versions"] for f in e["forms"])}
+    return sorted(names & known)
+
+
+def build_job(version, python, snapshot, build_root, cached_build, log):
+    """(description, job) building _pyctx_wins for one CPython with the run's
+    snapshot of the pyctx flags; module_dir() finds the result."""
+    target = build_root / version / "wins"
+    env = snapshot.get(version)
+
+    def job():
+        if cached_build(python, HERE, target, env, patterns=("*.c", "*.h", "setup.py")):
+            log("%s: built the wins module" % version)
+    return "%s wins module" % version, job
+
+
+def measure(version, python, build_root, quick, run_driver, out_dir):
+    """Raw timings of one CPython (the driver's JSON)."""
+    target = build_root / version / "wins"
+    s = SETTINGS["quick" if quick else "default"]
+    return run_driver(python, HERE / "driver.py",
+                      ["--module-dir", target, "--fast-paths", ",".join(fast_path_names(version)),
+                       "--reps", s["reps"], "--rounds", s["rounds"], "--target-ms", s["target_ms"]],
+                      target, out_dir / ("wins-%s.json" % version))
+
+
+def summarise(results):
+    """{version: [row, ...]}, each row {name, fast, why, ns: {contender:
+    median}, ratios: {label: summary}} (time ratios, paired per repetition)."""
+    out = {}
+    for v, entry in results.get("versions", {}).items():
+        raw = entry.get("wins")
+        if not raw:
+            continue
+        rows = []
+        for row in raw["rows"]:
+            d = raw["ns_per_iter"][CLOCK][row["name"]]
+            rows.append({
+                "name": row["name"], "fast": not row["why_no_fast_path"],
+                "why": row["why_no_fast_path"],
+                "ns": {c: summary(vals)["median"] for c, vals in d.items()},
+                "ratios": {
+                    "ctx/direct": summary(paired_ratios(d["ctx"], d["direct"])),
+                    "legacy/direct": summary(paired_ratios(d["legacy"], d["direct"])),
+                    "legacy/ctx": summary(paired_ratios(d["legacy"], d["ctx"])),
+                    "copy/direct": summary(paired_ratios(d["copy"], d["direct"])),
+                }})
+        out[v] = {"rows": rows, "reps": raw["reps"], "rounds": raw["rounds"],
+                  "python": raw["python"]}
+    return out
+
+
+def _cell(r):
+    return "%.2f [%.2f–%.2f]" % (r["median"], r["q1"], r["q3"])
+
+
+def console_lines(wins):
+    lines = []
+    for v, w in wins.items():
+        lines.append("wins %s (%s): name, direct ns, ctx/direct, legacy/direct, legacy/ctx, A/A"
+                     % (v, w["python"]))
+        for r in w["rows"]:
+            q = r["ratios"]
+            lines.append("  %-30s %s %7.2f  %-18s %-18s %-18s %-18s" % (
+                r["name"], "fast" if r["fast"] else "  - ", r["ns"]["direct"],
+                _cell(q["ctx/direct"]), _cell(q["legacy/direct"]), _cell(q["legacy/ctx"]),
+                _cell(q["copy/direct"])))
+    return lines
+
+
+def markdown(wins, note=""):
+    """The section's Markdown (a `## ` heading and its tables), or None."""
+    if not wins:
+        return None
+    vs = list(wins)
+    first = wins[vs[0]]
+    L = [TITLE, ""]
+    if note:
+        L += [note, ""]
+    L += ["One module (`bench/wins/`), one source of loops (`loops.h`) compiled four times "
+          "with the same flags: **direct** (CPython's `<Python.h>` only), **ctx** (the "
+          "ctx form, context fetched once before the loop and laundered every iteration "
+          "so its bit test is paid per call), **legacy** (the same call without a "
+          "context, through compat), **copy** (direct again: the A/A control). One row "
+          "per API function: every ctx form with a fast path in "
+          "`runtime/include/pyctx_fast.h` (read from the header: the driver stops when "
+          "`rows.h` misses one) and the candidates without one, with the reason. "
+          "Companion calls that make a loop repeatable are CPython's own in every build "
+          "(`PyErr_SetString` is followed by `PyErr_Clear`, `Py_EnterRecursiveCall` by "
+          "`Py_LeaveRecursiveCall`, `PyEval_RestoreThread` preceded by "
+          "`PyEval_SaveThread`, the calls' callee is a C function that returns None). "
+          "Thread CPU time, paired ratios per repetition (%d repetitions × %d rounds, "
+          "fastest round kept), `median [Q1–Q3]`; legacy/ctx above 1 means the ctx form "
+          "is faster than the legacy call." % (first["reps"], first["rounds"]), ""]
+    L += ["**legacy/ctx by CPython version** (the context's gain over the legacy call):", "",
+          "| function | fast path | " + " | ".join(vs) + " |",
+          "|---|---|" + "---:|" * len(vs)]
+    names = []
+    for v in vs:
+        for r in wins[v]["rows"]:
+            if r["name"] not in names:
+                names.append(r["name"])
+    for name in names:
+        cells, fast = [], None
+        for v in vs:
+            r = next((r for r in wins[v]["rows"] if r["name"] == name), None)
+            if r is None:
+                cells.append("–")
+                continue
+            fast = r["fast"]
+            cells.append("%.2f" % r["ratios"]["legacy/ctx"]["median"])
+        L.append("| `%s` | %s | %s |" % (name, "yes" if fast else "no", " | ".join(cells)))
+    L.append("")
+    for v in vs:
+        L += ["### CPython %s" % wins[v]["python"], "",
+              "| function | direct ns | ctx/direct | legacy/direct | legacy/ctx | A/A copy/direct |",
+              "|---|---:|---|---|---|---|"]
+        for r in wins[v]["rows"]:
+            q = r["ratios"]
+            L.append("| `%s`%s | %.2f | %s | %s | **%s** | %s |" % (
+                r["name"], "" if r["fast"] else " (no fast path)", r["ns"]["direct"],
+                _cell(q["ctx/direct"]), _cell(q["legacy/direct"]), _cell(q["legacy/ctx"]),
+                _cell(q["copy/direct"])))
+        L.append("")
+    L += ["Why the candidates have no fast path:", ""]
+    seen = set()
+    for v in vs:
+        for r in wins[v]["rows"]:
+            if not r["fast"] and r["name"] not in seen:
+                seen.add(r["name"])
+                L.append("- `%s`: %s." % (r["name"], r["why"]))
+    return "\n".join(L)
+
+
+def splice(doc, section):
+    """docs/benchmarks.md with this section replaced (or put before the
+    workloads' section when it is not there yet)."""
+    start = doc.find(TITLE)
+    if start >= 0:
+        end = doc.find("\n## ", start + len(TITLE))
+        end = len(doc) if end < 0 else end + 1
+        return doc[:start] + section + "\n\n" + doc[end:]
+    at = doc.find("\n## Real workloads")
+    at = len(doc) if at < 0 else at + 1
+    return doc[:at] + section + "\n\n" + doc[at:]
+
+
+def main():
+    import argparse
+    import datetime
+    import subprocess
+    import run  # bench/run.py: builds, snapshot, driver plumbing
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--versions", help="comma-separated subset, e.g. 3.12,3.13")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--no-docs", action="store_true",
+                    help="print only; leave docs/benchmarks.md alone")
+    opts = ap.parse_args()
+    pythons = run.select_pythons(opts)
+    snapshot = run.RuntimeSnapshot(pythons)
+    jobs = [build_job(v, p, snapshot, run.BUILD, run.cached_build, run.log)
+            for v, p in pythons.items()]
+    run.run_jobs(jobs)
+    out_dir = run.BUILD / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = {"versions": {}}
+    for v, p in pythons.items():
+        run.log("%s: wins measurements" % v)
+        results["versions"][v] = {"wins": measure(v, p, run.BUILD, opts.quick, run.run_driver,
+                                                  out_dir)}
+    with open(out_dir / "wins.json", "w") as f:
+        json.dump(results, f, indent=1)
+    wins = summarise(results)
+    print("\n".join(console_lines(wins)))
+    if opts.no_docs:
+        return 0
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "runtime",
+                            "bench/wins"], capture_output=True, text=True).stdout.strip()
+    note = ("*This section alone was measured on %s by `bench/wins/section.py%s` "
+            "(commit %s%s, runtime snapshot %s, load average %.1f on the shared machine); "
+            "the rest of the file is an older run.*" % (
+                datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                " --quick" if opts.quick else "", commit,
+                " with uncommitted runtime/bench changes" if dirty else "",
+                snapshot.digest, run.os.getloadavg()[0]))
+    md = ROOT / "docs" / "benchmarks.md"
+    md.write_text(splice(md.read_text(), markdown(wins, note)))
+    run.log("wrote its section of %s" % md.relative_to(ROOT))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
