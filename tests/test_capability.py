@@ -177,11 +177,13 @@ print(capcheck.fast_state(),
 
 @pytest.mark.parametrize("mode", [{}, {"PYCTX_DEBUG": "1"}], ids=["release", "debug"])
 def test_fast_calls_and_state_agree_with_cpython(capcheck, tmp_path, mode):
-    """PyInterpreterState_Get, PyThreadState_GetDict and the vectorcall
-    family (PyObject_Vectorcall, _CallNoArgs, _CallOneArg) read the thread
+    """PyInterpreterState_Get, PyThreadState_GetDict and the calls
+    (PyObject_Vectorcall, _CallNoArgs, _CallOneArg, the C-variadic
+    _CallFunctionObjArgs; _CallMethodObjArgs' stack body) read the thread
     state through the context in release mode: same results, same errors
     (a raising callee, tp_call without vectorcall, a C function returning
-    NULL without an error) as CPython's own calls, in both modes."""
+    NULL without an error, a NULL callable, a missing method, more
+    arguments than the stack holds) as CPython's own calls, in both modes."""
     proc = run(capcheck, FAST_CALLS, tmp_path, **mode)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "True"]

@@ -14,7 +14,9 @@
  *
  * One loop per row of rows.h. A row measures one API function (with the
  * companion call that makes the loop repeatable: PyErr_SetString is
- * followed by PyErr_Clear, Py_EnterRecursiveCall by Py_LeaveRecursiveCall).
+ * followed by PyErr_Clear, Py_EnterRecursiveCall by Py_LeaveRecursiveCall
+ * and the other way round); the companion is CPython's function, named in
+ * parentheses, in every build.
  * The rows cover every ctx form with a fast path in pyctx_fast.h (the
  * driver checks that against the header) and the candidates that have
  * none, each with its reason.
@@ -64,6 +66,7 @@
 #define OPAQUE(x) __asm__ volatile("" : "+r"(x))
 
 extern volatile long wins_sink;
+extern PyObject *wins_name_count; /* "count", interned by the module */
 
 static inline long long wins_clock_ns(clockid_t clock)
 {
@@ -72,7 +75,7 @@ static inline long long wins_clock_ns(clockid_t clock)
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-#define WIN_LOOP(name, body)                                                  \
+#define WIN_LOOP(name, ...)                                                   \
     long long WIN_FN(name)(Py_ssize_t n, PyObject *arg, long long *cpu_ns)   \
     {                                                                         \
         SETUP_CTX                                                             \
@@ -82,7 +85,7 @@ static inline long long wins_clock_ns(clockid_t clock)
         for (Py_ssize_t i = 0; i < n; i++) {                                  \
             LAUNDER_CTX;                                                      \
             OPAQUE(arg);                                                      \
-            body                                                              \
+            __VA_ARGS__                                                       \
         }                                                                     \
         long long t1 = wins_clock_ns(CLOCK_MONOTONIC);                        \
         long long c1 = wins_clock_ns(CLOCK_THREAD_CPUTIME_ID);                \
@@ -134,6 +137,14 @@ WIN_LOOP(Py_EnterRecursiveCall, {
     if (Py_EnterRecursiveCall(CTX " in bench"))
         return -1;
     LAUNDER_CTX;
+    (Py_LeaveRecursiveCall)();
+    acc += 1;
+})
+
+WIN_LOOP(Py_LeaveRecursiveCall, {
+    if ((Py_EnterRecursiveCall)(" in bench"))
+        return -1;
+    LAUNDER_CTX;
     Py_LeaveRecursiveCall(CTX0);
     acc += 1;
 })
@@ -176,6 +187,15 @@ WIN_LOOP(PyObject_Vectorcall, {
     WIN_DROP(PyObject_Vectorcall(CTX arg, args + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL));
 })
 
+WIN_LOOP(PyObject_CallFunctionObjArgs, {
+    WIN_DROP(PyObject_CallFunctionObjArgs(CTX arg, Py_None, NULL));
+})
+
+/* list.count(None) on a list of three ints. */
+WIN_LOOP(PyObject_CallMethodObjArgs, {
+    WIN_DROP(PyObject_CallMethodObjArgs(CTX arg, wins_name_count, Py_None, NULL));
+})
+
 /* ---- candidates without a fast path (reasons in rows.h) ---- */
 
 WIN_LOOP(PyGILState_Check, { acc += PyGILState_Check(CTX0); })
@@ -209,10 +229,6 @@ WIN_LOOP(PyMem_Malloc, {
         return -1;
     acc += (long)(uintptr_t)p & 1;
     (PyMem_Free)(p);
-})
-
-WIN_LOOP(PyObject_CallFunctionObjArgs, {
-    WIN_DROP(PyObject_CallFunctionObjArgs(CTX arg, Py_None, NULL));
 })
 
 #endif /* BENCH_WINS_LOOPS_H */

@@ -7,7 +7,8 @@
  * `arg` what the driver passes the loop ("none", "tuple", "list", "obj": a
  * float, "noargs" / "onearg": a C function of this module taking no
  * argument / one); `why_no_fast_path` is "" for a ctx form with
- * a fast path in runtime/include/pyctx_fast.h (the driver checks both ways
+ * a fast path in runtime/include/pyctx_fast.h (pyctx_fast_NAME, or
+ * pyctx_fastv_NAME for a C-variadic function; the driver checks both ways
  * against that header, the one list of fast paths) and otherwise says why
  * the context cannot skip the work there.
  */
@@ -22,6 +23,7 @@ ROW(PyErr_ExceptionMatches, "none", "")
 ROW(PyErr_GetRaisedException, "none", "")
 #endif
 ROW(Py_EnterRecursiveCall, "none", "")
+ROW(Py_LeaveRecursiveCall, "none", "")
 ROW(PyTuple_GetItem, "tuple", "")
 ROW(PyList_GetItem, "list", "")
 ROW(PyTuple_Size, "tuple", "")
@@ -32,6 +34,7 @@ ROW(PyEval_RestoreThread, "none", "")
 ROW(PyObject_CallNoArgs, "noargs", "")
 ROW(PyObject_CallOneArg, "onearg", "")
 ROW(PyObject_Vectorcall, "onearg", "")
+ROW(PyObject_CallFunctionObjArgs, "onearg", "")
 ROW(PyGILState_Check, "none",
     "compares the attached thread state with the GILState thread-local one, which a context "
     "does not carry (a thread may hold several thread states)")
@@ -47,6 +50,6 @@ ROW(PyList_New, "none",
 ROW(PyMem_Malloc, "none",
     "pymalloc's state is CPython's (per interpreter from 3.12): a context freelist for raw "
     "small blocks would have to return them to pymalloc on every free by another path")
-ROW(PyObject_CallFunctionObjArgs, "onearg",
-    "C-variadic: the ctx form drops the context to reach its va_list body "
-    "(pyctx_variadic.h), which builds an argument tuple")
+ROW(PyObject_CallMethodObjArgs, "list",
+    "the method lookup without a bound method (_PyObject_GetMethod) is not exported: the ctx "
+    "form's body calls PyObject_VectorcallMethod, which reads the thread state itself")

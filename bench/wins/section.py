@@ -5,7 +5,8 @@ ctx form, the legacy form (compat) and the direct CPython call, timed side
 by side in one process (bench/wins/driver.py, loops in loops.h).
 
 The list of fast paths is read from the header itself (the rule the header
-generator uses: a function `pyctx_fast_NAME(PyCtx ctx, ...)`), restricted
+generator uses: a function `pyctx_fast_NAME(PyCtx ctx, ...)`, or
+`pyctx_fastv_NAME` for a C-variadic one), restricted
 to the names the API table gives a form on the CPython measured; the
 driver refuses to run when rows.h and that list disagree.
 
@@ -39,7 +40,7 @@ def fast_path_names(version):
     """Names with a fast path in pyctx_fast.h that have a form on `version`
     (X.Y) in the API table."""
     text = FAST_HEADER.read_text()
-    names = set(re.findall(r"\bpyctx_fast_(\w+)\(PyCtx ctx\b", text))
+    names = set(re.findall(r"\bpyctx_fastv?_(\w+)\(PyCtx ctx\b", text))
     table = json.loads(TABLE.read_text())["entries"]
     known = {e["name"] for e in table
              if any(version in f["versions"] for f in e["forms"])}
@@ -131,7 +132,7 @@ def markdown(wins, note=""):
           "`rows.h` misses one) and the candidates without one, with the reason. "
           "Companion calls that make a loop repeatable are CPython's own in every build "
           "(`PyErr_SetString` is followed by `PyErr_Clear`, `Py_EnterRecursiveCall` by "
-          "`Py_LeaveRecursiveCall`, `PyEval_RestoreThread` preceded by "
+          "`Py_LeaveRecursiveCall` and the other way round, `PyEval_RestoreThread` preceded by "
           "`PyEval_SaveThread`, the calls' callee is a C function that returns None). "
           "Thread CPU time, paired ratios per repetition (%d repetitions × %d rounds, "
           "fastest round kept), `median [Q1–Q3]`; legacy/ctx above 1 means the ctx form "

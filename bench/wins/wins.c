@@ -12,6 +12,7 @@
 #include <string.h>
 
 volatile long wins_sink;
+PyObject *wins_name_count;
 
 typedef long long (*wins_fn)(Py_ssize_t n, PyObject *arg, long long *cpu_ns);
 
@@ -114,5 +115,8 @@ static struct PyModuleDef moduledef = {
 PyMODINIT_FUNC
 PyInit__pyctx_wins(void)
 {
+    wins_name_count = PyUnicode_InternFromString("count");
+    if (wins_name_count == NULL)
+        return NULL;
     return PyModule_Create(&moduledef);
 }

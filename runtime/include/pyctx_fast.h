@@ -147,6 +147,34 @@ static inline PyObject *pyctx_fast_PyObject_CallOneArg(PyCtx ctx, PyObject *func
     return pyctx__vectorcall(ctx, func, slots + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
 }
 
+/* PyObject_CallFunctionObjArgs (C-variadic: the generated ctx form hands
+ * its va_list here with the context, see pyctx_fastv_ in flags/src/header.rs):
+ * the arguments on the stack, one vectorcall with the context's thread state,
+ * as CPython's own function does after reading the thread state; more than
+ * PYCTX__STACK_ARGS arguments, or a restricted or debug context, go through
+ * the va_list body of pyctx_variadic.h. */
+#define PYCTX__STACK_ARGS 8
+static inline PyObject *pyctx_fastv_PyObject_CallFunctionObjArgs(PyCtx ctx, PyObject *callable,
+                                                                 va_list va)
+{
+    PyObject *stack[1 + PYCTX__STACK_ARGS];
+    PyObject *arg;
+    size_t n = 0;
+    va_list scan;
+    if (PYCTX__UNLIKELY(!pyctx__is_fast(ctx)) || callable == NULL)
+        return pyctx_v_PyObject_CallFunctionObjArgs(callable, va);
+    va_copy(scan, va);
+    while ((arg = va_arg(scan, PyObject *)) != NULL) {
+        if (n == PYCTX__STACK_ARGS) {
+            va_end(scan);
+            return pyctx_v_PyObject_CallFunctionObjArgs(callable, va);
+        }
+        stack[1 + n++] = arg;
+    }
+    va_end(scan);
+    return pyctx__vectorcall(ctx, callable, stack + 1, n | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+}
+
 /* PyErr_SetString: CPython's own body, given the context's thread state
  * instead of reading it again. */
 static inline void pyctx_fast_PyErr_SetString(PyCtx ctx, PyObject *exception, const char *string)
