@@ -77,7 +77,7 @@ def main():
         raw = run.run_driver(python, HERE / "workload_driver.py", args + reps, "",
                              out_dir / ("wins-workload-%s.json" % version))
         env = run.clean_env("")
-        env["PYCTX_STATS"] = "1"
+        env["PYCTX_STATS"] = str(out_dir / ("wins-workload-stats-%s.jsonl" % version))
         counted = subprocess.run(
             [str(python), str(HERE / "workload_driver.py"), "--build",
              "migrated=%s" % sites["migrated"], "--count"],
