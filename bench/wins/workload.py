@@ -1,6 +1,6 @@
 """A real workload of the public corpus that the context's fast paths should
 speed up (issue 10, point 5): builds the packages of workload_driver.py
-(simplejson, lru-dict) plain (unmodified sdist, stock flags) and migrated
+(simplejson, lru-dict, cbor2) plain (unmodified sdist, stock flags) and migrated
 (`pyctx migrate --write`, `pyctx flags --cflags`) with bench/run.py's
 plumbing, times them side by side in one process, and counts the API calls
 of one call of each workload in the migrated build with PYCTX_STATS=1.
@@ -20,7 +20,7 @@ sys.path.insert(0, str(HERE.parent))
 import run  # noqa: E402  (bench/run.py)
 from common import paired_ratios, summary  # noqa: E402
 
-PACKAGES = ("simplejson", "lru-dict")
+PACKAGES = ("simplejson", "lru-dict", "cbor2")
 
 
 def build_sites(version, python, snapshot):
