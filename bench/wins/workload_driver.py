@@ -35,6 +35,16 @@ PACKAGES = {
 TOP_LEVEL = {"cbor2": "_cbor2"}
 
 
+def prepare_cbor2(mods):
+    """cbor2's C decoder imports cbor2._types lazily on first use: decode
+    once while this build's modules are in sys.modules."""
+    cb = mods["cbor2"]
+    cb.loads(cb.dumps([1, [2, 3], {"a": 1.5}]))
+
+
+PREPARE = {"cbor2": prepare_cbor2}
+
+
 def coordinates():
     """GeoJSON-like: many short arrays of numbers (one recursion guard, one
     list per pair)."""
@@ -135,7 +145,7 @@ def main():
             if top:
                 sys.path.insert(0, directory)
             try:
-                builds[name][pkg], _ = import_build(pkg, directory, subs)
+                builds[name][pkg], _ = import_build(pkg, directory, subs, PREPARE.get(pkg))
             finally:
                 if top:
                     sys.path.remove(directory)
