@@ -177,15 +177,16 @@ def markdown(wins, note=""):
     return "\n".join(L)
 
 
-def splice(doc, section):
-    """docs/benchmarks.md with this section replaced (or put before the
-    workloads' section when it is not there yet)."""
-    start = doc.find(TITLE)
+def splice(doc, section, title=TITLE, before="\n## Real workloads"):
+    """docs/benchmarks.md with the `## ` section starting with `title`
+    replaced by `section` (or put before `before` when it is not there
+    yet)."""
+    start = doc.find(title)
     if start >= 0:
-        end = doc.find("\n## ", start + len(TITLE))
+        end = doc.find("\n## ", start + len(title))
         end = len(doc) if end < 0 else end + 1
         return doc[:start] + section + "\n\n" + doc[end:]
-    at = doc.find("\n## Real workloads")
+    at = doc.find(before)
     at = len(doc) if at < 0 else at + 1
     return doc[:at] + section + "\n\n" + doc[at:]
 
