@@ -15,6 +15,10 @@ also runs alone and then rewrites only its own section of
 docs/benchmarks.md:
 
     .venvs/bench/bin/python bench/wins/section.py --versions 3.12,3.13 [--quick] [--no-docs]
+
+Not at the same time as scripts/bench or the other bench/wins script: all
+take their runtime snapshot in bench/.build/snapshot (bench/run.py's
+RuntimeSnapshot), which each run starts by clearing.
 """
 
 import json

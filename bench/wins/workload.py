@@ -6,6 +6,10 @@ plumbing, times them side by side in one process, and counts the API calls
 of one call of each workload in the migrated build with PYCTX_STATS=1.
 
     .venvs/bench/bin/python bench/wins/workload.py --versions 3.12,3.13 [--quick]
+
+Not at the same time as scripts/bench or the other bench/wins script: all
+take their runtime snapshot in bench/.build/snapshot (bench/run.py's
+RuntimeSnapshot), which each run starts by clearing.
 """
 
 import argparse
