@@ -4,6 +4,8 @@ for the plot only (imported lazily)."""
 
 from cli import large_table
 from wins import section as wins_section
+
+BENCH_RESULTS = wins_section.BENCH / ".build" / "results"
 from common import paired_ratios, summary
 
 CLOCK = "cpu"  # the clock the report uses; "wall" is kept for comparison
@@ -766,6 +768,12 @@ def markdown(s, png_name):
     wins_md = wins_section.markdown(s["wins"])
     if wins_md:
         add(wins_md)
+        add("")
+    # (bench/wins/workload.py is not part of scripts/bench: its last run's
+    # section, dated, is kept.)
+    wl_md = wins_section.workload_markdown(BENCH_RESULTS)
+    if wl_md:
+        add(wl_md)
         add("")
     add("## Real workloads: original vs compat vs migrated")
     add("")
