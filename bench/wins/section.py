@@ -142,6 +142,7 @@ def markdown(wins, note=""):
           "Thread CPU time, paired ratios per repetition (%d repetitions × %d rounds, "
           "fastest round kept), `median [Q1–Q3]`; legacy/ctx above 1 means the ctx form "
           "is faster than the legacy call." % (first["reps"], first["rounds"]), ""]
+    L += [_verdict(wins), ""]
     L += ["**legacy/ctx by CPython version** (the context's gain over the legacy call):", "",
           "| function | fast path | " + " | ".join(vs) + " |",
           "|---|---|" + "---:|" * len(vs)]
@@ -180,6 +181,22 @@ def markdown(wins, note=""):
                 seen.add(r["name"])
                 L.append("- `%s`: %s." % (r["name"], r["why"]))
     return "\n".join(L)
+
+
+def _verdict(wins, gain=1.2):
+    """One sentence: which fast paths beat the legacy call by `gain` on
+    every version measured, and which do not (with their range)."""
+    per = {}
+    for w in wins.values():
+        for r in w["rows"]:
+            if r["fast"]:
+                per.setdefault(r["name"], []).append(r["ratios"]["legacy/ctx"]["median"])
+    won = sorted(n for n, g in per.items() if min(g) >= gain)
+    lost = sorted((n, min(g), max(g)) for n, g in per.items() if min(g) < gain)
+    return ("%d of %d fast paths run at least %.1f× faster than the legacy call on every "
+            "version measured; the others (legacy/ctx from–to): %s." % (
+                len(won), len(per), gain,
+                ", ".join("`%s` %.2f–%.2f" % t for t in lost) or "none"))
 
 
 def splice(doc, section, title=TITLE, before="\n## Real workloads"):
@@ -267,10 +284,39 @@ def workload_markdown(results_dir):
                            saved["meta"])
 
 
-def main():
-    import argparse
+def measure_all(opts, out_dir):
+    """Build and measure every selected CPython; raw results (and when and
+    on what they were taken) to out_dir/wins.json."""
     import datetime
     import subprocess
+    import run  # bench/run.py: builds, snapshot, driver plumbing
+
+    pythons = run.select_pythons(opts)
+    snapshot = run.RuntimeSnapshot(pythons)
+    jobs = [build_job(v, p, snapshot, run.BUILD, run.cached_build, run.log)
+            for v, p in pythons.items()]
+    run.run_jobs(jobs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = {"versions": {}}
+    for v, p in pythons.items():
+        run.log("%s: wins measurements" % v)
+        results["versions"][v] = {"wins": measure(v, p, run.BUILD, opts.quick, run.run_driver,
+                                                  out_dir)}
+    git = ["git", "-C", str(ROOT)]
+    results["meta"] = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "quick": opts.quick, "snapshot": snapshot.digest,
+        "loadavg": run.os.getloadavg()[0],
+        "commit": subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True,
+                                 text=True).stdout.strip(),
+        "dirty": bool(subprocess.run(git + ["status", "--porcelain", "runtime", "bench/wins"],
+                                     capture_output=True, text=True).stdout.strip())}
+    with open(out_dir / "wins.json", "w") as f:
+        json.dump(results, f, indent=1)
+
+
+def main():
+    import argparse
     import run  # bench/run.py: builds, snapshot, driver plumbing
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -278,36 +324,24 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-docs", action="store_true",
                     help="print only; leave docs/benchmarks.md alone")
+    ap.add_argument("--report-only", action="store_true",
+                    help="render the section from bench/.build/results/wins.json")
     opts = ap.parse_args()
-    pythons = run.select_pythons(opts)
-    snapshot = run.RuntimeSnapshot(pythons)
-    jobs = [build_job(v, p, snapshot, run.BUILD, run.cached_build, run.log)
-            for v, p in pythons.items()]
-    run.run_jobs(jobs)
     out_dir = run.BUILD / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results = {"versions": {}}
-    for v, p in pythons.items():
-        run.log("%s: wins measurements" % v)
-        results["versions"][v] = {"wins": measure(v, p, run.BUILD, opts.quick, run.run_driver,
-                                                  out_dir)}
-    with open(out_dir / "wins.json", "w") as f:
-        json.dump(results, f, indent=1)
+    if not opts.report_only:
+        measure_all(opts, out_dir)
+    results = json.loads((out_dir / "wins.json").read_text())
     wins = summarise(results)
     print("\n".join(console_lines(wins)))
     if opts.no_docs:
         return 0
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "runtime",
-                            "bench/wins"], capture_output=True, text=True).stdout.strip()
+    m = results["meta"]
     note = ("*This section alone was measured on %s by `bench/wins/section.py%s` "
             "(commit %s%s, runtime snapshot %s, load average %.1f on the shared machine); "
             "the rest of the file is an older run.*" % (
-                datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                " --quick" if opts.quick else "", commit,
-                " with uncommitted runtime/bench changes" if dirty else "",
-                snapshot.digest, run.os.getloadavg()[0]))
+                m["date"], " --quick" if m["quick"] else "", m["commit"],
+                " with uncommitted runtime/bench changes" if m["dirty"] else "",
+                m["snapshot"], m["loadavg"]))
     md = ROOT / "docs" / "benchmarks.md"
     md.write_text(splice(md.read_text(), markdown(wins, note)))
     run.log("wrote its section of %s" % md.relative_to(ROOT))
