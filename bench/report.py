@@ -3,6 +3,9 @@ table, docs/benchmarks.md and the plot. Standard library, plus matplotlib
 for the plot only (imported lazily)."""
 
 from cli import large_table
+from wins import section as wins_section
+
+BENCH_RESULTS = wins_section.BENCH / ".build" / "results"
 from common import paired_ratios, summary
 
 CLOCK = "cpu"  # the clock the report uses; "wall" is kept for comparison
@@ -121,6 +124,7 @@ def summarise(results):
                     "ratios": {b: _ratios(d, b, "plain") for b in d if b != "plain"},
                 }
             s["workload_desc"] = wl["description"]
+    s["wins"] = wins_section.summarise(results)
     s["targets"] = targets(s)
     return s
 
@@ -544,6 +548,7 @@ def console_table(s):
             sp = c["spatch"]["run"]
             lines.append("     spatch (Coccinelle %s), same files, with a macro file: %.1f s, "
                          "peak RSS %.0f MB" % (setup["spatch"], sp["wall"], sp["maxrss_kb"] / 1024))
+    lines += wins_section.console_lines(s["wins"])
     lines.append("")
     lines.append("targets:")
     for t in s["targets"]:
@@ -760,6 +765,16 @@ def markdown(s, png_name):
     add("")
     add(_disasm_section(s))
     add("")
+    wins_md = wins_section.markdown(s["wins"])
+    if wins_md:
+        add(wins_md)
+        add("")
+    # (bench/wins/workload.py is not part of scripts/bench: its last run's
+    # section, dated, is kept.)
+    wl_md = wins_section.workload_markdown(BENCH_RESULTS)
+    if wl_md:
+        add(wl_md)
+        add("")
     add("## Real workloads: original vs compat vs migrated")
     add("")
     pins = r.get("pins") or {}

@@ -55,6 +55,7 @@ from tests.support.build import (  # noqa: E402
     BuildError, clean_env, interpreters, pip_install, pyctx_bin, pyctx_flags)
 import report  # noqa: E402
 import cli  # noqa: E402
+from wins import section as wins_section  # noqa: E402
 
 BUILD = BENCH / ".build"
 SDIST_CACHE = ROOT / ".cache" / "sdists"
@@ -787,6 +788,9 @@ def measure(opts):
     for version, python in pythons.items():
         if "percall" in opts.only:
             jobs.append(percall_build_job(version, python, snapshot))
+        if "wins" in opts.only:
+            jobs.append(wins_section.build_job(version, python, snapshot, BUILD, cached_build,
+                                               log))
         if "workloads" in opts.only:
             jobs += workload_build_jobs(version, python, snapshot, sources)
     cli_work = BUILD / "cli"
@@ -824,6 +828,10 @@ def measure(opts):
                 ["--module-dir", target, "--reps", s["reps"], "--rounds", s["rounds"],
                  "--target-ms", s["target_ms"]],
                 target, out_dir / ("percall-%s.json" % version))
+        if "wins" in opts.only:
+            log("%s: where the context wins" % version)
+            entry["wins"] = wins_section.measure(version, python, BUILD, opts.quick, run_driver,
+                                                out_dir)
         if "workloads" in opts.only:
             sites = assemble_sites(version)
             log("%s: workload measurements" % version)
@@ -956,7 +964,7 @@ def snapshot_flags(snapshot, version, pythons, python, compat=False):
     return pyctx_flags(python, compat=compat)["CFLAGS"]
 
 
-PARTS = ("percall", "workloads", "cli")
+PARTS = ("percall", "wins", "workloads", "cli")
 
 
 def main():
@@ -964,7 +972,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="a short, noisier run")
     ap.add_argument("--versions", help="comma-separated subset, e.g. 3.11,3.13")
     ap.add_argument("--only", default=",".join(PARTS),
-                    help="comma-separated parts: percall, workloads, cli (default: all)")
+                    help="comma-separated parts: percall, wins, workloads, cli (default: all)")
     ap.add_argument("--report-only", metavar="RESULTS_JSON",
                     help="render the report from saved raw results, measure nothing")
     ap.add_argument("--no-docs", action="store_true",

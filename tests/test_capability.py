@@ -162,6 +162,33 @@ def test_fast_paths_agree_with_cpython(capcheck, tmp_path, mode):
     assert proc.stdout.split() == ["True", "True"]
 
 
+FAST_CALLS = """
+class Callable:
+    def __call__(self, *a, **k):
+        return ('instance', a, k)
+def echo(*a, **k):
+    return (a, k)
+def raiser(*a):
+    raise ValueError(a)
+print(capcheck.fast_state(),
+      capcheck.fast_calls(echo, raiser, Callable(), capcheck.null_without_error))
+"""
+
+
+@pytest.mark.parametrize("mode", [{}, {"PYCTX_DEBUG": "1"}], ids=["release", "debug"])
+def test_fast_calls_and_state_agree_with_cpython(capcheck, tmp_path, mode):
+    """PyInterpreterState_Get, PyThreadState_GetDict and the calls
+    (PyObject_Vectorcall, _CallNoArgs, _CallOneArg, the C-variadic
+    _CallFunctionObjArgs; _CallMethodObjArgs' stack body) read the thread
+    state through the context in release mode: same results, same errors
+    (a raising callee, tp_call without vectorcall, a C function returning
+    NULL without an error, a NULL callable, a missing method, more
+    arguments than the stack holds) as CPython's own calls, in both modes."""
+    proc = run(capcheck, FAST_CALLS, tmp_path, **mode)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "True"]
+
+
 def test_debug_mode_counts_legacy_calls_per_caller_readable_from_python(capcheck, tmp_path):
     code = (
         "import _pyctx, json\n"

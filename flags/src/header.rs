@@ -925,22 +925,33 @@ fn variadic_forms(d: &Dispatch) -> (String, String) {
     let (args, decls) = c_params(d);
     let ret = d.form.ret.trim();
     let last = args.last().expect("variadic has a fixed parameter");
+    // A fast path that wants the context (pyctx_fastv_NAME in pyctx_fast.h)
+    // gets it before the arguments; the va_list body does without.
+    let body = if d.fast_paths && FAST_PATHS.contains(&format!("pyctx_fastv_{name}(PyCtx ctx")) {
+        format!("pyctx_fastv_{name}({{ctx}}, ")
+    } else {
+        format!("pyctx_v_{name}(")
+    };
     let forward = format!(
-        "va_list pyctx_va; va_start(pyctx_va, {last}); {{r}}pyctx_v_{name}({a}, pyctx_va); va_end(pyctx_va);",
+        "va_list pyctx_va; va_start(pyctx_va, {last}); {{r}}{body}{a}, pyctx_va); va_end(pyctx_va);",
         a = args.join(", ")
     );
     // (C++: `auto`, since the name is overloaded inside its own body.)
+    let (c_forward, cxx_forward) = (
+        forward.replace("{ctx}", "pyctx_c"),
+        forward.replace("{ctx}", "pyctx_c.ctx"),
+    );
     let (c_body, cxx_body) = if ret == "void" {
-        (forward.replace("{r}", ""), forward.replace("{r}", ""))
+        (c_forward.replace("{r}", ""), cxx_forward.replace("{r}", ""))
     } else {
         (
             format!(
                 "{ret} pyctx_r; {} return pyctx_r;",
-                forward.replace("{r}", "pyctx_r = ")
+                c_forward.replace("{r}", "pyctx_r = ")
             ),
             format!(
                 "{} return pyctx_r;",
-                forward.replace("{r}", "auto pyctx_r = ")
+                cxx_forward.replace("{r}", "auto pyctx_r = ")
             ),
         )
     };

@@ -55,6 +55,25 @@ static inline PyThreadState *pyctx_fast_PyThreadState_Get(PyCtx ctx)
     return pyctx__tstate(ctx);
 }
 
+/* PyInterpreterState_Get: the context's thread state's interpreter (a
+ * public field of PyThreadState on 3.9-3.13); CPython's function reads the
+ * thread state first. */
+static inline PyInterpreterState *pyctx_fast_PyInterpreterState_Get(PyCtx ctx)
+{
+    if (PYCTX__UNLIKELY(!pyctx__is_fast(ctx)))
+        return PyCtxOrig_PyInterpreterState_Get();
+    return pyctx__tstate(ctx)->interp;
+}
+
+/* PyThreadState_GetDict: the thread state's dict once CPython made it (a
+ * public field); CPython's function makes it on first use. */
+static inline PyObject *pyctx_fast_PyThreadState_GetDict(PyCtx ctx)
+{
+    if (PYCTX__UNLIKELY(!pyctx__is_fast(ctx)) || pyctx__tstate(ctx)->dict == NULL)
+        return PyCtxOrig_PyThreadState_GetDict();
+    return pyctx__tstate(ctx)->dict;
+}
+
 /* CPython's exported functions that take the thread state as an argument
  * (private names, so the API table has no slot for them): looked up once
  * per translation unit, like the table's. */
@@ -72,6 +91,89 @@ static inline PyThreadState *pyctx_fast_PyThreadState_Get(PyCtx ctx)
 PYCTX__TSTATE_FN(void, _PyErr_SetString, (PyThreadState *, PyObject *, const char *))
 PYCTX__TSTATE_FN(void, _PyErr_Clear, (PyThreadState *))
 PYCTX__TSTATE_FN(int, _Py_CheckRecursiveCall, (PyThreadState *, const char *))
+
+PYCTX__TSTATE_FN(PyObject *, _Py_CheckFunctionResult, (PyThreadState *, PyObject *, PyObject *, const char *))
+PYCTX__TSTATE_FN(PyObject *, _PyObject_MakeTpCall,
+                 (PyThreadState *, PyObject *, PyObject *const *, Py_ssize_t, PyObject *))
+
+/* A vectorcall with the context's thread state: what CPython's
+ * _PyObject_VectorcallTstate does (3.9-3.13: the callable's vectorcall
+ * function, else its tp_call through _PyObject_MakeTpCall; the result
+ * checked by _Py_CheckFunctionResult), without the thread-state read its
+ * callers PyObject_Vectorcall, PyObject_CallOneArg, PyObject_CallNoArgs
+ * make first. Only with a fast context. */
+static inline PyObject *pyctx__vectorcall(PyCtx ctx, PyObject *callable, PyObject *const *args,
+                                          size_t nargsf, PyObject *kwnames)
+{
+    PyThreadState *ts = pyctx__tstate(ctx);
+    PyTypeObject *tp = Py_TYPE(callable);
+    vectorcallfunc func = NULL;
+    if (tp->tp_flags & Py_TPFLAGS_HAVE_VECTORCALL)
+        memcpy(&func, (char *)callable + tp->tp_vectorcall_offset, sizeof func);
+    if (func == NULL) {
+        Py_ssize_t nargs = (Py_ssize_t)(nargsf & ~PY_VECTORCALL_ARGUMENTS_OFFSET);
+        return pyctx__tsfn__PyObject_MakeTpCall()(ts, callable, args, nargs, kwnames);
+    }
+    return pyctx__tsfn__Py_CheckFunctionResult()(ts, callable, func(callable, args, nargsf, kwnames),
+                                                 NULL);
+}
+
+static inline PyObject *pyctx_fast_PyObject_Vectorcall(PyCtx ctx, PyObject *callable,
+                                                       PyObject *const *args, size_t nargsf,
+                                                       PyObject *kwnames)
+{
+    if (PYCTX__UNLIKELY(!pyctx__is_fast(ctx)))
+        return PyCtxOrig_PyObject_Vectorcall(callable, args, nargsf, kwnames);
+    return pyctx__vectorcall(ctx, callable, args, nargsf, kwnames);
+}
+
+static inline PyObject *pyctx_fast_PyObject_CallNoArgs(PyCtx ctx, PyObject *func)
+{
+    if (PYCTX__UNLIKELY(!pyctx__is_fast(ctx)))
+        return PyCtxOrig_PyObject_CallNoArgs(func);
+    return pyctx__vectorcall(ctx, func, NULL, 0, NULL);
+}
+
+/* The argument sits after a free slot, as CPython's own PyObject_CallOneArg
+ * does it: PY_VECTORCALL_ARGUMENTS_OFFSET lets a bound method put `self`
+ * there instead of copying the arguments. */
+static inline PyObject *pyctx_fast_PyObject_CallOneArg(PyCtx ctx, PyObject *func, PyObject *arg)
+{
+    PyObject *slots[2];
+    if (PYCTX__UNLIKELY(!pyctx__is_fast(ctx)))
+        return PyCtxOrig_PyObject_CallOneArg(func, arg);
+    slots[0] = NULL;
+    slots[1] = arg;
+    return pyctx__vectorcall(ctx, func, slots + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+}
+
+/* PyObject_CallFunctionObjArgs (C-variadic: the generated ctx form hands
+ * its va_list here with the context, see pyctx_fastv_ in flags/src/header.rs):
+ * the arguments on the stack, one vectorcall with the context's thread state,
+ * as CPython's own function does after reading the thread state; more than
+ * PYCTX__STACK_ARGS arguments, or a restricted or debug context, go through
+ * the va_list body of pyctx_variadic.h. */
+#define PYCTX__STACK_ARGS 8
+static inline PyObject *pyctx_fastv_PyObject_CallFunctionObjArgs(PyCtx ctx, PyObject *callable,
+                                                                 va_list va)
+{
+    PyObject *stack[1 + PYCTX__STACK_ARGS];
+    PyObject *arg;
+    size_t n = 0;
+    va_list scan;
+    if (PYCTX__UNLIKELY(!pyctx__is_fast(ctx)) || callable == NULL)
+        return pyctx_v_PyObject_CallFunctionObjArgs(callable, va);
+    va_copy(scan, va);
+    while ((arg = va_arg(scan, PyObject *)) != NULL) {
+        if (n == PYCTX__STACK_ARGS) {
+            va_end(scan);
+            return pyctx_v_PyObject_CallFunctionObjArgs(callable, va);
+        }
+        stack[1 + n++] = arg;
+    }
+    va_end(scan);
+    return pyctx__vectorcall(ctx, callable, stack + 1, n | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+}
 
 /* PyErr_SetString: CPython's own body, given the context's thread state
  * instead of reading it again. */

@@ -237,6 +237,25 @@ static inline PyObject *pyctx_v_PyObject_CallMethodObjArgs(PyObject *obj, PyObje
     PyObject *callable, *result;
     if (obj == NULL || name == NULL)
         return pyctx__null_argument();
+#ifndef Py_LIMITED_API
+    {
+        /* As CPython does it: the method looked up without a bound-method
+         * object, the arguments on the stack after `obj` (up to 8). */
+        PyObject *stack[2 + 8];
+        PyObject *arg;
+        size_t n = 0;
+        va_list scan;
+        va_copy(scan, va);
+        while (n <= 8 && (arg = va_arg(scan, PyObject *)) != NULL)
+            stack[2 + n++] = arg;
+        va_end(scan);
+        if (n <= 8) {
+            stack[1] = obj;
+            return PyObject_VectorcallMethod(name, stack + 1, (n + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                             NULL);
+        }
+    }
+#endif
     callable = PyObject_GetAttr(obj, name);
     if (callable == NULL)
         return NULL;
