@@ -460,12 +460,14 @@ def build(python: str, name: str, pkg: dict, pristine: str, workdir: str,
     except builds.BuildError as exc:
         failed = exc
     run.build_seconds = time.monotonic() - t0
-    with open(run.build_log, errors="replace") as f:
-        output = f.read()
+    output = ""
+    if os.path.exists(run.build_log):   # not when pip could not even start
+        with open(run.build_log, errors="replace") as f:
+            output = f.read()
     run.limited_api = limited_api_of(output)
     if failed is not None:
         run.error = "%s build failed (exit %s); log %s:\n%s" % (
-            mode, failed.returncode, run.build_log, _build_failure(output))
+            mode, failed.returncode, run.build_log, _build_failure(output or str(failed)))
         return run
     missing = []
     for module in extensions_of(pkg):
