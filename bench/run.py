@@ -24,7 +24,11 @@ measurements, one at a time. Then print one table, write docs/benchmarks.md
 and docs/benchmarks.png. Raw results: bench/.build/results/results.json
 (`--report-only FILE` re-renders the report from such a file).
 
-Builds are cached in bench/.build/<version>/, keyed by a hash of the
+The sdists are the pins of tests/corpus/packages.json, fetched into (or
+found in) .cache/sdists and unpacked under bench/.build/src by
+tests/support/sdist.py; every build is tests/support/build.py's
+pip_install, with pyctx's flags as its pyctx_flags puts them (CPPFLAGS,
+LDFLAGS). Builds are cached in bench/.build/<version>/, keyed by a hash of the
 sources, the flags, the pyctx headers and libpyctx.a. The pyctx headers,
 libpyctx.a and the pyctx binary are copied at the start of a run
 (bench/.build/snapshot/) and used by all its builds and runs.
