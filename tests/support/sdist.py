@@ -33,6 +33,7 @@ failure is a ``build.BuildError`` naming the package and the command.
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import tarfile
 import tempfile
@@ -90,10 +91,10 @@ def _download(name, pin, python, cache_dir, build_deps):
         proc = build.run(cmd, env=env, timeout=900)
         got = Path(tmp) / pin["sdist"]
         if proc.returncode != 0 or not got.exists():
-            raise build.BuildError("downloading %s==%s failed (exit %d; %s %s):\n%s" % (
+            raise build.BuildError("downloading %s==%s failed (exit %d, %s %s)\ncommand: %s\n%s" % (
                 name, pin["version"], proc.returncode, pin["sdist"],
-                "present" if got.exists() else "not downloaded", build.tail(proc.stdout, 40)),
-                proc.stdout, proc.returncode)
+                "present" if got.exists() else "not downloaded", shlex.join(cmd),
+                build.tail(proc.stdout, 40)), proc.stdout, proc.returncode)
         os.replace(got, cache_dir / pin["sdist"])   # atomic: nobody sees half a file
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -163,8 +164,8 @@ def install_deps(python, pins, deps_root=DEPS_CACHE):
                "--target", tmp] + pins
         proc = build.run(cmd, cwd=parent, env=build.build_env(), timeout=600)
         if proc.returncode != 0:
-            raise build.BuildError("installing %s for %s failed (exit %d):\n%s" % (
-                pins, python, proc.returncode, build.tail(proc.stdout, 40)),
+            raise build.BuildError("installing %s for %s failed (exit %d)\ncommand: %s\n%s" % (
+                pins, python, proc.returncode, shlex.join(cmd), build.tail(proc.stdout, 40)),
                 proc.stdout, proc.returncode)
         Path(tmp, ".pyctx-corpus-pins").write_text("\n".join(pins) + "\n")
         try:
