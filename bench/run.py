@@ -24,7 +24,11 @@ measurements, one at a time. Then print one table, write docs/benchmarks.md
 and docs/benchmarks.png. Raw results: bench/.build/results/results.json
 (`--report-only FILE` re-renders the report from such a file).
 
-Builds are cached in bench/.build/<version>/, keyed by a hash of the
+The sdists are the pins of tests/corpus/packages.json, fetched into (or
+found in) .cache/sdists and unpacked under bench/.build/src by
+tests/support/sdist.py; every build is tests/support/build.py's
+pip_install, with pyctx's flags as its pyctx_flags puts them (CPPFLAGS,
+LDFLAGS). Builds are cached in bench/.build/<version>/, keyed by a hash of the
 sources, the flags, the pyctx headers and libpyctx.a. The pyctx headers,
 libpyctx.a and the pyctx binary are copied at the start of a run
 (bench/.build/snapshot/) and used by all its builds and runs.
@@ -42,7 +46,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 
@@ -51,68 +54,35 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
+from tests.support import build, sdist  # noqa: E402
 from tests.support.build import (  # noqa: E402
-    BuildError, clean_env, interpreters, pip_install, pyctx_bin, pyctx_flags)
+    BuildError, capture, clean_env, interpreters, pip_install, pyctx_bin, pyctx_flags)
+from tests.support.sdist import sha256_file  # noqa: E402
 import report  # noqa: E402
 import cli  # noqa: E402
 from wins import section as wins_section  # noqa: E402
 
 BUILD = BENCH / ".build"
-SDIST_CACHE = ROOT / ".cache" / "sdists"
 
-# Pinned sdists: the real workloads (markupsafe, simplejson, regex) and the
-# public corpus of the CLI throughput run (all seven). The pins are those of
-# tests/corpus/packages.json, which is read (never written) when present;
-# these are the fallback and must agree with it.
-CORPUS_JSON = ROOT / "tests" / "corpus" / "packages.json"
-PINS = {
-    "markupsafe": {"version": "3.0.2", "sdist": "markupsafe-3.0.2.tar.gz",
-                   "sha256": "ee55d3edf80167e48ea11a923c7386f4669df67d7994554387f84e7d8b0a2bf0",
-                   # Without it a failed C build silently falls back to pure Python.
-                   "build_env": {"CIBUILDWHEEL": "1"}, "c_sources": ["src/markupsafe"]},
-    "lru-dict": {"version": "1.3.0", "sdist": "lru-dict-1.3.0.tar.gz",
-                 "sha256": "54fd1966d6bd1fcde781596cb86068214edeebff1db13a2cea11079e3fd07b6b",
-                 "build_env": {}, "c_sources": ["src/lru"]},
-    "pyrsistent": {"version": "0.20.0", "sdist": "pyrsistent-0.20.0.tar.gz",
-                   "sha256": "4c48f78f62ab596c679086084d0dd13254ae4f3d6c72a83ffdf5ebdef8f265a4",
-                   "build_env": {}, "c_sources": ["pvectorcmodule.c"]},
-    "simplejson": {"version": "3.19.3", "sdist": "simplejson-3.19.3.tar.gz",
-                   "sha256": "8e086896c36210ab6050f2f9f095a5f1e03c83fa0e7f296d6cba425411364680",
-                   "build_env": {"REQUIRE_SPEEDUPS": "1"}, "c_sources": ["simplejson"]},
-    "cbor2": {"version": "5.6.5", "sdist": "cbor2-5.6.5.tar.gz",
-              "sha256": "b682820677ee1dbba45f7da11898d2720f92e06be36acec290867d5ebf3d7e09",
-              "build_env": {"CBOR2_BUILD_C_EXTENSION": "1"}, "c_sources": ["source"]},
-    "bitarray": {"version": "3.0.0", "sdist": "bitarray-3.0.0.tar.gz",
-                 "sha256": "a2083dc20f0d828a7cdf7a16b20dae56aab0f43dc4f347a3b3039f6577992b03",
-                 "build_env": {}, "c_sources": ["bitarray"]},
-    "regex": {"version": "2024.11.6", "sdist": "regex-2024.11.6.tar.gz",
-              "sha256": "7ab159b063c52a0333c884e4679f8d7a85112ee3078fe3d9004b2dd875585519",
-              "build_env": {}, "c_sources": ["regex_3"]},
-}
 # Built and measured as real workloads (bench/workloads/driver.py).
 WORKLOAD_PACKAGES = ("markupsafe", "simplejson", "regex")
 # The public corpus of the CLI throughput run.
 CORPUS_PACKAGES = ("markupsafe", "lru-dict", "pyrsistent", "simplejson", "cbor2",
                    "bitarray", "regex")
-# Downloads of sdists not in .cache/sdists (that cache is only read here).
-OWN_SDISTS = BUILD / "sdists"
 
 
 def load_pins():
-    """PINS, checked against tests/corpus/packages.json where that pins the
-    same package (a disagreement is an error: the two must measure the same
-    sources)."""
-    try:
-        corpus = json.loads(CORPUS_JSON.read_text())["packages"]
-    except (OSError, ValueError, KeyError):
-        return PINS
-    for name, pin in PINS.items():
-        other = corpus.get(name)
-        if other and (other.get("version"), other.get("sha256")) != (pin["version"], pin["sha256"]):
-            raise BuildError("%s: bench pins %s (%s), tests/corpus/packages.json pins %s (%s)"
-                             % (name, pin["version"], pin["sha256"][:12],
-                                other.get("version"), str(other.get("sha256"))[:12]))
-    return PINS
+    """The pins (version, sdist, sha256, build_env, c_sources, ...) of
+    CORPUS_PACKAGES in tests/corpus/packages.json: the tests and the bench
+    build the same sources."""
+    pins = sdist.load_packages()
+    missing = [n for n in CORPUS_PACKAGES if n not in pins]
+    if missing:
+        raise BuildError("%s: no pin for %s" % (sdist.PACKAGES_FILE, ", ".join(missing)))
+    return {n: pins[n] for n in CORPUS_PACKAGES}
+
+
+PINS = load_pins()
 
 
 # The layout control of the real workloads: the plain build compiled again
@@ -141,28 +111,9 @@ def log(msg):
     print("[bench] %s" % msg, file=sys.stderr, flush=True)
 
 
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def run(cmd, **kw):
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, errors="replace", **kw)
-    if proc.returncode != 0:
-        raise BuildError("%s failed (exit %d):\n%s" % (
-            shlex.join(str(c) for c in cmd), proc.returncode, proc.stdout[-6000:]))
-    return proc.stdout
-
-
-def capture(cmd):
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return ""
+    """stdout (with stderr) of cmd; BuildError naming it when it fails."""
+    return build.run(cmd, check=True, **kw).stdout
 
 
 # ---------------------------------------------------------------------------
@@ -227,7 +178,7 @@ def cached_build(python, src_dir, target, env, extra_key="", patterns=("*",)):
     h.update(capture([str(python), "-c", "import sys; print(sys.version)"]).encode())
     h.update(extra_key.encode())
     h.update(flag_inputs_digest({k: v for k, v in env.items()
-                                 if k in ("CFLAGS", "LDFLAGS")}).encode())
+                                 if k in ("CPPFLAGS", "CFLAGS", "CXXFLAGS", "LDFLAGS")}).encode())
     h.update(json.dumps(sorted(env.items())).encode())
     files = sorted({f for pattern in patterns for f in Path(src_dir).rglob(pattern)})
     for f in files:
@@ -244,51 +195,15 @@ def cached_build(python, src_dir, target, env, extra_key="", patterns=("*",)):
 
 
 def fetch_sdist(name, python):
-    """The pinned sdist: from .cache/sdists (shared with tests/corpus, read
-    only) or bench/.build/sdists, downloaded there with pip on first use."""
-    pin = PINS[name]
-    for d in (SDIST_CACHE, OWN_SDISTS):
-        if (d / pin["sdist"]).exists():
-            dest = d / pin["sdist"]
-            break
-    else:
-        log("downloading %s==%s" % (name, pin["version"]))
-        OWN_SDISTS.mkdir(parents=True, exist_ok=True)
-        tmp = OWN_SDISTS / (".dl-bench-%d" % os.getpid())
-        tmp.mkdir(exist_ok=True)
-        try:
-            # pip may build the sdist's metadata (cbor2: setuptools_scm), in an
-            # isolated environment; nothing is installed.
-            run([str(python), "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-                 "--disable-pip-version-check", "-d", str(tmp),
-                 "%s==%s" % (name, pin["version"])])
-            os.replace(tmp / pin["sdist"], OWN_SDISTS / pin["sdist"])
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        dest = OWN_SDISTS / pin["sdist"]
-    digest = sha256_file(dest)
-    if digest != pin["sha256"]:
-        raise BuildError("sha256 mismatch for %s: %s, pinned %s" % (dest, digest, pin["sha256"]))
-    return dest
+    """The pinned sdist, in .cache/sdists (shared with tests/corpus),
+    downloaded there on first use; its sha256 checked."""
+    return sdist.fetch(name, PINS[name], python)
 
 
 def unpack_sdist(name, python):
-    sdist = fetch_sdist(name, python)
-    src_root = BUILD / "src"
-    top = src_root / sdist.name[: -len(".tar.gz")]
-    if not (top / ".bench-unpacked").exists():
-        shutil.rmtree(top, ignore_errors=True)
-        src_root.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(sdist) as tf:
-            for m in tf.getmembers():
-                if m.name.startswith("/") or ".." in m.name.split("/"):
-                    raise BuildError("unsafe member in %s: %s" % (sdist, m.name))
-            tops = {m.name.split("/")[0] for m in tf.getmembers()}
-            if tops != {top.name}:
-                raise BuildError("%s does not unpack into %s/ alone: %s" % (sdist, top.name, tops))
-            tf.extractall(src_root)
-        (top / ".bench-unpacked").write_text(PINS[name]["sha256"])
-    return top
+    """The sdist unpacked under bench/.build/src (once, while it is the same
+    file)."""
+    return sdist.unpack(fetch_sdist(name, python), BUILD / "src", reuse=True)
 
 
 def migrate_sources(name, python, pyctx):
@@ -399,7 +314,7 @@ def percall_build_job(version, python, snapshot):
     finds the result."""
     target = BUILD / version / "percall"
     env = snapshot.get(version)
-    env["CFLAGS"] = env["CFLAGS"] + " " + PERCALL_EXTRA_CFLAGS
+    env["CFLAGS"] = (env.get("CFLAGS", "") + " " + PERCALL_EXTRA_CFLAGS).strip()
 
     def job():
         if cached_build(python, BENCH / "percall", target, env,
@@ -411,7 +326,7 @@ def percall_build_job(version, python, snapshot):
 def percall_module(version, snapshot):
     target = BUILD / version / "percall"
     env = snapshot.get(version)
-    env["CFLAGS"] = env["CFLAGS"] + " " + PERCALL_EXTRA_CFLAGS
+    env["CFLAGS"] = (env.get("CFLAGS", "") + " " + PERCALL_EXTRA_CFLAGS).strip()
     return target, next(target.glob("_pyctx_percall*.so")), env
 
 
@@ -734,15 +649,15 @@ def code_facts(site, runtime_symbols):
 
 
 def select_pythons(opts):
+    """{version: python} of --versions (every set-up one by default)."""
     pythons = interpreters()
-    if opts.versions:
-        wanted = opts.versions.split(",")
-        missing = [v for v in wanted if v not in pythons]
-        if missing:
-            raise SystemExit("no virtualenv for %s (have %s)" % (
-                ", ".join(missing), ", ".join(pythons)))
-        pythons = {v: p for v, p in pythons.items() if v in wanted}
-    return pythons
+    if not opts.versions:
+        return pythons
+    try:
+        wanted = build.select_versions(pythons, opts.versions, strict=True)
+    except BuildError as exc:
+        raise SystemExit("--versions %s" % exc)
+    return {v: pythons[v] for v in wanted}
 
 
 def measure(opts):
@@ -757,7 +672,6 @@ def measure(opts):
     out_dir = BUILD / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
-    load_pins()
     snapshot = RuntimeSnapshot(pythons)
     results["runtime_snapshot"] = snapshot.digest
     results["pyctx_binary"] = snapshot.pyctx_digest
@@ -819,7 +733,7 @@ def measure(opts):
         entry["python"] = str(python)
         if "percall" in opts.only:
             target, so, env = percall_module(version, snapshot)
-            entry["percall_cflags"] = env["CFLAGS"]
+            entry["percall_cflags"] = build.compile_flags(env)
             entry["disasm"] = analyse_percall(so)
             log("%s: per-call measurements" % version)
             s = mode["percall"]
@@ -960,8 +874,8 @@ def snapshot_flags(snapshot, version, pythons, python, compat=False):
     """--cflags [--compat] of the snapshot for `version`, or of the
     checkout's pyctx for an interpreter outside this run's selection."""
     if version in pythons:
-        return snapshot.get(version, compat=compat)["CFLAGS"]
-    return pyctx_flags(python, compat=compat)["CFLAGS"]
+        return build.compile_flags(snapshot.get(version, compat=compat))
+    return build.compile_flags(pyctx_flags(python, compat=compat))
 
 
 PARTS = ("percall", "wins", "workloads", "cli")

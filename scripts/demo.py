@@ -113,7 +113,7 @@ def main():
             env["SPINE_VARIANT"] = "legacy"
             target = tmp / ("compat" if compat else "migrated")
             print(f"== {label}, CPython {args.python}")
-            print(f"   CFLAGS={env['CFLAGS']}")
+            print(f"   CPPFLAGS={env.get('CPPFLAGS', '')}")
             build.pip_install(python, src, target, env=env)
             stats = tmp / f"{target.name}.stats"
             rc, summary = run_suite(python, target, stats)

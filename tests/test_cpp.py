@@ -77,9 +77,8 @@ def built(builds, tmp_path_factory, version, kind, cxx, std):
         env = {"CC": cc, "CXX": cxx, "LDCXXSHARED": cxx + " -shared", "CXXFLAGS": None,
                "CPPEXT_STD": std}
         if kind != "plain":
-            flags = build.pyctx_flags(python, compat=(kind == "compat"))
-            # setuptools compiles C++ with CXXFLAGS and CPPFLAGS, not CFLAGS.
-            env.update(CPPFLAGS=flags["CFLAGS"], LDFLAGS=flags["LDFLAGS"])
+            # CPPFLAGS: setuptools compiles C++ with CXXFLAGS and CPPFLAGS.
+            env.update(build.pyctx_flags(python, compat=(kind == "compat")))
         if kind == "pyctx":
             env["CPPEXT_PYCTX"] = "1"
         target = tmp_path_factory.mktemp("cpp-%s-%s-%s" % (version, kind, cxx))

@@ -86,10 +86,10 @@ def built(builds, migrated, tmp_path_factory, version, cxx, std):
             raise build.BuildError("%s is not installed: run scripts/setup" % cxx)
         python = build.interpreters()[version]
         cc = "clang" if cxx == "clang++" else "gcc"
-        flags = build.pyctx_flags(python)
-        # setuptools compiles C++ with CXXFLAGS and CPPFLAGS, not CFLAGS.
+        # pyctx's flags come in CPPFLAGS: setuptools compiles C++ with
+        # CXXFLAGS and CPPFLAGS, not CFLAGS.
         env = {"CC": cc, "CXX": cxx, "LDCXXSHARED": cxx + " -shared", "CXXFLAGS": None,
-               "CPPEXT_STD": std, "CPPFLAGS": flags["CFLAGS"], "LDFLAGS": flags["LDFLAGS"]}
+               "CPPEXT_STD": std, **build.pyctx_flags(python)}
         target = tmp_path_factory.mktemp("cppmig-%s-%s" % (version, cxx))
         builds[key] = (python, build.pip_install(python, project, target, env=env))
     return builds[key]

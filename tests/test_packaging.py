@@ -216,9 +216,9 @@ def _build_spine(venv, project, work, compat):
     # --upgrade: ensurepip's setuptools of 3.9-3.11 has no bdist_wheel of its own.
     run([venv.python, "-m", "pip", "install", "-q", "--upgrade", "--no-index",
          "--find-links", WHEELS, "setuptools"])
-    env = dict(venv.env, SPINE_VARIANT="legacy",
-               CFLAGS=" ".join(venv.flags("--cflags", *(["--compat"] if compat else []))),
-               LDFLAGS=" ".join(venv.flags("--ldflags", *(["--compat"] if compat else []))))
+    mode = ["--compat"] if compat else []
+    env = dict(venv.env, SPINE_VARIANT="legacy", **build.flags_env(
+        venv.python, venv.flags("--cflags", *mode), venv.flags("--ldflags", *mode)))
     return build.pip_install(venv.python, project, work / "site", env)
 
 
@@ -258,14 +258,14 @@ def test_installed_pyctx_builds_cpp_and_extra_headers(venv, tmp_path):
 
     run([venv.python, "-m", "pip", "install", "-q", "--upgrade", "--no-index",
          "--find-links", WHEELS, "setuptools"])
-    cflags, ldflags = " ".join(venv.flags("--cflags")), " ".join(venv.flags("--ldflags"))
+    flags = build.flags_env(venv.python, venv.flags("--cflags"), venv.flags("--ldflags"))
     cpp_env = dict(venv.env, CC="gcc", CXX="g++", LDCXXSHARED="g++ -shared", CXXFLAGS=None,
-                   CPPEXT_STD="c++17", CPPEXT_PYCTX="1", CPPFLAGS=cflags, LDFLAGS=ldflags)
+                   CPPEXT_STD="c++17", CPPEXT_PYCTX="1", **flags)
     cpp = build.pip_install(venv.python, test_cpp.FIXTURE, tmp_path / "cpp", cpp_env)
     got, (rec,) = _stats_answers(venv, cpp, tmp_path, test_cpp.PROBE)
     assert got == test_cpp.EXPECTED
     assert rec["ctx_calls"]["PyArg_ParseTuple"] == 5 and rec["ctx_calls"]["PyErr_Format"] == 1, rec
-    extra_env = dict(venv.env, CFLAGS=cflags, LDFLAGS=ldflags, EXTRA_PYCTX="1")
+    extra_env = dict(venv.env, EXTRA_PYCTX="1", **flags)
     extra = build.pip_install(venv.python, test_extra_headers.FIXTURE, tmp_path / "extra",
                               extra_env)
     got, records = _stats_answers(venv, extra, tmp_path, test_extra_headers.PROBE)
@@ -361,7 +361,7 @@ def test_pkg_config_gives_the_flags_of_pyctx_flags(version):
     env = dict(os.environ, PKG_CONFIG_PATH=_pkg_config_dir(python))
     flags = build.pyctx_flags(python)
     got = run(["pkg-config", "--cflags", "--libs", "pyctx-" + version], env=env).stdout
-    assert got.split() == (flags["CFLAGS"] + " " + flags["LDFLAGS"]).split()
+    assert got.split() == (build.compile_flags(flags) + " " + flags["LDFLAGS"]).split()
     compat = build.pyctx_flags(python, compat=True)
     got = run(["pkg-config", "--cflags", "--libs", "pyctx-compat-" + version], env=env).stdout
     assert got.split() == compat["LDFLAGS"].split()

@@ -11,7 +11,7 @@ For each pinned package of packages.json and each CPython interpreter:
 3. build variants, each from a fresh copy with ``PY -m pip install
    --no-build-isolation --no-deps --target T`` (the package's own build
    settings; our flags only appended through CPPFLAGS/LDFLAGS, see
-   pyctx_flags):
+   ``flags_env`` in tests/support/build.py):
    * ``plain``: CFLAGS/CPPFLAGS/LDFLAGS removed from the environment;
    * ``compat``: ``pyctx flags --cflags --compat`` / ``--ldflags``;
    * ``migrated``: the sources after ``pyctx migrate --write`` over all of
@@ -42,6 +42,11 @@ and as a script::
 
 (``compat`` is the default when no command is given.) Standard library only;
 runs on CPython 3.9+.
+
+Fetching, checking and unpacking the sdists and installing the pinned
+dependencies is tests/support/sdist.py; asking pyctx for interpreters and
+flags, the build environment and the pip build itself is
+tests/support/build.py (shared with the fixture suites and the bench).
 """
 
 import argparse
@@ -50,7 +55,6 @@ import concurrent.futures
 import dataclasses
 import email.parser
 import functools
-import hashlib
 import json
 import os
 import random
@@ -59,7 +63,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -68,9 +71,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-PACKAGES_FILE = os.path.join(HERE, "packages.json")
-DEFAULT_CACHE = os.path.join(REPO, ".cache", "sdists")
-DEFAULT_DEPS = os.path.join(REPO, ".cache", "corpus-deps")
+# tests/support (builds, sdists), imported as the pytest suites import it.
+sys.path.insert(0, os.path.join(REPO, "tests"))
+from support import build as builds, sdist  # noqa: E402
+
+DEFAULT_CACHE = str(sdist.SDIST_CACHE)
+DEFAULT_DEPS = str(sdist.DEPS_CACHE)
 PROBE_MODULE = "pyctx_corpus_probe"
 PROBE_SCRIPT = os.path.join(HERE, PROBE_MODULE + ".py")
 
@@ -96,19 +102,11 @@ TEST_ENV_VAR = "PYCTX_CORPUS_TEST_ENV"
 # where compiler errors come from.
 SOURCE_SUFFIXES = (".c", ".h", ".cpp", ".cc", ".cxx", ".hpp", ".hh", ".hxx")
 
-# Environment variables that would leak flags into a build.
-BUILD_ENV_DROP = ("CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS", "LDSHARED", "LDCXXSHARED",
-                  "ARCHFLAGS", "PYTHONPATH", "PYTHONHOME", "PYCTX_STATS", "PIP_TARGET",
-                  "HYPOTHESIS_PROFILE")
 # Symbols that only pyctx's runtime / compat layer can bring into a .so.
 PYCTX_SYMBOL_RE = re.compile(r"^(pyctx_|PyCompat_|PyCtx_|_?pyctx)", re.I)
 
 
-class HarnessError(Exception):
-    pass
-
-
-class FlagsUnavailable(HarnessError):
+class HarnessError(builds.BuildError):
     pass
 
 
@@ -116,12 +114,7 @@ class FlagsUnavailable(HarnessError):
 # packages, interpreters, sdists, dependencies
 
 
-def load_packages(path: str = PACKAGES_FILE) -> Dict[str, dict]:
-    with open(path) as f:
-        packages = json.load(f)["packages"]
-    for name, pkg in packages.items():
-        pkg["name"] = name
-    return packages
+load_packages = sdist.load_packages
 
 
 def _fallback_switches() -> List[str]:
@@ -208,28 +201,18 @@ def select_pythons(pkg: dict, installed: Sequence[str],
     (every supported one) or comma-separated X.Y versions."""
     which = (which or os.environ.get(PYTHONS_ENV) or DEFAULT_PYTHONS).strip()
     ok = [p for p in installed if not unsupported(pkg, python_version(p))]
-    if which == "all":
-        return ok
-    if which == "edges":
-        return ok[:1] + ok[-1:] if len(ok) > 1 else ok
-    wanted = {v.strip() for v in which.split(",") if v.strip()}
-    unknown = [v for v in wanted if not re.fullmatch(r"3\.\d+", v)]
-    if unknown:
-        raise HarnessError("%s=%r: expected edges, all or X.Y versions" % (PYTHONS_ENV, which))
-    return [p for p in ok if python_version(p) in wanted]
+    versions = list(dict.fromkeys(python_version(p) for p in ok))
+    try:
+        chosen = builds.select_versions(versions, which)
+    except builds.BuildError as exc:
+        raise HarnessError("%s=%s" % (PYTHONS_ENV, exc)) from None
+    return [p for p in ok if python_version(p) in chosen]
 
 
-def installed_pythons(venv_root: Optional[str] = None) -> List[str]:
-    """The per-version virtualenv interpreters created by scripts/setup."""
-    root = venv_root or os.path.join(REPO, ".venvs")
-    found = []
-    if os.path.isdir(root):
-        for name in os.listdir(root):
-            py = os.path.join(root, name, "bin", "python")
-            if re.fullmatch(r"3\.\d+", name) and os.access(py, os.X_OK):
-                found.append(py)
-    return sorted(found, key=lambda p: tuple(
-        int(x) for x in os.path.basename(os.path.dirname(os.path.dirname(p))).split(".")))
+def installed_pythons() -> List[str]:
+    """The per-version virtualenv interpreters created by scripts/setup, of
+    the versions pyctx supports, oldest first."""
+    return [str(p) for p in builds.interpreters().values()]
 
 
 def _abs_python(python: str) -> str:
@@ -242,104 +225,7 @@ def _abs_python(python: str) -> str:
     return found
 
 
-_VERSIONS: Dict[str, str] = {}
-
-
-def python_version(python: str) -> str:
-    if python not in _VERSIONS:
-        out = subprocess.run(
-            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            check=True, stdout=subprocess.PIPE, universal_newlines=True)
-        _VERSIONS[python] = out.stdout.strip()
-    return _VERSIONS[python]
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 16), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def fetch_sdist(name: str, pkg: dict, python: str,
-                cache_dir: str = DEFAULT_CACHE,
-                build_deps: Optional[str] = None) -> str:
-    """Return the path of the cached sdist, downloading it on first use.
-
-    ``build_deps``: a directory put on PYTHONPATH while pip prepares the
-    sdist's metadata (cbor2 needs setuptools_scm for that).
-    """
-    os.makedirs(cache_dir, exist_ok=True)
-    dest = os.path.join(cache_dir, pkg["sdist"])
-    if not os.path.exists(dest):
-        tmp = tempfile.mkdtemp(prefix=".dl-", dir=cache_dir)
-        try:
-            # --ignore-requires-python: any installed interpreter can fetch
-            # any sdist; which interpreters build it is decided elsewhere.
-            cmd = [python, "-m", "pip", "download", "--no-binary", ":all:",
-                   "--no-deps", "--no-build-isolation", "--ignore-requires-python",
-                   "--disable-pip-version-check", "-d", tmp,
-                   "%s==%s" % (name, pkg["version"])]
-            env = _base_env()
-            if build_deps:
-                env["PYTHONPATH"] = build_deps
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE, env=env,
-                                  stderr=subprocess.STDOUT,
-                                  universal_newlines=True)
-            got = os.path.join(tmp, pkg["sdist"])
-            if proc.returncode != 0 or not os.path.exists(got):
-                raise HarnessError("pip download failed (%s):\n%s" % (
-                    " ".join(cmd), proc.stdout[-3000:]))
-            os.replace(got, dest)  # atomic: concurrent runs never see half a file
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    digest = _sha256(dest)
-    if digest != pkg["sha256"]:
-        raise HarnessError("sha256 mismatch for %s: got %s, pinned %s" % (
-            dest, digest, pkg["sha256"]))
-    return dest
-
-
-def install_deps(python: str, pins: Sequence[str],
-                 deps_root: str = DEFAULT_DEPS) -> Optional[str]:
-    """Install pinned requirements once for this interpreter; return the dir.
-
-    ``pip install --no-deps --only-binary :all: --target`` into
-    ``deps_root/<X.Y>/<hash of the pins>``: every dependency must be listed
-    and pinned (environment markers allowed). Nothing is installed into the
-    virtualenv itself. None when there is nothing to install.
-    """
-    pins = list(pins or [])
-    if not pins:
-        return None
-    version = python_version(python)
-    key = hashlib.sha256("\n".join(pins).encode()).hexdigest()[:16]
-    parent = os.path.join(deps_root, version)
-    dest = os.path.join(parent, key)
-    marker = os.path.join(dest, ".pyctx-corpus-pins")
-    if os.path.exists(marker):
-        return dest
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".inst-", dir=parent)
-    try:
-        cmd = [python, "-m", "pip", "install", "--no-deps", "--only-binary", ":all:",
-               "--disable-pip-version-check", "--no-warn-script-location",
-               "--target", tmp] + pins
-        proc = _run(cmd, cwd=parent, env=_base_env(), timeout=600)
-        if proc.returncode != 0:
-            raise HarnessError("installing %s for %s failed (exit %d):\n%s" % (
-                pins, python, proc.returncode, _tail(proc.stdout, 40)))
-        with open(os.path.join(tmp, ".pyctx-corpus-pins"), "w") as f:
-            f.write("\n".join(pins) + "\n")
-        try:
-            os.rename(tmp, dest)
-        except OSError:
-            if not os.path.exists(marker):  # not a concurrent twin: a real error
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
+python_version = builds.python_version
 
 
 def check_requires_python(name: str, pkg: dict, tree: str) -> None:
@@ -352,127 +238,6 @@ def check_requires_python(name: str, pkg: dict, tree: str) -> None:
         raise HarnessError("%s/PKG-INFO: Requires-Python is %r but packages.json pins "
                            "requires_python %r for %s; update packages.json" % (
                                tree, declared, pinned, name))
-
-
-def unpack(sdist: str, dest_dir: str) -> str:
-    """Unpack the sdist under dest_dir; return its single top directory."""
-    os.makedirs(dest_dir, exist_ok=True)
-    with tarfile.open(sdist) as tf:
-        tops = {m.name.split("/")[0] for m in tf.getmembers()}
-        if len(tops) != 1:
-            raise HarnessError("%s: expected one top directory, got %s" % (sdist, tops))
-        if hasattr(tarfile, "data_filter"):
-            tf.extractall(dest_dir, filter="data")
-        else:  # 3.9 without the backported filter
-            for m in tf.getmembers():
-                if m.name.startswith("/") or ".." in m.name.split("/"):
-                    raise HarnessError("unsafe member in %s: %s" % (sdist, m.name))
-            tf.extractall(dest_dir)
-    return os.path.join(dest_dir, tops.pop())
-
-
-# --------------------------------------------------------------------------
-# pyctx
-
-
-def pyctx_bin() -> str:
-    return os.environ.get("PYCTX_BIN") or os.path.join(REPO, "target", "release", "pyctx")
-
-
-_OPTS_WITH_ARG = {"-include", "-imacros", "-isystem", "-iquote", "-idirafter",
-                  "-I", "-L", "-D", "-U", "-l", "-x", "-Xlinker", "-Xassembler"}
-
-
-def _flag_output(args: List[str], allow_empty: bool = False) -> List[str]:
-    cmd = [pyctx_bin()] + args
-    try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise FlagsUnavailable("%s: %s" % (" ".join(cmd), exc))
-    text = proc.stdout.strip()
-    if proc.returncode != 0:
-        raise FlagsUnavailable("%s exited %d: %s" % (
-            " ".join(cmd), proc.returncode, (proc.stderr or text).strip()[-2000:]))
-    tokens = shlex.split(text)
-    # Compiler/linker flags are options, absolute paths (e.g. a .a file) or
-    # the argument of an option that takes one (-include pyctx_compat.h).
-    bad = [t for i, t in enumerate(tokens)
-           if not (t.startswith("-") or os.path.isabs(t)
-                   or (i > 0 and tokens[i - 1] in _OPTS_WITH_ARG))]
-    if (not tokens and not allow_empty) or bad:
-        raise FlagsUnavailable("%s printed %r, which is not a list of compiler/linker flags" % (
-            " ".join(cmd), text[:300]))
-    return tokens
-
-
-def pyctx_flags(python: str, compat: bool = True) -> Dict[str, str]:
-    """CPPFLAGS and LDFLAGS for a compat build (legacy sources) or, with
-    compat=False, for migrated sources that include pyctx.h.
-
-    Compat may live in the link step alone, so `--cflags --compat` may print
-    nothing and `--ldflags --compat` carries it. A pyctx whose compat is
-    header-only refuses `--ldflags --compat`; then its plain `--ldflags` is
-    the right one.
-
-    pyctx's compile flags are preprocessor flags (-I, -D), and they go in
-    CPPFLAGS: every setuptools appends CPPFLAGS to the interpreter's flags
-    for C and C++ alike, while CFLAGS is appended by some versions and
-    *replaces* the interpreter's CFLAGS (-O3 -DNDEBUG ...) in others
-    (setuptools 80), and C++ ignores it. Anything that is not a
-    preprocessor flag would go in CFLAGS/CXXFLAGS on top of the
-    interpreter's own, so the build keeps its optimisation either way. With
-    no compile flags (compat by linking) nothing is set: the compile step is
-    exactly the plain build's.
-    """
-    mode = ["--compat"] if compat else []
-    cflags = _flag_output(["flags", "--cflags"] + mode + ["--python", python],
-                          allow_empty=compat)
-    try:
-        ldflags = _flag_output(["flags", "--ldflags"] + mode + ["--python", python])
-    except FlagsUnavailable:
-        if not compat:
-            raise
-        ldflags = _flag_output(["flags", "--ldflags", "--python", python])
-    flags = {"LDFLAGS": " ".join(shlex.quote(t) for t in ldflags)}
-    cpp, other = _split_preprocessor_flags(cflags)
-    if cpp:
-        flags["CPPFLAGS"] = " ".join(shlex.quote(t) for t in cpp)
-    if other:
-        text = " ".join(shlex.quote(t) for t in other)
-        stock = _config_var(python, "CFLAGS")
-        flags["CFLAGS"] = (stock + " " + text).strip()
-        flags["CXXFLAGS"] = (stock + " " + text).strip()
-    return flags
-
-
-def _split_preprocessor_flags(tokens: List[str]) -> Tuple[List[str], List[str]]:
-    """(preprocessor flags, the rest): -I/-D/-U/-isystem/-include, with
-    their separate argument when they take one."""
-    flags = ("-I", "-D", "-U", "-isystem", "-include", "-iquote")
-    cpp, other, i = [], [], 0
-    while i < len(tokens):
-        t = tokens[i]
-        if t in flags:
-            cpp.extend(tokens[i:i + 2])
-            i += 2
-            continue
-        (cpp if t.startswith(flags) else other).append(t)
-        i += 1
-    return cpp, other
-
-
-def compile_flags_of(env: Dict[str, str]) -> str:
-    """pyctx's compile flags as a build was given them (any variable)."""
-    return " ".join(env.get(k, "") for k in ("CPPFLAGS", "CFLAGS", "CXXFLAGS")).strip()
-
-
-def _config_var(python: str, name: str) -> str:
-    out = subprocess.run(
-        [python, "-c", "import sysconfig, sys; "
-         "sys.stdout.write(sysconfig.get_config_var(sys.argv[1]) or '')", name],
-        check=True, stdout=subprocess.PIPE, universal_newlines=True)
-    return out.stdout.strip()
 
 
 # --------------------------------------------------------------------------
@@ -660,24 +425,17 @@ class BuildRun:
 
 
 def _base_env() -> Dict[str, str]:
-    env = dict(os.environ)
-    for k in BUILD_ENV_DROP + tuple(_fallback_switches()):
-        env.pop(k, None)
-    # Built extensions must import without help from the environment, and
-    # pyctx's own switches (PYCTX_DEBUG, ...) must not change what we measure.
-    for k in list(env):
-        if k in ("LD_LIBRARY_PATH", "LD_PRELOAD") or k.startswith("PYCTX_"):
-            del env[k]
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    return env
+    """The environment of builds and test runs: tests/support/build.py's,
+    without any corpus package's fallback switches."""
+    return builds.build_env(drop=_fallback_switches())
 
 
 def build(python: str, name: str, pkg: dict, pristine: str, workdir: str,
           mode: str, flags: Optional[Dict[str, str]] = None,
           version: Optional[str] = None, build_deps: Optional[str] = None) -> BuildRun:
     """Install a fresh copy of the source tree ``pristine`` (for migrated
-    variants: the migrated tree) into workdir/<mode>/target."""
+    variants: the migrated tree) into workdir/<mode>/target, built in
+    workdir/<mode>/src (kept: its object files are evidence)."""
     version = version or python_version(python)
     run = BuildRun(package=name, python=python, version=version, mode=mode)
     base = os.path.join(workdir, mode)
@@ -686,10 +444,7 @@ def build(python: str, name: str, pkg: dict, pristine: str, workdir: str,
     run.build_log = os.path.join(base, "build.log")
     shutil.rmtree(base, ignore_errors=True)
     os.makedirs(base)
-    shutil.copytree(pristine, src, symlinks=True)
-
-    env = _base_env()
-    env.update(pkg.get("build_env", {}))
+    env = dict(pkg.get("build_env", {}))
     if build_deps:
         env["PYTHONPATH"] = build_deps
     if mode != "plain":
@@ -697,20 +452,22 @@ def build(python: str, name: str, pkg: dict, pristine: str, workdir: str,
             raise HarnessError("%s build needs flags" % mode)
         env.update(flags)
         run.env = dict(flags)
-    cmd = [python, "-m", "pip", "install", "-v", "--no-build-isolation",
-           "--no-deps", "--no-index", "--no-cache-dir", "--target", run.target, src]
     t0 = time.monotonic()
-    proc = _run(cmd, cwd=base, env=env, timeout=900)
+    try:
+        builds.pip_install(python, pristine, run.target, env, src=src, log=run.build_log,
+                           timeout=900, drop=_fallback_switches(), exact_copy=True)
+        failed = None
+    except builds.BuildError as exc:
+        failed = exc
     run.build_seconds = time.monotonic() - t0
-    with open(run.build_log, "w") as f:
-        f.write("$ %s\n" % " ".join(shlex.quote(c) for c in cmd))
-        for k in sorted(run.env):
-            f.write("# %s=%s\n" % (k, run.env[k]))
-        f.write(proc.stdout)
-    run.limited_api = limited_api_of(proc.stdout)
-    if proc.returncode != 0:
-        run.error = "%s build failed (exit %d); log %s:\n%s" % (
-            mode, proc.returncode, run.build_log, _build_failure(proc.stdout))
+    output = ""
+    if os.path.exists(run.build_log):   # not when pip could not even start
+        with open(run.build_log, errors="replace") as f:
+            output = f.read()
+    run.limited_api = limited_api_of(output)
+    if failed is not None:
+        run.error = "%s build failed (exit %s); log %s:\n%s" % (
+            mode, failed.returncode, run.build_log, _build_failure(output or str(failed)))
         return run
     missing = []
     for module in extensions_of(pkg):
@@ -721,9 +478,16 @@ def build(python: str, name: str, pkg: dict, pristine: str, workdir: str,
             run.so_paths.append(path)
     if missing:
         run.error = ("%s build installed no %s extension (pure-Python fallback?); log %s:\n%s"
-                     % (mode, ", ".join(missing), run.build_log, _build_failure(proc.stdout)))
+                     % (mode, ", ".join(missing), run.build_log, _build_failure(output)))
         return run
     run.so_path = run.so_paths[0]
+    _symbols(run, src)
+    return run
+
+
+def _symbols(run: BuildRun, src: str) -> None:
+    """The pyctx symbols and CPython imports of the built .so files, and the
+    undefined symbols of the package's own object files."""
     syms, imports = set(), set()
     for so in run.so_paths:
         syms.update(pyctx_symbols(so))
@@ -740,17 +504,11 @@ def build(python: str, name: str, pkg: dict, pristine: str, workdir: str,
             py_refs.update(n for n in undefined if _PYTHON_SYMBOL_RE.match(n))
         run.object_pyctx_refs = sorted(refs)
         run.object_python_refs = sorted(py_refs)
-    return run
 
 
-def _build_failure(output: str, limit: int = 20) -> str:
+def _build_failure(output: str) -> str:
     """The compiler's error lines, or the tail of the log when there are none."""
-    lines = [line.strip() for line in output.splitlines()
-             if re.search(r"\.(c|h|cpp|cc|cxx|hpp|hh|hxx):\d+:\d+: (fatal )?error:", line)
-             or re.search(r"\berror: #error\b", line)]
-    if lines:
-        return "\n".join(lines[:limit])
-    return _tail(output, 30)
+    return builds.compiler_errors(output) or builds.tail(output, 30)
 
 
 def find_extension(target: str, module: str) -> Optional[str]:
@@ -988,21 +746,11 @@ def parse_junit(path: str) -> Dict[str, str]:
 
 
 def _run(cmd: List[str], cwd: str, env: Dict[str, str], timeout: float):
-    """subprocess.run with output captured; a timeout becomes exit code -9."""
-    try:
-        return subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, universal_newlines=True,
-                              errors="replace", timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        out = exc.output or ""
-        if isinstance(out, bytes):
-            out = out.decode("utf-8", "replace")
-        return subprocess.CompletedProcess(
-            cmd, -9, out + "\n[harness] timed out after %ss: %s" % (timeout, " ".join(cmd)))
+    """Output captured; a timeout becomes exit code -9."""
+    return builds.run(cmd, cwd=cwd, env=env, timeout=timeout)
 
 
-def _tail(text: str, lines: int) -> str:
-    return "\n".join(text.splitlines()[-lines:])
+_tail = builds.tail
 
 
 def _read_json(path: str) -> dict:
@@ -1222,7 +970,7 @@ def read_stats(path: str) -> List[dict]:
 
 
 def _pyctx(args: List[str], cwd: str, timeout: float = 600):
-    cmd = [pyctx_bin()] + args
+    cmd = [str(builds.pyctx_bin())] + args
     try:
         return subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, errors="replace", timeout=timeout)
@@ -1253,7 +1001,7 @@ def _tree_files(root: str) -> Dict[str, str]:
     for d, dirs, files in os.walk(root):
         for f in files:
             p = os.path.join(d, f)
-            out[os.path.relpath(p, root)] = _sha256(p)
+            out[os.path.relpath(p, root)] = sdist.sha256_file(p)
     return out
 
 
@@ -1417,16 +1165,15 @@ class Corpus:
     def deps(self, python: str, name: str, kind: str) -> Optional[str]:
         pins = self.packages[name].get(kind, [])
         return self._once(("deps", python, tuple(pins)),
-                          lambda: install_deps(python, pins, self.deps_dir))
+                          lambda: sdist.install_deps(python, pins, self.deps_dir))
 
     def pristine(self, name: str, python: str) -> str:
         def compute():
             pkg = self.packages[name]
-            sdist = fetch_sdist(name, pkg, python, self.cache_dir,
-                                self.deps(python, name, "build_deps"))
+            archive = sdist.fetch(name, pkg, python, self.cache_dir, self.deps_dir)
             dest = os.path.join(self.workdir, name, "pristine")
             shutil.rmtree(dest, ignore_errors=True)
-            tree = unpack(sdist, dest)
+            tree = str(sdist.unpack(archive, dest))
             check_requires_python(name, pkg, tree)
             return tree
         return self._once(("pristine", name), compute)
@@ -1438,7 +1185,8 @@ class Corpus:
                           lambda: stable_abi_names(python, installed_pythons()))
 
     def flags(self, python: str, compat: bool) -> Dict[str, str]:
-        return self._once(("flags", python, compat), lambda: pyctx_flags(python, compat))
+        return self._once(("flags", python, compat),
+                          lambda: builds.pyctx_flags(python, compat))
 
     def migration(self, name: str, variant: str, python: str) -> MigrationRun:
         def compute():
@@ -1488,7 +1236,7 @@ class Corpus:
             if variant != "plain":
                 try:
                     flags = self.flags(python, compat=(variant == "compat"))
-                except FlagsUnavailable as exc:
+                except builds.BuildError as exc:
                     run.error = "pyctx flags unavailable: %s" % exc
                     return run
             if variant in MIGRATED_VARIANTS:
@@ -1985,7 +1733,7 @@ def compat_symbol_problems(plain: BuildRun, run: BuildRun) -> List[str]:
         out.append("plain .so has pyctx symbols: %s" % plain.pyctx_symbols[:10])
     if plain.object_pyctx_refs:
         out.append("plain object files reference pyctx: %s" % plain.object_pyctx_refs)
-    if compile_flags_of(run.env):
+    if builds.compile_flags(run.env):
         if not run.object_pyctx_refs:
             out.append("compat object files reference no pyctx symbol (found: %r)"
                        % run.object_pyctx_refs)

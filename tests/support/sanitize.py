@@ -69,11 +69,13 @@ def available():
 
 
 def build_env(python, compat=False, plain=False):
-    """CFLAGS/LDFLAGS for ``build.pip_install``: pyctx's flags (none for a
-    plain build) plus the sanitizers, at compile and link time."""
-    flags = {"CFLAGS": "", "LDFLAGS": ""} if plain else build.pyctx_flags(python, compat)
-    return {"CFLAGS": (flags["CFLAGS"] + " " + SAN_FLAGS).strip(),
-            "LDFLAGS": (flags["LDFLAGS"] + " " + SAN_FLAGS).strip()}
+    """Environment for ``build.pip_install``: pyctx's flags (none for a
+    plain build) plus the sanitizers, which are compiler flags (CFLAGS) at
+    compile time and linker flags at link time."""
+    env = {} if plain else build.pyctx_flags(python, compat)
+    for var in ("CFLAGS", "LDFLAGS"):
+        env[var] = (env.get(var, "") + " " + SAN_FLAGS).strip()
+    return env
 
 
 def run_env(pythonpath, **extra):
