@@ -283,7 +283,17 @@ impl Round {
     }
 
     fn check(&self, m: &Model, checker: &Checker) -> Vec<Violation> {
-        let after: Vec<Option<&str>> = self.applied.iter().map(|a| a.text.as_deref()).collect();
+        // The output is read in the input's pieces, where they fall in it.
+        let after: Vec<Option<(&str, Vec<usize>)>> = self
+            .applied
+            .iter()
+            .zip(&m.files)
+            .map(|(a, f)| {
+                let cuts = f.scan.cuts.iter();
+                let cuts = cuts.filter_map(|&c| crate::text::output_offset(&a.edits, c));
+                a.text.as_deref().map(|t| (t, cuts.collect()))
+            })
+            .collect();
         let renamed: HashMap<String, String> = self
             .thr
             .tramps

@@ -44,6 +44,10 @@ pub struct FileScan {
     /// (read while its trees are alive; [`crate::cpp::keep_overloads`]
     /// needs them after).
     pub member_names: BTreeSet<String>,
+    /// Where the file was cut into pieces ([`pieces`]: the start of each
+    /// piece after the first). The check phase lexes the input and the
+    /// output one piece at a time there.
+    pub cuts: Vec<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -767,6 +771,7 @@ pub(crate) fn scan_file_in_pieces(
     let lines = Lines::new(src);
     let ranges = pieces(&toks, &dir, src.len(), size);
     let keep = ranges.len() == 1;
+    let cuts = ranges[1..].iter().map(|r| r.start).collect();
     let mut syn = Syntax {
         lang,
         masked: masked.text,
@@ -801,6 +806,10 @@ pub(crate) fn scan_file_in_pieces(
         }
         syn.pieces.push((r, keep.then_some(p)));
     }
+    // Facts kept for the whole run: no room left from growing (a large
+    // file's definitions are its largest table after its tokens).
+    acc.funcs.shrink_to_fit();
+    acc.protos.shrink_to_fit();
     let fs = FileScan {
         lang,
         toks,
@@ -818,6 +827,7 @@ pub(crate) fn scan_file_in_pieces(
         hidden_args: masked.hidden_args,
         trampolines: masked.trampolines,
         member_names,
+        cuts,
     };
     (fs, syn)
 }
@@ -1400,6 +1410,7 @@ pub fn collect_occurrences(
     out.sort_by_key(|o| o.at);
     // One spelling is one use, whichever tree shows it.
     out.dedup_by_key(|o| o.at);
+    out.shrink_to_fit();
     out
 }
 
