@@ -106,12 +106,46 @@ pub struct FuncDef {
     /// Parameters and locals of type `PyCtx`.
     pub pyctx_vars: HashSet<String>,
     /// Every identifier (and type name) spelled in the function.
-    pub idents: HashSet<String>,
+    pub idents: Idents,
     /// Has an attribute naming parameters by position.
     pub positional_attr: bool,
     /// What a trampoline line needs (`Options::trampolines`), or why the
     /// definition cannot have one.
     pub tramp: Result<TrampSig, String>,
+}
+
+/// A set of identifiers spelled in a source, kept as byte ranges of it
+/// sorted by their text, each text once: the source holds the text (a
+/// set of strings costs some ten times the bytes of the functions of a
+/// large file).
+#[derive(Debug, Clone, Default)]
+pub struct Idents(Vec<(u32, u32)>);
+
+impl Idents {
+    fn text<'s>(src: &'s [u8], r: &(u32, u32)) -> &'s [u8] {
+        &src[r.0 as usize..r.1 as usize]
+    }
+
+    /// The identifiers at these node ranges of `src`.
+    fn new(src: &[u8], mut ranges: Vec<(u32, u32)>) -> Idents {
+        ranges.sort_by(|a, b| Self::text(src, a).cmp(Self::text(src, b)));
+        ranges.dedup_by(|a, b| Self::text(src, a) == Self::text(src, b));
+        ranges.shrink_to_fit();
+        Idents(ranges)
+    }
+
+    /// Is `name` among them? `src`: the source they were taken from.
+    pub fn contains(&self, src: &[u8], name: &str) -> bool {
+        self.0
+            .binary_search_by(|r| Self::text(src, r).cmp(name.as_bytes()))
+            .is_ok()
+    }
+
+    fn extend(&mut self, src: &[u8], other: Idents) {
+        let mut all = std::mem::take(&mut self.0);
+        all.extend(other.0);
+        *self = Idents::new(src, all);
+    }
 }
 
 /// A definition's signature as a trampoline line repeats it.
@@ -978,7 +1012,7 @@ impl Phase1 {
                 let g = &mut self.funcs[i];
                 g.declared.extend(f.declared);
                 g.pyctx_vars.extend(f.pyctx_vars);
-                g.idents.extend(f.idents);
+                g.idents.extend(src, f.idents);
                 g.positional_attr |= f.positional_attr;
                 if g.refused.is_none() {
                     g.refused = f.refused;
@@ -1235,7 +1269,7 @@ fn definition_refusal(
 struct FunctionNames {
     declared: HashSet<String>,
     pyctx_vars: HashSet<String>,
-    idents: HashSet<String>,
+    idents: Idents,
 }
 
 /// Parameters, locals (local prototypes go to `protos`) and every
@@ -1250,10 +1284,13 @@ fn function_names(
     protos: &mut Vec<Proto>,
 ) -> FunctionNames {
     let mut names = FunctionNames::default();
+    // Node ranges of identifiers, repeats included (made a set at the end).
+    let mut idents: Vec<(u32, u32)> = Vec::new();
+    let mut ident = |x: Node| idents.push((x.start_byte() as u32, x.end_byte() as u32));
     let FunctionNames {
         declared,
         pyctx_vars,
-        idents,
+        ..
     } = &mut names;
     // Parameters.
     if let Some(p) = params_node {
@@ -1279,9 +1316,7 @@ fn function_names(
         walk(b, |fr, _| {
             let x = fr.node;
             match x.kind() {
-                "identifier" | "type_identifier" => {
-                    idents.insert(text(src, x).to_string());
-                }
+                "identifier" | "type_identifier" => ident(x),
                 "declaration" | "parameter_declaration" => {
                     let is_ctx =
                         x.child_by_field_name("type").map(|t| text(src, t)) == Some("PyCtx");
@@ -1328,11 +1363,12 @@ fn function_names(
     if let Some(d) = n.child_by_field_name("declarator") {
         walk(d, |fr, _| {
             if matches!(fr.node.kind(), "identifier" | "type_identifier") {
-                idents.insert(text(src, fr.node).to_string());
+                ident(fr.node);
             }
             true
         });
     }
+    names.idents = Idents::new(src, idents);
     names
 }
 
