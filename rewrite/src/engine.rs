@@ -267,7 +267,9 @@ impl Round {
         let applied = std::mem::take(&mut edited.edits)
             .into_iter()
             .enumerate()
-            .map(|(fi, e)| {
+            .map(|(fi, mut e)| {
+                // Kept to the end (the report maps output to input by them).
+                e.shrink_to_fit();
                 edit::apply(m, fi, e).unwrap_or_else(|msg| {
                     apply_errors.push(m.diag(fi, 0, Severity::Error, "internal", msg));
                     Applied::unchanged()
