@@ -667,6 +667,77 @@ mod tests {
         assert_eq!(taken("typedef PyCtx my_ctx;\n"), None);
     }
 
+    /// Reading a text in pieces finds what reading it whole finds: the
+    /// sites and the include check of every golden case's input and
+    /// output, cut wherever [`crate::scan::pieces`] allows, and at every
+    /// line start (where pieces that cannot stand alone make the whole
+    /// text read instead).
+    #[test]
+    fn pieces_read_as_the_whole_text() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/migrate");
+        let (mut by_pieces, mut by_lines) = (0, 0);
+        for case in std::fs::read_dir(&root).unwrap() {
+            let case = case.unwrap().path();
+            for side in ["before", "after"] {
+                let Ok(entries) = std::fs::read_dir(case.join(side)) else {
+                    continue;
+                };
+                for path in entries.map(|e| e.unwrap().path()).filter(|p| p.is_file()) {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let src = text.as_bytes();
+                    let lang = crate::lang_of_path(&path);
+                    let l = crate::scan::lex_file_in(src, lang);
+                    // Every identifier is a name whose sites count.
+                    let names: HashSet<&str> = l
+                        .toks
+                        .iter()
+                        .filter(|t| t.kind == Tok::Ident)
+                        .filter_map(|t| std::str::from_utf8(&src[t.start()..t.end()]).ok())
+                        .collect();
+                    let pieces = crate::scan::pieces(&l.toks, &l.dir, src.len(), 1);
+                    let cuts: Vec<usize> = pieces[1..].iter().map(|r| r.start).collect();
+                    let lines: Vec<usize> =
+                        (1..src.len()).filter(|&k| src[k - 1] == b'\n').collect();
+                    let whole = format!("{:?}", sites(src, lang, &names));
+                    let seen =
+                        |cuts: &[usize]| include_seen(0, lang, &text, cuts).map(|v| v.message);
+                    for (cuts, count) in [(&cuts, &mut by_pieces), (&lines, &mut by_lines)] {
+                        let got = format!("{:?}", sites_in(src, lang, cuts, &names));
+                        assert_eq!(got, whole, "{}: cut at {cuts:?}", path.display());
+                        assert_eq!(seen(cuts), seen(&[]), "{}", path.display());
+                        *count += usize::from(in_pieces(src, lang, cuts, |_| ()).len() > 1);
+                    }
+                }
+            }
+        }
+        // The pieces were read as pieces (not all fallen back to the whole).
+        assert!(by_pieces > 20, "{by_pieces} texts read in pieces");
+        assert!(by_lines > 5, "{by_lines} texts read in lines");
+    }
+
+    #[test]
+    fn a_piece_that_cannot_stand_alone_makes_the_whole_text_read() {
+        let src = b"int f(void) { return 1; }\n/* a comment\nint g(void) { return f(); }\n*/\nint h(void) { return f(); }\n";
+        let names = names(&["f", "g", "h"]);
+        // Cut inside the comment, and between a name and its arguments.
+        let cut = src.iter().position(|&c| c == b'\n').unwrap() + 14;
+        assert_eq!(in_pieces(src, Lang::C, &[cut], |_| ()).len(), 1);
+        let got = sites_in(src, Lang::C, &[cut], &names);
+        assert_eq!(
+            format!("{got:?}"),
+            format!("{:?}", sites(src, Lang::C, &names))
+        );
+        assert_eq!(got.len(), 3, "{got:?}");
+        // At the line starts after a `}`, one of them inside the comment:
+        // the whole text.
+        let lines: Vec<usize> = (1..src.len()).filter(|&k| src[k - 1] == b'\n').collect();
+        let after_brace: Vec<usize> = lines
+            .into_iter()
+            .filter(|&k| src[..k].ends_with(b"}\n") && !src[..k].ends_with(b"*/\n"))
+            .collect();
+        assert_eq!(in_pieces(src, Lang::C, &after_brace, |_| ()).len(), 1);
+    }
+
     #[test]
     fn sites_count_arguments() {
         let src = "#define get(a, b) ((a)+(b))\n#define alias other\n\
