@@ -675,7 +675,7 @@ mod tests {
     #[test]
     fn pieces_read_as_the_whole_text() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/migrate");
-        let (mut by_pieces, mut by_lines) = (0, 0);
+        let mut by_pieces = 0;
         for case in std::fs::read_dir(&root).unwrap() {
             let case = case.unwrap().path();
             for side in ["before", "after"] {
@@ -701,18 +701,17 @@ mod tests {
                     let whole = format!("{:?}", sites(src, lang, &names));
                     let seen =
                         |cuts: &[usize]| include_seen(0, lang, &text, cuts).map(|v| v.message);
-                    for (cuts, count) in [(&cuts, &mut by_pieces), (&lines, &mut by_lines)] {
+                    for cuts in [&cuts, &lines] {
                         let got = format!("{:?}", sites_in(src, lang, cuts, &names));
                         assert_eq!(got, whole, "{}: cut at {cuts:?}", path.display());
                         assert_eq!(seen(cuts), seen(&[]), "{}", path.display());
-                        *count += usize::from(in_pieces(src, lang, cuts, |_| ()).len() > 1);
                     }
+                    by_pieces += usize::from(in_pieces(src, lang, &cuts, |_| ()).len() > 1);
                 }
             }
         }
         // The pieces were read as pieces (not all fallen back to the whole).
         assert!(by_pieces > 20, "{by_pieces} texts read in pieces");
-        assert!(by_lines > 5, "{by_lines} texts read in lines");
     }
 
     #[test]
