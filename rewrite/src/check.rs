@@ -109,7 +109,7 @@ impl<'s> Piece<'s> {
                 .last()
                 .is_some_and(|t| t.kind == Tok::Newline && t.end() == self.src.len())
                 && code()
-                    .last()
+                    .next_back()
                     .is_some_and(|t| matches!(t.kind, Tok::Punct(b'}' | b';'))));
         let mut depth = 0i64;
         let brackets = code().all(|t| {
