@@ -58,12 +58,124 @@ pub(crate) struct Violation {
     pub nodes: Vec<NodeId>,
 }
 
+/// A piece of a text, lexed alone: its offset in the text, its bytes,
+/// tokens and directives (offsets and token indexes are the piece's).
+pub(crate) struct Piece<'s> {
+    base: usize,
+    src: &'s [u8],
+    toks: Vec<Token>,
+    dir: lex::Directives,
+    /// The piece is the whole text.
+    whole: bool,
+}
+
+impl<'s> Piece<'s> {
+    fn lex(src: &'s [u8], range: std::ops::Range<usize>, lang: Lang) -> Piece<'s> {
+        let whole = range.start == 0 && range.end == src.len();
+        let base = range.start;
+        let src = &src[range];
+        let toks = lex::lex_lang(src, lang);
+        let dir = lex::scan_directives_in(src, &toks, lang);
+        Piece {
+            base,
+            src,
+            toks,
+            dir,
+            whole,
+        }
+    }
+
+    /// Does the piece read alone as it reads within its text? It does
+    /// when it starts where a token of the whole text starts and holds
+    /// every group it opens or closes. The lexer carries nothing from one
+    /// token to the next but the offset, so a piece after a newline token
+    /// starts as the text does (unless it starts with a byte order mark,
+    /// which only the text's start may skip), and one that ends on a
+    /// newline token ends on no comment or literal cut short. Balanced
+    /// conditionals leave the directive scanner with no open group at the
+    /// cut, as the whole text leaves it there; balanced brackets keep
+    /// every argument list in its piece ([`count_args`]); a last code
+    /// token `}` or `;` is none that makes a name after it something
+    /// else than a site (`.`, `->`, `#define`).
+    fn stands_alone(&self, last: bool) -> bool {
+        let code = || {
+            self.toks
+                .iter()
+                .filter(|t| !matches!(t.kind, Tok::Comment | Tok::Newline))
+        };
+        let ends_a_line = last
+            || (self
+                .toks
+                .last()
+                .is_some_and(|t| t.kind == Tok::Newline && t.end() == self.src.len())
+                && code()
+                    .next_back()
+                    .is_some_and(|t| matches!(t.kind, Tok::Punct(b'}' | b';'))));
+        let mut depth = 0i64;
+        let brackets = code().all(|t| {
+            match t.kind {
+                Tok::Punct(b'(' | b'[' | b'{') => depth += 1,
+                Tok::Punct(b')' | b']' | b'}') => depth -= 1,
+                _ => {}
+            }
+            depth >= 0
+        }) && depth == 0;
+        ends_a_line
+            && brackets
+            && (self.base == 0 || lex::bom_len(self.src) == 0)
+            && crate::pp::balanced(self.src, &self.toks, &self.dir.directive_lines)
+    }
+}
+
+/// `f` on each piece of `src` cut at `cuts` (ascending offsets), in
+/// order, one piece's tokens alive at a time: the check reads texts as
+/// large as the input files, whose whole token lists would be the
+/// largest thing the engine holds. A piece that would not lex alone as
+/// within the text ([`Piece::stands_alone`]; the output may put anything
+/// at a cut) makes `f` run once on the whole text instead, its results
+/// for the pieces before dropped.
+fn in_pieces<T>(src: &[u8], lang: Lang, cuts: &[usize], mut f: impl FnMut(&Piece) -> T) -> Vec<T> {
+    let bounds: Vec<usize> = std::iter::once(0)
+        .chain(cuts.iter().copied().filter(|&c| 0 < c && c < src.len()))
+        .chain(std::iter::once(src.len()))
+        .collect();
+    let mut out = Vec::with_capacity(bounds.len() - 1);
+    if bounds.len() > 2 {
+        for (k, w) in bounds.windows(2).enumerate() {
+            let piece = Piece::lex(src, w[0]..w[1], lang);
+            if !piece.stands_alone(k + 2 == bounds.len()) {
+                out.clear();
+                break;
+            }
+            out.push(f(&piece));
+        }
+        if out.len() == bounds.len() - 1 {
+            return out;
+        }
+    }
+    out.push(f(&Piece::lex(src, 0..src.len(), lang)));
+    out
+}
+
 /// The sites of every name in `names`, from a text (dead `#if 0` groups
 /// skipped).
+#[cfg(test)]
 pub(crate) fn sites(src: &[u8], lang: Lang, names: &HashSet<&str>) -> Vec<Site> {
-    let toks = lex::lex_lang(src, lang);
-    let dir = lex::scan_directives_in(src, &toks, lang);
-    let dead = dir.dead;
+    sites_in(src, lang, &[], names)
+}
+
+/// [`sites`], the text lexed in the pieces `cuts` makes ([`in_pieces`]).
+fn sites_in(src: &[u8], lang: Lang, cuts: &[usize], names: &HashSet<&str>) -> Vec<Site> {
+    in_pieces(src, lang, cuts, |p| piece_sites(p, names))
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// The sites of one piece, at offsets in its text.
+fn piece_sites(p: &Piece, names: &HashSet<&str>) -> Vec<Site> {
+    let (src, toks, dir) = (p.src, &p.toks, &p.dir);
+    let dead = &dir.dead;
     // A macro's parameter in its body is not the function of that name.
     let mut param_use: HashSet<usize> = HashSet::new();
     for d in &dir.macros {
@@ -119,14 +231,14 @@ pub(crate) fn sites(src: &[u8], lang: Lang, names: &HashSet<&str>) -> Vec<Site> 
         let (args, variadic) = if kind == SiteKind::ObjMacro {
             (0, false)
         } else {
-            match count_args(src, &toks, &code[ci + 1..]) {
+            match count_args(src, toks, &code[ci + 1..]) {
                 Some(a) => a,
                 None => continue,
             }
         };
         out.push(Site {
             name: name.to_string(),
-            at: t.start(),
+            at: p.base + t.start(),
             args,
             variadic,
             kind,
@@ -202,7 +314,7 @@ impl Checker {
         let before: Vec<Vec<Site>> = m
             .files
             .iter()
-            .map(|f| sites(f.src(), f.scan.lang, &names))
+            .map(|f| sites_in(f.src(), f.scan.lang, &f.scan.cuts, &names))
             .collect();
         let shadowed = m
             .files
@@ -229,12 +341,14 @@ impl Checker {
     }
 
     /// Check the output: `after[f]` is file `f`'s new text (None:
-    /// unchanged); `renamed` maps trampoline implementations to the
-    /// function they were (`box_get_impl` → `box_get`).
+    /// unchanged) and the offsets where it may be read in pieces (the
+    /// input's cuts, [`crate::text::output_offset`]); `renamed` maps
+    /// trampoline implementations to the function they were
+    /// (`box_get_impl` → `box_get`).
     pub fn check(
         &self,
         m: &Model,
-        after: &[Option<&str>],
+        after: &[Option<(&str, Vec<usize>)>],
         renamed: &HashMap<String, String>,
         threaded: &[bool],
     ) -> Vec<Violation> {
@@ -243,7 +357,10 @@ impl Checker {
         let after_sites: Vec<Option<Vec<Site>>> = after
             .iter()
             .zip(&m.files)
-            .map(|(t, f)| t.map(|t| sites(t.as_bytes(), f.scan.lang, &names)))
+            .map(|(t, f)| {
+                t.as_ref()
+                    .map(|(t, cuts)| sites_in(t.as_bytes(), f.scan.lang, cuts, &names))
+            })
             .collect();
         let mut pairs: Vec<Vec<Pair>> = Vec::with_capacity(m.files.len());
         for (fi, (b, a)) in self.before.iter().zip(&after_sites).enumerate() {
@@ -281,9 +398,9 @@ impl Checker {
             }
         }
         for (fi, t) in after.iter().enumerate() {
-            if let Some(t) = t {
+            if let Some((t, cuts)) = t {
                 let f = &m.files[fi];
-                out.extend(include_seen(fi, f.scan.lang, t));
+                out.extend(include_seen(fi, f.scan.lang, t, cuts));
                 out.extend(context_type_taken(fi, f.src(), &f.scan.toks, &f.scan.dir));
             }
         }
@@ -436,18 +553,20 @@ fn context_type_taken(
         .find(|d| d.name == "PyCtx")
         .map(|d| (d.name_at, "a macro"));
     let typedef_at = || {
-        let code: Vec<&lex::Token> = toks
+        // Walked, not collected: a list of the code tokens would cost
+        // a third of the token list again.
+        let mut code = toks
             .iter()
             .filter(|t| !matches!(t.kind, Tok::Comment | Tok::Newline))
-            .collect();
+            .peekable();
         let mut in_typedef = false;
-        for (k, t) in code.iter().enumerate() {
+        while let Some(t) = code.next() {
             let word = &src[t.start()..t.end()];
             match t.kind {
                 Tok::Ident if word == b"typedef" => in_typedef = true,
                 Tok::Punct(b';') => in_typedef = false,
                 Tok::Ident if in_typedef && word == b"PyCtx" => {
-                    let next = code.get(k + 1).map(|n| n.kind);
+                    let next = code.peek().map(|n| n.kind);
                     if matches!(next, Some(Tok::Punct(b';' | b',' | b'['))) {
                         return Some((t.start(), "a type"));
                     }
@@ -470,32 +589,46 @@ fn context_type_taken(
 }
 
 /// A changed file must include `pyctx.h` where every configuration sees
-/// it, before anything uses `PyCtx`.
-fn include_seen(fi: FileId, lang: Lang, text: &str) -> Option<Violation> {
+/// it, before anything uses `PyCtx`. `cuts`: where the text may be read
+/// in pieces ([`in_pieces`]).
+fn include_seen(fi: FileId, lang: Lang, text: &str, cuts: &[usize]) -> Option<Violation> {
     let src = text.as_bytes();
-    let toks = lex::lex_lang(src, lang);
-    let dir = lex::scan_directives_in(src, &toks, lang);
-    let depths = crate::pp::depths(src, &toks, &dir.directive_lines);
-    let include = dir
-        .includes
-        .iter()
-        .filter(|i| i.path == "pyctx.h" || i.path.ends_with("/pyctx.h"))
-        .find(|i| {
-            dir.directive_lines
-                .iter()
-                .position(|r| r.start == i.hash_tok)
-                .is_some_and(|k| depths[k].0 == 0)
-        });
-    // A `#define` body naming `PyCtx` is expanded where it is used, not
-    // where it is defined: directive lines do not count.
-    let in_directive = |k: usize| dir.directive_lines.iter().any(|r| r.contains(&k));
-    let first_use = toks.iter().enumerate().position(|(k, t)| {
-        t.kind == Tok::Ident && src[t.start()..t.end()].starts_with(b"PyCtx") && !in_directive(k)
+    // Per piece: the offsets of its first include of pyctx.h outside
+    // every group, and of its first `PyCtx` outside directive lines.
+    let found = in_pieces(src, lang, cuts, |p| {
+        let (toks, dir) = (&p.toks, &p.dir);
+        let depths = crate::pp::depths_in(p.src, toks, &dir.directive_lines, p.whole);
+        let include = dir
+            .includes
+            .iter()
+            .filter(|i| i.path == "pyctx.h" || i.path.ends_with("/pyctx.h"))
+            .find(|i| {
+                dir.directive_lines
+                    .iter()
+                    .position(|r| r.start == i.hash_tok)
+                    .is_some_and(|k| depths[k].0 == 0)
+            })
+            .map(|i| p.base + toks[i.hash_tok].start());
+        // A `#define` body naming `PyCtx` is expanded where it is used,
+        // not where it is defined: directive lines do not count.
+        let in_directive = |k: usize| dir.directive_lines.iter().any(|r| r.contains(&k));
+        let first_use = toks
+            .iter()
+            .enumerate()
+            .position(|(k, t)| {
+                t.kind == Tok::Ident
+                    && p.src[t.start()..t.end()].starts_with(b"PyCtx")
+                    && !in_directive(k)
+            })
+            .map(|k| p.base + toks[k].start());
+        (include, first_use)
     });
+    let include = found.iter().find_map(|f| f.0);
+    let first_use = found.iter().find_map(|f| f.1);
     let message = match (include, first_use) {
         (None, _) => "pyctx.h is not included outside every conditional group".to_string(),
-        (Some(i), Some(u)) if u < i.hash_tok => {
-            let (line, _) = lex::Lines::new(src).pos(toks[u].start());
+        (Some(i), Some(u)) if u < i => {
+            let (line, _) = lex::Lines::new(src).pos(u);
             format!("`PyCtx` is used at output line {line}, before the include of pyctx.h")
         }
         _ => return None,
@@ -534,6 +667,76 @@ mod tests {
         assert_eq!(taken("typedef PyCtx my_ctx;\n"), None);
     }
 
+    /// Reading a text in pieces finds what reading it whole finds: the
+    /// sites and the include check of every golden case's input and
+    /// output, cut wherever [`crate::scan::pieces`] allows, and at every
+    /// line start (where pieces that cannot stand alone make the whole
+    /// text read instead).
+    #[test]
+    fn pieces_read_as_the_whole_text() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/migrate");
+        let mut by_pieces = 0;
+        for case in std::fs::read_dir(&root).unwrap() {
+            let case = case.unwrap().path();
+            for side in ["before", "after"] {
+                let Ok(entries) = std::fs::read_dir(case.join(side)) else {
+                    continue;
+                };
+                for path in entries.map(|e| e.unwrap().path()).filter(|p| p.is_file()) {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let src = text.as_bytes();
+                    let lang = crate::lang_of_path(&path);
+                    let l = crate::scan::lex_file_in(src, lang);
+                    // Every identifier is a name whose sites count.
+                    let names: HashSet<&str> = l
+                        .toks
+                        .iter()
+                        .filter(|t| t.kind == Tok::Ident)
+                        .filter_map(|t| std::str::from_utf8(&src[t.start()..t.end()]).ok())
+                        .collect();
+                    let pieces = crate::scan::pieces(&l.toks, &l.dir, src.len(), 1);
+                    let cuts: Vec<usize> = pieces[1..].iter().map(|r| r.start).collect();
+                    let lines: Vec<usize> =
+                        (1..src.len()).filter(|&k| src[k - 1] == b'\n').collect();
+                    let whole = format!("{:?}", sites(src, lang, &names));
+                    let seen =
+                        |cuts: &[usize]| include_seen(0, lang, &text, cuts).map(|v| v.message);
+                    for cuts in [&cuts, &lines] {
+                        let got = format!("{:?}", sites_in(src, lang, cuts, &names));
+                        assert_eq!(got, whole, "{}: cut at {cuts:?}", path.display());
+                        assert_eq!(seen(cuts), seen(&[]), "{}", path.display());
+                    }
+                    by_pieces += usize::from(in_pieces(src, lang, &cuts, |_| ()).len() > 1);
+                }
+            }
+        }
+        // The pieces were read as pieces (not all fallen back to the whole).
+        assert!(by_pieces > 20, "{by_pieces} texts read in pieces");
+    }
+
+    #[test]
+    fn a_piece_that_cannot_stand_alone_makes_the_whole_text_read() {
+        let src = b"int f(void) { return 1; }\n/* a comment\nint g(void) { return f(); }\n*/\nint h(void) { return f(); }\n";
+        let names = names(&["f", "g", "h"]);
+        // Cut inside the comment, and between a name and its arguments.
+        let cut = src.iter().position(|&c| c == b'\n').unwrap() + 14;
+        assert_eq!(in_pieces(src, Lang::C, &[cut], |_| ()).len(), 1);
+        let got = sites_in(src, Lang::C, &[cut], &names);
+        assert_eq!(
+            format!("{got:?}"),
+            format!("{:?}", sites(src, Lang::C, &names))
+        );
+        assert_eq!(got.len(), 3, "{got:?}");
+        // At the line starts after a `}`, one of them inside the comment:
+        // the whole text.
+        let lines: Vec<usize> = (1..src.len()).filter(|&k| src[k - 1] == b'\n').collect();
+        let after_brace: Vec<usize> = lines
+            .into_iter()
+            .filter(|&k| src[..k].ends_with(b"}\n") && !src[..k].ends_with(b"*/\n"))
+            .collect();
+        assert_eq!(in_pieces(src, Lang::C, &after_brace, |_| ()).len(), 1);
+    }
+
     #[test]
     fn sites_count_arguments() {
         let src = "#define get(a, b) ((a)+(b))\n#define alias other\n\
@@ -568,19 +771,19 @@ mod tests {
     #[test]
     fn include_must_be_outside_groups() {
         let ok = "#include <Python.h>\n#include \"pyctx.h\"\nstatic int f(PyCtx ctx);\n";
-        assert!(include_seen(0, Lang::C, ok).is_none());
+        assert!(include_seen(0, Lang::C, ok, &[]).is_none());
         let grouped = "#ifdef D\n#include \"pyctx.h\"\n#endif\nstatic int f(PyCtx ctx);\n";
-        assert!(include_seen(0, Lang::C, grouped).is_some());
+        assert!(include_seen(0, Lang::C, grouped, &[]).is_some());
         let late = "static int f(PyCtx ctx);\n#include \"pyctx.h\"\n";
-        assert!(include_seen(0, Lang::C, late)
+        assert!(include_seen(0, Lang::C, late, &[])
             .unwrap()
             .message
             .contains("line 1"));
         let guarded = "#ifndef H\n#define H\n#include \"pyctx.h\"\nint f(PyCtx c);\n#endif\n";
-        assert!(include_seen(0, Lang::C, guarded).is_none());
+        assert!(include_seen(0, Lang::C, guarded, &[]).is_none());
         // A macro body is expanded later, where the include is seen.
         let defined = "#ifdef X\n#define GET PyCtx ctx = PyCtx_Get();\n#endif\n#include <Python.h>\n#include \"pyctx.h\"\nint f(void) { GET return 0; }\n";
-        assert!(include_seen(0, Lang::C, defined).is_none());
+        assert!(include_seen(0, Lang::C, defined, &[]).is_none());
     }
 
     fn model<'a>(files: &'a [crate::SourceFile], api: &'a crate::ApiNames) -> Model<'a> {
@@ -609,7 +812,10 @@ mod tests {
             .collect();
         let api = crate::ApiNames::default();
         let m = model(&src, &api);
-        let after: Vec<Option<&str>> = files.iter().map(|(_, _, a)| *a).collect();
+        let after: Vec<Option<(&str, Vec<usize>)>> = files
+            .iter()
+            .map(|(_, _, a)| a.map(|a| (a, Vec::new())))
+            .collect();
         let threaded = vec![true; m.nodes.len()];
         Checker::new(&m).check(&m, &after, &HashMap::new(), &threaded)
     }

@@ -292,7 +292,9 @@ fn context_names(m: &Model, ctx_name: &str, defs: &mut [Vec<DefChoice>]) {
                 brought.extend(ids.iter().cloned());
             }
             let taken = |c: &str| {
-                d.idents.contains(c) || m.names.macros.contains_key(c) || brought.contains(c)
+                d.idents.contains(f.src(), c)
+                    || m.names.macros.contains_key(c)
+                    || brought.contains(c)
             };
             let mut cand = ctx_name.to_string();
             let mut k = 1;

@@ -62,7 +62,8 @@ impl Edited {
 pub(crate) fn edit(m: &Model, sel: &Selection, thr: &Threading, opts: &Options) -> Edited {
     let mut out = Edited {
         edits: vec![Vec::new(); m.files.len()],
-        functions: Vec::new(),
+        // One report per definition, and they live to the end.
+        functions: Vec::with_capacity(m.files.iter().map(|f| f.scan.funcs.len()).sum()),
         macros: Vec::new(),
         diags: Vec::new(),
     };
@@ -868,7 +869,7 @@ pub(crate) fn apply(m: &Model, fi: FileId, mut edits: Vec<Edit>) -> Result<Appli
     }
     edits.sort_by_key(|e| e.at);
     Ok(Applied {
-        text: Some(text::apply(&f.source.text, edits.clone())?),
+        text: Some(text::apply_sorted(&f.source.text, &edits)?),
         edits,
         include_added,
     })

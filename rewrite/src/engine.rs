@@ -267,7 +267,9 @@ impl Round {
         let applied = std::mem::take(&mut edited.edits)
             .into_iter()
             .enumerate()
-            .map(|(fi, e)| {
+            .map(|(fi, mut e)| {
+                // Kept to the end (the report maps output to input by them).
+                e.shrink_to_fit();
                 edit::apply(m, fi, e).unwrap_or_else(|msg| {
                     apply_errors.push(m.diag(fi, 0, Severity::Error, "internal", msg));
                     Applied::unchanged()
@@ -283,7 +285,17 @@ impl Round {
     }
 
     fn check(&self, m: &Model, checker: &Checker) -> Vec<Violation> {
-        let after: Vec<Option<&str>> = self.applied.iter().map(|a| a.text.as_deref()).collect();
+        // The output is read in the input's pieces, where they fall in it.
+        let after: Vec<Option<(&str, Vec<usize>)>> = self
+            .applied
+            .iter()
+            .zip(&m.files)
+            .map(|(a, f)| {
+                let cuts = f.scan.cuts.iter();
+                let cuts = cuts.filter_map(|&c| crate::text::output_offset(&a.edits, c));
+                a.text.as_deref().map(|t| (t, cuts.collect()))
+            })
+            .collect();
         let renamed: HashMap<String, String> = self
             .thr
             .tramps

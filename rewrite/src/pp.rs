@@ -12,19 +12,49 @@ use std::ops::Range;
 /// (depth of the line itself, depth after it). An `#if` line is outside
 /// the group it opens; `#else` / `#endif` lines are inside theirs.
 pub(crate) fn depths(src: &[u8], toks: &[Token], lines: &[Range<usize>]) -> Vec<(usize, usize)> {
-    let word = |r: &Range<usize>, k: usize| -> &[u8] {
-        toks[r.clone()]
-            .iter()
-            .filter(|t| t.kind != Tok::Comment)
-            .nth(k)
-            .filter(|t| t.kind == Tok::Ident)
-            .map(|t| &src[t.start()..t.end()])
-            .unwrap_or(b"")
-    };
+    depths_in(src, toks, lines, true)
+}
+
+/// The directive name of a directive line (`if`, `endif`, ...; `b""`
+/// when there is none).
+fn directive<'s>(src: &'s [u8], toks: &[Token], r: &Range<usize>) -> &'s [u8] {
+    toks[r.clone()]
+        .iter()
+        .filter(|t| t.kind != Tok::Comment)
+        .nth(1)
+        .filter(|t| t.kind == Tok::Ident)
+        .map(|t| &src[t.start()..t.end()])
+        .unwrap_or(b"")
+}
+
+/// Does every `#endif` of the text close a group the text opened, and
+/// is every group it opens closed in it? (A piece of a file that is
+/// balanced has the same groups alone as within the file.)
+pub(crate) fn balanced(src: &[u8], toks: &[Token], lines: &[Range<usize>]) -> bool {
+    let mut depth = 0usize;
+    for r in lines {
+        match directive(src, toks, r) {
+            b"if" | b"ifdef" | b"ifndef" => depth += 1,
+            b"endif" if depth == 0 => return false,
+            b"endif" => depth -= 1,
+            _ => {}
+        }
+    }
+    depth == 0
+}
+
+/// [`depths`]; `guard`: an include guard is recognised (false for a
+/// piece of a file, whose text around the piece is unknown).
+pub(crate) fn depths_in(
+    src: &[u8],
+    toks: &[Token],
+    lines: &[Range<usize>],
+    guard: bool,
+) -> Vec<(usize, usize)> {
     let mut out = Vec::with_capacity(lines.len());
     let mut depth = 0usize;
     for r in lines {
-        match word(r, 1) {
+        match directive(src, toks, r) {
             b"if" | b"ifdef" | b"ifndef" => {
                 out.push((depth, depth + 1));
                 depth += 1;
@@ -38,7 +68,7 @@ pub(crate) fn depths(src: &[u8], toks: &[Token], lines: &[Range<usize>]) -> Vec<
             _ => out.push((depth, depth)),
         }
     }
-    if let Some(end) = guard_end(src, toks, lines, &out) {
+    if let Some(end) = guard.then(|| guard_end(src, toks, lines, &out)).flatten() {
         for d in &mut out[1..end] {
             d.0 = d.0.saturating_sub(1);
             d.1 = d.1.saturating_sub(1);

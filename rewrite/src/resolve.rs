@@ -71,6 +71,7 @@ pub(crate) fn resolve<'a>(
     m.alias_macros = alias_macros(&m);
     let diags = api_name_notes(&m);
     build_nodes(&mut m);
+    m.nodes.shrink_to_fit();
     resolve_prototypes(&mut m);
     resolve_uses(&mut m);
     unclassified_spellings(&mut m);

@@ -44,6 +44,10 @@ pub struct FileScan {
     /// (read while its trees are alive; [`crate::cpp::keep_overloads`]
     /// needs them after).
     pub member_names: BTreeSet<String>,
+    /// Where the file was cut into pieces ([`pieces`]: the start of each
+    /// piece after the first). The check phase lexes the input and the
+    /// output one piece at a time there.
+    pub cuts: Vec<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -102,12 +106,46 @@ pub struct FuncDef {
     /// Parameters and locals of type `PyCtx`.
     pub pyctx_vars: HashSet<String>,
     /// Every identifier (and type name) spelled in the function.
-    pub idents: HashSet<String>,
+    pub idents: Idents,
     /// Has an attribute naming parameters by position.
     pub positional_attr: bool,
     /// What a trampoline line needs (`Options::trampolines`), or why the
     /// definition cannot have one.
     pub tramp: Result<TrampSig, String>,
+}
+
+/// A set of identifiers spelled in a source, kept as byte ranges of it
+/// sorted by their text, each text once: the source holds the text (a
+/// set of strings costs some ten times the bytes of the functions of a
+/// large file).
+#[derive(Debug, Clone, Default)]
+pub struct Idents(Vec<(u32, u32)>);
+
+impl Idents {
+    fn text<'s>(src: &'s [u8], r: &(u32, u32)) -> &'s [u8] {
+        &src[r.0 as usize..r.1 as usize]
+    }
+
+    /// The identifiers at these node ranges of `src`.
+    fn new(src: &[u8], mut ranges: Vec<(u32, u32)>) -> Idents {
+        ranges.sort_by(|a, b| Self::text(src, a).cmp(Self::text(src, b)));
+        ranges.dedup_by(|a, b| Self::text(src, a) == Self::text(src, b));
+        ranges.shrink_to_fit();
+        Idents(ranges)
+    }
+
+    /// Is `name` among them? `src`: the source they were taken from.
+    pub fn contains(&self, src: &[u8], name: &str) -> bool {
+        self.0
+            .binary_search_by(|r| Self::text(src, r).cmp(name.as_bytes()))
+            .is_ok()
+    }
+
+    fn extend(&mut self, src: &[u8], other: Idents) {
+        let mut all = std::mem::take(&mut self.0);
+        all.extend(other.0);
+        *self = Idents::new(src, all);
+    }
 }
 
 /// A definition's signature as a trampoline line repeats it.
@@ -767,6 +805,7 @@ pub(crate) fn scan_file_in_pieces(
     let lines = Lines::new(src);
     let ranges = pieces(&toks, &dir, src.len(), size);
     let keep = ranges.len() == 1;
+    let cuts = ranges[1..].iter().map(|r| r.start).collect();
     let mut syn = Syntax {
         lang,
         masked: masked.text,
@@ -801,6 +840,10 @@ pub(crate) fn scan_file_in_pieces(
         }
         syn.pieces.push((r, keep.then_some(p)));
     }
+    // Facts kept for the whole run: no room left from growing (a large
+    // file's definitions are its largest table after its tokens).
+    acc.funcs.shrink_to_fit();
+    acc.protos.shrink_to_fit();
     let fs = FileScan {
         lang,
         toks,
@@ -818,6 +861,7 @@ pub(crate) fn scan_file_in_pieces(
         hidden_args: masked.hidden_args,
         trampolines: masked.trampolines,
         member_names,
+        cuts,
     };
     (fs, syn)
 }
@@ -968,7 +1012,7 @@ impl Phase1 {
                 let g = &mut self.funcs[i];
                 g.declared.extend(f.declared);
                 g.pyctx_vars.extend(f.pyctx_vars);
-                g.idents.extend(f.idents);
+                g.idents.extend(src, f.idents);
                 g.positional_attr |= f.positional_attr;
                 if g.refused.is_none() {
                     g.refused = f.refused;
@@ -1225,7 +1269,7 @@ fn definition_refusal(
 struct FunctionNames {
     declared: HashSet<String>,
     pyctx_vars: HashSet<String>,
-    idents: HashSet<String>,
+    idents: Idents,
 }
 
 /// Parameters, locals (local prototypes go to `protos`) and every
@@ -1240,10 +1284,13 @@ fn function_names(
     protos: &mut Vec<Proto>,
 ) -> FunctionNames {
     let mut names = FunctionNames::default();
+    // Node ranges of identifiers, repeats included (made a set at the end).
+    let mut idents: Vec<(u32, u32)> = Vec::new();
+    let mut ident = |x: Node| idents.push((x.start_byte() as u32, x.end_byte() as u32));
     let FunctionNames {
         declared,
         pyctx_vars,
-        idents,
+        ..
     } = &mut names;
     // Parameters.
     if let Some(p) = params_node {
@@ -1269,9 +1316,7 @@ fn function_names(
         walk(b, |fr, _| {
             let x = fr.node;
             match x.kind() {
-                "identifier" | "type_identifier" => {
-                    idents.insert(text(src, x).to_string());
-                }
+                "identifier" | "type_identifier" => ident(x),
                 "declaration" | "parameter_declaration" => {
                     let is_ctx =
                         x.child_by_field_name("type").map(|t| text(src, t)) == Some("PyCtx");
@@ -1318,11 +1363,12 @@ fn function_names(
     if let Some(d) = n.child_by_field_name("declarator") {
         walk(d, |fr, _| {
             if matches!(fr.node.kind(), "identifier" | "type_identifier") {
-                idents.insert(text(src, fr.node).to_string());
+                ident(fr.node);
             }
             true
         });
     }
+    names.idents = Idents::new(src, idents);
     names
 }
 
@@ -1400,6 +1446,7 @@ pub fn collect_occurrences(
     out.sort_by_key(|o| o.at);
     // One spelling is one use, whichever tree shows it.
     out.dedup_by_key(|o| o.at);
+    out.shrink_to_fit();
     out
 }
 

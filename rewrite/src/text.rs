@@ -195,14 +195,21 @@ pub(crate) fn include_edit_at(line_end: usize, eol: &str) -> Edit {
 }
 
 /// Apply edits (any order; they must not overlap).
+#[cfg(test)]
 pub(crate) fn apply(src: &str, mut edits: Vec<Edit>) -> Result<String, String> {
     edits.sort_by_key(|e| e.at);
+    apply_sorted(src, &edits)
+}
+
+/// [`apply`] with edits sorted by offset (borrowed: the caller keeps
+/// them, and a large file's edits are not copied).
+pub(crate) fn apply_sorted(src: &str, edits: &[Edit]) -> Result<String, String> {
     // The exact size: a guess that falls short doubles the largest text.
     let added: usize = edits.iter().map(|e| e.text.len()).sum();
     let removed: usize = edits.iter().map(|e| e.del).sum();
     let mut out = String::with_capacity((src.len() + added).saturating_sub(removed));
     let mut pos = 0;
-    for e in &edits {
+    for e in edits {
         if e.at < pos || !src.is_char_boundary(e.at) || !src.is_char_boundary(e.at + e.del) {
             return Err(format!(
                 "internal error: overlapping edits at byte {}",
@@ -215,6 +222,20 @@ pub(crate) fn apply(src: &str, mut edits: Vec<Edit>) -> Result<String, String> {
     }
     out.push_str(&src[pos..]);
     Ok(out)
+}
+
+/// The output offset of input offset `at`, given the edits applied
+/// (sorted by offset): after what was inserted before `at`, before what
+/// was inserted at it. None: an edit replaces bytes around `at`.
+pub(crate) fn output_offset(edits: &[Edit], at: usize) -> Option<usize> {
+    let mut shift: isize = 0;
+    for e in edits.iter().take_while(|e| e.at < at) {
+        if at < e.at + e.del {
+            return None;
+        }
+        shift += e.text.len() as isize - e.del as isize;
+    }
+    Some((at as isize + shift) as usize)
 }
 
 /// The input offset an output offset comes from, given the edits applied
