@@ -123,7 +123,19 @@ impl Model<'_> {
 /// such macro): `#define PyInt_FromSsize_t PyLong_FromSsize_t`. A call
 /// through them takes the context like the API name itself:
 /// `PyInt_FromSsize_t(ctx, n)` expands to `PyLong_FromSsize_t(ctx, n)`.
+///
+/// Not a name the project also declares or defines as a function (under
+/// another `#if` branch, as Cython does for its vectorcall helpers): a
+/// call of it means the function in some configurations, and must keep
+/// the arguments the function keeps (which gives it an entry point's
+/// signature, since a macro of the same name exists).
 fn alias_macros(m: &Model) -> HashSet<String> {
+    let functions: HashSet<&str> = m
+        .files
+        .iter()
+        .flat_map(|f| f.scan.protos.iter().map(|p| p.name.as_str()))
+        .chain(m.names.funcs.iter().map(String::as_str))
+        .collect();
     let mut target: HashMap<&str, Option<String>> = HashMap::new();
     for f in &m.files {
         let src = f.src();
@@ -147,7 +159,10 @@ fn alias_macros(m: &Model) -> HashSet<String> {
         let before = out.len();
         for (name, t) in &target {
             if let Some(t) = t {
-                if !m.api.contains(name) && (m.is_api(t) || out.contains(t)) {
+                if !m.api.contains(name)
+                    && !functions.contains(name)
+                    && (m.is_api(t) || out.contains(t))
+                {
                     out.insert(name.to_string());
                 }
             }
