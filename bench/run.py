@@ -720,7 +720,7 @@ def code_facts(site, runtime_symbols):
             if len(f) == 4 and f[2] in "tT" and f[3] not in runtime_symbols \
                     and not f[3].startswith(("_ZN", "_R", "__", "rust_", "pyctx_slow_",
                                              "pyctx_callback_", "pyctx_type_register",
-                                             "pyctx_freelist_claim", "atexit")):
+                                             "atexit")):
                 text += int(f[1], 16)
         calls = {}
         for line in capture(["objdump", "-d", "--no-show-raw-insn", str(so)]).splitlines():

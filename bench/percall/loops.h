@@ -179,9 +179,7 @@ static void bench_shared_dealloc(PyObject *self)
 /* The capability test every ctx-form Py_DECREF makes (pyctx.h's
  * pyctx__check_dealloc_ok), spelled here so the contenders below pay it
  * exactly as the header's decref does. */
-#define BENCH_CHECK_DEALLOC_OK(c)                                              \
-    if (PYCTX__UNLIKELY(!((uintptr_t)(c) & (pyctx_fast_bit * (PYCTX__BIT_FAST | PYCTX__BIT_DEALLOC))))) \
-        pyctx_slow_ctx("bench", (c), 0, NULL)
+#define BENCH_CHECK_DEALLOC_OK(c) pyctx__check_dealloc_ok("bench", (c), 0)
 
 static inline void bench_decref_by_dealloc(PyCtx c, PyObject *op)
 {
