@@ -145,3 +145,38 @@ pub extern "C" fn pyctx_callback_exit(ctx: usize) {
         r.running.store(false, Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::{BIT_DEALLOC, BIT_DETACHED};
+
+    #[test]
+    fn debug_dealloc_contexts_are_records_that_name_the_capability() {
+        let ts = 0x7f00_0000_1000usize;
+        let full = ts + OFFSET; // a debug-mode full context: no bit
+        let d = pyctx_as_dealloc(full);
+        assert_eq!(d & crate::context::BITS, 0, "no bit: every call is checked");
+        assert_eq!(pyctx_capability(d), 1);
+        assert_eq!(pyctx_capability(full), 0);
+        let info = lookup(d - OFFSET).expect("a record");
+        assert_eq!((info.tstate, info.dealloc, info.running), (ts, true, true));
+        // restricting again keeps the record; detached and NULL stay as they are
+        assert_eq!(pyctx_as_dealloc(d), d);
+        assert_eq!(pyctx_as_dealloc(full | BIT_DETACHED), full | BIT_DETACHED);
+        assert_eq!(pyctx_as_dealloc(0), 0);
+        assert_eq!(pyctx_as_dealloc(BIT_DEALLOC), 0);
+    }
+
+    #[test]
+    fn a_dealloc_record_goes_stale_with_its_callback() {
+        // SAFETY: a string literal, as generated code passes.
+        let cb = unsafe { pyctx_callback_enter(c"tp_dealloc".as_ptr(), 0x7f00_0000_2000) };
+        let d = pyctx_as_dealloc(cb);
+        let info = lookup(d - OFFSET).unwrap();
+        assert!(info.dealloc && info.running);
+        assert_eq!(info.tstate, 0x7f00_0000_2000);
+        pyctx_callback_exit(cb);
+        assert!(!lookup(d - OFFSET).unwrap().running);
+    }
+}
