@@ -66,7 +66,9 @@ typedef struct PyCtx_Handle *PyCtx;
  * PYCTX__BIT_FAST is set only on a full, unrestricted context in release
  * mode: every API call tests that one bit and takes the runtime's checked
  * slow path when it is clear (restricted capability, debug or stats mode,
- * or a NULL / garbage context). */
+ * or a NULL / garbage context). PYCTX__BIT_DEALLOC, too, is set only in
+ * release mode (PyCtx_AsDealloc): a function allowed in a deallocator
+ * tests the two bits together. */
 #define PYCTX__BIT_FAST ((uintptr_t)1)
 #define PYCTX__BIT_DEALLOC ((uintptr_t)2)
 #define PYCTX__BIT_DETACHED ((uintptr_t)4)
