@@ -230,7 +230,7 @@ static inline PyCtx PyCtx_Get(void)
  * of a dealloc-safe function and the freelists test it without asking
  * which mode is on. A detached context stays detached only, and a NULL
  * context stays NULL (its first use names it). */
-static inline PYCTX__ALWAYS_INLINE PyCtx PyCtx_AsDealloc(PyCtx ctx)
+static inline PyCtx PyCtx_AsDealloc(PyCtx ctx)
 {
     uintptr_t v = (uintptr_t)ctx;
     if (PYCTX__LIKELY(v & (PYCTX__BIT_FAST | PYCTX__BIT_DEALLOC)))
