@@ -291,7 +291,7 @@ def _alloc_target(s):
     lean = [x for r in alloc.values() if "ctx_lean" in r for x in r["ctx_lean"]["values"]]
     rt = {v: s["percall"][v][RUNTIME_TYPE]["ns"] for v in alloc}
     if verdict == "met":
-        why = ("objects come from the context's freelist and go back to it through the "
+        why = ("objects come from their type's freelist and go back to it through the "
                "runtime's type table (the index is in the type's `tp_flags`: one load), "
                "GC types with their GC header; the deallocator's ctx-form calls with the "
                "`dealloc` context stay inline: no thread-state read, no lock, no "
@@ -299,32 +299,20 @@ def _alloc_target(s):
                "3.12 on a thread-state read in each, pymalloc being per interpreter)")
         return {"target": target, "measured": measured, "verdict": verdict, "why": why}
     checks = [(rt[v]["ctx"] - rt[v]["ctx_lean"]) / 2 for v in rt if "ctx_lean" in rt[v]]
-    d = {v: ((s["disasm"].get(v) or {}).get("deallocators") or {}) for v in alloc}
-    slow_in_ctx = all("pyctx_slow_ctx" in (d[v].get("ctx") or []) for v in d)
-    slow_in_lean = any("pyctx_slow_ctx" in (d[v].get("ctx_lean") or []) for v in d)
     lean_v = ", ".join("%s: %.2f" % (v, r["ctx_lean"]["median"]) for v, r in alloc.items()
                        if "ctx_lean" in r)
     lean_text = ("%.2f [%.2f–%.2f] pooled" % (summary(lean)["median"], summary(lean)["q1"],
                                               summary(lean)["q3"])) if lean else "?"
-    slow_text = (" (`pyctx_slow_ctx`, called from the ctx deallocator and not from the "
-                 "lean one: objdump; the call also evaluates its `current` argument, a "
-                 "thread-state read, on the path the design wanted free of them)"
-                 if slow_in_ctx and not slow_in_lean else "")
-    stock = [r["direct"] for r in rt.values()]
-    why = ("the freelist-and-type-table path alone, i.e. the same ctx-form loop with a "
-           "deallocator that makes no ctx-form call (ctx_lean: `Py_TYPE(self)` and "
-           "`Py_DECREF(tp)` in CPython's spelling), runs stock/ctx_lean %s (%s%s). What the "
-           "ctx form loses is its deallocator's two ctx-form calls with the `dealloc` "
-           "context (`Py_TYPE(dctx, self)`, `Py_DECREF(dctx, tp)`): a dealloc context lacks "
-           "the fast bit by design, so each such call leaves the inline path for the "
-           "runtime's checked path%s, about %s ns per call here, %s the whole stock "
-           "create + destroy (%s ns). The target needs the capability check of a "
-           "dealloc-safe function to stay inline (the generated ctx form knows at compile "
-           "time that `Py_TYPE` and `Py_DECREF` are dealloc-safe); the legacy form pays the "
-           "same two checks plus the trampoline's context fetch" % (
-               lean_v, lean_text, _stock_note(rt), slow_text, _range(checks, "%.0f"),
-               "more than" if checks and min(checks) > max(stock) else "against",
-               _range(stock, "%.1f")))
+    short = (", ".join("%s %.2f" % (label, r["median"]) for label, r, _ in bad)
+             if bad else "no row's IQR is entirely below it")
+    why = ("rows whose IQR misses the target: %s. The freelist-and-type-table path alone (ctx_lean: the "
+           "same loop with a deallocator that makes no ctx-form call, `Py_TYPE(self)` and "
+           "`Py_DECREF(tp)` in CPython's spelling) runs stock/ctx_lean %s (%s%s); the "
+           "deallocator's two ctx-form calls with the `dealloc` context (`Py_TYPE(dctx, "
+           "self)`, `Py_DECREF(dctx, tp)`: one inline test of the fast and dealloc bits "
+           "each) add %s ns per call by that difference, which is within the noise of a "
+           "loaded machine (A/A column)" % (
+               short, lean_v, lean_text, _stock_note(rt), _range(checks, "%.1f")))
     return {"target": target, "measured": measured, "verdict": verdict, "why": why}
 
 
@@ -1173,7 +1161,7 @@ def _runtime_type_section(s):
         "`Py_DECREF(ctx, o)`, which reaching zero calls the impl through the runtime's "
         "type table with a `dealloc` context; the impl does what a migrated deallocator "
         "does (`tp = Py_TYPE(dctx, self); PyCtx_Free(dctx, self); Py_DECREF(dctx, tp);`), "
-        "memory going back to the context's freelist. **ctx_lean**: the same with the "
+        "memory going back to the type's freelist. **ctx_lean**: the same with the "
         "impl written `Py_TYPE(self)` / `Py_DECREF(tp)` (CPython's spelling, no ctx-form "
         "call), to isolate the cost of those two calls. **legacy**: `PyCtx_New` + the "
         "legacy `Py_DECREF(o)`: CPython's `_Py_Dealloc` calls the trampoline, which "

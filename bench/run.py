@@ -421,7 +421,11 @@ def disassemble(so):
     return funcs
 
 
-SLOW = ("pyctx_slow_ctx", "pyctx_slow_compat")
+SLOW = ("pyctx_slow_ctx", "pyctx_slow_compat", "pyctx__slow")
+# The header's deliberately out-of-line rare paths (a fresh allocation or
+# release through CPython, a registered type's deallocation): calls, not
+# wrappers that failed to inline.
+OUT_OF_LINE = ("pyctx__new_fresh", "pyctx__free_fresh", "pyctx__dealloc_registered")
 FLAG_SETTERS = ("test", "cmp", "add", "sub", "and", "or", "xor", "inc", "dec", "neg",
                 "sbb", "adc", "sar", "shr", "shl", "bt")
 
@@ -443,7 +447,8 @@ def _jump_target(insn):
 def fast_path(funcs, name):
     """Walk the timed loop of `name` from the opening clock_gettime to the
     closing one, taking only the fast direction at every context bit test
-    (`test $0x1` before a branch) and every compat flag test (a compare of
+    (`test $0x1`, or the mask `$0x3` of a dealloc-safe check, before a
+    branch) and every compat flag test (a compare of
     the global pyctx_fast_bit), and both directions elsewhere. Returns the
     instructions reached (address order, minus error exits: code that only
     leads to a `ret`) and the guards taken ({address: "bit" | "flag"})."""
@@ -472,7 +477,9 @@ def fast_path(funcs, name):
             insn = code[a]
             mn = _mnemonic(insn)
             if mn.startswith(FLAG_SETTERS):
-                if re.match(r"test \$0x1,%", insn):
+                # the fast bit, or the fast-or-dealloc mask of a
+                # dealloc-safe function's check
+                if re.match(r"(test|and) \$0x[13],%", insn):
                     return "bit"
                 if mn.startswith("cmp") and "$0x0," in insn and (
                         "pyctx_fast_bit" in insn
@@ -538,7 +545,8 @@ def analyse_loop(funcs, name):
         "slow_path_on_fast_path": [c for c in calls if c in SLOW],
         # a wrapper that was not inlined would show up as a call
         "wrappers_called": [c for c in calls if c.startswith(
-            ("pyctx_ctx_", "pyctx_legacy_", "pyctx__", "pyctx_fast_"))],
+            ("pyctx_ctx_", "pyctx_legacy_", "pyctx__", "pyctx_fast_")) and c not in SLOW
+            and c not in OUT_OF_LINE],
         "instructions": len(body),
         "listing": ["%x: %s" % (a, re.sub(r" <[^>]*>", "", i) if _mnemonic(i) != "call"
                                 else i) for a, i in body],
@@ -636,7 +644,7 @@ def code_facts(site, runtime_symbols):
             if len(f) == 4 and f[2] in "tT" and f[3] not in runtime_symbols \
                     and not f[3].startswith(("_ZN", "_R", "__", "rust_", "pyctx_slow_",
                                              "pyctx_callback_", "pyctx_type_register",
-                                             "pyctx_freelist_claim", "atexit")):
+                                             "atexit")):
                 text += int(f[1], 16)
         calls = {}
         for line in capture(["objdump", "-d", "--no-show-raw-insn", str(so)]).splitlines():

@@ -121,12 +121,11 @@ pub const RUNTIME_SYMBOLS: &[&str] = &[
     "pyctx_resolve",
     "pyctx_type_table",
     "pyctx_type_register",
-    "pyctx_freelists",
-    "pyctx_freelist_claim",
-    "pyctx_interp_id_offset",
     "pyctx_callback_enter",
     "pyctx_callback_exit",
     "pyctx_restore_check",
+    "pyctx_as_dealloc",
+    "pyctx_capability",
 ];
 
 /// What an API function does to the calling thread's current thread state,

@@ -176,12 +176,8 @@ static void bench_shared_dealloc(PyObject *self)
     (void)self;
 }
 
-/* The capability test every ctx-form Py_DECREF makes (pyctx.h's
- * pyctx__check_dealloc_ok), spelled here so the contenders below pay it
- * exactly as the header's decref does. */
-#define BENCH_CHECK_DEALLOC_OK(c)                                              \
-    if (PYCTX__UNLIKELY(!((uintptr_t)(c) & (pyctx_fast_bit * (PYCTX__BIT_FAST | PYCTX__BIT_DEALLOC))))) \
-        pyctx_slow_ctx("bench", (c), 0, NULL)
+/* The capability test every ctx-form Py_DECREF makes: pyctx.h's own. */
+#define BENCH_CHECK_DEALLOC_OK(c) pyctx__check_dealloc_ok("bench", (c), 0)
 
 static inline void bench_decref_by_dealloc(PyCtx c, PyObject *op)
 {
@@ -327,7 +323,7 @@ BENCH_LOOP(get_tstate, {
  *                  tp_dealloc. No pyctx anywhere.
  *   ctx            a runtime-managed type: PyCtx_Type_FromSpec with
  *                  tp_dealloc = PYCTX_DEALLOC(rt_dealloc, impl).
- *                  Objects made with PyCtx_New(ctx, type) (per-context
+ *                  Objects made with PyCtx_New(ctx, type) (the type's
  *                  freelist) and destroyed with Py_DECREF(ctx, o): reaching
  *                  zero, the header's decref finds the type in the runtime's
  *                  table and calls the impl with a dealloc context
@@ -339,10 +335,8 @@ BENCH_LOOP(get_tstate, {
  *   ctx_lean       (ctx build, second type) the same, except that the
  *                  deallocator reads the type and drops it with CPython's
  *                  own spelling (Py_TYPE(self), Py_DECREF(tp)) instead of
- *                  ctx-form calls with the dealloc context. A dealloc context
- *                  lacks the fast bit by design, so each ctx-form call in a
- *                  deallocator takes the runtime's checked path; this
- *                  contender shows what those two checks cost.
+ *                  ctx-form calls with the dealloc context: what those two
+ *                  inline capability tests cost.
  *   legacy         (legacy build, its own runtime-managed type, same
  *                  deallocator as ctx) made with PyCtx_New, destroyed with
  *                  the legacy Py_DECREF(o): CPython's _Py_Dealloc calls the

@@ -38,20 +38,6 @@ fn tstate_current_offsets_match_the_internal_headers() {
     );
 }
 
-const INTERP_PROBE: &str = r#"
-#define Py_BUILD_CORE 1
-#include <Python.h>
-#include "internal/pycore_interp.h"
-#include <stddef.h>
-#include <stdio.h>
-int main(void) { printf("%zu\n", offsetof(PyInterpreterState, id)); return 0; }
-"#;
-
-#[test]
-fn interp_id_offsets_match_the_internal_headers() {
-    check_offsets("iid", INTERP_PROBE, pyctx_runtime::types::INTERP_ID_OFFSETS);
-}
-
 fn check_offsets(tag: &str, probe: &str, table: &[((u32, u32), usize)]) {
     let venvs = pyctx_api::pythons::SetupVenvs::in_checkout(&pyctx_flags::project_root());
     let dir = std::env::temp_dir().join(format!("pyctx-{tag}-{}", std::process::id()));

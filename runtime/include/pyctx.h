@@ -66,7 +66,9 @@ typedef struct PyCtx_Handle *PyCtx;
  * PYCTX__BIT_FAST is set only on a full, unrestricted context in release
  * mode: every API call tests that one bit and takes the runtime's checked
  * slow path when it is clear (restricted capability, debug or stats mode,
- * or a NULL / garbage context). */
+ * or a NULL / garbage context). PYCTX__BIT_DEALLOC, too, is set only in
+ * release mode (PyCtx_AsDealloc): a function allowed in a deallocator
+ * tests the two bits together. */
 #define PYCTX__BIT_FAST ((uintptr_t)1)
 #define PYCTX__BIT_DEALLOC ((uintptr_t)2)
 #define PYCTX__BIT_DETACHED ((uintptr_t)4)
@@ -87,9 +89,26 @@ typedef struct PyCtx_Handle *PyCtx;
  * with -fkeep-inline-functions (flags/tests/runtime_symbols.rs). */
 #define PYCTX__ALWAYS_INLINE __attribute__((always_inline))
 #endif
+/* The runtime's slow paths, kept out of line and out of the hot code so
+ * that the fast path around them needs few registers. */
+#define PYCTX__COLD __attribute__((noinline, cold))
+#define PYCTX__NOINLINE __attribute__((noinline))
 #else
 #define PYCTX__UNLIKELY(x) (x)
 #define PYCTX__ALWAYS_INLINE
+#define PYCTX__COLD
+#define PYCTX__NOINLINE
+#endif
+#define PYCTX__LIKELY(x) (!PYCTX__UNLIKELY(!(x)))
+
+/* libpyctx.a is linked into the extension itself (and its symbols hidden
+ * there by --exclude-libs): its data is addressed PC-relative, not through
+ * the global offset table (one load less per use of the type table and
+ * the freelists). */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(_WIN32) && !defined(__CYGWIN__)
+#define PYCTX__HIDDEN __attribute__((visibility("hidden")))
+#else
+#define PYCTX__HIDDEN
 #endif
 
 /* The runtime's own symbols have C linkage, also when C++ includes this. */
@@ -106,7 +125,7 @@ PYCTX__EXTERN_C_BEGIN
 
 /* PYCTX__BIT_FAST in release mode, 0 when PYCTX_DEBUG or PYCTX_STATS was
  * set when the extension was loaded. Written once, at load. */
-extern uintptr_t pyctx_fast_bit;
+extern PYCTX__HIDDEN uintptr_t pyctx_fast_bit;
 
 /* Checked path of a ctx-form call: validates the context against the API
  * function's capability class (and, in debug mode, against `current`, the
@@ -127,6 +146,13 @@ void pyctx_restore_check(PyCtx ctx, PyThreadState *ts);
 /* The calling thread's attached thread state or NULL, for builds whose
  * headers hide the thread state (Py_LIMITED_API). */
 PyThreadState *pyctx_current_tstate(void);
+
+/* PyCtx_AsDealloc and PyCtx_Capability for a context that carries neither
+ * the fast nor the dealloc bit: one of debug or stats mode (whose dealloc
+ * contexts are records of the runtime, see below), a detached one, or an
+ * invalid one (NULL stays NULL). */
+uintptr_t pyctx_as_dealloc(uintptr_t ctx);
+int pyctx_capability(uintptr_t ctx);
 PYCTX__EXTERN_C_END
 
 /* ---- the context API's own functions ---- */
@@ -136,7 +162,7 @@ PYCTX__EXTERN_C_END
  * (the GIL holder's thread state), found by the runtime at load; until then
  * it points at a NULL. Read inline: no call into libpython. */
 PYCTX__EXTERN_C_BEGIN
-extern uintptr_t *pyctx_tstate_current;
+extern PYCTX__HIDDEN uintptr_t *pyctx_tstate_current;
 PYCTX__EXTERN_C_END
 #if defined(__x86_64__) && defined(__linux__)
 /* PyThread_get_thread_ident() is (unsigned long)pthread_self(), and on
@@ -200,13 +226,21 @@ static inline PyCtx PyCtx_Get(void)
 }
 
 /* Restrict a context to what a deallocator may do (decref, clear, free, GC
- * untrack, type checks, plain accessors). There is no way back. */
+ * untrack, type checks, plain accessors). There is no way back.
+ *
+ * In release mode the dealloc bit replaces the fast bit. Debug and stats
+ * modes check every call, so their contexts carry neither bit; their
+ * dealloc contexts are made by the runtime (a record that names the
+ * capability), which keeps the dealloc bit a release-mode fact: the check
+ * of a dealloc-safe function and the freelists test it without asking
+ * which mode is on. A detached context stays detached only, and a NULL
+ * context stays NULL (its first use names it). */
 static inline PyCtx PyCtx_AsDealloc(PyCtx ctx)
 {
-    /* A detached context stays detached only: the dealloc bit would let
-     * the dealloc-safe calls through inline (pyctx__check_dealloc_ok). */
     uintptr_t v = (uintptr_t)ctx;
-    return (PyCtx)((v & ~PYCTX__BIT_FAST) | (PYCTX__BIT_DEALLOC & ~(v >> 1)));
+    if (PYCTX__LIKELY(v & (PYCTX__BIT_FAST | PYCTX__BIT_DEALLOC)))
+        return (PyCtx)((v & ~PYCTX__BIT_FAST) | PYCTX__BIT_DEALLOC);
+    return (PyCtx)pyctx_as_dealloc(v);
 }
 
 /* Restrict a context to what is safe without the GIL (raw memory, locks,
@@ -228,29 +262,35 @@ static inline int PyCtx_Capability(PyCtx ctx)
         return PYCTX_CAP_DETACHED;
     if (v & PYCTX__BIT_DEALLOC)
         return PYCTX_CAP_DEALLOC;
-    return PYCTX_CAP_FULL;
+    if (v & PYCTX__BIT_FAST)
+        return PYCTX_CAP_FULL;
+    return pyctx_capability(v);
 }
 
 /* ---- used by the generated forms ---- */
 
+/* The checked path, out of line: the thread-state read it passes along
+ * stays out of every call site. */
+static inline PYCTX__COLD void pyctx__slow(const char *caller, PyCtx ctx, unsigned api_id)
+{
+    pyctx_slow_ctx(caller, ctx, api_id, pyctx__current_tstate());
+}
+
 static inline PYCTX__ALWAYS_INLINE void pyctx__check(const char *caller, PyCtx ctx, unsigned api_id)
 {
     if (PYCTX__UNLIKELY(!((uintptr_t)ctx & PYCTX__BIT_FAST)))
-        pyctx_slow_ctx(caller, ctx, api_id, pyctx__current_tstate());
+        pyctx__slow(caller, ctx, api_id);
 }
 
-/* The check of API functions allowed in a deallocator: a release-mode
- * dealloc context passes inline as well (a deallocator's decrefs and type
- * checks stay off the slow path), with one test: the mask is fast|dealloc
- * in release mode and 0 in debug and stats modes, which check every call.
- * (A dealloc context never has the detached bit: PyCtx_AsDealloc and
- * PyCtx_AsDetached see to it. One made from a NULL context passes here in
- * release mode; debug mode names it.) */
+/* The check of API functions allowed in a deallocator: a release-mode full
+ * or dealloc context passes inline, with one test of a constant mask (a
+ * deallocator's decrefs and type checks stay off the slow path). Debug and
+ * stats modes make no context with either bit (PyCtx_AsDealloc), so they
+ * check every call; a detached context has neither bit either. */
 static inline PYCTX__ALWAYS_INLINE void pyctx__check_dealloc_ok(const char *caller, PyCtx ctx, unsigned api_id)
 {
-    uintptr_t mask = pyctx_fast_bit * (PYCTX__BIT_FAST | PYCTX__BIT_DEALLOC);
-    if (PYCTX__UNLIKELY(!((uintptr_t)ctx & mask)))
-        pyctx_slow_ctx(caller, ctx, api_id, pyctx__current_tstate());
+    if (PYCTX__UNLIKELY(!((uintptr_t)ctx & (PYCTX__BIT_FAST | PYCTX__BIT_DEALLOC))))
+        pyctx__slow(caller, ctx, api_id);
 }
 
 /* Argument-count dispatch: PYCTX__SELn(args..., ctx_form, legacy_form, ~)

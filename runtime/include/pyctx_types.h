@@ -20,8 +20,8 @@
  *     PyCtx_AsDealloc(ctx): no thread-state read, no trampoline.
  *
  *  3. Freelists. PyCtx_New(ctx, type) / PyCtx_Free(dctx, obj) allocate and
- *     free objects of a registered (non-GC) type through a freelist owned by
- *     the context's thread state: no TLS, no lock.
+ *     free objects of a registered type through its freelist: no TLS, no
+ *     lock, no allocator call.
  */
 #ifndef PYCTX_TYPES_H
 #define PYCTX_TYPES_H
@@ -133,30 +133,36 @@ typedef struct {
     }                                                                      \
     static const PyCtxDeallocDef name##_pyctx PYCTX__MAYBE_UNUSED = {name, impl};
 
-/* The type table and the freelists read type and thread-state fields the
- * limited API hides: they are for full-API builds. */
+/* The type table and the freelists read type fields the limited API
+ * hides: they are for full-API builds. */
 #ifndef Py_LIMITED_API
 
 /* The runtime's type table (libpyctx.a): PYCTX__TYPES entries, entry 0
- * unused, filled by registration and never rewritten. A registered type
- * carries its index in tp_flags bits 32 and up (CPython 3.9-3.13 use bits
- * 0-31 only, and tp_flags is 64 bits wide on LP64): telling a foreign type
- * from a registered one costs a decref to zero one load and one test, no
- * probe. The index is trusted only while the entry names this very type and
- * its tp_dealloc is still the registered trampoline: each extension has a
- * table of its own (its own copy of the runtime), so another extension's
- * type, or a type freed and its address reused, never matches by accident;
- * it is deallocated through CPython's tp_dealloc as usual. */
+ * unused, filled by registration. A registered type carries its index in
+ * tp_flags bits 32 and up (CPython 3.9-3.13 use bits 0-31 only, and
+ * tp_flags is 64 bits wide on LP64): telling a foreign type from a
+ * registered one costs a decref to zero one load and one test, no probe.
+ * The index is trusted only while the entry names this very type and its
+ * tp_dealloc is still the registered trampoline: each extension has a table
+ * of its own (its own copy of the runtime), so another extension's type, or
+ * a type freed and its address reused, never matches by accident; it is
+ * deallocated through CPython's tp_dealloc as usual.
+ *
+ * An entry also holds its type's freelist (section 3). */
 #define PYCTX__TYPES 128
 #define PYCTX__INDEX_SHIFT 32
 struct pyctx__type_entry {
     PyTypeObject *type;
     destructor trampoline;
     PyCtxDestructor impl;
+    void *free_head; /* the freelist: objects chained through their first word */
 };
 PYCTX__EXTERN_C_BEGIN
-extern struct pyctx__type_entry pyctx_type_table[PYCTX__TYPES];
-/* Returns the type's index (1..PYCTX__TYPES-1), or -1 when the table is full. */
+extern PYCTX__HIDDEN struct pyctx__type_entry pyctx_type_table[PYCTX__TYPES];
+/* Returns the type's index (1..PYCTX__TYPES-1), or -1 when the table is
+ * full. A type object registered anew (an entry found again for the same
+ * address, deallocator and implementation: the earlier type is gone) starts
+ * with an empty freelist. */
 int pyctx_type_register(PyTypeObject *type, destructor trampoline, PyCtxDestructor impl);
 PYCTX__EXTERN_C_END
 
@@ -194,17 +200,26 @@ static inline int pyctx__type_entry_is(unsigned i, PyTypeObject *type)
     return e->type == type && e->trampoline == type->tp_dealloc;
 }
 
-/* The table index of a type registered by this extension, or 0, for
- * PyCtx_New and PyCtx_Free, which take this extension's own types (and their
+/* The entry of a type registered by this extension, or NULL, for PyCtx_New
+ * and PyCtx_Free, which take this extension's own types (and their
  * subclasses, whose index bits are 0): the entry must name the type; the
- * deallocator is checked where it is called (pyctx__dealloc). */
-static inline unsigned pyctx__type_index(PyTypeObject *type)
+ * deallocator is checked where it is called (pyctx__dealloc). Entry 0
+ * names no type, so index bits 0 need no test of their own. */
+static inline PYCTX__ALWAYS_INLINE struct pyctx__type_entry *pyctx__type_entry(PyTypeObject *type)
 {
-    unsigned i = pyctx__type_index_bits(type);
-    return i != 0 && pyctx_type_table[i].type == type ? i : 0;
+    struct pyctx__type_entry *e = &pyctx_type_table[pyctx__type_index_bits(type)];
+    return e->type == type ? e : NULL;
 }
 
-/* Register a type whose tp_dealloc is def->trampoline. */
+/* The table index of a registered type, or 0. */
+static inline unsigned pyctx__type_index(PyTypeObject *type)
+{
+    struct pyctx__type_entry *e = pyctx__type_entry(type);
+    return e != NULL ? (unsigned)(e - pyctx_type_table) : 0;
+}
+
+/* Register a type whose tp_dealloc is def->trampoline (once: a type already
+ * registered keeps its entry and its freelist). */
 static inline int PyCtx_Type_Register(PyCtx ctx, PyTypeObject *type, const PyCtxDeallocDef *def)
 {
     int i;
@@ -214,6 +229,9 @@ static inline int PyCtx_Type_Register(PyCtx ctx, PyTypeObject *type, const PyCtx
         return -1;
     }
     (void)ctx;
+    i = (int)pyctx__type_index(type);
+    if (i != 0 && pyctx_type_table[i].impl == def->impl)
+        return 0;
     i = pyctx_type_register(type, def->trampoline, def->impl);
     if (i < 0) {
         PyErr_SetString(PyExc_RuntimeError, "PyCtx_Type_Register: the pyctx type table is full");
@@ -236,96 +254,64 @@ static inline PyObject *PyCtx_Type_FromSpec(PyCtx ctx, PyObject *module, PyType_
     return type;
 }
 
-/* Refcount reached zero in a ctx-form decref: a registered type's
+/* A registered type's object reached zero in a ctx-form decref: its
  * implementation gets a dealloc context made from this one (no thread-state
- * read, no trampoline); any other type goes to CPython's _Py_Dealloc after
- * one load and one test. */
-static inline PYCTX__ALWAYS_INLINE void pyctx__dealloc(PyCtx ctx, PyObject *op)
+ * read, no trampoline), unless the entry is not this type's after all.
+ * Out of line, like CPython's _Py_Dealloc: the caller's decref stays a
+ * decrement and a test, and needs no register for this. */
+static inline PYCTX__NOINLINE void pyctx__dealloc_registered(PyCtx ctx, PyObject *op, unsigned i)
 {
-    PyTypeObject *tp = Py_TYPE(op);
-    unsigned i = pyctx__type_index_bits(tp);
-    if (PYCTX__UNLIKELY(i != 0) && pyctx__type_entry_is(i, tp))
+    if (PYCTX__LIKELY(pyctx__type_entry_is(i, Py_TYPE(op))))
         pyctx_type_table[i].impl(PyCtx_AsDealloc(ctx), op);
     else
         _Py_Dealloc(op);
 }
 
-/* ---- 3. per-context freelists ---- */
+/* Refcount reached zero in a ctx-form decref: a type the runtime does not
+ * manage (index bits 0) goes to CPython's _Py_Dealloc after one load and one
+ * test more than CPython's own decref. */
+static inline PYCTX__ALWAYS_INLINE void pyctx__dealloc(PyCtx ctx, PyObject *op)
+{
+    unsigned i = pyctx__type_index_bits(Py_TYPE(op));
+    if (PYCTX__UNLIKELY(i != 0))
+        pyctx__dealloc_registered(ctx, op, i);
+    else
+        _Py_Dealloc(op);
+}
 
-/* A slot of freelists belongs to one thread state for as long as it lives
- * (claimed with a compare-and-swap by the runtime, then used by that thread
- * only: no lock). Found by hashing the thread state's address; a thread
- * state whose slot another one holds allocates without freelists.
+/* ---- 3. freelists ---- */
+
+/* Each registered type has one freelist, in its table entry, used only
+ * through a release-mode context (the fast bit for PyCtx_New, the fast or
+ * the dealloc bit for PyCtx_Free): no thread-local read, no lock, no
+ * allocator call. A type lives in one interpreter, and a release-mode
+ * context means that interpreter's GIL is held: the GIL serialises every
+ * use of the list, and its memory is that interpreter's allocator's (3.12+
+ * interpreters with a GIL of their own have an allocator of their own and
+ * load only isolated modules, whose types are heap types, one set per
+ * interpreter; a static type must not be registered by such a module). A
+ * type object registered anew starts with an empty list (the runtime's
+ * registration), so a list never outlives its interpreter's allocator in
+ * use. Free-threaded builds have no GIL: there PyCtx_New and PyCtx_Free
+ * always use CPython's allocator.
  *
- * From 3.12 on an interpreter may have an allocator of its own, which dies
- * with it: a slot also records its interpreter's id (unique for the life of
- * the process, unlike addresses), and a thread state that reuses a dead
- * one's address with another interpreter gets the slot back empty. */
-#define PYCTX__FREELIST_SLOTS 64
+ * Each freed object holds the list's link in its first word and the
+ * list's length in its second (both rewritten when the object is reused),
+ * so that taking an object off the list writes only the head. */
 #define PYCTX__FREELIST_MAX 128
-struct pyctx__freelist {
-    void *head; /* objects chained through their first word */
-    unsigned len;
-};
-struct pyctx__freelist_slot {
-    uintptr_t owner;   /* PyThreadState* that owns this slot, or 0 */
-    int64_t interp_id; /* 3.12+: the owner's interpreter id */
-    struct pyctx__freelist lists[PYCTX__TYPES];
-};
-PYCTX__EXTERN_C_BEGIN
-extern struct pyctx__freelist_slot pyctx_freelists[PYCTX__FREELIST_SLOTS];
-/* Claim (or reclaim) the slot of `tstate` (compare-and-swap); NULL if
- * another live thread state holds it. */
-struct pyctx__freelist_slot *pyctx_freelist_claim(uintptr_t tstate, int64_t interp_id);
-/* 3.12+: offsetof(PyInterpreterState, id), found by the runtime at load
- * (internal headers; checked against them by a test). */
-extern size_t pyctx_interp_id_offset;
-PYCTX__EXTERN_C_END
-
-static inline int64_t pyctx__interp_id(PyThreadState *ts)
-{
-#if PY_VERSION_HEX >= 0x030C0000
-    return *(const int64_t *)((const char *)ts->interp + pyctx_interp_id_offset);
-#else
-    /* One allocator for all interpreters: any slot's memory fits. */
-    (void)ts;
-    return 0;
+#if !defined(Py_GIL_DISABLED) && ULONG_MAX > 0xffffffffUL
+#define PYCTX__FREELISTS 1
 #endif
-}
-
-/* The freelists of the context's thread state, or NULL: debug and stats
- * modes (their contexts are not thread states), a detached or NULL context,
- * or no slot free; callers then use CPython's allocator. */
-static inline struct pyctx__freelist_slot *pyctx__freelists(PyCtx ctx)
-{
-    PyThreadState *ts;
-    struct pyctx__freelist_slot *slot;
-    uintptr_t v = (uintptr_t)ctx;
-    /* release mode (fast_bit set), a full or dealloc context (a detached
-     * one has neither bit), made from a thread state (not NULL) */
-    if (PYCTX__UNLIKELY(!(v & (pyctx_fast_bit * (PYCTX__BIT_FAST | PYCTX__BIT_DEALLOC))) ||
-                        v <= PYCTX__BITS))
-        return NULL;
-    ts = (PyThreadState *)((v & ~PYCTX__BITS) - PYCTX__OFFSET);
-    slot = &pyctx_freelists[((uintptr_t)ts >> 6) % PYCTX__FREELIST_SLOTS];
-#if PY_VERSION_HEX >= 0x030C0000
-    if (PYCTX__UNLIKELY(slot->owner != (uintptr_t)ts || slot->interp_id != pyctx__interp_id(ts)))
-#else
-    if (PYCTX__UNLIKELY(slot->owner != (uintptr_t)ts))
-#endif
-        slot = pyctx_freelist_claim((uintptr_t)ts, pyctx__interp_id(ts));
-    return slot;
-}
 
 /* GC types keep their GC header (two words) right before the object; one
  * with more before it (3.12+: managed dict or weak references) allocates
  * through CPython. */
-static inline int pyctx__freelist_fits(PyTypeObject *type)
+static inline int pyctx__freelist_fits(unsigned long flags)
 {
 #if PY_VERSION_HEX >= 0x030C0000
-    return !(type->tp_flags & (Py_TPFLAGS_MANAGED_DICT | Py_TPFLAGS_MANAGED_WEAKREF));
+    return !(flags & (Py_TPFLAGS_MANAGED_DICT | Py_TPFLAGS_MANAGED_WEAKREF));
 #else
-    (void)type;
+    (void)flags;
     return 1;
 #endif
 }
@@ -344,18 +330,18 @@ static inline PyObject *pyctx__gc_new(PyTypeObject *type)
 
 /* What PyObject_Init does to a block taken from a freelist: type (a heap
  * type gains a reference), reference count 1; a GC type's header reset to
- * untracked, as CPython leaves a new GC object. CPython's own freelists do
- * the same; tracemalloc keeps the block's first traceback and 3.13's
- * PyRefTracer sees no event for it. */
-static inline PyObject *pyctx__init_reused(void *mem, PyTypeObject *type)
+ * untracked, as CPython leaves a new GC object (the link word is 0
+ * already: only untracked objects are freed to a list). CPython's own
+ * freelists do the same; tracemalloc keeps the block's first traceback and
+ * 3.13's PyRefTracer sees no event for it. */
+static inline PYCTX__ALWAYS_INLINE PyObject *pyctx__init_reused(void *mem, PyTypeObject *type)
 {
     PyObject *op = (PyObject *)mem;
-    if (type->tp_flags & Py_TPFLAGS_HAVE_GC) {
-        ((uintptr_t *)op)[-2] = 0;
+    unsigned long flags = type->tp_flags;
+    if (flags & Py_TPFLAGS_HAVE_GC)
         ((uintptr_t *)op)[-1] = 0;
-    }
     Py_SET_TYPE(op, type);
-    if (type->tp_flags & Py_TPFLAGS_HEAPTYPE)
+    if (flags & Py_TPFLAGS_HEAPTYPE)
         Py_INCREF(type);
     /* Not Py_SET_REFCNT: from 3.12 on it leaves "immortal" objects alone,
      * and the freelist link in this word may look like one. */
@@ -363,11 +349,11 @@ static inline PyObject *pyctx__init_reused(void *mem, PyTypeObject *type)
     return op;
 }
 
-/* A new object from CPython's allocator. A type that is not registered is
- * typically a Python subclass reaching the base's tp_new: its body is
- * zeroed, as CPython's tp_alloc does, since the subclass's __dict__ and
- * weak-reference slots must start out NULL. */
-static inline PyObject *pyctx__new_fresh(PyTypeObject *type, int registered)
+/* A new object from CPython's allocator, out of line. A type that is not
+ * registered is typically a Python subclass reaching the base's tp_new: its
+ * body is zeroed, as CPython's tp_alloc does, since the subclass's __dict__
+ * and weak-reference slots must start out NULL. */
+static inline PYCTX__NOINLINE PyObject *pyctx__new_fresh(PyTypeObject *type, int registered)
 {
     PyObject *op;
     if (type->tp_flags & Py_TPFLAGS_HAVE_GC) {
@@ -386,43 +372,69 @@ static inline PyObject *pyctx__new_fresh(PyTypeObject *type, int registered)
 
 /* A new object of a registered type: like PyObject_New, or PyObject_GC_New
  * for a GC type (untracked: call PyObject_GC_Track when it is filled in). */
-static inline PyObject *PyCtx_New(PyCtx ctx, PyTypeObject *type)
+static inline PYCTX__ALWAYS_INLINE PyObject *PyCtx_New(PyCtx ctx, PyTypeObject *type)
 {
-    unsigned i = pyctx__type_index(type);
-    struct pyctx__freelist_slot *slot = i ? pyctx__freelists(ctx) : NULL;
-    if (slot != NULL && slot->lists[i].head != NULL) {
-        void *mem = slot->lists[i].head;
-        slot->lists[i].head = *(void **)mem;
-        slot->lists[i].len--;
-        return pyctx__init_reused(mem, type);
+    struct pyctx__type_entry *e = pyctx__type_entry(type);
+#ifdef PYCTX__FREELISTS
+    if (PYCTX__LIKELY(e != NULL && ((uintptr_t)ctx & PYCTX__BIT_FAST))) {
+        void *mem = e->free_head;
+        if (PYCTX__LIKELY(mem != NULL)) {
+            e->free_head = *(void **)mem;
+            return pyctx__init_reused(mem, type);
+        }
     }
-    return pyctx__new_fresh(type, i != 0);
+#else
+    (void)ctx;
+#endif
+    return pyctx__new_fresh(type, e != NULL);
+}
+
+/* Release the memory of an object to CPython, out of line. */
+static inline PYCTX__NOINLINE void pyctx__free_fresh(PyObject *op)
+{
+    if (Py_TYPE(op)->tp_flags & Py_TPFLAGS_HAVE_GC)
+        PyObject_GC_Del(op);
+    else
+        PyObject_Free(op);
 }
 
 /* Release the memory of an object made by PyCtx_New, from its deallocator,
  * with the dealloc context it was given: PyObject_Free, or PyObject_GC_Del
  * for a GC type (untrack it first, as always). Heap types: Py_DECREF the
  * type afterwards as usual. */
-static inline void PyCtx_Free(PyCtx ctx, PyObject *op)
+static inline PYCTX__ALWAYS_INLINE void PyCtx_Free(PyCtx ctx, PyObject *op)
 {
+#ifdef PYCTX__FREELISTS
     PyTypeObject *type = Py_TYPE(op);
-    unsigned i = pyctx__type_index(type);
-    int gc = (type->tp_flags & Py_TPFLAGS_HAVE_GC) != 0;
-    struct pyctx__freelist_slot *slot = i && pyctx__freelist_fits(type) ? pyctx__freelists(ctx) : NULL;
-    /* A GC object still tracked (its header's next link set) goes to
-     * CPython, which unlinks it: the freelist never holds a tracked one. */
-    if (gc && ((uintptr_t *)op)[-2] != 0)
-        slot = NULL;
-    if (slot != NULL && slot->lists[i].len < PYCTX__FREELIST_MAX) {
-        *(void **)op = slot->lists[i].head;
-        slot->lists[i].head = op;
-        slot->lists[i].len++;
-        return;
+    struct pyctx__type_entry *e = pyctx__type_entry(type);
+    unsigned long flags = type->tp_flags;
+    /* A GC object still tracked (its header's link set) goes to CPython,
+     * which unlinks it: a freelist never holds a tracked one. */
+    if (PYCTX__LIKELY(e != NULL && ((uintptr_t)ctx & (PYCTX__BIT_FAST | PYCTX__BIT_DEALLOC)) &&
+                      pyctx__freelist_fits(flags) &&
+                      !((flags & Py_TPFLAGS_HAVE_GC) && ((uintptr_t *)op)[-2] != 0))) {
+        void *head = e->free_head;
+        uintptr_t len = head != NULL ? ((uintptr_t *)head)[1] + 1 : 1;
+        if (PYCTX__LIKELY(len <= PYCTX__FREELIST_MAX)) {
+            ((void **)op)[0] = head;
+            ((uintptr_t *)op)[1] = len;
+            e->free_head = op;
+            return;
+        }
     }
-    if (gc)
-        PyObject_GC_Del(op);
-    else
-        PyObject_Free(op);
+#else
+    (void)ctx;
+#endif
+    pyctx__free_fresh(op);
+}
+
+/* How many objects of a registered type wait in its freelist: for tests
+ * and diagnostics. The length of a list is kept in its head object. */
+static inline size_t pyctx__freelist_length(PyTypeObject *type)
+{
+    struct pyctx__type_entry *e = pyctx__type_entry(type);
+    void *head = e != NULL ? e->free_head : NULL;
+    return head != NULL ? (size_t)((uintptr_t *)head)[1] : 0;
 }
 
 #endif /* !Py_LIMITED_API */

@@ -71,6 +71,13 @@ pub unsafe fn ctx_call(caller: *const c_char, ctx: usize, id: u32, current: usiz
                         unsafe { caller_name(cb.callback) }
                     ));
                 }
+                // A dealloc context of debug or stats mode names its
+                // capability in its record (PyCtx_AsDealloc).
+                let capability = if cb.dealloc && capability == Capability::Full {
+                    Capability::Dealloc
+                } else {
+                    capability
+                };
                 (cb.tstate, capability)
             }
             None => (tstate, capability),

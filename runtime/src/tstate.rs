@@ -118,9 +118,7 @@ pub static pyctx_tstate_current: AtomicPtr<AtomicUsize> =
 /// Runs at load, from `mode.rs`.
 pub fn init() {
     check_thread_pointer();
-    let version = python_version();
-    crate::types::init(version);
-    let Some(v) = version else { return };
+    let Some(v) = python_version() else { return };
     let Some((_, off)) = TSTATE_CURRENT_OFFSETS.iter().find(|(at, _)| *at == v) else {
         return;
     };
