@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 /// Schema version written into the table; bump when the layout changes.
 pub const SCHEMA_VERSION: u32 = 2;
 
-/// CPython minor versions the project supports, oldest first.
-pub const SUPPORTED_VERSIONS: &[&str] = &["3.9", "3.10", "3.11", "3.12", "3.13"];
+/// CPython minor versions the project supports, oldest first (kept in the
+/// lexer crate, which needs them for version tests in `#if`).
+pub use pyctx_clex::SUPPORTED_VERSIONS;
 
 /// The suffix of an object-like macro's ctx spelling: `PyDateTime_IMPORT`'s
 /// ctx form is `PyDateTime_IMPORT_CTX(ctx)` (the generated header defines

@@ -396,11 +396,24 @@ fn known_defined(name: &[u8], lang: Lang) -> Option<bool> {
     }
 }
 
-/// Supported CPython minor versions (3.9 to 3.13).
-const MINORS: std::ops::RangeInclusive<i64> = 9..=13;
+/// CPython minor versions pyctx supports, oldest first: the one list of
+/// them (`pyctx_api` re-exports it; scripts and tests ask `pyctx python
+/// list`). It lives here, in the crate everything else depends on, because
+/// the lexer needs it too: a group under a version test is dead when no
+/// supported version compiles it.
+pub const SUPPORTED_VERSIONS: &[&str] = &["3.9", "3.10", "3.11", "3.12", "3.13"];
 
-/// A condition's value on every supported CPython (final releases of 3.9 to
-/// 3.13), when it is the same on all of them: literal `0`/`1`, and expressions over `PY_VERSION_HEX`,
+/// The minor numbers of [`SUPPORTED_VERSIONS`].
+fn supported_minors() -> impl Iterator<Item = i64> {
+    SUPPORTED_VERSIONS.iter().map(|v| {
+        v.strip_prefix("3.")
+            .and_then(|m| m.parse().ok())
+            .expect("SUPPORTED_VERSIONS holds 3.N")
+    })
+}
+
+/// A condition's value on every supported CPython (the final releases of
+/// [`SUPPORTED_VERSIONS`]), when it is the same on all of them: literal `0`/`1`, and expressions over `PY_VERSION_HEX`,
 /// `PY_MAJOR_VERSION`, `PY_MINOR_VERSION`, `_Py_PACK_VERSION(x, y)`,
 /// `defined(PYPY_VERSION)` and the like. `None`: depends on the
 /// configuration (any other macro).
@@ -419,7 +432,7 @@ pub fn known_condition_in(src: &[u8], toks: &[Token], lang: Lang) -> Option<bool
         return None;
     }
     let mut answer: Option<bool> = None;
-    for minor in MINORS {
+    for minor in supported_minors() {
         // From the first final release (3.x.0, 0x03xx00F0) to the last
         // possible one of the minor version.
         for hex in [
