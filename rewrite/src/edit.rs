@@ -529,6 +529,19 @@ impl FuncEdit<'_, '_> {
                     .filter(|&t| self.thr.threaded[t]);
                 let target_threaded = target.is_some();
                 let api_call = m.is_api_in(fi, &o.name) && !m.shadowed(fi, o);
+                if (api_call || target_threaded) && c.split_callee {
+                    // `#if A f #else g #endif (x)`: one argument list for
+                    // names that need not all take a context (a private
+                    // function, a project function). Resolve gives a
+                    // project function so called its signature.
+                    self.legacy(
+                        o.at,
+                        &o.name,
+                        "the called name is chosen by `#if` apart from its arguments, which every choice shares".into(),
+                        &mut rep.legacy_calls,
+                    );
+                    continue;
+                }
                 if api_call && c.qualified {
                     // `::NAME(v)`: qualified names take no part in
                     // argument-dependent lookup, so `::NAME(ctx, v)` would
@@ -710,6 +723,7 @@ fn macro_edits(m: &Model, sel: &Selection, thr: &Threading, ctx_name: &str, out:
                         lvalue: false,
                         qualified: false,
                         object_like: false,
+                        split_callee: false,
                     };
                     out.edits[info.file].push(Edit::insert(c.open + 1, call_text(ctx_name, &ci)));
                     rewritten += 1;

@@ -137,6 +137,7 @@ fn object_like_sites(occs: &mut [scan::Occ], api: &ApiNames) {
                 lvalue: false,
                 qualified: false,
                 object_like: true,
+                split_callee: false,
             });
         }
     }

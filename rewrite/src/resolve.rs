@@ -352,6 +352,13 @@ fn resolve_uses(m: &mut Model) {
             }
             let id = t[0];
             match &o.kind {
+                OccKind::Call(c) if c.split_callee => {
+                    // `#if A f #else g #endif (x)`: the arguments are
+                    // shared with another name, which may take no context.
+                    m.nodes[id].entry.push(format!(
+                        "called at {here} by a name chosen by `#if` apart from its arguments"
+                    ));
+                }
                 OccKind::Call(c) if c.qualified => {
                     // `ns::f(x)` may name another `f` than the project's
                     // (the engine does not follow namespaces).

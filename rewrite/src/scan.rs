@@ -314,6 +314,10 @@ pub struct CallInfo {
     /// (`PyDateTime_IMPORT;`); `open` is the end of the name, where
     /// `_CTX(ctx)` goes.
     pub object_like: bool,
+    /// A preprocessor directive stands between the name and its arguments
+    /// (`#if A f #else g #endif (x)`): which function is called depends on
+    /// the configuration, and the arguments are shared by all of them.
+    pub split_callee: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -1536,6 +1540,7 @@ fn hidden_sites(
             lvalue: false,
             qualified: false,
             object_like: false,
+            split_callee: false,
         })
     };
     for (name, at) in &fs.hidden_macros {
@@ -1776,6 +1781,9 @@ fn call_info(src: &[u8], call: Node, anc: &[Frame]) -> CallInfo {
         }
         break;
     }
+    let name_end = call
+        .child_by_field_name("function")
+        .map_or(open, |f| f.end_byte());
     CallInfo {
         open,
         empty: kids.is_empty(),
@@ -1784,7 +1792,18 @@ fn call_info(src: &[u8], call: Node, anc: &[Frame]) -> CallInfo {
         lvalue,
         qualified: false,
         object_like: false,
+        split_callee: has_directive_line(&src[name_end.min(open)..open]),
     }
+}
+
+/// Does `gap` (the text between a called name and its `(`) hold a
+/// preprocessor directive: a line whose first non-blank byte is `#`? A `#`
+/// at a line start inside a comment counts too, which only makes the
+/// engine more careful.
+fn has_directive_line(gap: &[u8]) -> bool {
+    gap.split(|&b| b == b'\n')
+        .skip(1)
+        .any(|line| line.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'#'))
 }
 
 /// The runtime's functions that return a `PyCtx` (`PyCtx_Get`,
