@@ -5,44 +5,12 @@
 
 use anyhow::{bail, Result};
 use pyctx_api::Table;
+use pyctx_clex::GNU11_KEYWORDS;
 use std::collections::BTreeSet;
 
-/// C keywords, C89 to C23, and GNU's `asm` / `typeof`.
-const KEYWORDS: &[&str] = &[
-    "auto",
-    "break",
-    "case",
-    "char",
-    "const",
-    "continue",
-    "default",
-    "do",
-    "double",
-    "else",
-    "enum",
-    "extern",
-    "float",
-    "for",
-    "goto",
-    "if",
-    "inline",
-    "int",
-    "long",
-    "register",
-    "restrict",
-    "return",
-    "short",
-    "signed",
-    "sizeof",
-    "static",
-    "struct",
-    "switch",
-    "typedef",
-    "union",
-    "unsigned",
-    "void",
-    "volatile",
-    "while",
+/// The keywords C23 adds (GNU C11's, `asm` and `typeof` included, are
+/// [`GNU11_KEYWORDS`]; its underscore spellings are reserved names anyway).
+const C23_KEYWORDS: &[&str] = &[
     "alignas",
     "alignof",
     "bool",
@@ -52,9 +20,7 @@ const KEYWORDS: &[&str] = &[
     "static_assert",
     "thread_local",
     "true",
-    "typeof",
     "typeof_unqual",
-    "asm",
 ];
 
 /// Names that `Python.h` brings in as macros or types from the C library
@@ -96,11 +62,13 @@ pub fn ctx_name_problem(name: &str, table: &Table) -> Option<String> {
     {
         return Some("not a C identifier".into());
     }
-    if KEYWORDS.contains(&name) {
-        return Some("a C keyword".into());
-    }
     if name.starts_with("__") || (b[0] == b'_' && b.get(1).is_some_and(u8::is_ascii_uppercase)) {
         return Some("reserved for the compiler and C library (C11 7.1.3)".into());
+    }
+    // After the reserved names: GNU's underscore keywords (`__asm__`,
+    // `_Bool`) are reserved names and reported as such.
+    if GNU11_KEYWORDS.contains(&name) || C23_KEYWORDS.contains(&name) {
+        return Some("a C keyword".into());
     }
     if LIBRARY_NAMES.contains(&name) {
         return Some("a name the C library defines (Python.h includes it)".into());
