@@ -82,6 +82,16 @@ def test_the_index_lives_in_the_type(ctxtypes, tmp_path):
     assert run(ctxtypes, code, tmp_path) == "ok"
 
 
+def test_a_descriptor_without_from_ctx_is_refused(ctxtypes, tmp_path):
+    """The type table calls a descriptor's from_ctx: one made by hand
+    without it is refused at registration with a TypeError naming it."""
+    code = ("try:\n"
+            "    ctxtypes.register_without_from_ctx()\n"
+            "except TypeError as e:\n"
+            "    print(e)\n")
+    assert "has no from_ctx" in run(ctxtypes, code, tmp_path)
+
+
 def test_decref_to_zero_reads_no_thread_state(ctxtypes, tmp_path, tstate_counter):
     """Counted with an LD_PRELOAD shim on CPython's thread-state getter: a
     deallocation through the table reads no thread state, one through the

@@ -122,7 +122,24 @@ typedef void (*PyCtxDestructor)(PyCtx ctx, PyObject *self);
 typedef struct {
     destructor trampoline; /* what goes in tp_dealloc */
     PyCtxDestructor impl;  /* what it calls, with a dealloc context */
+    /* What a ctx-form decref reaching zero calls, with its own context:
+     * impl(PyCtx_AsDealloc(ctx), self), a function of its own so that the
+     * compiler can inline impl into it and, seeing the dealloc bit set,
+     * drop the capability tests of impl's dealloc-safe calls (as it does
+     * in the trampoline). Made by PYCTX_DEALLOC / PYCTX_DEALLOC_DEF;
+     * registration refuses a descriptor without it. */
+    PyCtxDestructor from_ctx;
 } PyCtxDeallocDef;
+
+/* The descriptor name##_pyctx for a tp_dealloc `trampoline` of one's own
+ * that calls impl with a dealloc context (PYCTX_DEALLOC makes both). */
+#define PYCTX_DEALLOC_DEF(name, trampoline, impl)                          \
+    static PYCTX__MAYBE_UNUSED void name##_pyctx_from_ctx(PyCtx ctx, PyObject *self) \
+    {                                                                      \
+        impl(PyCtx_AsDealloc(ctx), self);                                  \
+    }                                                                      \
+    static const PyCtxDeallocDef name##_pyctx PYCTX__MAYBE_UNUSED = {     \
+        trampoline, impl, name##_pyctx_from_ctx};
 
 #define PYCTX_DEALLOC(name, impl)                                          \
     static void name(PyObject *self)                                       \
@@ -131,7 +148,7 @@ typedef struct {
         impl(PyCtx_AsDealloc(pyctx_cb), self);                             \
         pyctx__callback_exit(pyctx_cb);                                    \
     }                                                                      \
-    static const PyCtxDeallocDef name##_pyctx PYCTX__MAYBE_UNUSED = {name, impl};
+    PYCTX_DEALLOC_DEF(name, name, impl)
 
 /* The type table and the freelists read type fields the limited API
  * hides: they are for full-API builds. */
@@ -154,16 +171,16 @@ typedef struct {
 struct pyctx__type_entry {
     PyTypeObject *type;
     destructor trampoline;
-    PyCtxDestructor impl;
-    void *free_head; /* the freelist: objects chained through their first word */
+    PyCtxDestructor from_ctx; /* the descriptor's from_ctx */
+    void *free_head;          /* the freelist: objects chained through their first word */
 };
 PYCTX__EXTERN_C_BEGIN
 extern PYCTX__HIDDEN struct pyctx__type_entry pyctx_type_table[PYCTX__TYPES];
 /* Returns the type's index (1..PYCTX__TYPES-1), or -1 when the table is
  * full. A type object registered anew (an entry found again for the same
- * address, deallocator and implementation: the earlier type is gone) starts
- * with an empty freelist. */
-int pyctx_type_register(PyTypeObject *type, destructor trampoline, PyCtxDestructor impl);
+ * address, trampoline and from_ctx: the earlier type is gone) starts with
+ * an empty freelist. */
+int pyctx_type_register(PyTypeObject *type, destructor trampoline, PyCtxDestructor from_ctx);
 PYCTX__EXTERN_C_END
 
 #if ULONG_MAX > 0xffffffffUL
@@ -228,11 +245,16 @@ static inline int PyCtx_Type_Register(PyCtx ctx, PyTypeObject *type, const PyCtx
                                          "trampoline of this PyCtxDeallocDef");
         return -1;
     }
+    if (def->from_ctx == NULL) {
+        PyErr_SetString(PyExc_TypeError, "PyCtx_Type_Register: the PyCtxDeallocDef has no from_ctx "
+                                         "(make descriptors with PYCTX_DEALLOC or PYCTX_DEALLOC_DEF)");
+        return -1;
+    }
     (void)ctx;
     i = (int)pyctx__type_index(type);
-    if (i != 0 && pyctx_type_table[i].impl == def->impl)
+    if (i != 0 && pyctx_type_table[i].from_ctx == def->from_ctx)
         return 0;
-    i = pyctx_type_register(type, def->trampoline, def->impl);
+    i = pyctx_type_register(type, def->trampoline, def->from_ctx);
     if (i < 0) {
         PyErr_SetString(PyExc_RuntimeError, "PyCtx_Type_Register: the pyctx type table is full");
         return -1;
@@ -255,14 +277,14 @@ static inline PyObject *PyCtx_Type_FromSpec(PyCtx ctx, PyObject *module, PyType_
 }
 
 /* A registered type's object reached zero in a ctx-form decref: its
- * implementation gets a dealloc context made from this one (no thread-state
- * read, no trampoline), unless the entry is not this type's after all.
- * Out of line, like CPython's _Py_Dealloc: the caller's decref stays a
- * decrement and a test, and needs no register for this. */
+ * implementation gets a dealloc context made from this one (from_ctx: no
+ * thread-state read, no trampoline), unless the entry is not this type's
+ * after all. Out of line, like CPython's _Py_Dealloc: the caller's decref
+ * stays a decrement and a test, and needs no register for this. */
 static inline PYCTX__NOINLINE void pyctx__dealloc_registered(PyCtx ctx, PyObject *op, unsigned i)
 {
     if (PYCTX__LIKELY(pyctx__type_entry_is(i, Py_TYPE(op))))
-        pyctx_type_table[i].impl(PyCtx_AsDealloc(ctx), op);
+        pyctx_type_table[i].from_ctx(ctx, op);
     else
         _Py_Dealloc(op);
 }

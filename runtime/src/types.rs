@@ -3,7 +3,7 @@
 //! inline).
 //!
 //! Registration takes a lock; lookups from C are plain loads of entries
-//! whose type, trampoline and implementation, once published, never change
+//! whose type, trampoline and `from_ctx`, once published, never change
 //! (an entry's `type` is written last, with release ordering, and is never
 //! rewritten). The freelist head is written by C, under the GIL of the
 //! type's interpreter (see the header), and here when a type object is
@@ -22,7 +22,7 @@ pub const TYPES: usize = 128;
 pub struct TypeEntry {
     ty: AtomicPtr<c_void>,
     trampoline: AtomicPtr<c_void>,
-    imp: AtomicPtr<c_void>,
+    from_ctx: AtomicPtr<c_void>,
     /// The type's freelist: objects chained through their first word.
     free_head: AtomicPtr<c_void>,
 }
@@ -31,7 +31,7 @@ pub struct TypeEntry {
 const EMPTY_ENTRY: TypeEntry = TypeEntry {
     ty: AtomicPtr::new(null_mut()),
     trampoline: AtomicPtr::new(null_mut()),
-    imp: AtomicPtr::new(null_mut()),
+    from_ctx: AtomicPtr::new(null_mut()),
     free_head: AtomicPtr::new(null_mut()),
 };
 
@@ -46,22 +46,22 @@ static REGISTER: Mutex<()> = Mutex::new(());
 /// out in order: no hashing, and a lookup is one indexed load.
 ///
 /// The C side calls this only for a type object not registered yet. An
-/// entry found again (same address, trampoline and implementation) belonged
+/// entry found again (same address, trampoline and `from_ctx`) belonged
 /// to an earlier type object, now gone, perhaps with its interpreter and
 /// that interpreter's allocator: its freelist is dropped, not freed.
-pub fn register(ty: *mut c_void, trampoline: *mut c_void, imp: *mut c_void) -> c_int {
+pub fn register(ty: *mut c_void, trampoline: *mut c_void, from_ctx: *mut c_void) -> c_int {
     let _guard = REGISTER.lock().unwrap_or_else(|e| e.into_inner());
     for (i, e) in pyctx_type_table.iter().enumerate().skip(1) {
         let t = e.ty.load(Ordering::Acquire);
         if t.is_null() {
             e.trampoline.store(trampoline, Ordering::Relaxed);
-            e.imp.store(imp, Ordering::Relaxed);
+            e.from_ctx.store(from_ctx, Ordering::Relaxed);
             e.ty.store(ty, Ordering::Release);
             return i as c_int;
         }
         if t == ty
             && e.trampoline.load(Ordering::Relaxed) == trampoline
-            && e.imp.load(Ordering::Relaxed) == imp
+            && e.from_ctx.load(Ordering::Relaxed) == from_ctx
         {
             e.free_head.store(null_mut(), Ordering::Relaxed);
             return i as c_int;
@@ -74,9 +74,9 @@ pub fn register(ty: *mut c_void, trampoline: *mut c_void, imp: *mut c_void) -> c
 pub extern "C" fn pyctx_type_register(
     ty: *mut c_void,
     trampoline: *mut c_void,
-    imp: *mut c_void,
+    from_ctx: *mut c_void,
 ) -> c_int {
-    register(ty, trampoline, imp)
+    register(ty, trampoline, from_ctx)
 }
 
 #[cfg(test)]
@@ -93,7 +93,9 @@ mod tests {
         let b = register(ty, 0x30 as *mut c_void, 0x40 as *mut c_void);
         assert!(b > 0 && b != a);
         assert_eq!(
-            pyctx_type_table[a as usize].imp.load(Ordering::Relaxed) as usize,
+            pyctx_type_table[a as usize]
+                .from_ctx
+                .load(Ordering::Relaxed) as usize,
             0x20
         );
     }
