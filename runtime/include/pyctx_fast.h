@@ -307,7 +307,7 @@ static inline Py_ssize_t pyctx_fast_PyList_Size(PyCtx ctx, PyObject *op)
 /* Py_DECREF / Py_XDECREF: CPython's decrement; reaching zero, a type with a
  * context-aware deallocator is deallocated through the runtime's type table
  * with a dealloc context made from this one (no thread-state read), any
- * other type through CPython's _Py_Dealloc as usual. Always inline, as
+ * other type as CPython's _Py_Dealloc does it (pyctx__dealloc). Always inline, as
  * GCC keeps CPython's own Py_DECREF (regex migrated: 135 out-of-line calls
  * of this wrapper where the plain build has none). */
 static inline PYCTX__ALWAYS_INLINE void pyctx_fast_Py_DECREF(PyCtx ctx, PyObject *op)

@@ -289,16 +289,30 @@ static inline PYCTX__NOINLINE void pyctx__dealloc_registered(PyCtx ctx, PyObject
         _Py_Dealloc(op);
 }
 
+/* What CPython's _Py_Dealloc does, without the call of it where that is
+ * all it does: up to 3.12, in a build without Py_DEBUG and Py_TRACE_REFS, it
+ * calls the type's tp_dealloc and nothing else. 3.13's also reports the
+ * object to a reference tracer (PyRefTracer), which only CPython can ask
+ * about, so there the call stays. */
+#if PY_VERSION_HEX < 0x030D0000 && !defined(Py_DEBUG) && !defined(Py_TRACE_REFS)
+#define PYCTX__TP_DEALLOC(op, type) ((type)->tp_dealloc(op))
+#else
+#define PYCTX__TP_DEALLOC(op, type) ((void)(type), _Py_Dealloc(op))
+#endif
+
 /* Refcount reached zero in a ctx-form decref: a type the runtime does not
- * manage (index bits 0) goes to CPython's _Py_Dealloc after one load and one
- * test more than CPython's own decref. */
+ * manage (index bits 0) is deallocated as CPython's _Py_Dealloc does it,
+ * after one load and one test more than CPython's own decref; the type that
+ * test reads is the one whose tp_dealloc is called next, so up to 3.12 the
+ * call of _Py_Dealloc itself is saved. */
 static inline PYCTX__ALWAYS_INLINE void pyctx__dealloc(PyCtx ctx, PyObject *op)
 {
-    unsigned i = pyctx__type_index_bits(Py_TYPE(op));
+    PyTypeObject *type = Py_TYPE(op);
+    unsigned i = pyctx__type_index_bits(type);
     if (PYCTX__UNLIKELY(i != 0))
         pyctx__dealloc_registered(ctx, op, i);
     else
-        _Py_Dealloc(op);
+        PYCTX__TP_DEALLOC(op, type);
 }
 
 /* ---- 3. freelists ---- */
