@@ -8,9 +8,11 @@ For every CPython 3.9-3.13 with a virtualenv from scripts/setup:
    translation units into one module) and run bench/percall/driver.py in a
    clean environment (no PYCTX_DEBUG / PYCTX_STATS);
 2. real workloads (bench/workloads): build markupsafe, simplejson and regex
-   from the pinned sdists four ways: plain, relaid (plain with other code
-   alignment: the layout control), compat (`--cflags --compat`) and
-   migrated (sources after `pyctx migrate --write`, `--cflags`); copy the
+   from the pinned sdists five ways: plain, relaid (plain with other code
+   alignment: the layout control), compat (`--cflags --compat`),
+   migrated (sources after `pyctx migrate --write`, `--cflags`) and
+   migrated_relaid (migrated with relaid's alignment, compared with
+   relaid: the migration's cost with code placement held alike); copy the
    plain build once more (the A/A control) and run
    bench/workloads/driver.py, which loads all the builds into one process;
 3. disassemble the per-call module once per version (objdump) to record what
