@@ -383,6 +383,15 @@ def _migrated_target(s):
         why += ("; the layout control (plain source, other code alignment) moves the same "
                 "workloads by %.2f–%.2f: rows off by that much can be code placement of a "
                 "recompiled extension as much as the context" % lay)
+    same = [(w, v, wl[v][w]["ratios"]) for v in wl for w, _ in WORKLOADS
+            if w in wl[v] and "same_layout" in wl[v][w]["ratios"]
+            and wl[v][w]["ratios"]["migrated"]["q1"] > TARGETS["migrated"]]
+    if same:
+        why += ("; with both sides built with the layout control's alignment "
+                "(migrated_relaid/relaid) the rows above target run %s" % ", ".join(
+                    "%s %s %.2f [%.2f–%.2f]" % (w, v, r["same_layout"]["median"],
+                                               r["same_layout"]["q1"], r["same_layout"]["q3"])
+                    for w, v, r in same))
     return {"target": target, "measured": "migrated/plain " + text, "verdict": verdict,
             "why": why}
 
