@@ -8,9 +8,11 @@ For every CPython 3.9-3.13 with a virtualenv from scripts/setup:
    translation units into one module) and run bench/percall/driver.py in a
    clean environment (no PYCTX_DEBUG / PYCTX_STATS);
 2. real workloads (bench/workloads): build markupsafe, simplejson and regex
-   from the pinned sdists four ways: plain, relaid (plain with other code
-   alignment: the layout control), compat (`--cflags --compat`) and
-   migrated (sources after `pyctx migrate --write`, `--cflags`); copy the
+   from the pinned sdists five ways: plain, relaid (plain with other code
+   alignment: the layout control), compat (`--cflags --compat`),
+   migrated (sources after `pyctx migrate --write`, `--cflags`) and
+   migrated_relaid (migrated with relaid's alignment, compared with
+   relaid: the migration's cost with code placement held alike); copy the
    plain build once more (the A/A control) and run
    bench/workloads/driver.py, which loads all the builds into one process;
 3. disassemble the per-call module once per version (objdump) to record what
@@ -332,8 +334,12 @@ def percall_module(version, snapshot):
 
 # The workload builds: plain (stock flags), relaid (plain + LAYOUT_CFLAGS:
 # the layout control), compat (unmodified sources, `--cflags --compat`),
-# migrated (sources after `pyctx migrate --write`, `--cflags`).
-WORKLOAD_KINDS = ("plain", "relaid", "compat", "migrated")
+# migrated (sources after `pyctx migrate --write`, `--cflags`), and
+# migrated_relaid (migrated + LAYOUT_CFLAGS): paired with relaid, both sides
+# have their code placed by the same alignment rules, so what is left of
+# migrated/plain is the migration's own cost and not where the recompiled
+# hot loops happened to land.
+WORKLOAD_KINDS = ("plain", "relaid", "compat", "migrated", "migrated_relaid")
 
 
 def workload_build_jobs(version, python, snapshot, sources):
@@ -342,11 +348,14 @@ def workload_build_jobs(version, python, snapshot, sources):
     flags = {"plain": {"CFLAGS": None, "LDFLAGS": None},
              "relaid": {"CFLAGS": LAYOUT_CFLAGS, "LDFLAGS": None},
              "compat": snapshot.get(version, compat=True),
-             "migrated": snapshot.get(version)}
+             "migrated": snapshot.get(version),
+             "migrated_relaid": snapshot.get(version)}
+    flags["migrated_relaid"]["CFLAGS"] = (
+        flags["migrated_relaid"].get("CFLAGS", "") + " " + LAYOUT_CFLAGS).strip()
     jobs = []
     for kind in WORKLOAD_KINDS:
         for name in WORKLOAD_PACKAGES:
-            src = sources[name]["migrated" if kind == "migrated" else "pristine"]
+            src = sources[name]["migrated" if kind.startswith("migrated") else "pristine"]
             env = dict(flags[kind])
             env.update(PINS[name]["build_env"])
             env = {k: v for k, v in env.items() if v is not None}
@@ -759,7 +768,7 @@ def measure(opts):
             log("%s: workload measurements" % version)
             s = mode["workloads"]
             args = []
-            for kind in ("plain", "copy", "relaid", "compat", "migrated"):
+            for kind in ("plain", "copy", "relaid", "compat", "migrated", "migrated_relaid"):
                 args += ["--build", "%s=%s" % (kind, sites[kind])]
             entry["workloads"] = run_driver(
                 python, BENCH / "workloads" / "driver.py",
