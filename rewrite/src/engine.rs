@@ -66,7 +66,7 @@ fn run(files: &[SourceFile], api: &ApiNames, opts: &Options, cc: Option<&dyn Com
             ),
         );
     }
-    let parsed = parse::parse(files, api);
+    let parsed = parse::parse_for(files, api, opts.trampolines);
     let units = {
         let paths: Vec<&Path> = files.iter().map(|f| f.path.as_path()).collect();
         let incs: Vec<Vec<&str>> = parsed

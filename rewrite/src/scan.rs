@@ -111,7 +111,9 @@ pub struct FuncDef {
     pub positional_attr: bool,
     /// What a trampoline line needs (`Options::trampolines`), or why the
     /// definition cannot have one.
-    pub tramp: Result<TrampSig, String>,
+    /// Boxed: most definitions never get a trampoline. Without
+    /// trampolines asked for, an empty `Err` (no definition gets one).
+    pub tramp: Result<Box<TrampSig>, String>,
 }
 
 /// A set of identifiers spelled in a source, kept as byte ranges of it
@@ -403,6 +405,9 @@ fn newline_after(src: &[u8], at: usize) -> bool {
 struct Marks<'a> {
     static_at: &'a [usize],
     masked: &'a [u8],
+    /// Record what a trampoline line needs (`Options::trampolines`): a
+    /// few strings per definition, not kept when no run will read them.
+    tramps: bool,
 }
 
 fn param_list(src: &[u8], masked: &[u8], list: Node) -> ParamList {
@@ -803,6 +808,7 @@ pub(crate) fn scan_file_in_pieces(
     lexed: Lexed,
     roles: FileRoles,
     size: usize,
+    tramps: bool,
 ) -> (FileScan, Syntax) {
     let Lexed { toks, dir, lang } = lexed;
     let masked = mask::mask(src, &toks, &dir.dead, roles, &dir.directive_lines);
@@ -827,6 +833,7 @@ pub(crate) fn scan_file_in_pieces(
         let marks = Marks {
             static_at: &masked.static_at,
             masked: &syn.masked,
+            tramps,
         };
         let skip = p.view_ranges();
         acc.visit(src, marks, &lines, p.tree.root_node(), &skip);
@@ -1157,7 +1164,11 @@ fn scan_function(
     let (name, name_at) = definition_name(src, n, decl, fdecl);
     let params_node = fdecl.and_then(|fd| fd.child_by_field_name("parameters"));
     let params = params_node.map(|p| param_list(src, marks.masked, p));
-    let tramp = trampoline_sig(src, n, fdecl);
+    let tramp = if marks.tramps {
+        trampoline_sig(src, n, fdecl).map(Box::new)
+    } else {
+        Err(String::new())
+    };
     let refused = declarator_refusal
         .or_else(|| definition_refusal(src, lines, n, in_error, params_node, body));
     let (body_open, body_close) = body

@@ -264,7 +264,7 @@ mod tests {
         let l = scan::lex_file(src.as_bytes());
         let model = crate::macros::MacroModel::default();
         let roles = model.for_file(0);
-        scan::scan_file_in_pieces(src.as_bytes(), l, roles.roles(), scan::PIECE).0
+        scan::scan_file_in_pieces(src.as_bytes(), l, roles.roles(), scan::PIECE, true).0
     }
 
     fn with_include(src: &str) -> String {
