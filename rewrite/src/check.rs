@@ -330,7 +330,7 @@ impl Checker {
                         f.scan.file_vars.contains(&site.name)
                             || (k > 0 && {
                                 let d = &f.scan.funcs[k - 1];
-                                d.range.contains(&site.at) && d.declared.contains(&site.name)
+                                d.range.contains(&site.at) && d.declared.contains(f.src(), &site.name)
                             })
                     })
                     .map(|(i, _)| i)

@@ -175,7 +175,7 @@ fn thread_calls(m: &Model, fi: usize, di: usize) -> Option<(String, usize, Threa
     let f = &m.files[fi];
     let mut calls = f.by_func[di].iter().filter_map(|&oi| {
         let o = &f.occs[oi];
-        if !matches!(o.kind, OccKind::Call(_)) || f.scan.funcs[di].declared.contains(&o.name) {
+        if !matches!(o.kind, OccKind::Call(_)) || f.scan.funcs[di].declared.contains(f.src(), &o.name) {
             return None;
         }
         thread_state_effect(&o.name).map(|e| (o.name.clone(), o.at, e))
@@ -409,7 +409,7 @@ fn direct_needs(m: &Model, sel: &mut Selection) {
                         && !m.shadowed(fi, o)
                         && !c.lvalue
                         && !c.qualified
-                        && uses_own_ctx(&f.scan.funcs[d], c)
+                        && uses_own_ctx(f.src(), &f.scan.funcs[d], c)
                 }
                 _ => false,
             } || sel.macro_needs_ctx(m, &o.name);

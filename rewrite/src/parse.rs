@@ -205,6 +205,14 @@ mod tests {
             v.sort();
             format!("{v:?}")
         };
+        // Sorted by their text already.
+        let idents = |h: &crate::scan::Idents| {
+            let v: Vec<&str> = h
+                .texts(f.src())
+                .map(|t| std::str::from_utf8(t).unwrap())
+                .collect();
+            format!("{v:?}")
+        };
         let mut out: Vec<String> = s
             .funcs
             .iter()
@@ -220,7 +228,7 @@ mod tests {
                     d.body_open,
                     d.body_close,
                     d.existing_ctx,
-                    sorted(&d.declared)
+                    idents(&d.declared)
                 )
             })
             .collect();

@@ -29,10 +29,10 @@ use std::collections::{HashMap, HashSet};
 /// Does this call need the function's own context (it passes none, a
 /// bridge, or the function's existing context variable)? Calls that pass
 /// another context (`PyCtx_AsDealloc(...)`, a second `PyCtx` local) do not.
-pub(crate) fn uses_own_ctx(f: &FuncDef, c: &CallInfo) -> bool {
+pub(crate) fn uses_own_ctx(src: &[u8], f: &FuncDef, c: &CallInfo) -> bool {
     match &c.first {
         FirstArg::PyCtxCall => false,
-        FirstArg::Ident(v) if f.pyctx_vars.contains(v) => f
+        FirstArg::Ident(v) if f.pyctx_vars.contains(src, v) => f
             .existing_ctx
             .as_ref()
             .map(|(e, _)| e == v)
@@ -370,7 +370,7 @@ fn resolve_uses(m: &mut Model) {
                     m.nodes[id].calls += 1;
                     m.facts[fi].call_target.insert(oi, id);
                     if let Some(fd) = o.func {
-                        if uses_own_ctx(&f.scan.funcs[fd], c) {
+                        if uses_own_ctx(f.src(), &f.scan.funcs[fd], c) {
                             m.facts[fi].callees[fd].push(id);
                         }
                     }

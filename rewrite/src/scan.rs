@@ -101,10 +101,12 @@ pub struct FuncDef {
     /// A context variable the function already has.
     pub existing_ctx: Option<(String, CtxOrigin)>,
     /// Parameters and locals (any block): calls to these names are not
-    /// calls to a global function.
-    pub declared: HashSet<String>,
+    /// calls to a global function. Byte ranges of the source, like
+    /// `idents` (a set of strings per definition weighs more than the
+    /// definition).
+    pub declared: Idents,
     /// Parameters and locals of type `PyCtx`.
-    pub pyctx_vars: HashSet<String>,
+    pub pyctx_vars: Idents,
     /// Every identifier (and type name) spelled in the function.
     pub idents: Idents,
     /// Has an attribute naming parameters by position.
@@ -141,6 +143,12 @@ impl Idents {
         self.0
             .binary_search_by(|r| Self::text(src, r).cmp(name.as_bytes()))
             .is_ok()
+    }
+
+    /// Their texts, in order.
+    #[cfg(test)]
+    pub fn texts<'s>(&'s self, src: &'s [u8]) -> impl Iterator<Item = &'s [u8]> + 's {
+        self.0.iter().map(move |r| Self::text(src, r))
     }
 
     fn extend(&mut self, src: &[u8], other: Idents) {
@@ -1021,8 +1029,8 @@ impl Phase1 {
             Some(&i) => {
                 // Another configuration of a definition seen already.
                 let g = &mut self.funcs[i];
-                g.declared.extend(f.declared);
-                g.pyctx_vars.extend(f.pyctx_vars);
+                g.declared.extend(src, f.declared);
+                g.pyctx_vars.extend(src, f.pyctx_vars);
                 g.idents.extend(src, f.idents);
                 g.positional_attr |= f.positional_attr;
                 if g.refused.is_none() {
@@ -1188,8 +1196,8 @@ fn scan_function(
         keep: None,
         inner_scopes: Vec::new(),
         existing_ctx,
-        declared: names.declared,
-        pyctx_vars: names.pyctx_vars,
+        declared: Idents::new(src, names.declared),
+        pyctx_vars: Idents::new(src, names.pyctx_vars),
         idents: names.idents,
         positional_attr: positional_attribute(&src[n.start_byte()..body_open.max(n.start_byte())]),
         tramp,
@@ -1282,8 +1290,8 @@ fn definition_refusal(
 /// The names a definition declares and uses.
 #[derive(Default)]
 struct FunctionNames {
-    declared: HashSet<String>,
-    pyctx_vars: HashSet<String>,
+    declared: Vec<(u32, u32)>,
+    pyctx_vars: Vec<(u32, u32)>,
     idents: Idents,
 }
 
@@ -1315,13 +1323,13 @@ fn function_names(
             }
             if let Some(d) = pd.child_by_field_name("declarator") {
                 if let Some(id) = declared_name(d) {
-                    let nm = text(src, id).to_string();
+                    let nm = (id.start_byte() as u32, id.end_byte() as u32);
                     let is_ctx =
                         pd.child_by_field_name("type").map(|t| text(src, t)) == Some("PyCtx");
                     if is_ctx && d.kind() == "identifier" {
-                        pyctx_vars.insert(nm.clone());
+                        pyctx_vars.push(nm);
                     }
-                    declared.insert(nm);
+                    declared.push(nm);
                 }
             }
         }
@@ -1358,15 +1366,15 @@ fn function_names(
                             }
                         }
                         if let Some(id) = declared_name(d) {
-                            let nm = text(src, id).to_string();
+                            let nm = (id.start_byte() as u32, id.end_byte() as u32);
                             // `PyCtx c` or `PyCtx c = ...`; not `PyCtx *p`.
                             let plain = matches!(d.kind(), "identifier" | "init_declarator")
                                 && d.child_by_field_name("declarator")
                                     .is_none_or(|x| x.kind() == "identifier");
                             if is_ctx && plain {
-                                pyctx_vars.insert(nm.clone());
+                                pyctx_vars.push(nm);
                             }
-                            declared.insert(nm);
+                            declared.push(nm);
                         }
                     }
                 }
