@@ -671,7 +671,7 @@ impl FuncEdit<'_, '_> {
             self.edits.push(Edit {
                 at: r.start,
                 del: r.end - r.start,
-                text: var.to_string(),
+                text: var.into(),
             });
             rep.calls_rewritten += 1;
         } else if passes_ctx(&self.m.files[self.fi], f, c) {
