@@ -175,7 +175,9 @@ fn thread_calls(m: &Model, fi: usize, di: usize) -> Option<(String, usize, Threa
     let f = &m.files[fi];
     let mut calls = f.by_func[di].iter().filter_map(|&oi| {
         let o = &f.occs[oi];
-        if !matches!(o.kind, OccKind::Call(_)) || f.scan.funcs[di].declared.contains(f.src(), &o.name) {
+        if !matches!(o.kind, OccKind::Call(_))
+            || f.scan.funcs[di].declared.contains(f.src(), &o.name)
+        {
             return None;
         }
         thread_state_effect(&o.name).map(|e| (o.name.clone(), o.at, e))

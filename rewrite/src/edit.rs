@@ -646,9 +646,7 @@ impl FuncEdit<'_, '_> {
         has_ctx: bool,
         rep: &mut FunctionReport,
     ) {
-        if matches!(c.first, FirstArg::PyCtxGet(_))
-            || passes_ctx(&self.m.files[self.fi], f, c)
-        {
+        if matches!(c.first, FirstArg::PyCtxGet(_)) || passes_ctx(&self.m.files[self.fi], f, c) {
             rep.calls_already_ctx += 1;
         } else if has_ctx {
             self.edits
