@@ -35,8 +35,9 @@ pub(crate) struct DefChoice {
     pub selected: bool,
     /// Selected, parseable and part of a project function.
     pub migratable: bool,
-    /// Why its thread-state calls keep it legacy, if they do.
-    pub switch: Option<ThreadLegacy>,
+    /// Why its thread-state calls keep it legacy, if they do (boxed: few
+    /// definitions do, and the choice is made for every definition).
+    pub switch: Option<Box<ThreadLegacy>>,
     /// Migratable and calls `PyEval_SaveThread` / `PyEval_RestoreThread`:
     /// threaded or legacy, never an entry point.
     pub save_restore: bool,
@@ -120,11 +121,11 @@ pub(crate) fn select(
                                     .or_else(|| keeps_signature(m, fi, di))?,
                             ),
                         };
-                        Some(ThreadLegacy {
+                        Some(Box::new(ThreadLegacy {
                             api,
                             at,
                             unthreadable,
-                        })
+                        }))
                     });
                     let backed_out = backed_out.get(&(fi, di)).cloned();
                     let selected = opts.selects(&f.source.path, &d.name)
@@ -234,11 +235,11 @@ fn unthreadable_save_restore(m: &Model, defs: &mut [Vec<DefChoice>]) {
                 let c = &mut defs[fi][di];
                 c.selected = false;
                 c.migratable = false;
-                c.switch = Some(ThreadLegacy {
+                c.switch = Some(Box::new(ThreadLegacy {
                     api,
                     at,
                     unthreadable: Some(why),
-                });
+                }));
                 changed = true;
             }
         }
