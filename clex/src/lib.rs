@@ -943,6 +943,37 @@ pub fn line_ending(src: &[u8]) -> &'static str {
 mod tests {
     use super::*;
 
+    #[test]
+    fn dense_text_outgrows_the_first_guess_and_keeps_every_token() {
+        // A token per byte (the first guess is one per 4): the list grows
+        // at the density seen and ends exactly as long as the tokens.
+        let src = "a;".repeat(5000) + "\n" + &"x ".repeat(100);
+        let toks = lex(src.as_bytes());
+        assert_eq!(toks.len(), 10_000 + 1 + 100);
+        assert_eq!(toks.capacity(), toks.len());
+        assert!(toks[..10_000]
+            .iter()
+            .enumerate()
+            .all(|(i, t)| t.start() == i && t.end() == i + 1));
+        assert_eq!(toks[10_000].kind, Tok::Newline);
+        let last = toks[toks.len() - 1];
+        assert_eq!((last.kind, last.start()), (Tok::Ident, src.len() - 2));
+        assert_eq!(std::mem::size_of::<Token>(), 10);
+    }
+
+    #[test]
+    fn lines_give_line_and_column() {
+        let src = b"ab\n\ncd\r\ne";
+        let l = Lines::new(src);
+        let at = |o| l.pos(o);
+        assert_eq!(at(0), (1, 1));
+        assert_eq!(at(2), (1, 3));
+        assert_eq!(at(3), (2, 1));
+        assert_eq!(at(4), (3, 1));
+        assert_eq!(at(8), (4, 1));
+        assert_eq!(at(9), (4, 2));
+    }
+
     fn dead_text(src: &str) -> Vec<String> {
         let toks = lex(src.as_bytes());
         let d = scan_directives(src.as_bytes(), &toks);
