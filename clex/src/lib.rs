@@ -58,12 +58,15 @@ pub enum Tok {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Packed: a file has a token per three or four bytes, so the token list is
+// the largest thing the engine keeps; without padding a token takes 10
+// bytes instead of 12. Every field is `Copy` and read by value (a
+// reference to a field would be unaligned).
+#[repr(C, packed)]
 pub struct Token {
     pub kind: Tok,
-    // Byte offsets as u32: a file has a token per three or four bytes, so
-    // the token list is the largest thing the engine keeps (12 bytes a
-    // token instead of 24). Files of 4 GiB and more are refused
-    // (`engine::run`).
+    // Byte offsets as u32 (24 bytes a token with usize). Files of 4 GiB
+    // and more are refused (`engine::run`).
     s: u32,
     e: u32,
 }
@@ -102,6 +105,15 @@ pub fn lex(src: &[u8]) -> Vec<Token> {
     lex_lang(src, Lang::C)
 }
 
+/// Room for the tokens of `src[at..n]` at the density seen so far (and a
+/// tenth more): a dense file outgrows the first guess, and doubling a list
+/// this large would hold twice the room it needs until the final shrink.
+fn grow_for_rest(out: &mut Vec<Token>, at: usize, n: usize) {
+    let per_token = at.max(1) as f64 / out.len().max(1) as f64;
+    let more = ((n - at) as f64 / per_token * 1.1) as usize;
+    out.reserve_exact(more.max(64));
+}
+
 /// [`lex`] for a language: C++ adds raw string literals
 /// (`R"delim(...)delim"`, with any encoding prefix), whose bytes may hold
 /// quotes, backslashes and newlines.
@@ -112,6 +124,9 @@ pub fn lex_lang(src: &[u8], lang: Lang) -> Vec<Token> {
     // starts its line (compilers skip it too).
     let mut i = bom_len(src);
     while i < n {
+        if out.len() == out.capacity() {
+            grow_for_rest(&mut out, i, n);
+        }
         let c = src[i];
         match c {
             b'\n' => {
@@ -881,17 +896,24 @@ pub fn line_start_of(src: &[u8], at: usize) -> usize {
 }
 
 /// Line starts, for offset → (line, column) conversions.
+///
+/// Starts are u32 like token offsets (files of 4 GiB and more are
+/// refused before anything is lexed): a large file has a line per dozen
+/// bytes, so the table is the size of the file's tokens' offsets.
 #[derive(Debug, Clone)]
 pub struct Lines {
-    starts: Vec<usize>,
+    starts: Vec<u32>,
 }
 
 impl Lines {
     pub fn new(src: &[u8]) -> Lines {
-        let mut starts = vec![0];
+        // Counted first: exact room, no doubling.
+        let n = src.iter().filter(|&&c| c == b'\n').count();
+        let mut starts = Vec::with_capacity(n + 1);
+        starts.push(0);
         for (i, &c) in src.iter().enumerate() {
             if c == b'\n' {
-                starts.push(i + 1);
+                starts.push(i as u32 + 1);
             }
         }
         Lines { starts }
@@ -899,11 +921,13 @@ impl Lines {
 
     /// 1-based line and column (column counts bytes).
     pub fn pos(&self, at: usize) -> (usize, usize) {
-        let line = match self.starts.binary_search(&at) {
+        // An offset past u32 is past every start: the last line.
+        let key = u32::try_from(at).unwrap_or(u32::MAX);
+        let line = match self.starts.binary_search(&key) {
             Ok(l) => l,
             Err(l) => l - 1,
         };
-        (line + 1, at - self.starts[line] + 1)
+        (line + 1, at - self.starts[line] as usize + 1)
     }
 }
 
@@ -918,6 +942,37 @@ pub fn line_ending(src: &[u8]) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dense_text_outgrows_the_first_guess_and_keeps_every_token() {
+        // A token per byte (the first guess is one per 4): the list grows
+        // at the density seen and ends exactly as long as the tokens.
+        let src = "a;".repeat(5000) + "\n" + &"x ".repeat(100);
+        let toks = lex(src.as_bytes());
+        assert_eq!(toks.len(), 10_000 + 1 + 100);
+        assert_eq!(toks.capacity(), toks.len());
+        assert!(toks[..10_000]
+            .iter()
+            .enumerate()
+            .all(|(i, t)| t.start() == i && t.end() == i + 1));
+        assert_eq!(toks[10_000].kind, Tok::Newline);
+        let last = toks[toks.len() - 1];
+        assert_eq!((last.kind, last.start()), (Tok::Ident, src.len() - 2));
+        assert_eq!(std::mem::size_of::<Token>(), 10);
+    }
+
+    #[test]
+    fn lines_give_line_and_column() {
+        let src = b"ab\n\ncd\r\ne";
+        let l = Lines::new(src);
+        let at = |o| l.pos(o);
+        assert_eq!(at(0), (1, 1));
+        assert_eq!(at(2), (1, 3));
+        assert_eq!(at(3), (2, 1));
+        assert_eq!(at(4), (3, 1));
+        assert_eq!(at(8), (4, 1));
+        assert_eq!(at(9), (4, 2));
+    }
 
     fn dead_text(src: &str) -> Vec<String> {
         let toks = lex(src.as_bytes());

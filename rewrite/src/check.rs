@@ -37,8 +37,10 @@ pub(crate) enum SiteKind {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct Site {
-    pub name: String,
+pub(crate) struct Site<'n> {
+    /// The name, borrowed from the set of names looked for (a string of
+    /// its own per site would double the sites' memory).
+    pub name: &'n str,
     /// Byte offset of the name.
     pub at: usize,
     pub args: usize,
@@ -160,12 +162,12 @@ fn in_pieces<T>(src: &[u8], lang: Lang, cuts: &[usize], mut f: impl FnMut(&Piece
 /// The sites of every name in `names`, from a text (dead `#if 0` groups
 /// skipped).
 #[cfg(test)]
-pub(crate) fn sites(src: &[u8], lang: Lang, names: &HashSet<&str>) -> Vec<Site> {
+pub(crate) fn sites<'n>(src: &[u8], lang: Lang, names: &HashSet<&'n str>) -> Vec<Site<'n>> {
     sites_in(src, lang, &[], names)
 }
 
 /// [`sites`], the text lexed in the pieces `cuts` makes ([`in_pieces`]).
-fn sites_in(src: &[u8], lang: Lang, cuts: &[usize], names: &HashSet<&str>) -> Vec<Site> {
+fn sites_in<'n>(src: &[u8], lang: Lang, cuts: &[usize], names: &HashSet<&'n str>) -> Vec<Site<'n>> {
     in_pieces(src, lang, cuts, |p| piece_sites(p, names))
         .into_iter()
         .flatten()
@@ -173,7 +175,7 @@ fn sites_in(src: &[u8], lang: Lang, cuts: &[usize], names: &HashSet<&str>) -> Ve
 }
 
 /// The sites of one piece, at offsets in its text.
-fn piece_sites(p: &Piece, names: &HashSet<&str>) -> Vec<Site> {
+fn piece_sites<'n>(p: &Piece, names: &HashSet<&'n str>) -> Vec<Site<'n>> {
     let (src, toks, dir) = (p.src, &p.toks, &p.dir);
     let dead = &dir.dead;
     // A macro's parameter in its body is not the function of that name.
@@ -206,7 +208,10 @@ fn piece_sites(p: &Piece, names: &HashSet<&str>) -> Vec<Site> {
         let Ok(name) = std::str::from_utf8(word(k)) else {
             continue;
         };
-        if !names.contains(name) || dead.iter().any(|r| r.contains(&t.start())) {
+        let Some(&name) = names.get(name) else {
+            continue;
+        };
+        if dead.iter().any(|r| r.contains(&t.start())) {
             continue;
         }
         let prev = |n: usize| (ci >= n).then(|| code[ci - n] as usize);
@@ -237,7 +242,7 @@ fn piece_sites(p: &Piece, names: &HashSet<&str>) -> Vec<Site> {
             }
         };
         out.push(Site {
-            name: name.to_string(),
+            name,
             at: p.base + t.start(),
             args,
             variadic,
@@ -294,23 +299,22 @@ fn count_args(src: &[u8], toks: &[Token], code: &[u32]) -> Option<(usize, bool)>
 /// One site in the input and the output.
 struct Pair<'s> {
     file: FileId,
-    before: &'s Site,
-    after: &'s Site,
+    before: &'s Site<'s>,
+    after: &'s Site<'s>,
 }
 
 /// The input's sites, computed once per run.
-pub(crate) struct Checker {
+pub(crate) struct Checker<'m> {
     /// Per file: the input's sites, shadowed names left out.
-    before: Vec<Vec<Site>>,
+    before: Vec<Vec<Site<'m>>>,
     /// Per file: indexes (in `before`) the check ignores (a local of the
     /// name hides the function there).
     shadowed: Vec<HashSet<usize>>,
 }
 
-impl Checker {
-    pub fn new(m: &Model) -> Checker {
-        let none = HashMap::new();
-        let names = site_names(m, &none);
+impl<'m> Checker<'m> {
+    pub fn new(m: &'m Model) -> Checker<'m> {
+        let names = site_names(m, None);
         let before: Vec<Vec<Site>> = m
             .files
             .iter()
@@ -327,10 +331,11 @@ impl Checker {
                         // Definitions are in source order: the one that
                         // may hold the site starts last before it.
                         let k = f.scan.funcs.partition_point(|d| d.range.start <= site.at);
-                        f.scan.file_vars.contains(&site.name)
+                        f.scan.file_vars.contains(site.name)
                             || (k > 0 && {
                                 let d = &f.scan.funcs[k - 1];
-                                d.range.contains(&site.at) && d.declared.contains(&site.name)
+                                d.range.contains(&site.at)
+                                    && d.declared.contains(f.src(), site.name)
                             })
                     })
                     .map(|(i, _)| i)
@@ -352,7 +357,7 @@ impl Checker {
         renamed: &HashMap<String, String>,
         threaded: &[bool],
     ) -> Vec<Violation> {
-        let names = site_names(m, renamed);
+        let names = site_names(m, Some(renamed));
         let mut out = Vec::new();
         let after_sites: Vec<Option<Vec<Site>>> = after
             .iter()
@@ -366,9 +371,9 @@ impl Checker {
         for (fi, (b, a)) in self.before.iter().zip(&after_sites).enumerate() {
             let a = a.as_ref().unwrap_or(b);
             let aligned = b.len() == a.len()
-                && b.iter()
-                    .zip(a)
-                    .all(|(x, y)| x.name == y.name || renamed.get(&y.name) == Some(&x.name));
+                && b.iter().zip(a).all(|(x, y)| {
+                    x.name == y.name || renamed.get(y.name).map(String::as_str) == Some(x.name)
+                });
             if !aligned {
                 out.push(Violation {
                     file: fi,
@@ -410,12 +415,17 @@ impl Checker {
 
 /// The names whose sites are checked: project functions, and the
 /// implementations trampolines renamed them to.
-fn site_names<'m>(m: &'m Model, renamed: &'m HashMap<String, String>) -> HashSet<&'m str> {
+fn site_names<'m>(m: &'m Model, renamed: Option<&'m HashMap<String, String>>) -> HashSet<&'m str> {
     m.names
         .funcs
         .iter()
         .map(String::as_str)
-        .chain(renamed.keys().map(String::as_str))
+        .chain(
+            renamed
+                .into_iter()
+                .flat_map(|r| r.keys())
+                .map(String::as_str),
+        )
         .collect()
 }
 
@@ -445,11 +455,11 @@ fn entities<'p, 's>(
         for p in file_pairs {
             let mut external = false;
             for &u in &m.units.of_file[fi] {
-                if statics[u].contains(p.before.name.as_str()) {
-                    out.entry((Some(u), &p.after.name)).or_default().push(p);
+                if statics[u].contains(p.before.name) {
+                    out.entry((Some(u), p.after.name)).or_default().push(p);
                 } else if !external {
                     external = true;
-                    out.entry((None, &p.after.name)).or_default().push(p);
+                    out.entry((None, p.after.name)).or_default().push(p);
                 }
             }
         }
@@ -751,7 +761,7 @@ mod tests {
         );
         let got: Vec<(&str, usize, bool, SiteKind)> = s
             .iter()
-            .map(|s| (s.name.as_str(), s.args, s.variadic, s.kind))
+            .map(|s| (s.name, s.args, s.variadic, s.kind))
             .collect();
         assert_eq!(
             got,

@@ -35,8 +35,9 @@ pub(crate) struct DefChoice {
     pub selected: bool,
     /// Selected, parseable and part of a project function.
     pub migratable: bool,
-    /// Why its thread-state calls keep it legacy, if they do.
-    pub switch: Option<ThreadLegacy>,
+    /// Why its thread-state calls keep it legacy, if they do (boxed: few
+    /// definitions do, and the choice is made for every definition).
+    pub switch: Option<Box<ThreadLegacy>>,
     /// Migratable and calls `PyEval_SaveThread` / `PyEval_RestoreThread`:
     /// threaded or legacy, never an entry point.
     pub save_restore: bool,
@@ -120,11 +121,11 @@ pub(crate) fn select(
                                     .or_else(|| keeps_signature(m, fi, di))?,
                             ),
                         };
-                        Some(ThreadLegacy {
+                        Some(Box::new(ThreadLegacy {
                             api,
                             at,
                             unthreadable,
-                        })
+                        }))
                     });
                     let backed_out = backed_out.get(&(fi, di)).cloned();
                     let selected = opts.selects(&f.source.path, &d.name)
@@ -175,7 +176,9 @@ fn thread_calls(m: &Model, fi: usize, di: usize) -> Option<(String, usize, Threa
     let f = &m.files[fi];
     let mut calls = f.by_func[di].iter().filter_map(|&oi| {
         let o = &f.occs[oi];
-        if !matches!(o.kind, OccKind::Call(_)) || f.scan.funcs[di].declared.contains(&o.name) {
+        if !matches!(o.kind, OccKind::Call(_))
+            || f.scan.funcs[di].declared.contains(f.src(), &o.name)
+        {
             return None;
         }
         thread_state_effect(&o.name).map(|e| (o.name.clone(), o.at, e))
@@ -232,11 +235,11 @@ fn unthreadable_save_restore(m: &Model, defs: &mut [Vec<DefChoice>]) {
                 let c = &mut defs[fi][di];
                 c.selected = false;
                 c.migratable = false;
-                c.switch = Some(ThreadLegacy {
+                c.switch = Some(Box::new(ThreadLegacy {
                     api,
                     at,
                     unthreadable: Some(why),
-                });
+                }));
                 changed = true;
             }
         }
@@ -409,7 +412,7 @@ fn direct_needs(m: &Model, sel: &mut Selection) {
                         && !m.shadowed(fi, o)
                         && !c.lvalue
                         && !c.qualified
-                        && uses_own_ctx(&f.scan.funcs[d], c)
+                        && uses_own_ctx(f.src(), &f.scan.funcs[d], c)
                 }
                 _ => false,
             } || sel.macro_needs_ctx(m, &o.name);

@@ -11,7 +11,7 @@ use crate::text::{self, call_text, param_edit, prologue_edit, Edit};
 use crate::{
     Bridge, FunctionReport, LegacyCall, MacroReport, MacroStatus, Options, Severity, Status,
 };
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 pub(crate) struct Edited {
     /// Per file.
@@ -147,12 +147,14 @@ fn prototype_edits(
 /// Does the call already pass a context first: a `PyCtx` parameter or
 /// local of `f`, a file-scope `PyCtx` variable `f` does not shadow, or a
 /// call returning one.
-fn passes_ctx(f: &FuncDef, file_ctx_vars: &HashSet<String>, c: &CallInfo) -> bool {
+fn passes_ctx(file: &crate::model::FileModel, f: &FuncDef, c: &CallInfo) -> bool {
+    let src = file.src();
     match &c.first {
         FirstArg::PyCtxCall => true,
         FirstArg::PyCtxGet(_) => true,
         FirstArg::Ident(v) => {
-            f.pyctx_vars.contains(v) || (file_ctx_vars.contains(v) && !f.declared.contains(v))
+            f.pyctx_vars.contains(src, v)
+                || (file.scan.file_ctx_vars.contains(v) && !f.declared.contains(src, v))
         }
         _ => false,
     }
@@ -346,7 +348,7 @@ impl FuncEdit<'_, '_> {
                     continue;
                 }
                 if m.is_api_in(fi, &o.name) && !m.shadowed(fi, o) {
-                    if passes_ctx(&f, &m.files[fi].scan.file_ctx_vars, c) {
+                    if passes_ctx(&m.files[fi], &f, c) {
                         rep.calls_already_ctx += 1;
                     } else {
                         let why = if let Some(sw) = &switch {
@@ -385,7 +387,7 @@ impl FuncEdit<'_, '_> {
         c: &CallInfo,
         rep: &mut FunctionReport,
     ) -> bool {
-        let done = passes_ctx(f, &self.m.files[self.fi].scan.file_ctx_vars, c);
+        let done = passes_ctx(&self.m.files[self.fi], f, c);
         let (line, column) = self.m.files[self.fi].scan.lines.pos(at);
         if !done {
             self.edits
@@ -574,7 +576,7 @@ impl FuncEdit<'_, '_> {
                         continue;
                     }
                     let place = Place::of(f, o.at);
-                    if !o.in_cond && uses_own_ctx(f, c) && place == Place::Body {
+                    if !o.in_cond && uses_own_ctx(file.src(), f, c) && place == Place::Body {
                         unconditional_use = true;
                     }
                     let before = rep.calls_rewritten;
@@ -644,9 +646,7 @@ impl FuncEdit<'_, '_> {
         has_ctx: bool,
         rep: &mut FunctionReport,
     ) {
-        if matches!(c.first, FirstArg::PyCtxGet(_))
-            || passes_ctx(f, &self.m.files[self.fi].scan.file_ctx_vars, c)
-        {
+        if matches!(c.first, FirstArg::PyCtxGet(_)) || passes_ctx(&self.m.files[self.fi], f, c) {
             rep.calls_already_ctx += 1;
         } else if has_ctx {
             self.edits
@@ -669,10 +669,10 @@ impl FuncEdit<'_, '_> {
             self.edits.push(Edit {
                 at: r.start,
                 del: r.end - r.start,
-                text: var.to_string(),
+                text: var.into(),
             });
             rep.calls_rewritten += 1;
-        } else if passes_ctx(f, &self.m.files[self.fi].scan.file_ctx_vars, c) {
+        } else if passes_ctx(&self.m.files[self.fi], f, c) {
             rep.calls_already_ctx += 1;
         } else if has_ctx && c.object_like {
             // `PyDateTime_IMPORT` → `PyDateTime_IMPORT_CTX(ctx)`: an

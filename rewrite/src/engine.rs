@@ -66,7 +66,7 @@ fn run(files: &[SourceFile], api: &ApiNames, opts: &Options, cc: Option<&dyn Com
             ),
         );
     }
-    let parsed = parse::parse(files, api);
+    let parsed = parse::parse_for(files, api, opts.trampolines);
     let units = {
         let paths: Vec<&Path> = files.iter().map(|f| f.path.as_path()).collect();
         let incs: Vec<Vec<&str>> = parsed
@@ -270,6 +270,7 @@ impl Round {
             .map(|(fi, mut e)| {
                 // Kept to the end (the report maps output to input by them).
                 e.shrink_to_fit();
+                crate::text::share_texts(&mut e);
                 edit::apply(m, fi, e).unwrap_or_else(|msg| {
                     apply_errors.push(m.diag(fi, 0, Severity::Error, "internal", msg));
                     Applied::unchanged()

@@ -367,11 +367,14 @@ impl FileOutcome {
 /// (of the old text), insert `text` there. Almost every edit is an
 /// insertion (`del == 0`); the replacements are listed in
 /// `docs/migration-policy.md` (Rule 8).
+///
+/// The text is shared: a file's edits hold a handful of distinct texts
+/// (`ctx, ` above all), and a large file has a million edits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextEdit {
     pub at: usize,
     pub del: usize,
-    pub text: String,
+    pub text: std::sync::Arc<str>,
 }
 
 /// What became of one function definition.

@@ -187,7 +187,7 @@ impl Model<'_> {
     pub fn shadowed(&self, fi: FileId, o: &Occ) -> bool {
         let s = &self.files[fi].scan;
         o.func
-            .map(|f| s.funcs[f].declared.contains(&o.name))
+            .map(|f| s.funcs[f].declared.contains(self.files[fi].src(), &o.name))
             .unwrap_or(false)
             || s.file_vars.contains(&o.name)
     }

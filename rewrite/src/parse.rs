@@ -19,12 +19,25 @@ pub(crate) struct Parsed<'a> {
     pub names: Names,
 }
 
+#[cfg(test)]
 pub(crate) fn parse<'a>(files: &'a [SourceFile], api: &ApiNames) -> Parsed<'a> {
-    parse_in_pieces(files, api, scan::PIECE)
+    parse_for(files, api, true)
+}
+
+/// [`parse`]; `tramps`: record what trampoline lines need
+/// (`Options::trampolines`), else every definition's `tramp` is an empty
+/// `Err`.
+pub(crate) fn parse_for<'a>(files: &'a [SourceFile], api: &ApiNames, tramps: bool) -> Parsed<'a> {
+    parse_in_pieces(files, api, scan::PIECE, tramps)
 }
 
 /// [`parse`], files larger than `piece` parsed in pieces of that size.
-fn parse_in_pieces<'a>(files: &'a [SourceFile], api: &ApiNames, piece: usize) -> Parsed<'a> {
+fn parse_in_pieces<'a>(
+    files: &'a [SourceFile],
+    api: &ApiNames,
+    piece: usize,
+    tramps: bool,
+) -> Parsed<'a> {
     let mut lexed: Vec<Lexed> = files
         .par_iter()
         .map(|f| scan::lex_file_in(f.text.as_bytes(), crate::lang_of_path(&f.path)))
@@ -38,7 +51,13 @@ fn parse_in_pieces<'a>(files: &'a [SourceFile], api: &ApiNames, piece: usize) ->
         .zip(lexed)
         .enumerate()
         .map(|(i, (f, l))| {
-            scan::scan_file_in_pieces(f.text.as_bytes(), l, model.for_file(i).roles(), piece)
+            scan::scan_file_in_pieces(
+                f.text.as_bytes(),
+                l,
+                model.for_file(i).roles(),
+                piece,
+                tramps,
+            )
         })
         .unzip();
     crate::cpp::keep_overloads(&mut scans);
@@ -186,6 +205,14 @@ mod tests {
             v.sort();
             format!("{v:?}")
         };
+        // Sorted by their text already.
+        let idents = |h: &crate::scan::Idents| {
+            let v: Vec<&str> = h
+                .texts(f.src())
+                .map(|t| std::str::from_utf8(t).unwrap())
+                .collect();
+            format!("{v:?}")
+        };
         let mut out: Vec<String> = s
             .funcs
             .iter()
@@ -201,7 +228,7 @@ mod tests {
                     d.body_open,
                     d.body_close,
                     d.existing_ctx,
-                    sorted(&d.declared)
+                    idents(&d.declared)
                 )
             })
             .collect();
@@ -242,8 +269,8 @@ mod tests {
                 .filter(|p| p.is_file())
                 .map(|p| SourceFile::new(p.clone(), std::fs::read_to_string(&p).unwrap()))
                 .collect();
-            let whole = parse_in_pieces(&files, &api, usize::MAX);
-            let small = parse_in_pieces(&files, &api, 1);
+            let whole = parse_in_pieces(&files, &api, usize::MAX, true);
+            let small = parse_in_pieces(&files, &api, 1, true);
             for (w, s) in whole.files.iter().zip(&small.files) {
                 let l = scan::lex_file_in(w.src(), w.scan.lang);
                 cut += usize::from(scan::pieces(&l.toks, &l.dir, w.src().len(), 1).len() > 1);

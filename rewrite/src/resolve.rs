@@ -29,10 +29,10 @@ use std::collections::{HashMap, HashSet};
 /// Does this call need the function's own context (it passes none, a
 /// bridge, or the function's existing context variable)? Calls that pass
 /// another context (`PyCtx_AsDealloc(...)`, a second `PyCtx` local) do not.
-pub(crate) fn uses_own_ctx(f: &FuncDef, c: &CallInfo) -> bool {
+pub(crate) fn uses_own_ctx(src: &[u8], f: &FuncDef, c: &CallInfo) -> bool {
     match &c.first {
         FirstArg::PyCtxCall => false,
-        FirstArg::Ident(v) if f.pyctx_vars.contains(v) => f
+        FirstArg::Ident(v) if f.pyctx_vars.contains(src, v) => f
             .existing_ctx
             .as_ref()
             .map(|(e, _)| e == v)
@@ -77,7 +77,32 @@ pub(crate) fn resolve<'a>(
     unclassified_spellings(&mut m);
     m.macros = macro_infos(&mut m, &opts.ctx_name);
     node_entry_reasons(&mut m, opts);
+    shrink(&mut m);
     (m, diags)
+}
+
+/// No room left from growing in what the model keeps for the run: a
+/// list's first push makes room for four, and most of these lists (a
+/// function's definitions, its callees, its entry reasons) hold one or
+/// two, in their hundreds of thousands in a large file.
+fn shrink(m: &mut Model) {
+    for n in &mut m.nodes {
+        n.defs.shrink_to_fit();
+        n.protos.shrink_to_fit();
+        n.entry.shrink_to_fit();
+        n.addr_sites.shrink_to_fit();
+    }
+    for ids in m.nodes_by_name.values_mut() {
+        ids.shrink_to_fit();
+    }
+    m.nodes_by_name.shrink_to_fit();
+    for f in &mut m.facts {
+        f.callees.iter_mut().for_each(Vec::shrink_to_fit);
+        f.call_target.shrink_to_fit();
+    }
+    for f in &mut m.files {
+        f.by_func.iter_mut().for_each(Vec::shrink_to_fit);
+    }
 }
 
 impl Model<'_> {
@@ -370,7 +395,7 @@ fn resolve_uses(m: &mut Model) {
                     m.nodes[id].calls += 1;
                     m.facts[fi].call_target.insert(oi, id);
                     if let Some(fd) = o.func {
-                        if uses_own_ctx(&f.scan.funcs[fd], c) {
+                        if uses_own_ctx(f.src(), &f.scan.funcs[fd], c) {
                             m.facts[fi].callees[fd].push(id);
                         }
                     }

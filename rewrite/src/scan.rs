@@ -101,17 +101,21 @@ pub struct FuncDef {
     /// A context variable the function already has.
     pub existing_ctx: Option<(String, CtxOrigin)>,
     /// Parameters and locals (any block): calls to these names are not
-    /// calls to a global function.
-    pub declared: HashSet<String>,
+    /// calls to a global function. Byte ranges of the source, like
+    /// `idents` (a set of strings per definition weighs more than the
+    /// definition).
+    pub declared: Idents,
     /// Parameters and locals of type `PyCtx`.
-    pub pyctx_vars: HashSet<String>,
+    pub pyctx_vars: Idents,
     /// Every identifier (and type name) spelled in the function.
     pub idents: Idents,
     /// Has an attribute naming parameters by position.
     pub positional_attr: bool,
     /// What a trampoline line needs (`Options::trampolines`), or why the
     /// definition cannot have one.
-    pub tramp: Result<TrampSig, String>,
+    /// Boxed: most definitions never get a trampoline. Without
+    /// trampolines asked for, an empty `Err` (no definition gets one).
+    pub tramp: Result<Box<TrampSig>, String>,
 }
 
 /// A set of identifiers spelled in a source, kept as byte ranges of it
@@ -139,6 +143,12 @@ impl Idents {
         self.0
             .binary_search_by(|r| Self::text(src, r).cmp(name.as_bytes()))
             .is_ok()
+    }
+
+    /// Their texts, in order.
+    #[cfg(test)]
+    pub fn texts<'s>(&'s self, src: &'s [u8]) -> impl Iterator<Item = &'s [u8]> + 's {
+        self.0.iter().map(move |r| Self::text(src, r))
     }
 
     fn extend(&mut self, src: &[u8], other: Idents) {
@@ -403,6 +413,9 @@ fn newline_after(src: &[u8], at: usize) -> bool {
 struct Marks<'a> {
     static_at: &'a [usize],
     masked: &'a [u8],
+    /// Record what a trampoline line needs (`Options::trampolines`): a
+    /// few strings per definition, not kept when no run will read them.
+    tramps: bool,
 }
 
 fn param_list(src: &[u8], masked: &[u8], list: Node) -> ParamList {
@@ -803,6 +816,7 @@ pub(crate) fn scan_file_in_pieces(
     lexed: Lexed,
     roles: FileRoles,
     size: usize,
+    tramps: bool,
 ) -> (FileScan, Syntax) {
     let Lexed { toks, dir, lang } = lexed;
     let masked = mask::mask(src, &toks, &dir.dead, roles, &dir.directive_lines);
@@ -827,6 +841,7 @@ pub(crate) fn scan_file_in_pieces(
         let marks = Marks {
             static_at: &masked.static_at,
             masked: &syn.masked,
+            tramps,
         };
         let skip = p.view_ranges();
         acc.visit(src, marks, &lines, p.tree.root_node(), &skip);
@@ -1014,8 +1029,8 @@ impl Phase1 {
             Some(&i) => {
                 // Another configuration of a definition seen already.
                 let g = &mut self.funcs[i];
-                g.declared.extend(f.declared);
-                g.pyctx_vars.extend(f.pyctx_vars);
+                g.declared.extend(src, f.declared);
+                g.pyctx_vars.extend(src, f.pyctx_vars);
                 g.idents.extend(src, f.idents);
                 g.positional_attr |= f.positional_attr;
                 if g.refused.is_none() {
@@ -1157,7 +1172,11 @@ fn scan_function(
     let (name, name_at) = definition_name(src, n, decl, fdecl);
     let params_node = fdecl.and_then(|fd| fd.child_by_field_name("parameters"));
     let params = params_node.map(|p| param_list(src, marks.masked, p));
-    let tramp = trampoline_sig(src, n, fdecl);
+    let tramp = if marks.tramps {
+        trampoline_sig(src, n, fdecl).map(Box::new)
+    } else {
+        Err(String::new())
+    };
     let refused = declarator_refusal
         .or_else(|| definition_refusal(src, lines, n, in_error, params_node, body));
     let (body_open, body_close) = body
@@ -1177,8 +1196,8 @@ fn scan_function(
         keep: None,
         inner_scopes: Vec::new(),
         existing_ctx,
-        declared: names.declared,
-        pyctx_vars: names.pyctx_vars,
+        declared: Idents::new(src, names.declared),
+        pyctx_vars: Idents::new(src, names.pyctx_vars),
         idents: names.idents,
         positional_attr: positional_attribute(&src[n.start_byte()..body_open.max(n.start_byte())]),
         tramp,
@@ -1271,8 +1290,8 @@ fn definition_refusal(
 /// The names a definition declares and uses.
 #[derive(Default)]
 struct FunctionNames {
-    declared: HashSet<String>,
-    pyctx_vars: HashSet<String>,
+    declared: Vec<(u32, u32)>,
+    pyctx_vars: Vec<(u32, u32)>,
     idents: Idents,
 }
 
@@ -1304,13 +1323,13 @@ fn function_names(
             }
             if let Some(d) = pd.child_by_field_name("declarator") {
                 if let Some(id) = declared_name(d) {
-                    let nm = text(src, id).to_string();
+                    let nm = (id.start_byte() as u32, id.end_byte() as u32);
                     let is_ctx =
                         pd.child_by_field_name("type").map(|t| text(src, t)) == Some("PyCtx");
                     if is_ctx && d.kind() == "identifier" {
-                        pyctx_vars.insert(nm.clone());
+                        pyctx_vars.push(nm);
                     }
-                    declared.insert(nm);
+                    declared.push(nm);
                 }
             }
         }
@@ -1347,15 +1366,15 @@ fn function_names(
                             }
                         }
                         if let Some(id) = declared_name(d) {
-                            let nm = text(src, id).to_string();
+                            let nm = (id.start_byte() as u32, id.end_byte() as u32);
                             // `PyCtx c` or `PyCtx c = ...`; not `PyCtx *p`.
                             let plain = matches!(d.kind(), "identifier" | "init_declarator")
                                 && d.child_by_field_name("declarator")
                                     .is_none_or(|x| x.kind() == "identifier");
                             if is_ctx && plain {
-                                pyctx_vars.insert(nm.clone());
+                                pyctx_vars.push(nm);
                             }
-                            declared.insert(nm);
+                            declared.push(nm);
                         }
                     }
                 }

@@ -10,7 +10,24 @@ pub(crate) type Edit = crate::TextEdit;
 
 impl Edit {
     pub fn insert(at: usize, text: String) -> Edit {
-        Edit { at, del: 0, text }
+        Edit {
+            at,
+            del: 0,
+            text: text.into(),
+        }
+    }
+}
+
+/// One copy of each distinct text among `edits` (equal texts share it).
+pub(crate) fn share_texts(edits: &mut [Edit]) {
+    let mut seen: std::collections::HashSet<std::sync::Arc<str>> = Default::default();
+    for e in edits {
+        match seen.get(&e.text) {
+            Some(t) => e.text = t.clone(),
+            None => {
+                seen.insert(e.text.clone());
+            }
+        }
     }
 }
 
@@ -32,7 +49,7 @@ pub(crate) fn param_edit(p: &scan::ParamList, var: &str) -> Edit {
         scan::ParamShape::Void(r) => Edit {
             at: r.start,
             del: r.end - r.start,
-            text: format!("PyCtx {var}"),
+            text: format!("PyCtx {var}").into(),
         },
         scan::ParamShape::List { newline_after_open } => Edit::insert(
             p.open + 1,
@@ -264,7 +281,7 @@ mod tests {
         let l = scan::lex_file(src.as_bytes());
         let model = crate::macros::MacroModel::default();
         let roles = model.for_file(0);
-        scan::scan_file_in_pieces(src.as_bytes(), l, roles.roles(), scan::PIECE).0
+        scan::scan_file_in_pieces(src.as_bytes(), l, roles.roles(), scan::PIECE, true).0
     }
 
     fn with_include(src: &str) -> String {
