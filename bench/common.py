@@ -35,4 +35,8 @@ def paired_ratios(numer, denom):
     repetition, next to each other in time)."""
     if len(numer) != len(denom):
         raise ValueError("samples of different length")
-    return [a / b for a, b in zip(numer, denom)]
+    # A repetition whose reading is not a positive, finite time (a clock
+    # that did not advance; results saved before the drivers dropped such
+    # readings) has no ratio; the summary's n shows how many remain.
+    return [a / b for a, b in zip(numer, denom)
+            if 0 < a < float("inf") and 0 < b < float("inf")]

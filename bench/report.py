@@ -552,7 +552,8 @@ def console_table(s):
         if c.get("spatch"):
             sp = c["spatch"]["run"]
             lines.append("     spatch (Coccinelle %s), same files, with a macro file: %.1f s, "
-                         "peak RSS %.0f MB" % (setup["spatch"], sp["wall"], sp["maxrss_kb"] / 1024))
+                         "peak RSS %.0f MB%s" % (setup["spatch"], sp["wall"], sp["maxrss_kb"] / 1024,
+                                                 " (FAILED, exit %d)" % sp["rc"] if sp.get("rc") else ""))
     lines += wins_section.console_lines(s["wins"])
     lines.append("")
     lines.append("targets:")
@@ -1453,6 +1454,13 @@ def _cocci_section(s):
         "would write one; pyctx needs none." % (
             setup["spatch"], sp["names"], setup["api_version"]))
     add("")
+    if sp["run"].get("rc"):
+        # A failed run rewrites nothing: its time and its compiling output
+        # would read as a result.
+        add("**spatch failed** (exit %d; %s): the comparison below is of a tree it "
+            "did not rewrite." % (sp["run"]["rc"], "; ".join(sp.get("stderr_tail") or [])
+                                 or "no diagnostic kept"))
+        add("")
     pm = p["dry"]["wall"]["median"]
     add("**Time**: spatch %.1f s wall (%.1f s CPU, peak RSS %.0f MB) against pyctx's "
         "%.2f s (dry run) / %.2f s (`--write`): %.0f× the `--write` run." % (

@@ -118,6 +118,18 @@ def run(cmd, **kw):
     return build.run(cmd, check=True, **kw).stdout
 
 
+def offered_names(pyctx, python):
+    """The names `pyctx api list --offered` lists for one CPython: its
+    stdout's first column only (its summary goes to stderr and is not a
+    name)."""
+    cmd = [str(pyctx), "api", "list", "--offered", "--python", str(python)]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise BuildError("%s failed (exit %d):\n%s" % (" ".join(cmd), proc.returncode,
+                                                      proc.stderr[-4000:]))
+    return {line.split("\t")[0] for line in proc.stdout.splitlines() if line.strip()}
+
+
 # ---------------------------------------------------------------------------
 # machine and tree
 
@@ -814,8 +826,7 @@ def cli_prepare(unpacked, snapshot, pythons, work):
     lines = {f: cli.count_lines(tree / f) for f in files}
     all_pythons = interpreters()
     api_version = next(v for v in SPATCH_API_PYTHON if v in all_pythons)
-    listing = run([str(snapshot.pyctx), "api", "list", "--offered", "--python", str(all_pythons[api_version])])
-    names = sorted({l.split("\t")[0] for l in listing.splitlines() if l.strip()})
+    names = sorted(offered_names(snapshot.pyctx, all_pythons[api_version]))
     version = cli.spatch_version()
     return {"tree": tree, "paths": paths, "files": files, "lines": lines,
             "total_lines": sum(lines.values()),
@@ -859,8 +870,7 @@ def measure_cli(setup, settings, work, snapshot, pythons):
     # has one on some versions only (PyUnicode_READ: 3.11+) is counted apart.
     everywhere = None
     for py in all_pythons.values():
-        listed = {l.split("\t")[0] for l in run([str(snapshot.pyctx), "api", "list", "--offered",
-                                                  "--python", str(py)]).splitlines() if l.strip()}
+        listed = offered_names(snapshot.pyctx, py)
         everywhere = listed if everywhere is None else everywhere & listed
     out["names_everywhere"] = len(everywhere)
     out["compare"] = cli.compare(tree, outputs, files, set(names), live=live,

@@ -103,7 +103,10 @@ def main():
                 for contender in rotated(sorted(contenders), turn):
                     times = mod.run(contenders[contender], n, ARGS.get(op))
                     for clock, ns in zip(clocks, times):
-                        best[clock][op][contender] = min(best[clock][op][contender], ns / n)
+                        # A clock that did not advance over a whole loop
+                        # measured nothing (see bench/wins/driver.py).
+                        if ns > 0:
+                            best[clock][op][contender] = min(best[clock][op][contender], ns / n)
             turn += 1
         for clock in clocks:
             for op, values in best[clock].items():

@@ -82,7 +82,11 @@ def measure(mod, rows, args, opts):
                 for c in rotated(CONTENDERS, turn):
                     times = mod.run(name, c, iters[name], args[kind])
                     for clock, ns in zip(clocks, times):
-                        best[clock][name][c] = min(best[clock][name][c], ns / iters[name])
+                        # A clock that did not advance over a whole loop
+                        # (seen once from the thread CPU clock) measured
+                        # nothing: the round's other readings stand.
+                        if ns > 0:
+                            best[clock][name][c] = min(best[clock][name][c], ns / iters[name])
             turn += 1
         for clock in clocks:
             for name, values in best[clock].items():
