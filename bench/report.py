@@ -777,7 +777,11 @@ def markdown(s, png_name):
         add("")
     # (bench/wins/workload.py is not part of scripts/bench: its last run's
     # section, dated, is kept.)
-    wl_md = wins_section.workload_markdown(BENCH_RESULTS)
+    try:
+        previous = (wins_section.BENCH.parent / "docs" / "benchmarks.md").read_text()
+    except OSError:
+        previous = None
+    wl_md = wins_section.workload_markdown(BENCH_RESULTS, previous)
     if wl_md:
         add(wl_md)
         add("")

@@ -199,6 +199,16 @@ def _verdict(wins, gain=1.2):
                 ", ".join("`%s` %.2f–%.2f" % t for t in lost) or "none"))
 
 
+def kept_section(doc, title):
+    """The `## ` section of doc starting with `title`, up to the next `## `
+    heading, without its trailing blank lines; None when doc has none."""
+    start = doc.find(title)
+    if start < 0:
+        return None
+    end = doc.find("\n## ", start + len(title))
+    return doc[start:len(doc) if end < 0 else end].rstrip("\n")
+
+
 def splice(doc, section, title=TITLE, before="\n## Real workloads"):
     """docs/benchmarks.md with the `## ` section starting with `title`
     replaced by `section` (or put before `before` when it is not there
@@ -272,14 +282,17 @@ def _workload_table(report, gains, meta):
     return "\n".join(L)
 
 
-def workload_markdown(results_dir):
+def workload_markdown(results_dir, doc=None):
     """The real-workload section from the last bench/wins/workload.py run
     (its results under results_dir, with the per-call gains of the last
-    section.py run), or None when there is none."""
+    section.py run). Without saved results (a fresh checkout: they live in
+    the untracked build folder) the section of `doc`, the report being
+    replaced, is kept as it is, dated by its own first line; None when
+    neither has one."""
     try:
         saved = json.loads((Path(results_dir) / "wins-workload.json").read_text())
     except (OSError, ValueError):
-        return None
+        return kept_section(doc, WORKLOAD_TITLE) if doc else None
     return _workload_table(saved["versions"], per_call_gains(Path(results_dir) / "wins.json"),
                            saved["meta"])
 
