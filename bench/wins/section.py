@@ -225,11 +225,19 @@ def splice(doc, section, title=TITLE, before="\n## Real workloads"):
 
 def per_call_gains(path):
     """{version: {API name: legacy ns - ctx ns}} from the last run of
-    bench/wins/section.py, if any."""
-    try:
-        raw = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+    bench/wins/section.py, or else of scripts/bench (its results.json, next
+    to it, holds the same measurements per version), if any."""
+    raw = None
+    for candidate in (Path(path), Path(path).with_name("results.json")):
+        try:
+            raw = json.loads(candidate.read_text())
+            break
+        except (OSError, ValueError):
+            continue
+    if raw is None:
         return {}
+    raw = {"versions": {v: {"wins": e["wins"]} for v, e in raw.get("versions", {}).items()
+                        if e.get("wins")}}
     out = {}
     for v, w in summarise(raw).items():
         out[v] = {r["name"]: r["ns"]["legacy"] - r["ns"]["ctx"] for r in w["rows"] if r["fast"]}
