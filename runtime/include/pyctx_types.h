@@ -16,8 +16,9 @@
  *     trampoline `name` (handing impl a `dealloc` context) and a descriptor
  *     `name_pyctx` to register with PyCtx_Type_FromSpec / PyCtx_Type_Register.
  *     A ctx-form Py_DECREF(ctx, o) that drops a registered type's object to
- *     zero calls impl directly through the runtime's type table, with
- *     PyCtx_AsDealloc(ctx): no thread-state read, no trampoline.
+ *     zero calls impl through the runtime's type table (the descriptor's
+ *     from_ctx), with PyCtx_AsDealloc(ctx): no thread-state read, no
+ *     trampoline.
  *
  *  3. Freelists. PyCtx_New(ctx, type) / PyCtx_Free(dctx, obj) allocate and
  *     free objects of a registered type through its freelist: no TLS, no
@@ -119,9 +120,10 @@ typedef void (*PyCtxDestructor)(PyCtx ctx, PyObject *self);
 #define PYCTX__MAYBE_UNUSED
 #endif
 
+/* The trampoline calls the implementation by name; the table calls
+ * from_ctx, so the implementation itself needs no field. */
 typedef struct {
     destructor trampoline; /* what goes in tp_dealloc */
-    PyCtxDestructor impl;  /* what it calls, with a dealloc context */
     /* What a ctx-form decref reaching zero calls, with its own context:
      * impl(PyCtx_AsDealloc(ctx), self), a function of its own so that the
      * compiler can inline impl into it and, seeing the dealloc bit set,
@@ -139,7 +141,7 @@ typedef struct {
         impl(PyCtx_AsDealloc(ctx), self);                                  \
     }                                                                      \
     static const PyCtxDeallocDef name##_pyctx PYCTX__MAYBE_UNUSED = {     \
-        trampoline, impl, name##_pyctx_from_ctx};
+        trampoline, name##_pyctx_from_ctx};
 
 #define PYCTX_DEALLOC(name, impl)                                          \
     static void name(PyObject *self)                                       \
