@@ -4,6 +4,11 @@ Standard library only."""
 
 import statistics
 
+# The placement sweep of the real workloads (bench/run.py shift_object): the
+# byte offsets, modulo a 64-byte cache line, at which the plain and the
+# migrated extension's code is linked in turn.
+SHIFTS = (0, 16, 32, 48)
+
 
 def rotated(items, rep):
     """The contenders in the order used for repetition ``rep``: ABC, BCA, CAB,

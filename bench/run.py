@@ -12,9 +12,11 @@ For every CPython 3.9-3.13 with a virtualenv from scripts/setup:
    alignment: the layout control), compat (`--cflags --compat`),
    migrated (sources after `pyctx migrate --write`, `--cflags`) and
    migrated_relaid (migrated with relaid's alignment, compared with
-   relaid: the migration's cost with code placement held alike); copy the
-   plain build once more (the A/A control) and run
-   bench/workloads/driver.py, which loads all the builds into one process;
+   relaid: the migration's cost with code placement held alike); link the
+   plain, compat and migrated objects four more times at other placements (the
+   placement sweep: bench/shiftlink.py, SHIFTS); copy the plain build once
+   more (the A/A control) and run bench/workloads/driver.py, which loads all
+   the builds into one process;
 3. disassemble the per-call module once per version (objdump) to record what
    each ctx-form loop compiled to;
 4. CLI throughput (bench/cli.py): one `pyctx migrate` over the C sources of
@@ -63,6 +65,7 @@ from tests.support.sdist import sha256_file  # noqa: E402
 import report  # noqa: E402
 import cli  # noqa: E402
 from wins import section as wins_section  # noqa: E402
+from common import SHIFTS  # noqa: E402
 
 BUILD = BENCH / ".build"
 
@@ -353,6 +356,44 @@ def percall_module(version, snapshot):
 # hot loops happened to land.
 WORKLOAD_KINDS = ("plain", "relaid", "compat", "migrated", "migrated_relaid")
 
+# The placement sweep: the plain, compat and migrated builds' objects linked
+# four more times (bench/shiftlink.py, the build's LDSHARED), each time behind
+# a padding object whose text is 64-byte aligned and SHIFTS[k] bytes long, so
+# the extension's code starts at each 16-byte offset of a cache line in turn.
+# GCC aligns functions and most loops to 16 bytes, so these are every
+# placement a hot loop can take relative to 64-byte lines; a ratio of times
+# summed over the four placements of each side is the migration's cost with
+# placement averaged out, where one build of each side is one draw of it
+# (the regex search row, docs/migration-policy.md "Hot functions keep their
+# context parameter"). Same machine code, no second compile.
+SHIFTED_BASES = ("plain", "compat", "migrated")
+SHIFT_KINDS = tuple("%s_at%d" % (base, n) for base in SHIFTED_BASES for n in SHIFTS)
+
+
+def shift_object(n):
+    """bench/.build/shift/at<n>.o: an object of n bytes of text (int3
+    filler, never executed) starting on a 64-byte boundary."""
+    out = BUILD / "shift" / ("at%d.o" % n)
+    src = out.with_suffix(".s")
+    text = ("\t.text\n\t.balign 64\n\t.skip %d, 0xcc\n"
+            "\t.section .note.GNU-stack,\"\",@progbits\n" % n)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not out.exists() or not src.exists() or src.read_text() != text:
+        src.write_text(text)
+        run(["cc", "-c", str(src), "-o", str(out)])
+    return str(out)
+
+
+def shift_link_env(python, target):
+    """LDSHARED that links the build as usual and then once per shift into
+    target/.shifted/<n>/ (bench/shiftlink.py)."""
+    stock = build._config_var(python, "LDSHARED")
+    if not stock:
+        raise BuildError("%s has no LDSHARED in sysconfig" % python)
+    return " ".join(shlex.quote(str(w)) for w in (
+        [python, BENCH / "shiftlink.py", Path(target) / ".shifted"]
+        + [shift_object(n) for n in SHIFTS] + ["--"])) + " " + stock
+
 
 def workload_build_jobs(version, python, snapshot, sources):
     """[(description, job)] building every workload package in every kind.
@@ -372,6 +413,8 @@ def workload_build_jobs(version, python, snapshot, sources):
             env.update(PINS[name]["build_env"])
             env = {k: v for k, v in env.items() if v is not None}
             sub = BUILD / version / kind / ("." + name)
+            if kind in SHIFTED_BASES:
+                env["LDSHARED"] = shift_link_env(python, sub)
 
             def job(src=src, env=env, sub=sub, kind=kind, name=name):
                 if cached_build(python, src, sub, env, extra_key=kind):
@@ -384,11 +427,12 @@ def assemble_sites(version):
     """One directory per contender for PYTHONPATH, holding every workload
     package of that build (plus "copy": the plain build once more)."""
     out = {}
-    for kind in WORKLOAD_KINDS + ("copy",):
+    for kind in WORKLOAD_KINDS + SHIFT_KINDS + ("copy",):
         site = BUILD / version / ("site-" + kind)
         shutil.rmtree(site, ignore_errors=True)
         site.mkdir(parents=True)
-        source_kind = "plain" if kind == "copy" else kind
+        source_kind, _, shift = kind.partition("_at")
+        source_kind = "plain" if kind == "copy" else source_kind
         for name in WORKLOAD_PACKAGES:
             sub = BUILD / version / source_kind / ("." + name)
             for entry in sub.iterdir():
@@ -399,8 +443,27 @@ def assemble_sites(version):
                     shutil.copytree(entry, dest)
                 else:
                     shutil.copy2(entry, dest)
+            if shift:
+                place_shifted(site, sub, shift)
         out[kind] = site
     return out
+
+
+def place_shifted(site, sub, shift):
+    """Replace each extension module that build sub put into site by its
+    twin linked at another placement (sub/.shifted/<shift>/<file name>,
+    made by bench/shiftlink.py)."""
+    shifted = sub / ".shifted" / shift
+    twins = sorted(shifted.iterdir()) if shifted.is_dir() else []
+    if not twins:
+        raise BuildError("%s: no extension linked at this placement" % shifted)
+    for twin in twins:
+        found = [p for p in sub.rglob(twin.name)
+                 if p.is_file() and ".shifted" not in p.relative_to(sub).parts]
+        if len(found) != 1:
+            raise BuildError("%s: %d files named %s in %s" % (shifted, len(found), twin.name,
+                                                               sub))
+        shutil.copy2(twin, site / found[0].relative_to(sub))
 
 
 def run_jobs(jobs, workers=2):
@@ -780,7 +843,8 @@ def measure(opts):
             log("%s: workload measurements" % version)
             s = mode["workloads"]
             args = []
-            for kind in ("plain", "copy", "relaid", "compat", "migrated", "migrated_relaid"):
+            for kind in ("plain", "copy", "relaid", "compat", "migrated",
+                         "migrated_relaid") + SHIFT_KINDS:
                 args += ["--build", "%s=%s" % (kind, sites[kind])]
             entry["workloads"] = run_driver(
                 python, BENCH / "workloads" / "driver.py",
