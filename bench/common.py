@@ -45,3 +45,16 @@ def paired_ratios(numer, denom):
     # readings) has no ratio; the summary's n shows how many remain.
     return [a / b for a, b in zip(numer, denom)
             if 0 < a < float("inf") and 0 < b < float("inf")]
+
+
+def summed_ratios(samples, numer, denom):
+    """Per repetition, the sum of the numer contenders' times over the sum
+    of the denom contenders' (all measured in that repetition): with numer
+    and denom one build's placements each (SHIFTS), the ratio with code
+    placement averaged out. Summary plus the per-repetition values."""
+    n = len(samples[denom[0]])
+    sums = [[sum(samples[k][i] for k in ks) for i in range(n)] for ks in (numer, denom)]
+    values = paired_ratios(*sums)
+    out = summary(values)
+    out["values"] = values
+    return out

@@ -6,7 +6,7 @@ from cli import large_table
 from wins import section as wins_section
 
 BENCH_RESULTS = wins_section.BENCH / ".build" / "results"
-from common import SHIFTS, paired_ratios, summary
+from common import SHIFTS, paired_ratios, summary, summed_ratios
 
 CLOCK = "cpu"  # the clock the report uses; "wall" is kept for comparison
 
@@ -82,17 +82,6 @@ def _ratios(samples, contender, base):
     return out
 
 
-def _summed_ratios(samples, numer, denom):
-    """Per repetition, the sum of the numer contenders' times over the sum
-    of the denom contenders' (all measured in that repetition)."""
-    n = len(samples[denom[0]])
-    sums = [[sum(samples[k][i] for k in ks) for i in range(n)] for ks in (numer, denom)]
-    values = paired_ratios(*sums)
-    out = summary(values)
-    out["values"] = values
-    return out
-
-
 def summarise(results):
     s = {"results": results, "versions": list(results["versions"]),
          "percall": {}, "percall_wall": {}, "inline_gain": {}, "tstate": {},
@@ -151,7 +140,7 @@ def summarise(results):
                 if all(k in d for k in shifted["plain"]):
                     r["placements"] = {n: _ratios(d, "plain_at%d" % n, "plain") for n in SHIFTS}
                     r["placed"] = {
-                        kind: _summed_ratios(d, shifted[kind], shifted["plain"])
+                        kind: summed_ratios(d, shifted[kind], shifted["plain"])
                         for kind in ("compat", "migrated") if all(k in d for k in shifted[kind])}
             s["workload_desc"] = wl["description"]
     s["wins"] = wins_section.summarise(results)

@@ -5,6 +5,14 @@ speed up (issue 10, point 5): builds the packages of workload_driver.py
 plumbing, times them side by side in one process, and counts the API calls
 of one call of each workload in the migrated build with PYCTX_STATS=1.
 
+Both sides are also linked four more times at other code placements (the
+placement sweep of scripts/bench: bench/run.py shift_link_env and
+place_shifted, SHIFTS in bench/common.py): one build of each side is one
+draw of where the hot loops land (a few per cent either way on these
+extensions), so the verdict is migrated/plain with each side's time summed
+over its four placements; the stock builds' ratio and the A/A control are
+reported beside it.
+
     .venvs/bench/bin/python bench/wins/workload.py --versions 3.12,3.13 [--quick]
 
 Not at the same time as scripts/bench or the other bench/wins script: all
@@ -21,15 +29,21 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 import run  # noqa: E402  (bench/run.py)
-from common import paired_ratios, summary  # noqa: E402
+from common import SHIFTS, paired_ratios, summary, summed_ratios  # noqa: E402
 from wins import section  # noqa: E402
 
 
 PACKAGES = ("simplejson", "lru-dict", "cbor2")
 
 
+# The sides linked at the sweep's placements, and their sites' names.
+SHIFTED = ("plain", "migrated")
+SHIFT_KINDS = tuple("%s_at%d" % (base, n) for base in SHIFTED for n in SHIFTS)
+
+
 def build_sites(version, python, snapshot):
-    """{kind: site directory} for kind plain / copy / migrated."""
+    """{kind: site directory} for kind plain / copy / migrated and
+    plain_atN / migrated_atN (the placement sweep)."""
     jobs, subs = [], {}
     for name in PACKAGES:
         pristine = run.unpack_sdist(name, python)
@@ -40,6 +54,7 @@ def build_sites(version, python, snapshot):
             env = dict(flags)
             env.update(run.PINS[name]["build_env"])
             sub = run.BUILD / version / ("wins-" + kind) / ("." + name)
+            env["LDSHARED"] = run.shift_link_env(python, sub)
             subs.setdefault(kind, []).append(sub)
 
             def job(src=src, env=env, sub=sub, kind=kind, name=name):
@@ -48,16 +63,19 @@ def build_sites(version, python, snapshot):
             jobs.append(("%s %s (%s)" % (version, name, kind), job))
     run.run_jobs(jobs)
     sites = {}
-    for kind in ("plain", "copy", "migrated"):
+    for kind in ("plain", "copy", "migrated") + SHIFT_KINDS:
         site = run.BUILD / version / ("wins-site-" + kind)
         run.shutil.rmtree(site, ignore_errors=True)
         site.mkdir(parents=True)
-        for sub in subs["plain" if kind == "copy" else kind]:
+        base, _, shift = kind.partition("_at")
+        for sub in subs["plain" if kind == "copy" else base]:
             for entry in sub.iterdir():
                 if entry.name.startswith("."):
                     continue
                 copy = run.shutil.copytree if entry.is_dir() else run.shutil.copy2
                 copy(entry, site / entry.name)
+            if shift:
+                run.place_shifted(site, sub, shift)
         sites[kind] = site
     return sites
 
@@ -96,18 +114,16 @@ def main():
             env=env, capture_output=True, text=True)
         calls = [json.loads(line) for line in counted.stdout.splitlines()
                  if line.startswith("{")]
-        rows = {}
-        for w, d in raw["ns_per_call"].items():
-            rows[w] = {"ms_plain": summary(d["plain"])["median"] / 1e6,
-                       "migrated/plain": summary(paired_ratios(d["migrated"], d["plain"])),
-                       "copy/plain": summary(paired_ratios(d["copy"], d["plain"]))}
+        rows = {w: workload_row(d) for w, d in raw["ns_per_call"].items()}
         report[version] = {"python": raw["python"], "rows": rows, "calls": calls,
                            "count_stderr": counted.stderr[-2000:]}
         for w, r in rows.items():
-            m, c = r["migrated/plain"], r["copy/plain"]
-            print("%s %-24s plain %.3f ms  migrated/plain %.3f [%.3f-%.3f]  A/A %.3f [%.3f-%.3f]"
-                  % (version, w, r["ms_plain"], m["median"], m["q1"], m["q3"], c["median"],
-                     c["q1"], c["q3"]), flush=True)
+            p, m, c = r["placed"], r["migrated/plain"], r["copy/plain"]
+            print("%s %-28s plain %.3f ms  over placements %.3f [%.3f-%.3f]  "
+                  "stock %.3f [%.3f-%.3f]  A/A %.3f [%.3f-%.3f]  plain_atN/plain %s"
+                  % (version, w, r["ms_plain"], p["median"], p["q1"], p["q3"], m["median"],
+                     m["q1"], m["q3"], c["median"], c["q1"], c["q3"],
+                     " ".join("%.3f" % r["placements"][str(n)] for n in SHIFTS)), flush=True)
         for c in calls:
             print("   calls %s %s: %s" % (c["workload"], c["build"], c["calls"]))
     import datetime
@@ -119,6 +135,22 @@ def main():
     if not opts.no_docs:
         write_docs(out_dir)
     return 0
+
+
+def workload_row(d):
+    """One workload's ratios from its per-build samples: the verdict
+    (migrated/plain, each side summed over its placements), the stock
+    builds' ratio, the A/A control and each placement of plain against the
+    stock plain build (how far placement alone moves it)."""
+    at = {base: ["%s_at%d" % (base, n) for n in SHIFTS] for base in SHIFTED}
+    placed = summed_ratios(d, at["migrated"], at["plain"])
+    del placed["values"]
+    return {"ms_plain": summary(d["plain"])["median"] / 1e6,
+            "placed": placed,
+            "migrated/plain": summary(paired_ratios(d["migrated"], d["plain"])),
+            "copy/plain": summary(paired_ratios(d["copy"], d["plain"])),
+            "placements": {str(n): summary(paired_ratios(d["plain_at%d" % n], d["plain"]))
+                           ["median"] for n in SHIFTS}}
 
 
 def write_docs(out_dir):

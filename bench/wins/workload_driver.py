@@ -16,6 +16,8 @@ import platform
 import random
 import sys
 import time
+from collections import OrderedDict
+from types import MappingProxyType
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -52,14 +54,26 @@ def coordinates():
     return [[rnd.randint(-180000, 180000), rnd.randint(-90000, 90000)] for _ in range(20000)]
 
 
+def records():
+    """An API response's worth of small flat records (a listing page:
+    id, name, price, stock, active; 2,000 of them), the shape that
+    order-preserving or typed decoding is used on."""
+    rnd = random.Random(5)
+    return [{"id": 100000 + i, "sku": "SKU-%05d" % rnd.randrange(100000),
+             "price": rnd.randrange(100, 100000) / 100, "stock": rnd.randrange(500),
+             "active": rnd.random() < 0.9} for i in range(2000)]
+
+
 def make_workloads(builds):
     """{workload: {build: zero-argument callable}}, each checked to compute
     the same result in every build."""
     coords = coordinates()
     keys = ["k%d" % i for i in range(256)]
     ints = [i % 24 for i in range(20000)]
+    recs = records()
     out = {"simplejson_loads_pairs": {}, "simplejson_dumps_pairs": {},
-           "lru_get_set": {}, "cbor2_loads_ints": {}, "cbor2_loads_pairs": {}}
+           "lru_get_set": {}, "cbor2_loads_ints": {}, "cbor2_loads_pairs": {},
+           "simplejson_loads_ordered": {}, "cbor2_loads_object_hook": {}}
     reference = {}
     for build, mods in builds.items():
         sj = mods["simplejson"]["simplejson"]
@@ -89,7 +103,24 @@ def make_workloads(builds):
         def cbor_pairs(cb=cb, data=cb_pairs):
             return cb.loads(data)
 
-        got = (loads(), dumps(), get_set(), cbor_ints(), cbor_pairs())
+        # Hook-heavy decoding, one C-to-Python call per JSON object / CBOR
+        # map (PyObject_CallOneArg in simplejson's scanner, a vectorcall of
+        # the hook in cbor2's decoder). simplejson: object_pairs_hook=
+        # OrderedDict, the documented way to keep a document's key order
+        # (round-tripping configuration, signed payloads); the hook is a C
+        # type, so the call is a larger part of each object's cost than a
+        # Python hook's would be. cbor2: object_hook turning each map into
+        # a read-only view, as a typed-decoding hook would do for records.
+        rec_text = sj.dumps(recs)
+        rec_cbor = cb.dumps(recs)
+
+        def ordered(sj=sj, text=rec_text):
+            return sj.loads(text, object_pairs_hook=OrderedDict)
+
+        def cbor_hook(cb=cb, data=rec_cbor):
+            return cb.loads(data, object_hook=frozen)
+
+        got = (loads(), dumps(), get_set(), cbor_ints(), cbor_pairs(), ordered(), cbor_hook())
         if reference and got != reference:
             raise RuntimeError("build %s computes different results" % build)
         reference = reference or got
@@ -98,7 +129,14 @@ def make_workloads(builds):
         out["lru_get_set"][build] = get_set
         out["cbor2_loads_ints"][build] = cbor_ints
         out["cbor2_loads_pairs"][build] = cbor_pairs
+        out["simplejson_loads_ordered"][build] = ordered
+        out["cbor2_loads_object_hook"][build] = cbor_hook
     return out
+
+
+def frozen(decoder, mapping):
+    """cbor2 object_hook: each decoded map as a read-only mapping."""
+    return MappingProxyType(mapping)
 
 
 def api_calls():
