@@ -573,11 +573,24 @@ fn macro_info(
         }
         let before = if k > 0 { word(k - 1) } else { "" };
         let after = word(k + 2);
+        let literal = |w: &str| !w.is_empty() && !params.contains(w);
+        let patterns = if literal(before) || literal(after) {
+            // `decode_##type`: a prefix (or suffix) the name must have.
+            let mut out = Vec::new();
+            if literal(before) {
+                out.push(Pasted::Prefix(before.to_string()));
+            }
+            if literal(after) {
+                out.push(Pasted::Suffix(after.to_string()));
+            }
+            out
+        } else {
+            // `a##b`: both operands come from the invocations.
+            let param_index = |w: &str| d.params.iter().flatten().position(|p| p == w);
+            pasted_at_sites(m, &d.name, param_index(before), param_index(after))
+        };
         for (id, node) in m.nodes.iter().enumerate() {
-            let hit =
-                (!before.is_empty() && !params.contains(before) && node.name.starts_with(before))
-                    || (!after.is_empty() && !params.contains(after) && node.name.ends_with(after));
-            if hit {
+            if patterns.iter().any(|p| p.may_name(&node.name)) {
                 entry.push((
                     id,
                     format!(
@@ -592,6 +605,110 @@ fn macro_info(
         info.unsafe_reason = Some(format!("its body already uses `{ctx_name}`"));
     }
     info
+}
+
+/// What one `##` of a macro body may build: a name to check functions
+/// against (a function it may name keeps its signature).
+enum Pasted {
+    Exact(String),
+    Prefix(String),
+    Suffix(String),
+    /// An operand the engine cannot see (an argument that is an expression,
+    /// or a parameter of the macro the invocation sits in): any name.
+    Any,
+}
+
+impl Pasted {
+    fn may_name(&self, name: &str) -> bool {
+        match self {
+            Pasted::Exact(w) => name == w,
+            Pasted::Prefix(w) => name.starts_with(w.as_str()),
+            Pasted::Suffix(w) => name.ends_with(w.as_str()),
+            Pasted::Any => true,
+        }
+    }
+}
+
+/// The names `left##right` builds at each invocation of macro `name` in the
+/// project's files, where `left` and `right` are the indexes of the
+/// parameters pasted (`None`: an operand that is no parameter, unknown).
+/// An argument counts when it is one identifier or number and not itself a
+/// parameter of a macro whose body holds the invocation (`#define CAT2(a, b)
+/// CAT(a, b)`): then that operand is unknown. A macro never invoked here
+/// builds nothing.
+fn pasted_at_sites(
+    m: &Model,
+    name: &str,
+    left: Option<usize>,
+    right: Option<usize>,
+) -> Vec<Pasted> {
+    let mut out = Vec::new();
+    for f in &m.files {
+        let toks = &f.scan.toks;
+        let macros = &f.scan.dir.macros;
+        let code: Vec<usize> = (0..toks.len())
+            .filter(|&k| !matches!(toks[k].kind, Tok::Comment | Tok::Newline))
+            .collect();
+        let text = |k: usize| f.word(toks[k].start(), toks[k].end());
+        for (j, &k) in code.iter().enumerate() {
+            let opens = code
+                .get(j + 1)
+                .is_some_and(|&n| toks[n].kind == Tok::Punct(b'('));
+            if toks[k].kind != Tok::Ident
+                || !opens
+                || text(k) != name
+                || macros.iter().any(|d| d.name_at == toks[k].start())
+            {
+                continue;
+            }
+            // The arguments: tokens split at commas outside parentheses.
+            let mut args: Vec<Vec<usize>> = vec![Vec::new()];
+            let mut depth = 0usize;
+            for &n in &code[j + 1..] {
+                match toks[n].kind {
+                    Tok::Punct(b'(') => {
+                        depth += 1;
+                        if depth == 1 {
+                            continue;
+                        }
+                    }
+                    Tok::Punct(b')') => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    Tok::Punct(b',') if depth == 1 => {
+                        args.push(Vec::new());
+                        continue;
+                    }
+                    _ => {}
+                }
+                if let Some(last) = args.last_mut() {
+                    last.push(n);
+                }
+            }
+            let enclosing: Vec<&String> = macros
+                .iter()
+                .filter(|d| d.body.contains(&k))
+                .flat_map(|d| d.params.iter().flatten())
+                .collect();
+            let operand = |p: Option<usize>| -> Option<&str> {
+                let arg = args.get(p?)?;
+                let &[n] = arg.as_slice() else { return None };
+                let w = text(n);
+                let plain = matches!(toks[n].kind, Tok::Ident | Tok::Number);
+                (plain && !enclosing.iter().any(|q| q.as_str() == w)).then_some(w)
+            };
+            out.push(match (operand(left), operand(right)) {
+                (Some(a), Some(b)) => Pasted::Exact(format!("{a}{b}")),
+                (Some(a), None) => Pasted::Prefix(a.to_string()),
+                (None, Some(b)) => Pasted::Suffix(b.to_string()),
+                (None, None) => Pasted::Any,
+            });
+        }
+    }
+    out
 }
 
 /// Every macro's body, grouped by name, with the expansion sites.
