@@ -133,12 +133,39 @@ typedef struct {
     PyCtxDestructor from_ctx;
 } PyCtxDeallocDef;
 
+/* A value the compiler must not see through (no instruction). */
+#if defined(__GNUC__) || defined(__clang__)
+#define PYCTX__OPAQUE(x) __asm__("" : "+r"(x))
+#else
+#define PYCTX__OPAQUE(x) ((void)0)
+#endif
+
 /* The descriptor name##_pyctx for a tp_dealloc `trampoline` of one's own
- * that calls impl with a dealloc context (PYCTX_DEALLOC makes both). */
+ * that calls impl with a dealloc context (PYCTX_DEALLOC makes both).
+ *
+ * from_ctx turns a context with the fast or the dealloc bit into a dealloc
+ * context inline, so that the compiler, inlining impl, sees the dealloc bit
+ * set and drops the capability tests of impl's dealloc-safe calls; any
+ * other context (debug and stats modes, whose dealloc contexts the runtime
+ * makes) goes to the cold _slow function by a tail call. No call is left
+ * on the fast path but impl's own, so from_ctx keeps no register across
+ * one for its own sake (pyctx_as_dealloc's call, made first, made it save
+ * four). The slow function calls impl through an opaque pointer: a third
+ * call site would make GCC keep impl out of line where it inlined it. */
 #define PYCTX_DEALLOC_DEF(name, trampoline, impl)                          \
+    static PYCTX__MAYBE_UNUSED PYCTX__COLD void name##_pyctx_from_ctx_slow(PyCtx ctx, PyObject *self) \
+    {                                                                      \
+        PyCtxDestructor pyctx_impl = (impl);                               \
+        PYCTX__OPAQUE(pyctx_impl);                                         \
+        pyctx_impl(PyCtx_AsDealloc(ctx), self);                            \
+    }                                                                      \
     static PYCTX__MAYBE_UNUSED void name##_pyctx_from_ctx(PyCtx ctx, PyObject *self) \
     {                                                                      \
-        impl(PyCtx_AsDealloc(ctx), self);                                  \
+        uintptr_t pyctx_v = (uintptr_t)ctx;                                \
+        if (PYCTX__LIKELY(pyctx_v & (PYCTX__BIT_FAST | PYCTX__BIT_DEALLOC))) \
+            impl((PyCtx)((pyctx_v & ~PYCTX__BIT_FAST) | PYCTX__BIT_DEALLOC), self); \
+        else                                                               \
+            name##_pyctx_from_ctx_slow(ctx, self);                         \
     }                                                                      \
     static const PyCtxDeallocDef name##_pyctx PYCTX__MAYBE_UNUSED = {     \
         trampoline, name##_pyctx_from_ctx};
