@@ -219,6 +219,17 @@ static inline unsigned pyctx__type_index_bits(PyTypeObject *type)
 {
     return (unsigned)((type->tp_flags & PYCTX__INDEX_MASK) >> PYCTX__INDEX_SHIFT);
 }
+/* The byte offset of that entry in the table: the index bits shifted into
+ * place at once (an entry is four pointers, 32 bytes on LP64), one shift
+ * and one mask, which the compiler otherwise redoes as index, then offset,
+ * at each use in one function. */
+#define PYCTX__ENTRY_LOG2 5
+typedef char pyctx__entry_is_32_bytes[sizeof(struct pyctx__type_entry) == (1u << PYCTX__ENTRY_LOG2) ? 1 : -1];
+static inline size_t pyctx__type_entry_offset(PyTypeObject *type)
+{
+    return (size_t)((type->tp_flags >> (PYCTX__INDEX_SHIFT - PYCTX__ENTRY_LOG2)) &
+                    ((unsigned long)(PYCTX__TYPES - 1) << PYCTX__ENTRY_LOG2));
+}
 static inline void pyctx__type_set_index(PyTypeObject *type, unsigned i)
 {
     type->tp_flags = (type->tp_flags & ~PYCTX__INDEX_MASK) | ((unsigned long)i << PYCTX__INDEX_SHIFT);
@@ -228,6 +239,11 @@ static inline void pyctx__type_set_index(PyTypeObject *type, unsigned i)
  * types are then deallocated through CPython's tp_dealloc (the trampoline)
  * and allocate without freelists, which is correct, only not faster. */
 static inline unsigned pyctx__type_index_bits(PyTypeObject *type)
+{
+    (void)type;
+    return 0;
+}
+static inline size_t pyctx__type_entry_offset(PyTypeObject *type)
 {
     (void)type;
     return 0;
@@ -253,7 +269,8 @@ static inline int pyctx__type_entry_is(unsigned i, PyTypeObject *type)
  * names no type, so index bits 0 need no test of their own. */
 static inline PYCTX__ALWAYS_INLINE struct pyctx__type_entry *pyctx__type_entry(PyTypeObject *type)
 {
-    struct pyctx__type_entry *e = &pyctx_type_table[pyctx__type_index_bits(type)];
+    struct pyctx__type_entry *e =
+        (struct pyctx__type_entry *)((char *)pyctx_type_table + pyctx__type_entry_offset(type));
     return e->type == type ? e : NULL;
 }
 
