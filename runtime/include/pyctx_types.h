@@ -201,7 +201,8 @@ struct pyctx__type_entry {
     PyTypeObject *type;
     destructor trampoline;
     PyCtxDestructor from_ctx; /* the descriptor's from_ctx */
-    void *free_head;          /* the freelist: objects chained through their first word */
+    void *free_head;          /* the freelist: objects chained through their first word,
+                               * ending at PYCTX__FREELIST_END (section 3) */
 };
 PYCTX__EXTERN_C_BEGIN
 extern PYCTX__HIDDEN struct pyctx__type_entry pyctx_type_table[PYCTX__TYPES];
@@ -379,7 +380,14 @@ static inline PYCTX__ALWAYS_INLINE void pyctx__dealloc(PyCtx ctx, PyObject *op)
  *
  * Each freed object holds the list's link in its first word and the
  * list's length in its second (both rewritten when the object is reused),
- * so that taking an object off the list writes only the head. */
+ * so that taking an object off the list writes only the head. A list ends
+ * not at NULL but at entry 0 of the table, which is never registered: its
+ * second word (a trampoline) stays 0, so it reads as a list of length 0 and
+ * freeing onto an empty list is no special case (no test, no branch), while
+ * taking from one compares with the table's address, which the entry's
+ * lookup has in a register already. The runtime sets a head to it when it
+ * registers a type. */
+#define PYCTX__FREELIST_END ((void *)pyctx_type_table)
 #define PYCTX__FREELIST_MAX 128
 #if !defined(Py_GIL_DISABLED) && ULONG_MAX > 0xffffffffUL
 #define PYCTX__FREELISTS 1
@@ -423,7 +431,9 @@ static inline PYCTX__ALWAYS_INLINE PyObject *pyctx__init_reused(void *mem, PyTyp
     if (flags & Py_TPFLAGS_HAVE_GC)
         ((uintptr_t *)op)[-1] = 0;
     Py_SET_TYPE(op, type);
-    if (flags & Py_TPFLAGS_HEAPTYPE)
+    /* Likely: types made with PyCtx_Type_FromSpec are heap types (laid
+     * out straight, the increment costs no taken branch). */
+    if (PYCTX__LIKELY(flags & Py_TPFLAGS_HEAPTYPE))
         Py_INCREF(type);
     /* Not Py_SET_REFCNT: from 3.12 on it leaves "immortal" objects alone,
      * and the freelist link in this word may look like one. */
@@ -460,7 +470,7 @@ static inline PYCTX__ALWAYS_INLINE PyObject *PyCtx_New(PyCtx ctx, PyTypeObject *
 #ifdef PYCTX__FREELISTS
     if (PYCTX__LIKELY(e != NULL && ((uintptr_t)ctx & PYCTX__BIT_FAST))) {
         void *mem = e->free_head;
-        if (PYCTX__LIKELY(mem != NULL)) {
+        if (PYCTX__LIKELY(mem != PYCTX__FREELIST_END)) {
             e->free_head = *(void **)mem;
             return pyctx__init_reused(mem, type);
         }
@@ -496,7 +506,7 @@ static inline PYCTX__ALWAYS_INLINE void PyCtx_Free(PyCtx ctx, PyObject *op)
                       pyctx__freelist_fits(flags) &&
                       !((flags & Py_TPFLAGS_HAVE_GC) && ((uintptr_t *)op)[-2] != 0))) {
         void *head = e->free_head;
-        uintptr_t len = head != NULL ? ((uintptr_t *)head)[1] + 1 : 1;
+        uintptr_t len = ((uintptr_t *)head)[1] + 1;
         if (PYCTX__LIKELY(len <= PYCTX__FREELIST_MAX)) {
             ((void **)op)[0] = head;
             ((uintptr_t *)op)[1] = len;
@@ -511,12 +521,12 @@ static inline PYCTX__ALWAYS_INLINE void PyCtx_Free(PyCtx ctx, PyObject *op)
 }
 
 /* How many objects of a registered type wait in its freelist: for tests
- * and diagnostics. The length of a list is kept in its head object. */
+ * and diagnostics. The length of a list is kept in its head object (the
+ * list's end reads as 0). */
 static inline size_t pyctx__freelist_length(PyTypeObject *type)
 {
     struct pyctx__type_entry *e = pyctx__type_entry(type);
-    void *head = e != NULL ? e->free_head : NULL;
-    return head != NULL ? (size_t)((uintptr_t *)head)[1] : 0;
+    return e != NULL ? (size_t)((uintptr_t *)e->free_head)[1] : 0;
 }
 
 #endif /* !Py_LIMITED_API */
