@@ -7,7 +7,7 @@
 //! (an entry's `type` is written last, with release ordering, and is never
 //! rewritten). The freelist head is written by C, under the GIL of the
 //! type's interpreter (see the header), and here when a type object is
-//! registered anew.
+//! registered (set to the list's end, entry 0).
 
 use std::ffi::{c_int, c_void};
 use std::ptr::null_mut;
