@@ -133,12 +133,39 @@ typedef struct {
     PyCtxDestructor from_ctx;
 } PyCtxDeallocDef;
 
+/* A value the compiler must not see through (no instruction). */
+#if defined(__GNUC__) || defined(__clang__)
+#define PYCTX__OPAQUE(x) __asm__("" : "+r"(x))
+#else
+#define PYCTX__OPAQUE(x) ((void)0)
+#endif
+
 /* The descriptor name##_pyctx for a tp_dealloc `trampoline` of one's own
- * that calls impl with a dealloc context (PYCTX_DEALLOC makes both). */
+ * that calls impl with a dealloc context (PYCTX_DEALLOC makes both).
+ *
+ * from_ctx turns a context with the fast or the dealloc bit into a dealloc
+ * context inline, so that the compiler, inlining impl, sees the dealloc bit
+ * set and drops the capability tests of impl's dealloc-safe calls; any
+ * other context (debug and stats modes, whose dealloc contexts the runtime
+ * makes) goes to the cold _slow function by a tail call. No call is left
+ * on the fast path but impl's own, so from_ctx keeps no register across
+ * one for its own sake (pyctx_as_dealloc's call, made first, made it save
+ * four). The slow function calls impl through an opaque pointer: a third
+ * call site would make GCC keep impl out of line where it inlined it. */
 #define PYCTX_DEALLOC_DEF(name, trampoline, impl)                          \
+    static PYCTX__MAYBE_UNUSED PYCTX__COLD void name##_pyctx_from_ctx_slow(PyCtx ctx, PyObject *self) \
+    {                                                                      \
+        PyCtxDestructor pyctx_impl = (impl);                               \
+        PYCTX__OPAQUE(pyctx_impl);                                         \
+        pyctx_impl(PyCtx_AsDealloc(ctx), self);                            \
+    }                                                                      \
     static PYCTX__MAYBE_UNUSED void name##_pyctx_from_ctx(PyCtx ctx, PyObject *self) \
     {                                                                      \
-        impl(PyCtx_AsDealloc(ctx), self);                                  \
+        uintptr_t pyctx_v = (uintptr_t)ctx;                                \
+        if (PYCTX__LIKELY(pyctx_v & (PYCTX__BIT_FAST | PYCTX__BIT_DEALLOC))) \
+            impl((PyCtx)((pyctx_v & ~PYCTX__BIT_FAST) | PYCTX__BIT_DEALLOC), self); \
+        else                                                               \
+            name##_pyctx_from_ctx_slow(ctx, self);                         \
     }                                                                      \
     static const PyCtxDeallocDef name##_pyctx PYCTX__MAYBE_UNUSED = {     \
         trampoline, name##_pyctx_from_ctx};
@@ -174,7 +201,8 @@ struct pyctx__type_entry {
     PyTypeObject *type;
     destructor trampoline;
     PyCtxDestructor from_ctx; /* the descriptor's from_ctx */
-    void *free_head;          /* the freelist: objects chained through their first word */
+    void *free_head;          /* the freelist: objects chained through their first word,
+                               * ending at PYCTX__FREELIST_END (section 3) */
 };
 PYCTX__EXTERN_C_BEGIN
 extern PYCTX__HIDDEN struct pyctx__type_entry pyctx_type_table[PYCTX__TYPES];
@@ -192,6 +220,17 @@ static inline unsigned pyctx__type_index_bits(PyTypeObject *type)
 {
     return (unsigned)((type->tp_flags & PYCTX__INDEX_MASK) >> PYCTX__INDEX_SHIFT);
 }
+/* The byte offset of that entry in the table: the index bits shifted into
+ * place at once (an entry is four pointers, 32 bytes on LP64), one shift
+ * and one mask, which the compiler otherwise redoes as index, then offset,
+ * at each use in one function. */
+#define PYCTX__ENTRY_LOG2 5
+typedef char pyctx__entry_is_32_bytes[sizeof(struct pyctx__type_entry) == (1u << PYCTX__ENTRY_LOG2) ? 1 : -1];
+static inline size_t pyctx__type_entry_offset(PyTypeObject *type)
+{
+    return (size_t)((type->tp_flags >> (PYCTX__INDEX_SHIFT - PYCTX__ENTRY_LOG2)) &
+                    ((unsigned long)(PYCTX__TYPES - 1) << PYCTX__ENTRY_LOG2));
+}
 static inline void pyctx__type_set_index(PyTypeObject *type, unsigned i)
 {
     type->tp_flags = (type->tp_flags & ~PYCTX__INDEX_MASK) | ((unsigned long)i << PYCTX__INDEX_SHIFT);
@@ -201,6 +240,11 @@ static inline void pyctx__type_set_index(PyTypeObject *type, unsigned i)
  * types are then deallocated through CPython's tp_dealloc (the trampoline)
  * and allocate without freelists, which is correct, only not faster. */
 static inline unsigned pyctx__type_index_bits(PyTypeObject *type)
+{
+    (void)type;
+    return 0;
+}
+static inline size_t pyctx__type_entry_offset(PyTypeObject *type)
 {
     (void)type;
     return 0;
@@ -226,7 +270,8 @@ static inline int pyctx__type_entry_is(unsigned i, PyTypeObject *type)
  * names no type, so index bits 0 need no test of their own. */
 static inline PYCTX__ALWAYS_INLINE struct pyctx__type_entry *pyctx__type_entry(PyTypeObject *type)
 {
-    struct pyctx__type_entry *e = &pyctx_type_table[pyctx__type_index_bits(type)];
+    struct pyctx__type_entry *e =
+        (struct pyctx__type_entry *)((char *)pyctx_type_table + pyctx__type_entry_offset(type));
     return e->type == type ? e : NULL;
 }
 
@@ -335,7 +380,14 @@ static inline PYCTX__ALWAYS_INLINE void pyctx__dealloc(PyCtx ctx, PyObject *op)
  *
  * Each freed object holds the list's link in its first word and the
  * list's length in its second (both rewritten when the object is reused),
- * so that taking an object off the list writes only the head. */
+ * so that taking an object off the list writes only the head. A list ends
+ * not at NULL but at entry 0 of the table, which is never registered: its
+ * second word (a trampoline) stays 0, so it reads as a list of length 0 and
+ * freeing onto an empty list is no special case (no test, no branch), while
+ * taking from one compares with the table's address, which the entry's
+ * lookup has in a register already. The runtime sets a head to it when it
+ * registers a type. */
+#define PYCTX__FREELIST_END ((void *)pyctx_type_table)
 #define PYCTX__FREELIST_MAX 128
 #if !defined(Py_GIL_DISABLED) && ULONG_MAX > 0xffffffffUL
 #define PYCTX__FREELISTS 1
@@ -379,7 +431,9 @@ static inline PYCTX__ALWAYS_INLINE PyObject *pyctx__init_reused(void *mem, PyTyp
     if (flags & Py_TPFLAGS_HAVE_GC)
         ((uintptr_t *)op)[-1] = 0;
     Py_SET_TYPE(op, type);
-    if (flags & Py_TPFLAGS_HEAPTYPE)
+    /* Likely: types made with PyCtx_Type_FromSpec are heap types (laid
+     * out straight, the increment costs no taken branch). */
+    if (PYCTX__LIKELY(flags & Py_TPFLAGS_HEAPTYPE))
         Py_INCREF(type);
     /* Not Py_SET_REFCNT: from 3.12 on it leaves "immortal" objects alone,
      * and the freelist link in this word may look like one. */
@@ -416,7 +470,7 @@ static inline PYCTX__ALWAYS_INLINE PyObject *PyCtx_New(PyCtx ctx, PyTypeObject *
 #ifdef PYCTX__FREELISTS
     if (PYCTX__LIKELY(e != NULL && ((uintptr_t)ctx & PYCTX__BIT_FAST))) {
         void *mem = e->free_head;
-        if (PYCTX__LIKELY(mem != NULL)) {
+        if (PYCTX__LIKELY(mem != PYCTX__FREELIST_END)) {
             e->free_head = *(void **)mem;
             return pyctx__init_reused(mem, type);
         }
@@ -452,7 +506,7 @@ static inline PYCTX__ALWAYS_INLINE void PyCtx_Free(PyCtx ctx, PyObject *op)
                       pyctx__freelist_fits(flags) &&
                       !((flags & Py_TPFLAGS_HAVE_GC) && ((uintptr_t *)op)[-2] != 0))) {
         void *head = e->free_head;
-        uintptr_t len = head != NULL ? ((uintptr_t *)head)[1] + 1 : 1;
+        uintptr_t len = ((uintptr_t *)head)[1] + 1;
         if (PYCTX__LIKELY(len <= PYCTX__FREELIST_MAX)) {
             ((void **)op)[0] = head;
             ((uintptr_t *)op)[1] = len;
@@ -467,12 +521,12 @@ static inline PYCTX__ALWAYS_INLINE void PyCtx_Free(PyCtx ctx, PyObject *op)
 }
 
 /* How many objects of a registered type wait in its freelist: for tests
- * and diagnostics. The length of a list is kept in its head object. */
+ * and diagnostics. The length of a list is kept in its head object (the
+ * list's end reads as 0). */
 static inline size_t pyctx__freelist_length(PyTypeObject *type)
 {
     struct pyctx__type_entry *e = pyctx__type_entry(type);
-    void *head = e != NULL ? e->free_head : NULL;
-    return head != NULL ? (size_t)((uintptr_t *)head)[1] : 0;
+    return e != NULL ? (size_t)((uintptr_t *)e->free_head)[1] : 0;
 }
 
 #endif /* !Py_LIMITED_API */

@@ -7,7 +7,7 @@
 //! (an entry's `type` is written last, with release ordering, and is never
 //! rewritten). The freelist head is written by C, under the GIL of the
 //! type's interpreter (see the header), and here when a type object is
-//! registered anew.
+//! registered (set to the list's end, entry 0).
 
 use std::ffi::{c_int, c_void};
 use std::ptr::null_mut;
@@ -23,7 +23,8 @@ pub struct TypeEntry {
     ty: AtomicPtr<c_void>,
     trampoline: AtomicPtr<c_void>,
     from_ctx: AtomicPtr<c_void>,
-    /// The type's freelist: objects chained through their first word.
+    /// The type's freelist: objects chained through their first word,
+    /// ending at `freelist_end()` (set at registration; unused before).
     free_head: AtomicPtr<c_void>,
 }
 
@@ -39,6 +40,13 @@ const EMPTY_ENTRY: TypeEntry = TypeEntry {
 pub static pyctx_type_table: [TypeEntry; TYPES] = [EMPTY_ENTRY; TYPES];
 
 static REGISTER: Mutex<()> = Mutex::new(());
+
+/// The end of every freelist (`PYCTX__FREELIST_END` in the header): entry
+/// 0, never registered, whose second word (its trampoline) stays null, so
+/// that the C side reads the end as a list of length 0.
+fn freelist_end() -> *mut c_void {
+    pyctx_type_table.as_ptr() as *mut c_void
+}
 
 /// Register (or find) the entry for a type and its deallocator trampoline.
 /// Returns the index, or -1 when the table is full. The C side stores the
@@ -56,6 +64,7 @@ pub fn register(ty: *mut c_void, trampoline: *mut c_void, from_ctx: *mut c_void)
         if t.is_null() {
             e.trampoline.store(trampoline, Ordering::Relaxed);
             e.from_ctx.store(from_ctx, Ordering::Relaxed);
+            e.free_head.store(freelist_end(), Ordering::Relaxed);
             e.ty.store(ty, Ordering::Release);
             return i as c_int;
         }
@@ -63,7 +72,7 @@ pub fn register(ty: *mut c_void, trampoline: *mut c_void, from_ctx: *mut c_void)
             && e.trampoline.load(Ordering::Relaxed) == trampoline
             && e.from_ctx.load(Ordering::Relaxed) == from_ctx
         {
-            e.free_head.store(null_mut(), Ordering::Relaxed);
+            e.free_head.store(freelist_end(), Ordering::Relaxed);
             return i as c_int;
         }
     }
@@ -101,15 +110,30 @@ mod tests {
     }
 
     #[test]
+    fn entry_0_stays_empty_for_the_freelists_end() {
+        register(
+            0x3000usize as *mut c_void,
+            0x70 as *mut c_void,
+            0x80 as *mut c_void,
+        );
+        let end = &pyctx_type_table[0];
+        assert!(end.ty.load(Ordering::Relaxed).is_null());
+        // the header reads the end's second word as the length of an empty list
+        assert!(end.trampoline.load(Ordering::Relaxed).is_null());
+        assert_eq!(freelist_end(), end as *const TypeEntry as *mut c_void);
+    }
+
+    #[test]
     fn a_type_registered_anew_starts_with_an_empty_freelist() {
         let ty = 0x2000usize as *mut c_void;
         let a = register(ty, 0x50 as *mut c_void, 0x60 as *mut c_void);
         assert!(a > 0);
         let entry = &pyctx_type_table[a as usize];
+        assert_eq!(entry.free_head.load(Ordering::Relaxed), freelist_end());
         entry
             .free_head
             .store(0x1234 as *mut c_void, Ordering::Relaxed);
         assert_eq!(register(ty, 0x50 as *mut c_void, 0x60 as *mut c_void), a);
-        assert!(entry.free_head.load(Ordering::Relaxed).is_null());
+        assert_eq!(entry.free_head.load(Ordering::Relaxed), freelist_end());
     }
 }
