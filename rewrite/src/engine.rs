@@ -12,6 +12,7 @@ use crate::check::{Checker, Violation};
 use crate::decide::{self, Selection, Threading};
 use crate::edit::{self, Applied, Edited};
 use crate::model::{DefId, Diag, Model, NodeId};
+use crate::text::Output;
 use crate::units::Units;
 use crate::verify::{Compile, Found, Verifier};
 use crate::{
@@ -287,14 +288,14 @@ impl Round {
 
     fn check(&self, m: &Model, checker: &Checker) -> Vec<Violation> {
         // The output is read in the input's pieces, where they fall in it.
-        let after: Vec<Option<(&str, Vec<usize>)>> = self
+        let after: Vec<Option<(Output, Vec<usize>)>> = self
             .applied
             .iter()
             .zip(&m.files)
             .map(|(a, f)| {
                 let cuts = f.scan.cuts.iter();
                 let cuts = cuts.filter_map(|&c| crate::text::output_offset(&a.edits, c));
-                a.text.as_deref().map(|t| (t, cuts.collect()))
+                a.output(&f.source.text).map(|t| (t, cuts.collect()))
             })
             .collect();
         let renamed: HashMap<String, String> = self

@@ -16,15 +16,12 @@ pub(crate) fn outcome(
         .files
         .iter()
         .zip(applied)
-        .map(|(f, a)| {
-            let changed = a.text.is_some();
-            FileOutcome {
-                path: f.source.path.clone(),
-                edits: if changed { a.edits.len() } else { 0 },
-                new_text: a.text,
-                include_added: a.include_added,
-                text_edits: if changed { a.edits } else { Vec::new() },
-            }
+        .map(|(f, a)| FileOutcome {
+            path: f.source.path.clone(),
+            edits: a.edits.len(),
+            new_text: a.text(&f.source.text),
+            include_added: a.include_added,
+            text_edits: a.edits,
         })
         .collect();
     let mut fns = edited.functions;
