@@ -119,7 +119,10 @@ fn run(files: &[SourceFile], api: &ApiNames, opts: &Options, cc: Option<&dyn Com
                     .push(model.diag(0, 0, Severity::Error, "verify", why)),
             }
         }
-        return done.finish(&model, diags);
+        let mut out = done.finish(&model, diags);
+        drop(model);
+        report::add_texts(&mut out, files);
+        return out;
     }
 }
 
@@ -368,7 +371,9 @@ mod tests {
         let units = Units::build(&[Path::new("a.c")], &[vec!["Python.h"]], None);
         let (m, diags) = resolve::resolve(parsed, units, &api, &opts);
         let sel = decide::select(&m, &opts, &BTreeMap::new(), &BTreeMap::new());
-        rounds(&m, &sel, &opts, thread).finish(&m, diags)
+        let mut out = rounds(&m, &sel, &opts, thread).finish(&m, diags);
+        report::add_texts(&mut out, &files);
+        out
     }
 
     /// A decide phase that forgets `mid` needs a context for its call of
