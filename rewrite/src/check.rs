@@ -420,7 +420,7 @@ impl<'m> Checker<'m> {
             if let Some((t, cuts)) = t {
                 let f = &m.files[fi];
                 out.extend(include_seen(fi, f.scan.lang, *t, cuts));
-                out.extend(context_type_taken(fi, f.src(), &f.scan.toks, &f.scan.dir));
+                out.extend(context_type_taken(fi, f.scan.pyctx_defined));
             }
         }
         out
@@ -565,12 +565,14 @@ fn judge(
 /// rename. (A local variable or parameter named `PyCtx` only shadows the
 /// type where it is in scope, which the prologue and parameter come before.)
 /// `toks` and `dir`: the input's, as the scan phase lexed them.
-fn context_type_taken(
-    fi: FileId,
+/// Where a file defines `PyCtx` itself (a macro or a typedef), and as
+/// what: found while its tokens are there, reported by the check for a
+/// changed file ([`context_type_taken`]).
+pub(crate) fn pyctx_defined(
     src: &[u8],
     toks: &[lex::Token],
     dir: &lex::Directives,
-) -> Option<Violation> {
+) -> Option<(usize, &'static str)> {
     let macro_at = dir
         .macros
         .iter()
@@ -600,7 +602,11 @@ fn context_type_taken(
         }
         None
     };
-    let (at, what) = macro_at.or_else(typedef_at)?;
+    macro_at.or_else(typedef_at)
+}
+
+fn context_type_taken(fi: FileId, defined: Option<(usize, &'static str)>) -> Option<Violation> {
+    let (at, what) = defined?;
     Some(Violation {
         file: fi,
         at,
@@ -678,7 +684,7 @@ mod tests {
         let taken = |src: &str| {
             let toks = lex::lex_lang(src.as_bytes(), Lang::C);
             let dir = lex::scan_directives_in(src.as_bytes(), &toks, Lang::C);
-            context_type_taken(0, src.as_bytes(), &toks, &dir).map(|v| v.at)
+            context_type_taken(0, pyctx_defined(src.as_bytes(), &toks, &dir)).map(|v| v.at)
         };
         assert_eq!(taken("#define PyCtx int\nint f(void);\n"), Some(8));
         assert_eq!(taken("typedef struct s *PyCtx;\n"), Some(18));

@@ -875,10 +875,10 @@ pub(crate) fn apply(m: &Model, fi: FileId, mut edits: Vec<Edit>) -> Result<Appli
         // (datetime.h, ...): pyctx.h adds their ctx forms only after it.
         let anchor = extra_include_anchor(m, fi);
         let first_edit = edits.iter().map(|e| e.at).min().unwrap_or(usize::MAX);
-        let pyctx_includes: Vec<usize> = crate::pp::top_level_includes(f.src(), &f.scan)
+        let pyctx_includes: Vec<usize> = crate::pp::top_level_includes(&f.scan)
             .into_iter()
-            .filter(|i| i.path == "pyctx.h" || i.path.ends_with("/pyctx.h"))
-            .map(|i| f.scan.toks[i.hash_tok].start())
+            .filter(|(i, _)| i.path == "pyctx.h" || i.path.ends_with("/pyctx.h"))
+            .map(|(_, at)| at)
             .collect();
         let early = pyctx_includes.iter().any(|&at| at < first_edit);
         let after_anchor = anchor == 0 || pyctx_includes.iter().any(|&at| at >= anchor);

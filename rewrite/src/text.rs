@@ -168,7 +168,7 @@ pub(crate) fn include_edit(src: &[u8], fs: &FileScan) -> Edit {
     let eol = fs.eol;
     let line = "#include \"pyctx.h\"";
     let lines = &fs.dir.directive_lines;
-    let depths = crate::pp::depths(src, &fs.toks, lines);
+    let depths = &fs.dir_depths;
     let top_level = |hash_tok: usize| {
         lines
             .iter()
@@ -191,17 +191,15 @@ pub(crate) fn include_edit(src: &[u8], fs: &FileScan) -> Edit {
     let first = fs.dir.first_code_tok;
     // The code starts inside a group: go before the outermost `#if`
     // around it.
-    let mut k = first;
-    if crate::pp::depth_at(lines, &depths, first) > 0 {
+    let mut start = fs.first_code_at;
+    if crate::pp::depth_at(lines, depths, first) > 0 {
         let n = lines.partition_point(|r| r.start < first);
         if let Some(j) = (0..n).rev().find(|&j| depths[j].0 == 0) {
-            k = lines[j].start;
+            start = Some(fs.dir_at[j]);
         }
     }
-    let at = fs
-        .toks
-        .get(k)
-        .map(|t| crate::lex::line_start_of(src, t.start()))
+    let at = start
+        .map(|s| crate::lex::line_start_of(src, s))
         .unwrap_or(0)
         .max(crate::lex::bom_len(src)); // the mark stays the file's first bytes
     Edit::insert(at, format!("{line}{eol}"))
