@@ -24,6 +24,8 @@
 
 use crate::lex::{self, Lang, Tok, Token};
 use crate::model::{FileId, Model, NodeId};
+use crate::text::Output;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +66,8 @@ pub(crate) struct Violation {
 /// tokens and directives (offsets and token indexes are the piece's).
 pub(crate) struct Piece<'s> {
     base: usize,
-    src: &'s [u8],
+    /// Made from the input and the edits when the text is an output.
+    src: Cow<'s, [u8]>,
     toks: Vec<Token>,
     dir: lex::Directives,
     /// The piece is the whole text.
@@ -72,12 +75,12 @@ pub(crate) struct Piece<'s> {
 }
 
 impl<'s> Piece<'s> {
-    fn lex(src: &'s [u8], range: std::ops::Range<usize>, lang: Lang) -> Piece<'s> {
-        let whole = range.start == 0 && range.end == src.len();
+    fn lex(text: Output<'s>, range: std::ops::Range<usize>, lang: Lang) -> Piece<'s> {
+        let whole = range.start == 0 && range.end == text.len();
         let base = range.start;
-        let src = &src[range];
-        let toks = lex::lex_lang(src, lang);
-        let dir = lex::scan_directives_in(src, &toks, lang);
+        let src = text.bytes(range);
+        let toks = lex::lex_lang(&src, lang);
+        let dir = lex::scan_directives_in(&src, &toks, lang);
         Piece {
             base,
             src,
@@ -124,8 +127,8 @@ impl<'s> Piece<'s> {
         }) && depth == 0;
         ends_a_line
             && brackets
-            && (self.base == 0 || lex::bom_len(self.src) == 0)
-            && crate::pp::balanced(self.src, &self.toks, &self.dir.directive_lines)
+            && (self.base == 0 || lex::bom_len(&self.src) == 0)
+            && crate::pp::balanced(&self.src, &self.toks, &self.dir.directive_lines)
     }
 }
 
@@ -136,15 +139,21 @@ impl<'s> Piece<'s> {
 /// within the text ([`Piece::stands_alone`]; the output may put anything
 /// at a cut) makes `f` run once on the whole text instead, its results
 /// for the pieces before dropped.
-fn in_pieces<T>(src: &[u8], lang: Lang, cuts: &[usize], mut f: impl FnMut(&Piece) -> T) -> Vec<T> {
+fn in_pieces<T>(
+    text: Output,
+    lang: Lang,
+    cuts: &[usize],
+    mut f: impl FnMut(&Piece) -> T,
+) -> Vec<T> {
+    let len = text.len();
     let bounds: Vec<usize> = std::iter::once(0)
-        .chain(cuts.iter().copied().filter(|&c| 0 < c && c < src.len()))
-        .chain(std::iter::once(src.len()))
+        .chain(cuts.iter().copied().filter(|&c| 0 < c && c < len))
+        .chain(std::iter::once(len))
         .collect();
     let mut out = Vec::with_capacity(bounds.len() - 1);
     if bounds.len() > 2 {
         for (k, w) in bounds.windows(2).enumerate() {
-            let piece = Piece::lex(src, w[0]..w[1], lang);
+            let piece = Piece::lex(text, w[0]..w[1], lang);
             if !piece.stands_alone(k + 2 == bounds.len()) {
                 out.clear();
                 break;
@@ -155,7 +164,7 @@ fn in_pieces<T>(src: &[u8], lang: Lang, cuts: &[usize], mut f: impl FnMut(&Piece
             return out;
         }
     }
-    out.push(f(&Piece::lex(src, 0..src.len(), lang)));
+    out.push(f(&Piece::lex(text, 0..len, lang)));
     out
 }
 
@@ -163,12 +172,17 @@ fn in_pieces<T>(src: &[u8], lang: Lang, cuts: &[usize], mut f: impl FnMut(&Piece
 /// skipped).
 #[cfg(test)]
 pub(crate) fn sites<'n>(src: &[u8], lang: Lang, names: &HashSet<&'n str>) -> Vec<Site<'n>> {
-    sites_in(src, lang, &[], names)
+    sites_in(src.into(), lang, &[], names)
 }
 
 /// [`sites`], the text lexed in the pieces `cuts` makes ([`in_pieces`]).
-fn sites_in<'n>(src: &[u8], lang: Lang, cuts: &[usize], names: &HashSet<&'n str>) -> Vec<Site<'n>> {
-    in_pieces(src, lang, cuts, |p| piece_sites(p, names))
+fn sites_in<'n>(
+    text: Output,
+    lang: Lang,
+    cuts: &[usize],
+    names: &HashSet<&'n str>,
+) -> Vec<Site<'n>> {
+    in_pieces(text, lang, cuts, |p| piece_sites(p, names))
         .into_iter()
         .flatten()
         .collect()
@@ -176,7 +190,7 @@ fn sites_in<'n>(src: &[u8], lang: Lang, cuts: &[usize], names: &HashSet<&'n str>
 
 /// The sites of one piece, at offsets in its text.
 fn piece_sites<'n>(p: &Piece, names: &HashSet<&'n str>) -> Vec<Site<'n>> {
-    let (src, toks, dir) = (p.src, &p.toks, &p.dir);
+    let (src, toks, dir) = (&p.src[..], &p.toks, &p.dir);
     let dead = &dir.dead;
     // A macro's parameter in its body is not the function of that name.
     let mut param_use: HashSet<usize> = HashSet::new();
@@ -318,7 +332,7 @@ impl<'m> Checker<'m> {
         let before: Vec<Vec<Site>> = m
             .files
             .iter()
-            .map(|f| sites_in(f.src(), f.scan.lang, &f.scan.cuts, &names))
+            .map(|f| sites_in(f.src().into(), f.scan.lang, &f.scan.cuts, &names))
             .collect();
         let shadowed = m
             .files
@@ -346,14 +360,14 @@ impl<'m> Checker<'m> {
     }
 
     /// Check the output: `after[f]` is file `f`'s new text (None:
-    /// unchanged) and the offsets where it may be read in pieces (the
+    /// unchanged), read a piece at a time and the offsets where it may be read in pieces (the
     /// input's cuts, [`crate::text::output_offset`]); `renamed` maps
     /// trampoline implementations to the function they were
     /// (`box_get_impl` → `box_get`).
     pub fn check(
         &self,
         m: &Model,
-        after: &[Option<(&str, Vec<usize>)>],
+        after: &[Option<(Output, Vec<usize>)>],
         renamed: &HashMap<String, String>,
         threaded: &[bool],
     ) -> Vec<Violation> {
@@ -364,7 +378,7 @@ impl<'m> Checker<'m> {
             .zip(&m.files)
             .map(|(t, f)| {
                 t.as_ref()
-                    .map(|(t, cuts)| sites_in(t.as_bytes(), f.scan.lang, cuts, &names))
+                    .map(|(t, cuts)| sites_in(*t, f.scan.lang, cuts, &names))
             })
             .collect();
         let mut pairs: Vec<Vec<Pair>> = Vec::with_capacity(m.files.len());
@@ -405,8 +419,8 @@ impl<'m> Checker<'m> {
         for (fi, t) in after.iter().enumerate() {
             if let Some((t, cuts)) = t {
                 let f = &m.files[fi];
-                out.extend(include_seen(fi, f.scan.lang, t, cuts));
-                out.extend(context_type_taken(fi, f.src(), &f.scan.toks, &f.scan.dir));
+                out.extend(include_seen(fi, f.scan.lang, *t, cuts));
+                out.extend(context_type_taken(fi, f.scan.pyctx_defined));
             }
         }
         out
@@ -551,12 +565,14 @@ fn judge(
 /// rename. (A local variable or parameter named `PyCtx` only shadows the
 /// type where it is in scope, which the prologue and parameter come before.)
 /// `toks` and `dir`: the input's, as the scan phase lexed them.
-fn context_type_taken(
-    fi: FileId,
+/// Where a file defines `PyCtx` itself (a macro or a typedef), and as
+/// what: found while its tokens are there, reported by the check for a
+/// changed file ([`context_type_taken`]).
+pub(crate) fn pyctx_defined(
     src: &[u8],
     toks: &[lex::Token],
     dir: &lex::Directives,
-) -> Option<Violation> {
+) -> Option<(usize, &'static str)> {
     let macro_at = dir
         .macros
         .iter()
@@ -586,7 +602,11 @@ fn context_type_taken(
         }
         None
     };
-    let (at, what) = macro_at.or_else(typedef_at)?;
+    macro_at.or_else(typedef_at)
+}
+
+fn context_type_taken(fi: FileId, defined: Option<(usize, &'static str)>) -> Option<Violation> {
+    let (at, what) = defined?;
     Some(Violation {
         file: fi,
         at,
@@ -601,13 +621,12 @@ fn context_type_taken(
 /// A changed file must include `pyctx.h` where every configuration sees
 /// it, before anything uses `PyCtx`. `cuts`: where the text may be read
 /// in pieces ([`in_pieces`]).
-fn include_seen(fi: FileId, lang: Lang, text: &str, cuts: &[usize]) -> Option<Violation> {
-    let src = text.as_bytes();
+fn include_seen(fi: FileId, lang: Lang, text: Output, cuts: &[usize]) -> Option<Violation> {
     // Per piece: the offsets of its first include of pyctx.h outside
     // every group, and of its first `PyCtx` outside directive lines.
-    let found = in_pieces(src, lang, cuts, |p| {
+    let found = in_pieces(text, lang, cuts, |p| {
         let (toks, dir) = (&p.toks, &p.dir);
-        let depths = crate::pp::depths_in(p.src, toks, &dir.directive_lines, p.whole);
+        let depths = crate::pp::depths_in(&p.src, toks, &dir.directive_lines, p.whole);
         let include = dir
             .includes
             .iter()
@@ -638,7 +657,8 @@ fn include_seen(fi: FileId, lang: Lang, text: &str, cuts: &[usize]) -> Option<Vi
     let message = match (include, first_use) {
         (None, _) => "pyctx.h is not included outside every conditional group".to_string(),
         (Some(i), Some(u)) if u < i => {
-            let (line, _) = lex::Lines::new(src).pos(u);
+            // An internal error: the whole text is made only here.
+            let (line, _) = lex::Lines::new(&text.bytes(0..text.len())).pos(u);
             format!("`PyCtx` is used at output line {line}, before the include of pyctx.h")
         }
         _ => return None,
@@ -664,7 +684,7 @@ mod tests {
         let taken = |src: &str| {
             let toks = lex::lex_lang(src.as_bytes(), Lang::C);
             let dir = lex::scan_directives_in(src.as_bytes(), &toks, Lang::C);
-            context_type_taken(0, src.as_bytes(), &toks, &dir).map(|v| v.at)
+            context_type_taken(0, pyctx_defined(src.as_bytes(), &toks, &dir)).map(|v| v.at)
         };
         assert_eq!(taken("#define PyCtx int\nint f(void);\n"), Some(8));
         assert_eq!(taken("typedef struct s *PyCtx;\n"), Some(18));
@@ -710,13 +730,13 @@ mod tests {
                         (1..src.len()).filter(|&k| src[k - 1] == b'\n').collect();
                     let whole = format!("{:?}", sites(src, lang, &names));
                     let seen =
-                        |cuts: &[usize]| include_seen(0, lang, &text, cuts).map(|v| v.message);
+                        |cuts: &[usize]| include_seen(0, lang, src.into(), cuts).map(|v| v.message);
                     for cuts in [&cuts, &lines] {
-                        let got = format!("{:?}", sites_in(src, lang, cuts, &names));
+                        let got = format!("{:?}", sites_in(src.into(), lang, cuts, &names));
                         assert_eq!(got, whole, "{}: cut at {cuts:?}", path.display());
                         assert_eq!(seen(cuts), seen(&[]), "{}", path.display());
                     }
-                    by_pieces += usize::from(in_pieces(src, lang, &cuts, |_| ()).len() > 1);
+                    by_pieces += usize::from(in_pieces(src.into(), lang, &cuts, |_| ()).len() > 1);
                 }
             }
         }
@@ -730,8 +750,8 @@ mod tests {
         let names = names(&["f", "g", "h"]);
         // Cut inside the comment, and between a name and its arguments.
         let cut = src.iter().position(|&c| c == b'\n').unwrap() + 14;
-        assert_eq!(in_pieces(src, Lang::C, &[cut], |_| ()).len(), 1);
-        let got = sites_in(src, Lang::C, &[cut], &names);
+        assert_eq!(in_pieces(src[..].into(), Lang::C, &[cut], |_| ()).len(), 1);
+        let got = sites_in(src[..].into(), Lang::C, &[cut], &names);
         assert_eq!(
             format!("{got:?}"),
             format!("{:?}", sites(src, Lang::C, &names))
@@ -744,7 +764,10 @@ mod tests {
             .into_iter()
             .filter(|&k| src[..k].ends_with(b"}\n") && !src[..k].ends_with(b"*/\n"))
             .collect();
-        assert_eq!(in_pieces(src, Lang::C, &after_brace, |_| ()).len(), 1);
+        assert_eq!(
+            in_pieces(src[..].into(), Lang::C, &after_brace, |_| ()).len(),
+            1
+        );
     }
 
     #[test]
@@ -781,19 +804,19 @@ mod tests {
     #[test]
     fn include_must_be_outside_groups() {
         let ok = "#include <Python.h>\n#include \"pyctx.h\"\nstatic int f(PyCtx ctx);\n";
-        assert!(include_seen(0, Lang::C, ok, &[]).is_none());
+        assert!(include_seen(0, Lang::C, ok.as_bytes().into(), &[]).is_none());
         let grouped = "#ifdef D\n#include \"pyctx.h\"\n#endif\nstatic int f(PyCtx ctx);\n";
-        assert!(include_seen(0, Lang::C, grouped, &[]).is_some());
+        assert!(include_seen(0, Lang::C, grouped.as_bytes().into(), &[]).is_some());
         let late = "static int f(PyCtx ctx);\n#include \"pyctx.h\"\n";
-        assert!(include_seen(0, Lang::C, late, &[])
+        assert!(include_seen(0, Lang::C, late.as_bytes().into(), &[])
             .unwrap()
             .message
             .contains("line 1"));
         let guarded = "#ifndef H\n#define H\n#include \"pyctx.h\"\nint f(PyCtx c);\n#endif\n";
-        assert!(include_seen(0, Lang::C, guarded, &[]).is_none());
+        assert!(include_seen(0, Lang::C, guarded.as_bytes().into(), &[]).is_none());
         // A macro body is expanded later, where the include is seen.
         let defined = "#ifdef X\n#define GET PyCtx ctx = PyCtx_Get();\n#endif\n#include <Python.h>\n#include \"pyctx.h\"\nint f(void) { GET return 0; }\n";
-        assert!(include_seen(0, Lang::C, defined, &[]).is_none());
+        assert!(include_seen(0, Lang::C, defined.as_bytes().into(), &[]).is_none());
     }
 
     fn model<'a>(files: &'a [crate::SourceFile], api: &'a crate::ApiNames) -> Model<'a> {
@@ -822,9 +845,9 @@ mod tests {
             .collect();
         let api = crate::ApiNames::default();
         let m = model(&src, &api);
-        let after: Vec<Option<(&str, Vec<usize>)>> = files
+        let after: Vec<Option<(Output, Vec<usize>)>> = files
             .iter()
-            .map(|(_, _, a)| a.map(|a| (a, Vec::new())))
+            .map(|(_, _, a)| a.map(|a| (a.as_bytes().into(), Vec::new())))
             .collect();
         let threaded = vec![true; m.nodes.len()];
         Checker::new(&m).check(&m, &after, &HashMap::new(), &threaded)

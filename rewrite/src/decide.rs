@@ -507,11 +507,11 @@ pub(crate) fn thread(
 }
 
 /// Every identifier spelled in the project (names a new `_impl` must
-/// avoid).
-pub(crate) fn spelled_names(m: &Model) -> HashSet<String> {
+/// avoid). `toks`: each file's tokens.
+pub(crate) fn spelled_names(m: &Model, toks: &[Vec<crate::lex::Token>]) -> HashSet<String> {
     let mut out = HashSet::new();
-    for f in &m.files {
-        for t in &f.scan.toks {
+    for (f, toks) in m.files.iter().zip(toks) {
+        for t in toks {
             if t.kind == Tok::Ident {
                 out.insert(f.word(t.start(), t.end()).to_string());
             }

@@ -828,11 +828,12 @@ fn ctx_macro_sites(
 }
 
 /// A file's new text: its edits plus `#include "pyctx.h"` when it has
-/// edits and no include of it yet (outside every conditional group).
+/// edits and no include of it yet (outside every conditional group). The
+/// text itself is made when it is needed ([`Applied::text`]): the check
+/// reads it a piece at a time ([`Applied::output`]).
 pub(crate) struct Applied {
-    pub text: Option<String>,
     /// The edits applied, sorted by offset (to map output positions back
-    /// to the input).
+    /// to the input); none when the file is unchanged.
     pub edits: Vec<Edit>,
     pub include_added: bool,
 }
@@ -840,10 +841,25 @@ pub(crate) struct Applied {
 impl Applied {
     pub fn unchanged() -> Applied {
         Applied {
-            text: None,
             edits: Vec::new(),
             include_added: false,
         }
+    }
+
+    pub fn changed(&self) -> bool {
+        !self.edits.is_empty()
+    }
+
+    /// The new text of `src` (the input it was applied to), if changed.
+    pub fn output<'a>(&'a self, src: &'a str) -> Option<text::Output<'a>> {
+        self.changed()
+            .then(|| text::Output::new(src.as_bytes(), &self.edits))
+    }
+
+    /// [`Applied::output`], as one string.
+    pub fn text(&self, src: &str) -> Option<String> {
+        self.output(src)
+            .map(|o| String::from_utf8(o.text()).expect("edits keep UTF-8"))
     }
 }
 
@@ -859,10 +875,10 @@ pub(crate) fn apply(m: &Model, fi: FileId, mut edits: Vec<Edit>) -> Result<Appli
         // (datetime.h, ...): pyctx.h adds their ctx forms only after it.
         let anchor = extra_include_anchor(m, fi);
         let first_edit = edits.iter().map(|e| e.at).min().unwrap_or(usize::MAX);
-        let pyctx_includes: Vec<usize> = crate::pp::top_level_includes(f.src(), &f.scan)
+        let pyctx_includes: Vec<usize> = crate::pp::top_level_includes(&f.scan)
             .into_iter()
-            .filter(|i| i.path == "pyctx.h" || i.path.ends_with("/pyctx.h"))
-            .map(|i| f.scan.toks[i.hash_tok].start())
+            .filter(|(i, _)| i.path == "pyctx.h" || i.path.ends_with("/pyctx.h"))
+            .map(|(_, at)| at)
             .collect();
         let early = pyctx_includes.iter().any(|&at| at < first_edit);
         let after_anchor = anchor == 0 || pyctx_includes.iter().any(|&at| at >= anchor);
@@ -882,8 +898,8 @@ pub(crate) fn apply(m: &Model, fi: FileId, mut edits: Vec<Edit>) -> Result<Appli
         return Ok(Applied::unchanged());
     }
     edits.sort_by_key(|e| e.at);
+    text::check_sorted(&f.source.text, &edits)?;
     Ok(Applied {
-        text: Some(text::apply_sorted(&f.source.text, &edits)?),
         edits,
         include_added,
     })
@@ -959,7 +975,7 @@ mod tests {
             .map(|(fi, ed)| {
                 apply(&m, fi, ed)
                     .unwrap()
-                    .text
+                    .text(&files[fi].text)
                     .unwrap_or_else(|| files[fi].text.clone())
             })
             .collect();

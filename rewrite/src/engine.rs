@@ -12,6 +12,7 @@ use crate::check::{Checker, Violation};
 use crate::decide::{self, Selection, Threading};
 use crate::edit::{self, Applied, Edited};
 use crate::model::{DefId, Diag, Model, NodeId};
+use crate::text::Output;
 use crate::units::Units;
 use crate::verify::{Compile, Found, Verifier};
 use crate::{
@@ -118,7 +119,10 @@ fn run(files: &[SourceFile], api: &ApiNames, opts: &Options, cc: Option<&dyn Com
                     .push(model.diag(0, 0, Severity::Error, "verify", why)),
             }
         }
-        return done.finish(&model, diags);
+        let mut out = done.finish(&model, diags);
+        drop(model);
+        report::add_texts(&mut out, files);
+        return out;
     }
 }
 
@@ -287,14 +291,14 @@ impl Round {
 
     fn check(&self, m: &Model, checker: &Checker) -> Vec<Violation> {
         // The output is read in the input's pieces, where they fall in it.
-        let after: Vec<Option<(&str, Vec<usize>)>> = self
+        let after: Vec<Option<(Output, Vec<usize>)>> = self
             .applied
             .iter()
             .zip(&m.files)
             .map(|(a, f)| {
                 let cuts = f.scan.cuts.iter();
                 let cuts = cuts.filter_map(|&c| crate::text::output_offset(&a.edits, c));
-                a.text.as_deref().map(|t| (t, cuts.collect()))
+                a.output(&f.source.text).map(|t| (t, cuts.collect()))
             })
             .collect();
         let renamed: HashMap<String, String> = self
@@ -367,7 +371,9 @@ mod tests {
         let units = Units::build(&[Path::new("a.c")], &[vec!["Python.h"]], None);
         let (m, diags) = resolve::resolve(parsed, units, &api, &opts);
         let sel = decide::select(&m, &opts, &BTreeMap::new(), &BTreeMap::new());
-        rounds(&m, &sel, &opts, thread).finish(&m, diags)
+        let mut out = rounds(&m, &sel, &opts, thread).finish(&m, diags);
+        report::add_texts(&mut out, &files);
+        out
     }
 
     /// A decide phase that forgets `mid` needs a context for its call of

@@ -42,9 +42,9 @@ pub(crate) fn seen(files: &[FileModel], headers: &BTreeSet<&str>, units: &Units)
         .iter()
         .enumerate()
         .map(|(fi, f)| {
-            crate::pp::top_level_includes(f.src(), &f.scan)
+            crate::pp::top_level_includes(&f.scan)
                 .into_iter()
-                .map(|i| TopInclude {
+                .map(|(i, _)| TopInclude {
                     line_end: i.line_end,
                     header: names_header(&i.path, headers),
                     targets: resolve_include(&paths, &norm, fi, &i.path),

@@ -130,20 +130,15 @@ pub(crate) fn depth_at(lines: &[Range<usize>], depths: &[(usize, usize)], k: usi
 
 /// The includes of a file outside every conditional group (an include
 /// guard excepted): the ones every configuration sees.
-pub(crate) fn top_level_includes<'a>(
-    src: &[u8],
-    fs: &'a crate::scan::FileScan,
-) -> Vec<&'a crate::lex::Include> {
+/// With the offset of each one's `#`.
+pub(crate) fn top_level_includes(fs: &crate::scan::FileScan) -> Vec<(&crate::lex::Include, usize)> {
     let lines = &fs.dir.directive_lines;
-    let depths = depths(src, &fs.toks, lines);
     fs.dir
         .includes
         .iter()
-        .filter(|i| {
-            lines
-                .iter()
-                .position(|r| r.start == i.hash_tok)
-                .is_some_and(|k| depths[k].0 == 0)
+        .filter_map(|i| {
+            let k = lines.iter().position(|r| r.start == i.hash_tok)?;
+            (fs.dir_depths[k].0 == 0).then_some((i, fs.dir_at[k]))
         })
         .collect()
 }

@@ -16,15 +16,13 @@ pub(crate) fn outcome(
         .files
         .iter()
         .zip(applied)
-        .map(|(f, a)| {
-            let changed = a.text.is_some();
-            FileOutcome {
-                path: f.source.path.clone(),
-                edits: if changed { a.edits.len() } else { 0 },
-                new_text: a.text,
-                include_added: a.include_added,
-                text_edits: if changed { a.edits } else { Vec::new() },
-            }
+        .map(|(f, a)| FileOutcome {
+            path: f.source.path.clone(),
+            edits: a.edits.len(),
+            // Made by `add_texts`, once the model is gone.
+            new_text: None,
+            include_added: a.include_added,
+            text_edits: a.edits,
         })
         .collect();
     let mut fns = edited.functions;
@@ -48,13 +46,26 @@ pub(crate) fn outcome(
     }
 }
 
+/// Each changed file's new text, from its input and its edits. The
+/// engine makes them after dropping the model: a new text is as large as
+/// its input, and the model (the input's tokens above all) several times
+/// larger.
+pub(crate) fn add_texts(out: &mut Outcome, files: &[crate::SourceFile]) {
+    for (o, f) in out.files.iter_mut().zip(files) {
+        if !o.text_edits.is_empty() {
+            let text = crate::text::Output::new(f.text.as_bytes(), &o.text_edits).text();
+            o.new_text = Some(String::from_utf8(text).expect("edits keep UTF-8"));
+        }
+    }
+}
+
 pub(crate) fn totals(
     files: &[FileOutcome],
     functions: &[FunctionReport],
     macros: &[MacroReport],
 ) -> Totals {
     let mut t = Totals {
-        files_changed: files.iter().filter(|f| f.new_text.is_some()).count(),
+        files_changed: files.iter().filter(|f| f.edits > 0).count(),
         functions: functions.len(),
         ..Default::default()
     };

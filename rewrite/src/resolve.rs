@@ -78,6 +78,10 @@ pub(crate) fn resolve<'a>(
     m.macros = macro_infos(&mut m, &opts.ctx_name);
     node_entry_reasons(&mut m, opts);
     shrink(&mut m);
+    // Nothing after resolution reads the tokens (see `FileScan::toks`).
+    for f in &mut m.files {
+        f.scan.toks = Vec::new();
+    }
     (m, diags)
 }
 

@@ -16,8 +16,22 @@ use tree_sitter::{Node, Parser, Tree, TreeCursor};
 
 pub struct FileScan {
     pub lang: Lang,
+    /// The file's tokens, until the end of resolution
+    /// ([`crate::resolve::resolve`] drops them: the largest thing the
+    /// model would keep, some 2.5 times the file). The phases after read
+    /// the facts kept from them below, or lex the file again (trampoline
+    /// planning).
     pub toks: Vec<Token>,
     pub dir: Directives,
+    /// Per directive line (`dir.directive_lines`): the offset of its `#`,
+    /// and its conditional depths before and after ([`crate::pp::depths`]).
+    pub dir_at: Vec<usize>,
+    pub dir_depths: Vec<(usize, usize)>,
+    /// Offset of the first code token (`dir.first_code_tok`), if any.
+    pub first_code_at: Option<usize>,
+    /// Where the file defines `PyCtx` itself, and as what
+    /// ([`crate::check::pyctx_defined`]).
+    pub pyctx_defined: Option<(usize, &'static str)>,
     pub lines: Lines,
     pub eol: &'static str,
     pub funcs: Vec<FuncDef>,
@@ -865,6 +879,14 @@ pub(crate) fn scan_file_in_pieces(
     acc.protos.shrink_to_fit();
     let fs = FileScan {
         lang,
+        dir_depths: crate::pp::depths(src, &toks, &dir.directive_lines),
+        dir_at: dir
+            .directive_lines
+            .iter()
+            .map(|r| toks[r.start].start())
+            .collect(),
+        first_code_at: toks.get(dir.first_code_tok).map(|t| t.start()),
+        pyctx_defined: crate::check::pyctx_defined(src, &toks, &dir),
         toks,
         dir,
         eol: lex::line_ending(src),

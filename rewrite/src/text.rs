@@ -3,6 +3,8 @@
 //! `#include "pyctx.h"` line), and applying a file's edits.
 
 use crate::scan::{self, CallInfo, FileScan, FuncDef};
+use std::borrow::Cow;
+use std::ops::Range;
 
 /// Delete `del` bytes at `at`, insert `text` (the edits of a changed file
 /// are also handed to the front end: [`crate::FileOutcome::text_edits`]).
@@ -166,7 +168,7 @@ pub(crate) fn include_edit(src: &[u8], fs: &FileScan) -> Edit {
     let eol = fs.eol;
     let line = "#include \"pyctx.h\"";
     let lines = &fs.dir.directive_lines;
-    let depths = crate::pp::depths(src, &fs.toks, lines);
+    let depths = &fs.dir_depths;
     let top_level = |hash_tok: usize| {
         lines
             .iter()
@@ -189,17 +191,15 @@ pub(crate) fn include_edit(src: &[u8], fs: &FileScan) -> Edit {
     let first = fs.dir.first_code_tok;
     // The code starts inside a group: go before the outermost `#if`
     // around it.
-    let mut k = first;
-    if crate::pp::depth_at(lines, &depths, first) > 0 {
+    let mut start = fs.first_code_at;
+    if crate::pp::depth_at(lines, depths, first) > 0 {
         let n = lines.partition_point(|r| r.start < first);
         if let Some(j) = (0..n).rev().find(|&j| depths[j].0 == 0) {
-            k = lines[j].start;
+            start = Some(fs.dir_at[j]);
         }
     }
-    let at = fs
-        .toks
-        .get(k)
-        .map(|t| crate::lex::line_start_of(src, t.start()))
+    let at = start
+        .map(|s| crate::lex::line_start_of(src, s))
         .unwrap_or(0)
         .max(crate::lex::bom_len(src)); // the mark stays the file's first bytes
     Edit::insert(at, format!("{line}{eol}"))
@@ -215,16 +215,13 @@ pub(crate) fn include_edit_at(line_end: usize, eol: &str) -> Edit {
 #[cfg(test)]
 pub(crate) fn apply(src: &str, mut edits: Vec<Edit>) -> Result<String, String> {
     edits.sort_by_key(|e| e.at);
-    apply_sorted(src, &edits)
+    check_sorted(src, &edits)?;
+    Ok(String::from_utf8(Output::new(src.as_bytes(), &edits).text()).unwrap())
 }
 
-/// [`apply`] with edits sorted by offset (borrowed: the caller keeps
-/// them, and a large file's edits are not copied).
-pub(crate) fn apply_sorted(src: &str, edits: &[Edit]) -> Result<String, String> {
-    // The exact size: a guess that falls short doubles the largest text.
-    let added: usize = edits.iter().map(|e| e.text.len()).sum();
-    let removed: usize = edits.iter().map(|e| e.del).sum();
-    let mut out = String::with_capacity((src.len() + added).saturating_sub(removed));
+/// Can `edits` (sorted by offset) be applied to `src`: none overlaps
+/// another, each starts and ends on a character boundary?
+pub(crate) fn check_sorted(src: &str, edits: &[Edit]) -> Result<(), String> {
     let mut pos = 0;
     for e in edits {
         if e.at < pos || !src.is_char_boundary(e.at) || !src.is_char_boundary(e.at + e.del) {
@@ -233,12 +230,75 @@ pub(crate) fn apply_sorted(src: &str, edits: &[Edit]) -> Result<String, String> 
                 e.at
             ));
         }
-        out.push_str(&src[pos..e.at]);
-        out.push_str(&e.text);
         pos = e.at + e.del;
     }
-    out.push_str(&src[pos..]);
-    Ok(out)
+    Ok(())
+}
+
+/// A text with edits applied, without the edited text held whole: the
+/// check reads a large output one piece at a time, each piece's bytes
+/// made when it is read (a whole output text is as large as the input).
+/// The edits are sorted by offset and pass [`check_sorted`].
+#[derive(Clone, Copy)]
+pub(crate) struct Output<'a> {
+    src: &'a [u8],
+    edits: &'a [Edit],
+}
+
+impl<'a> Output<'a> {
+    pub fn new(src: &'a [u8], edits: &'a [Edit]) -> Output<'a> {
+        Output { src, edits }
+    }
+
+    pub fn len(&self) -> usize {
+        let added: usize = self.edits.iter().map(|e| e.text.len()).sum();
+        let removed: usize = self.edits.iter().map(|e| e.del).sum();
+        self.src.len() + added - removed
+    }
+
+    /// The bytes at `range` of the edited text (borrowed when there are
+    /// no edits).
+    pub fn bytes(&self, range: Range<usize>) -> Cow<'a, [u8]> {
+        if self.edits.is_empty() {
+            return Cow::Borrowed(&self.src[range]);
+        }
+        let mut out = Vec::with_capacity(range.len());
+        // Walk the output as runs of input bytes and inserted texts,
+        // copying the part of each run inside `range`.
+        let mut copy = |at: usize, run: &[u8]| {
+            let (lo, hi) = (range.start.max(at), range.end.min(at + run.len()));
+            if lo < hi {
+                out.extend_from_slice(&run[lo - at..hi - at]);
+            }
+        };
+        let (mut pos, mut at) = (0, 0); // input and output offsets
+        for e in self.edits {
+            if at >= range.end {
+                break;
+            }
+            copy(at, &self.src[pos..e.at]);
+            at += e.at - pos;
+            copy(at, e.text.as_bytes());
+            at += e.text.len();
+            pos = e.at + e.del;
+        }
+        if at < range.end {
+            copy(at, &self.src[pos..]);
+        }
+        Cow::Owned(out)
+    }
+
+    /// The whole edited text.
+    pub fn text(&self) -> Vec<u8> {
+        self.bytes(0..self.len()).into_owned()
+    }
+}
+
+impl<'a> From<&'a [u8]> for Output<'a> {
+    /// A text without edits.
+    fn from(src: &'a [u8]) -> Output<'a> {
+        Output::new(src, &[])
+    }
 }
 
 /// The output offset of input offset `at`, given the edits applied
@@ -337,6 +397,33 @@ mod tests {
             with_include(&src),
             format!("{bom}#include \"pyctx.h\"\nint f(void);\n")
         );
+    }
+
+    /// Any range of an edited text read alone is that range of the text
+    /// made whole (edits at the start, the end, side by side, replacing).
+    #[test]
+    fn an_output_range_reads_as_the_whole_text() {
+        let src = "f(a); g(void);";
+        let edits = vec![
+            Edit::insert(0, "/* h */".into()),
+            Edit::insert(2, "ctx, ".into()),
+            Edit {
+                at: 8,
+                del: 4,
+                text: "PyCtx ctx".into(),
+            },
+            Edit::insert(12, "1".into()),
+            Edit::insert(14, "\n".into()),
+        ];
+        let whole = apply(src, edits.clone()).unwrap();
+        assert_eq!(whole, "/* h */f(ctx, a); g(PyCtx ctx1);\n");
+        let out = Output::new(src.as_bytes(), &edits);
+        assert_eq!(out.len(), whole.len());
+        for a in 0..=whole.len() {
+            for b in a..=whole.len() {
+                assert_eq!(&out.bytes(a..b)[..], &whole.as_bytes()[a..b], "{a}..{b}");
+            }
+        }
     }
 
     #[test]

@@ -11,7 +11,14 @@ use std::collections::HashMap;
 
 pub(crate) fn plan(m: &Model, sel: &Selection, t: &Threading) -> HashMap<DefId, TrampPlan> {
     let mut out = HashMap::new();
-    let mut taken = crate::decide::spelled_names(m);
+    // The model keeps no tokens past resolution: lexed again, for this
+    // option only.
+    let toks: Vec<Vec<Token>> = m
+        .files
+        .iter()
+        .map(|f| crate::lex::lex_lang(f.src(), f.scan.lang))
+        .collect();
+    let mut taken = crate::decide::spelled_names(m, &toks);
     for (fi, f) in m.files.iter().enumerate() {
         for (di, d) in f.scan.funcs.iter().enumerate() {
             let Some(id) = m.facts[fi].node_of[di] else {
@@ -26,7 +33,7 @@ pub(crate) fn plan(m: &Model, sel: &Selection, t: &Threading) -> HashMap<DefId, 
             {
                 continue;
             }
-            let p = plan_one(m, (fi, di), t.fallback[id].as_deref(), &taken);
+            let p = plan_one(m, &toks, (fi, di), t.fallback[id].as_deref(), &taken);
             if let Ok((imp, _)) = &p {
                 taken.insert(imp.clone());
             }
@@ -36,8 +43,10 @@ pub(crate) fn plan(m: &Model, sel: &Selection, t: &Threading) -> HashMap<DefId, 
     out
 }
 
+/// `toks`: each file's tokens.
 fn plan_one(
     m: &Model,
+    toks: &[Vec<Token>],
     (fi, di): DefId,
     fallback: Option<&str>,
     taken: &std::collections::HashSet<String>,
@@ -95,7 +104,7 @@ fn plan_one(
         let dealloc = node
             .addr_sites
             .iter()
-            .all(|&(af, at)| used_as_dealloc(m.files[af].src(), &m.files[af].scan.toks, at));
+            .all(|&(af, at)| used_as_dealloc(m.files[af].src(), &toks[af], at));
         if !(sig.one_pyobject && dealloc) {
             return Err("it returns void: only a tp_dealloc taking one `PyObject *` gets a trampoline (PYCTX_DEALLOC)".into());
         }

@@ -71,7 +71,7 @@ impl<'c> Verifier<'c> {
         let mut back: Vec<(DefId, String)> = Vec::new();
         let mut unexplained: Vec<(FileId, String)> = Vec::new();
         for (ui, unit) in m.units.units.iter().enumerate() {
-            let changed = unit.closure.iter().any(|&f| applied[f].text.is_some());
+            let changed = unit.closure.iter().any(|&f| applied[f].changed());
             if !unit.compiled || !changed {
                 continue;
             }
@@ -89,14 +89,20 @@ impl<'c> Verifier<'c> {
                     .collect();
                 self.before.insert(ui, self.cc.errors(root, &input)?);
             }
+            // The unit's changed texts, made for this compile only.
+            let texts: Vec<Option<String>> = unit
+                .closure
+                .iter()
+                .map(|&f| applied[f].text(&m.files[f].source.text))
+                .collect();
             let output: Vec<(&Path, &str)> = unit
                 .closure
                 .iter()
-                .map(|&f| {
-                    let text = applied[f].text.as_deref();
+                .zip(&texts)
+                .map(|(&f, text)| {
                     (
                         m.files[f].source.path.as_path(),
-                        text.unwrap_or(&m.files[f].source.text),
+                        text.as_deref().unwrap_or(&m.files[f].source.text),
                     )
                 })
                 .collect();
@@ -201,10 +207,8 @@ fn culprits(m: &Model, applied: &[Applied], e: &CompileError) -> Vec<Vec<DefId>>
 
 /// The input byte range of output line `line` of file `fi`.
 fn input_line(m: &Model, applied: &[Applied], fi: FileId, line: usize) -> Option<(usize, usize)> {
-    let out = applied[fi]
-        .text
-        .as_deref()
-        .unwrap_or(&m.files[fi].source.text);
+    let text = applied[fi].text(&m.files[fi].source.text);
+    let out = text.as_deref().unwrap_or(&m.files[fi].source.text);
     let start = if line <= 1 {
         0
     } else {
