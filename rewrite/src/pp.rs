@@ -129,18 +129,90 @@ pub(crate) fn depth_at(lines: &[Range<usize>], depths: &[(usize, usize)], k: usi
 }
 
 /// The includes of a file outside every conditional group (an include
-/// guard excepted): the ones every configuration sees.
+/// guard excepted) and between declarations: the ones every configuration
+/// sees, after which a line of its own lands at file scope.
 /// With the offset of each one's `#`.
 pub(crate) fn top_level_includes(fs: &crate::scan::FileScan) -> Vec<(&crate::lex::Include, usize)> {
     let lines = &fs.dir.directive_lines;
     fs.dir
         .includes
         .iter()
-        .filter_map(|i| {
+        .zip(&fs.include_at_file_scope)
+        .filter_map(|(i, &file_scope)| {
             let k = lines.iter().position(|r| r.start == i.hash_tok)?;
-            (fs.dir_depths[k].0 == 0).then_some((i, fs.dir_at[k]))
+            (file_scope && fs.dir_depths[k].0 == 0).then_some((i, fs.dir_at[k]))
         })
         .collect()
+}
+
+/// Per include of `includes` (in file order, by the token index of its
+/// `#`): whether it sits between two file-scope declarations, where a line
+/// added after it is at file scope too: no parenthesis, bracket or brace
+/// open around it, and the code before it, if any, ends with `;` or `}`.
+/// The braces of `extern "C" {` and `namespace N {` are file scope.
+/// An include inside a declaration (a parameter list, an initialiser) or
+/// a function body is not such a place.
+pub(crate) fn includes_at_file_scope(
+    src: &[u8],
+    toks: &[Token],
+    lines: &[Range<usize>],
+    includes: &[crate::lex::Include],
+) -> Vec<bool> {
+    let text = |t: &Token| &src[t.start()..t.end()];
+    let mut out = Vec::with_capacity(includes.len());
+    let mut next_inc = includes.iter().map(|i| i.hash_tok).peekable();
+    let mut line = lines.iter().peekable();
+    // Open braces: whether each one is a file-scope block.
+    let mut braces: Vec<bool> = Vec::new();
+    let mut parens = 0usize;
+    // The last three code tokens, the newest last.
+    let mut recent: [Option<Token>; 3] = [None; 3];
+    let mut k = 0;
+    while k < toks.len() {
+        while next_inc.peek().is_some_and(|&h| h <= k) {
+            next_inc.next();
+            let closed = match recent[2] {
+                None => true,
+                Some(t) => matches!(t.kind, Tok::Punct(b';') | Tok::Punct(b'}')),
+            };
+            out.push(closed && parens == 0 && braces.iter().all(|&scope| scope));
+        }
+        if let Some(r) = line.peek() {
+            if r.start == k {
+                k = r.end.max(k + 1);
+                line.next();
+                continue;
+            }
+        }
+        let t = toks[k];
+        k += 1;
+        match t.kind {
+            Tok::Comment | Tok::Newline => continue,
+            Tok::Punct(b'(') | Tok::Punct(b'[') => parens += 1,
+            Tok::Punct(b')') | Tok::Punct(b']') => parens = parens.saturating_sub(1),
+            Tok::Punct(b'{') => {
+                let word = |t: &Option<Token>, w: &[u8]| t.is_some_and(|t| text(&t) == w);
+                let extern_c =
+                    recent[2].is_some_and(|t| t.kind == Tok::Str) && word(&recent[1], b"extern");
+                let namespace = word(&recent[2], b"namespace")
+                    || (recent[2].is_some_and(|t| t.kind == Tok::Ident)
+                        && word(&recent[1], b"namespace"));
+                braces.push(parens == 0 && (extern_c || namespace));
+            }
+            Tok::Punct(b'}') => {
+                braces.pop();
+            }
+            _ => {}
+        }
+        recent = [recent[1], recent[2], Some(t)];
+    }
+    // Includes after the last token (or past the end) see the final state.
+    for _ in next_inc {
+        let closed =
+            recent[2].is_none_or(|t| matches!(t.kind, Tok::Punct(b';') | Tok::Punct(b'}')));
+        out.push(closed && parens == 0 && braces.iter().all(|&scope| scope));
+    }
+    out
 }
 
 #[cfg(test)]

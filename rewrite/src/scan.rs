@@ -29,6 +29,9 @@ pub struct FileScan {
     pub dir_depths: Vec<(usize, usize)>,
     /// Offset of the first code token (`dir.first_code_tok`), if any.
     pub first_code_at: Option<usize>,
+    /// Per include of `dir.includes`: between file-scope declarations
+    /// ([`crate::pp::includes_at_file_scope`]), so a line after it is too.
+    pub include_at_file_scope: Vec<bool>,
     /// Where the file defines `PyCtx` itself, and as what
     /// ([`crate::check::pyctx_defined`]).
     pub pyctx_defined: Option<(usize, &'static str)>,
@@ -886,6 +889,12 @@ pub(crate) fn scan_file_in_pieces(
             .map(|r| toks[r.start].start())
             .collect(),
         first_code_at: toks.get(dir.first_code_tok).map(|t| t.start()),
+        include_at_file_scope: crate::pp::includes_at_file_scope(
+            src,
+            &toks,
+            &dir.directive_lines,
+            &dir.includes,
+        ),
         pyctx_defined: crate::check::pyctx_defined(src, &toks, &dir),
         toks,
         dir,

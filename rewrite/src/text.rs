@@ -175,7 +175,15 @@ pub(crate) fn include_edit(src: &[u8], fs: &FileScan) -> Edit {
             .position(|r| r.start == hash_tok)
             .is_some_and(|k| depths[k].0 == 0)
     };
-    let incs = &fs.dir.includes;
+    // Only an include between declarations: one inside a parameter list
+    // or a function would put the new line there too.
+    let incs: Vec<&crate::lex::Include> = fs
+        .dir
+        .includes
+        .iter()
+        .zip(&fs.include_at_file_scope)
+        .filter_map(|(i, &file_scope)| file_scope.then_some(i))
+        .collect();
     let py = incs
         .iter()
         .find(|i| i.path == "Python.h" && top_level(i.hash_tok));
@@ -373,6 +381,19 @@ mod tests {
             with_include(src),
             "/* c */\n#include \"pyctx.h\"\n#ifdef X\n#include <a.h>\nint a;\n#endif\n"
         );
+    }
+
+    #[test]
+    fn include_never_lands_inside_a_declaration() {
+        // Python.h inside a parameter list: the include before it.
+        let src = "#include <a.h>\nstatic int f(int a,\n#include <Python.h>\nint b);\nint c;\n";
+        assert!(with_include(src).starts_with("#include <a.h>\n#include \"pyctx.h\"\nstatic"));
+        // Inside a function body: before the first line of code.
+        let src = "int g(void)\n{\n#include <Python.h>\nreturn 0;\n}\n";
+        assert!(with_include(src).starts_with("#include \"pyctx.h\"\nint g"));
+        // Between two functions, inside `extern "C" {`: right after it.
+        let src = "extern \"C\" {\nint g(void);\n#include <Python.h>\nint h(void);\n}\n";
+        assert!(with_include(src).contains("#include <Python.h>\n#include \"pyctx.h\"\nint h"));
     }
 
     #[test]
