@@ -577,22 +577,12 @@ fn macro_info(
         }
         let before = if k > 0 { word(k - 1) } else { "" };
         let after = word(k + 2);
-        let literal = |w: &str| !w.is_empty() && !params.contains(w);
-        let patterns = if literal(before) || literal(after) {
-            // `decode_##type`: a prefix (or suffix) the name must have.
-            let mut out = Vec::new();
-            if literal(before) {
-                out.push(Pasted::Prefix(before.to_string()));
-            }
-            if literal(after) {
-                out.push(Pasted::Suffix(after.to_string()));
-            }
-            out
-        } else {
-            // `a##b`: both operands come from the invocations.
-            let param_index = |w: &str| d.params.iter().flatten().position(|p| p == w);
-            pasted_at_sites(m, &d.name, param_index(before), param_index(after))
-        };
+        let patterns = pasted_at_sites(
+            m,
+            &d.name,
+            Operand::of(before, &d.params),
+            Operand::of(after, &d.params),
+        );
         for (id, node) in m.nodes.iter().enumerate() {
             if patterns.iter().any(|p| p.may_name(&node.name)) {
                 entry.push((
@@ -633,19 +623,37 @@ impl Pasted {
     }
 }
 
+/// One operand of a `##` in a macro body.
+#[derive(Clone, Copy)]
+enum Operand<'a> {
+    /// A word of the body itself (`decode_` in `decode_##type`).
+    Literal(&'a str),
+    /// The macro's parameter of this index: the invocation's argument.
+    Param(usize),
+    /// Anything else (`)`, a string): what it pastes is not known.
+    Unknown,
+}
+
+impl<'a> Operand<'a> {
+    /// The operand `w` (a word of the body, `""` for anything else) of a
+    /// macro with parameters `params`.
+    fn of(w: &'a str, params: &Option<Vec<String>>) -> Self {
+        match params.iter().flatten().position(|p| p == w) {
+            Some(p) => Operand::Param(p),
+            None if w.is_empty() => Operand::Unknown,
+            None => Operand::Literal(w),
+        }
+    }
+}
+
 /// The names `left##right` builds at each invocation of macro `name` in the
-/// project's files, where `left` and `right` are the indexes of the
-/// parameters pasted (`None`: an operand that is no parameter, unknown).
-/// An argument counts when it is one identifier or number and not itself a
-/// parameter of a macro whose body holds the invocation (`#define CAT2(a, b)
-/// CAT(a, b)`): then that operand is unknown. A macro never invoked here
-/// builds nothing.
-fn pasted_at_sites(
-    m: &Model,
-    name: &str,
-    left: Option<usize>,
-    right: Option<usize>,
-) -> Vec<Pasted> {
+/// project's files. An argument counts when it is one identifier or number
+/// and not itself a parameter of a macro whose body holds the invocation
+/// (`#define CAT2(a, b) CAT(a, b)`): then that operand is unknown, and a
+/// known side alone still gives a prefix or a suffix. A macro never invoked
+/// here builds what its literal side allows (it may be invoked from a file
+/// outside the run), nothing when it has none.
+fn pasted_at_sites(m: &Model, name: &str, left: Operand, right: Operand) -> Vec<Pasted> {
     let mut out = Vec::new();
     for f in &m.files {
         let toks = &f.scan.toks;
@@ -697,19 +705,33 @@ fn pasted_at_sites(
                 .filter(|d| d.body.contains(&k))
                 .flat_map(|d| d.params.iter().flatten())
                 .collect();
-            let operand = |p: Option<usize>| -> Option<&str> {
-                let arg = args.get(p?)?;
-                let &[n] = arg.as_slice() else { return None };
+            let value = |o: Operand<'_>| -> Option<String> {
+                let p = match o {
+                    Operand::Literal(w) => return Some(w.to_string()),
+                    Operand::Param(p) => p,
+                    Operand::Unknown => return None,
+                };
+                let &[n] = args.get(p)?.as_slice() else {
+                    return None;
+                };
                 let w = text(n);
                 let plain = matches!(toks[n].kind, Tok::Ident | Tok::Number);
-                (plain && !enclosing.iter().any(|q| q.as_str() == w)).then_some(w)
+                (plain && !enclosing.iter().any(|q| q.as_str() == w)).then(|| w.to_string())
             };
-            out.push(match (operand(left), operand(right)) {
+            out.push(match (value(left), value(right)) {
                 (Some(a), Some(b)) => Pasted::Exact(format!("{a}{b}")),
-                (Some(a), None) => Pasted::Prefix(a.to_string()),
-                (None, Some(b)) => Pasted::Suffix(b.to_string()),
+                (Some(a), None) => Pasted::Prefix(a),
+                (None, Some(b)) => Pasted::Suffix(b),
                 (None, None) => Pasted::Any,
             });
+        }
+    }
+    if out.is_empty() {
+        if let Operand::Literal(a) = left {
+            out.push(Pasted::Prefix(a.to_string()));
+        }
+        if let Operand::Literal(b) = right {
+            out.push(Pasted::Suffix(b.to_string()));
         }
     }
     out
