@@ -662,15 +662,46 @@ fn pasted_at_sites(m: &Model, name: &str, left: Operand, right: Operand) -> Vec<
             .filter(|&k| !matches!(toks[k].kind, Tok::Comment | Tok::Newline))
             .collect();
         let text = |k: usize| f.word(toks[k].start(), toks[k].end());
+        let lines = &f.scan.dir.directive_lines;
+        // `#undef M`, `#ifdef M`, `defined(M)`: not a use.
+        let in_condition = |k: usize| {
+            let n = lines.partition_point(|r| r.start <= k);
+            n > 0
+                && lines[n - 1].contains(&k)
+                && toks[lines[n - 1].clone()]
+                    .iter()
+                    .filter(|t| !matches!(t.kind, Tok::Comment | Tok::Newline))
+                    .nth(1)
+                    .is_some_and(|t| {
+                        f.word(t.start(), t.end()).starts_with("if")
+                            || f.word(t.start(), t.end()).starts_with("el")
+                            || f.word(t.start(), t.end()) == "undef"
+                    })
+        };
         for (j, &k) in code.iter().enumerate() {
+            if toks[k].kind != Tok::Ident
+                || text(k) != name
+                || macros.iter().any(|d| d.name_at == toks[k].start())
+                || in_condition(k)
+            {
+                continue;
+            }
             let opens = code
                 .get(j + 1)
                 .is_some_and(|&n| toks[n].kind == Tok::Punct(b'('));
-            if toks[k].kind != Tok::Ident
-                || !opens
-                || text(k) != name
-                || macros.iter().any(|d| d.name_at == toks[k].start())
-            {
+            if !opens {
+                // The name passed on (`FOR_EACH(M)`, an X macro): invoked
+                // where the engine does not see its arguments.
+                let known = |o: Operand<'_>| match o {
+                    Operand::Literal(w) => Some(w.to_string()),
+                    _ => None,
+                };
+                out.push(match (known(left), known(right)) {
+                    (Some(a), Some(b)) => Pasted::Exact(format!("{a}{b}")),
+                    (Some(a), None) => Pasted::Prefix(a),
+                    (None, Some(b)) => Pasted::Suffix(b),
+                    (None, None) => Pasted::Any,
+                });
                 continue;
             }
             // The arguments: tokens split at commas outside parentheses.
